@@ -1,0 +1,119 @@
+/**
+ * Parser and formatter throughput. `generateProgram` builds a realistic program of a given
+ * length that uses every construct of the language (so the fuzz and hostile-input tests can
+ * reuse it); `benchParse` measures lines per second of `parse` and `format` on a
+ * 10,000-line program, as the median of several runs. It must never assert: the numbers
+ * go to `deno task bench`, not to the test suite.
+ */
+import { format, parse } from "../compiler/syntax/mod.ts";
+
+export interface BenchResult {
+  name: string;
+  unit: string;
+  value: number;
+}
+
+const HEADER = `import "fhub/kafka" kafka
+import "fhub/postgresql" pg
+import "fhub/llm" openai
+import "fraud-score/detect" fraud_detection
+
+// Shared connections.
+resource pg_db = pg.connection {
+  host: env("PG_HOST", "pg.internal")
+  port: 5432
+  password: secret("PG_PASSWORD")
+}
+resource kf_broker = kafka.connection { broker: "kafka.internal:9092" }
+
+type Transaction = {
+  user_id: int64
+  amount: float64
+  tags: [utf8]
+  note: utf8?
+  ..
+}
+
+handler alert_on_fail {
+  *
+  | kafka.produce <broker=kf_broker> { topic: "dlq_alerts" }
+}
+`;
+
+function block(k: number): string {
+  return `
+// Block ${k}: a step and a workflow that uses it.
+step fetch_${k} = <connection=pg_db> pg.query {
+  query: "SELECT id AS user_id, country FROM users WHERE id = @user_id"
+  limits: [1, 2.5, 1_000, 3e6]
+  enabled: true
+  fallback: null
+  timeout: 250ms
+} retry { attempts: 3, backoff: 200ms, timeout: 30s }
+
+workflow Flow${k} ? alert_on_fail {
+  kafka.consume <broker=kf_broker> { topic: "live_${k}" }: Transaction
+  > stream_${k}
+
+  stream_${k}
+  | (
+    from input
+    filter amount > ${k} # PRQL comment with a ) inside
+    join fetch_${k} (==user_id)
+    select {user_id, amount, country, label = "a (quoted) string"}
+  )
+  | fraud_detection.process ? alert_on_fail
+  | openai.prompt { system: "Summarise." } retry { attempts: 5 }: { user_id: int64, .. }
+  | kafka.produce <broker=kf_broker> { topic: "audits_${k}" }
+}
+`;
+}
+
+/** A valid program of about `lines` lines (never fewer) that uses every construct. */
+export function generateProgram(lines: number): string {
+  const parts = [HEADER];
+  let count = HEADER.split("\n").length - 1;
+  for (let k = 0; count < lines; k++) {
+    const b = block(k);
+    parts.push(b);
+    count += b.split("\n").length - 1;
+  }
+  return parts.join("");
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function linesPerSecond(run: () => unknown, lines: number, runs: number): number {
+  run();
+  const times: number[] = [];
+  for (let k = 0; k < runs; k++) {
+    const t0 = performance.now();
+    run();
+    times.push(performance.now() - t0);
+  }
+  return Math.round(lines / (median(times) / 1000));
+}
+
+export function benchParse(runs = 7): Promise<BenchResult[]> {
+  const source = generateProgram(10_000);
+  const lines = source.split("\n").length - 1;
+  return Promise.resolve([
+    {
+      name: "parse 10k-line program",
+      unit: "lines/s",
+      value: linesPerSecond(() => parse(source), lines, runs),
+    },
+    {
+      name: "format 10k-line program",
+      unit: "lines/s",
+      value: linesPerSecond(() => format(source), lines, runs),
+    },
+  ]);
+}
+
+if (import.meta.main) {
+  for (const r of await benchParse()) console.log(`${r.name}: ${r.value} ${r.unit}`);
+}

@@ -1,0 +1,38 @@
+/**
+ * Entry point of the `heddle` binary and of `deno task heddle`: both run exactly this, so
+ * the compiled binary and the source tree behave the same. Every failure a user can cause
+ * ends here as one line on stderr and a documented exit code, never a stack trace.
+ */
+import { CommanderError } from "@commander-js/extra-typings";
+import { buildProgram } from "./program.ts";
+import { CliError, ExitCode, processTerminal, type Terminal } from "./_terminal.ts";
+
+/** Runs the command line with `args` and returns the process exit code. */
+export async function main(args: string[], term: Terminal = processTerminal()): Promise<number> {
+  const exit = { code: ExitCode.ok };
+  const program = buildProgram(term, exit);
+  program.exitOverride();
+  for (const command of program.commands) command.exitOverride();
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return exit.code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      const helpShown = e.code === "commander.helpDisplayed" || e.code === "commander.version" ||
+        e.code === "commander.help";
+      return helpShown ? ExitCode.ok : ExitCode.usage;
+    }
+    if (e instanceof CliError) {
+      term.err(`heddle: ${e.message}\n`);
+      return e.exitCode;
+    }
+    // Anything else is a bug in Heddle, not a user error: say so plainly, keep the trace.
+    term.err(`heddle: internal error: ${e instanceof Error ? e.stack ?? e.message : e}\n`);
+    term.err("This is a bug in Heddle; please report it with the command you ran.\n");
+    return 70;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,136 @@
+/**
+ * The compiler's public entry: `check` composes the phases (parse, resolve, infer, lower,
+ * optimise) and the individual phase entries are re-exported for the CLI, the runtime and
+ * the LSP. Composition stops after a phase with errors where later phases would only add
+ * noise. Nothing here imports the runtime; user errors come back as diagnostics.
+ */
+import type { Diagnostic, Result } from "./diagnostics/_types.ts";
+import { parse, type Program } from "./syntax/mod.ts";
+import { resolve, type Resolved } from "./resolve/mod.ts";
+import { infer, parseSnapshot, type SchemaSnapshot, SQL_CODES, type Typed } from "./types/mod.ts";
+import { type Ir, lower } from "./ir/mod.ts";
+import { optimise } from "./optimise/mod.ts";
+
+export type { Diagnostic, Label, Result, Severity, Span } from "./diagnostics/_types.ts";
+export { format, parse } from "./syntax/mod.ts";
+export { resolve, type Resolved, type ResolveOptions } from "./resolve/mod.ts";
+export {
+  type Catalog,
+  type CatalogAnswer,
+  ERROR_FIELDS,
+  infer,
+  introspect,
+  parseSnapshot,
+  queryHash,
+  type RowSchema,
+  type SchemaSnapshot,
+  type Typed,
+} from "./types/mod.ts";
+export { type Ir, irToDot, irToJson, irToMermaid, irToText, lower } from "./ir/mod.ts";
+export { batchQuery, optimise } from "./optimise/mod.ts";
+export { BUILTIN_MODULES, loadModule, type ModuleContract, parseManifest } from "./modules/mod.ts";
+export { RESOLVE_CODES } from "./resolve/mod.ts";
+export { SQL_CODES, TYPE_CODES } from "./types/mod.ts";
+export { IR_CODES } from "./ir/mod.ts";
+
+export interface CheckOptions {
+  /** Extra module roots searched after the program's directory and `HEDDLE_PATH`. */
+  modulePath?: string[];
+  /** `HEDDLE_PATH` as the caller read it; the compiler reads no environment itself. */
+  heddlePath?: string;
+  /**
+   * The schema snapshot: parsed, as text, or `"auto"` (default) to read
+   * `<program>.schema.json` next to `file`; null for none.
+   */
+  snapshot?: SchemaSnapshot | string | null | "auto";
+  /** Reads module manifests and the snapshot; defaults to the file system. */
+  read?: (path: string) => string | null;
+}
+
+export interface Checked {
+  ast: Program;
+  resolved: Resolved | null;
+  typed: Typed | null;
+  ir: Ir | null;
+  optimised: Ir | null;
+}
+
+const readFs = (path: string): string | null => {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return null;
+  }
+};
+
+/** The snapshot file that belongs to a program: `x.he` -> `x.schema.json`. */
+export function snapshotPath(file: string): string {
+  return file.replace(/\.he$/, "") + ".schema.json";
+}
+
+export function check(
+  source: string,
+  file = "<input>",
+  options: CheckOptions = {},
+): Result<Checked> {
+  const diagnostics: Diagnostic[] = [];
+  const out: Checked = { ast: null!, resolved: null, typed: null, ir: null, optimised: null };
+  const hasErrors = () => diagnostics.some((d) => d.severity === "error");
+  const parsed = parse(source, file);
+  out.ast = parsed.value;
+  diagnostics.push(...parsed.diagnostics);
+  if (hasErrors()) return { value: out, diagnostics };
+
+  const read = options.read ?? readFs;
+  const slash = file.lastIndexOf("/");
+  const programDir = slash >= 0 ? file.slice(0, slash) || "/" : ".";
+  const resolved = resolve(parsed.value, {
+    file,
+    programDir,
+    modulePath: options.modulePath,
+    heddlePath: options.heddlePath,
+    read,
+  });
+  out.resolved = resolved.value;
+  diagnostics.push(...resolved.diagnostics);
+  if (hasErrors()) return withFile({ value: out, diagnostics }, file);
+
+  let snapshot: SchemaSnapshot | null = null;
+  const given = options.snapshot === undefined ? "auto" : options.snapshot;
+  const text = given === "auto"
+    ? read(snapshotPath(file))
+    : typeof given === "string"
+    ? given
+    : null;
+  if (text !== null) {
+    const parsedSnapshot = parseSnapshot(text);
+    if (typeof parsedSnapshot === "string") {
+      diagnostics.push({
+        code: SQL_CODES.snapshotInvalid.code,
+        severity: "error",
+        message: `schema snapshot ${snapshotPath(file)}: ${parsedSnapshot}`,
+        span: { start: 0, end: 0 },
+        labels: [],
+        hints: ["regenerate it with `heddle check --introspect`"],
+      });
+    } else snapshot = parsedSnapshot;
+  } else if (given !== null && typeof given === "object") snapshot = given;
+
+  const typed = infer(resolved.value, { snapshot });
+  out.typed = typed.value;
+  diagnostics.push(...typed.diagnostics);
+  if (hasErrors()) return withFile({ value: out, diagnostics }, file);
+
+  const ir = lower(typed.value);
+  out.ir = ir.value;
+  diagnostics.push(...ir.diagnostics);
+  const optimised = optimise(ir.value, { typed: typed.value });
+  out.optimised = optimised.value;
+  diagnostics.push(...optimised.diagnostics);
+  return withFile({ value: out, diagnostics }, file);
+}
+
+function withFile<T>(r: Result<T>, file: string): Result<T> {
+  for (const d of r.diagnostics) d.file ??= file;
+  return r;
+}

@@ -1,0 +1,194 @@
+/**
+ * The optimiser: rewrites the IR without changing what a program computes, and records
+ * every decision with an explanation for `heddle inspect --ir`. Passes: operator fusion
+ * (adjacent PRQL blocks become one query; adjacent steps of one plugin runtime become one
+ * invocation), lookup-join batching (a PRQL join against a parameterised query step becomes
+ * one array-parameter query per micro-batch plus a hash join), projection pushdown (a
+ * lookup fetches only the columns used downstream). It must never read the AST.
+ */
+import type { Result } from "../diagnostics/_types.ts";
+import type { Ir, IrGraph, IrStage, LookupJoin } from "../ir/mod.ts";
+import type { Typed } from "../types/mod.ts";
+
+/** What the optimiser needs besides the IR: the PRQL joins and SQL steps found by typing. */
+export interface OptimiseContext {
+  typed: Typed;
+}
+
+export function optimise(input: Ir, ctx: OptimiseContext): Result<Ir> {
+  const ir: Ir = structuredClone(input);
+  for (const g of ir.graphs) {
+    batchLookups(ir, g, ctx);
+    fusePrql(ir, g);
+    fuseRuntime(ir, g);
+  }
+  return { value: ir, diagnostics: [] };
+}
+
+/** Consumers of each stage in a graph. */
+function consumers(g: IrGraph): Map<string, IrStage[]> {
+  const m = new Map<string, IrStage[]>();
+  for (const s of g.stages) {
+    for (const i of s.inputs) m.set(i.from, [...(m.get(i.from) ?? []), s]);
+  }
+  return m;
+}
+
+/** Merges `b` into `a` when b is a's only consumer and a is b's only input. */
+function fuse(
+  ir: Ir,
+  g: IrGraph,
+  canFuse: (a: IrStage, b: IrStage) => boolean,
+  merge: (a: IrStage, b: IrStage) => void,
+  explain: (a: IrStage, b: IrStage) => string,
+): void {
+  let changed = true;
+  while (changed) {
+    changed = false;
+    const uses = consumers(g);
+    for (const b of g.stages) {
+      if (b.inputs.length !== 1) continue;
+      const a = g.stages.find((s) => s.id === b.inputs[0].from);
+      if (!a || uses.get(a.id)?.length !== 1 || !canFuse(a, b)) continue;
+      ir.decisions.push({ kind: "fusion", stages: [a.id, b.id], explanation: explain(a, b) });
+      merge(a, b);
+      a.fusedFrom = [...(a.fusedFrom.length ? a.fusedFrom : [a.id]), b.id];
+      a.output = b.output;
+      a.handler = a.handler ?? b.handler;
+      for (const s of g.stages) {
+        for (const i of s.inputs) if (i.from === b.id) i.from = a.id;
+      }
+      g.stages = g.stages.filter((s) => s !== b);
+      changed = true;
+      break;
+    }
+  }
+}
+
+function fusePrql(ir: Ir, g: IrGraph): void {
+  fuse(
+    ir,
+    g,
+    (a, b) => a.kind === "prql" && b.kind === "prql" && !a.handler && !b.handler,
+    (a, b) => {
+      // The second block reads what the first produced: name it and read from it.
+      const first = a.prql!.replace(/^\s*from\s+input\b/, "from input");
+      const second = b.prql!.replace(/^\s*from\s+input\b/, "from _fused");
+      a.prql = `let _fused = (\n${first}\n)\n${second}`;
+    },
+    (a, b) =>
+      `adjacent PRQL blocks ${a.id} and ${b.id} run as one query: no batch is materialised between them`,
+  );
+}
+
+function fuseRuntime(ir: Ir, g: IrGraph): void {
+  fuse(
+    ir,
+    g,
+    (a, b) =>
+      a.kind === "call" && b.kind === "call" && a.runtime === b.runtime &&
+      !["builtin", "prql"].includes(a.runtime) && a.module === b.module &&
+      a.handler === b.handler,
+    () => {},
+    (a, b) =>
+      `${a.step ?? a.op} and ${
+        b.step ?? b.op
+      } run in the same ${a.runtime} plugin: one invocation passes the batch through both`,
+  );
+}
+
+/**
+ * Rewrites `col = @p` into an array-parameter form per dialect; null when the query has no
+ * single such predicate (then the lookup stays per row).
+ */
+export function batchQuery(
+  query: string,
+  dialect: "postgres" | "clickhouse",
+  param: string,
+  type = "Int64",
+): string | null {
+  const re = new RegExp(`([A-Za-z_][\\w.]*)\\s*=\\s*@${param}\\b`);
+  if (!re.test(query)) return null;
+  return query.replace(
+    re,
+    (_m, col) =>
+      dialect === "postgres" ? `${col} = ANY(@${param})` : `${col} IN {${param}:Array(${type})}`,
+  );
+}
+
+const CH_TYPES: Record<string, string> = {
+  int64: "Int64",
+  int32: "Int32",
+  utf8: "String",
+  float64: "Float64",
+};
+
+function batchLookups(ir: Ir, g: IrGraph, ctx: OptimiseContext): void {
+  const blocks = [...ctx.typed.prql.entries()];
+  for (const s of g.stages) {
+    if (s.kind !== "prql") continue;
+    const info = blocks.find(([node]) => node.span.start === s.span.start)?.[1];
+    if (!info || !info.joins.length) continue;
+    const lookups: LookupJoin[] = [];
+    for (const j of info.joins) {
+      const sql = ctx.typed.sql.get(j.step);
+      if (!sql || sql.params.length !== 1) continue;
+      const param = sql.params[0];
+      const ptype = sql.snapshot?.params.find((p) => p.name === param)?.type ?? "int64";
+      const query = batchQuery(sql.query, sql.dialect, param, CH_TYPES[ptype] ?? "Int64");
+      if (!query) {
+        ir.decisions.push({
+          kind: "lookup-batching",
+          stages: [s.id],
+          explanation: `join with ${j.step} stays per row: its query has no \`col = @${param}\``,
+        });
+        continue;
+      }
+      const used = usedDownstream(g, s);
+      const columns = sql.columns && used ? sql.columns.filter((c) => used.has(c)) : sql.columns;
+      lookups.push({
+        step: j.step,
+        resource: sql.resource,
+        dialect: sql.dialect,
+        query,
+        param,
+        keys: j.keys,
+        side: j.side,
+        columns,
+      });
+      ir.decisions.push({
+        kind: "lookup-batching",
+        stages: [s.id],
+        explanation:
+          `join with ${j.step} runs as one ${sql.dialect} query per micro-batch (${query}), then a hash join on ${
+            j.keys.map(([l, r]) => `${l} = ${r}`).join(", ")
+          }`,
+      });
+      if (used && sql.columns && columns!.length < sql.columns.length) {
+        ir.decisions.push({
+          kind: "projection-pushdown",
+          stages: [s.id],
+          explanation: `${j.step} fetches only ${
+            columns!.join(", ")
+          }: nothing downstream reads the rest`,
+        });
+      }
+    }
+    if (lookups.length) {
+      s.kind = "lookup-join";
+      s.lookup = lookups;
+    }
+  }
+}
+
+/** Column names read downstream of `s`, or null when some consumer keeps every column. */
+function usedDownstream(g: IrGraph, s: IrStage): Set<string> | null {
+  const uses = consumers(g).get(s.id) ?? [];
+  const out = new Set<string>();
+  for (const u of uses) {
+    if (u.kind !== "call" || !u.inputs[0]?.schema || u.inputs[0].schema.open) return null;
+    if (u.runtime === "builtin") return null;
+    for (const f of u.inputs[0].schema.fields) out.add(f.name);
+  }
+  return uses.length ? out : null;
+}

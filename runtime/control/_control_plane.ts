@@ -1,0 +1,205 @@
+/**
+ * The control plane: owns workflow definitions and run state, compiles programs, places
+ * runs on workers and records every attempt. It sees metadata only (IR, events), never
+ * record payloads, and it talks to workers only through `WorkerApi`, whether the worker
+ * shares its process or sits behind gRPC.
+ */
+import {
+  type ControlApi,
+  ControlError,
+  type DeployRequest,
+  type DeployResponse,
+  type Run,
+  type RunEvent,
+  type WorkerApi,
+  type WorkerInfo,
+  type WorkflowInfo,
+} from "../protocol/mod.ts";
+import { compileForDeploy } from "./_compile.ts";
+import { type RunRecord, Store } from "./_store.ts";
+
+export interface ControlPlaneOptions {
+  /** SQLite database path; `:memory:` keeps nothing across restarts. */
+  database: string;
+  /** How to reach a worker that registers itself over the network. */
+  connect?: (info: WorkerInfo) => WorkerApi;
+}
+
+interface RunState {
+  record: RunRecord;
+  worker: string;
+  events: RunEvent[];
+  listeners: Set<(event: RunEvent) => void>;
+  done: Promise<void>;
+}
+
+/** Per-run summary the control plane keeps from the events it sees. */
+interface Summary {
+  stages: Record<string, Record<string, unknown>>;
+  quarantined: number;
+  attempts: number;
+}
+
+export class ControlPlane implements ControlApi {
+  #store: Store;
+  #workers = new Map<string, { info: WorkerInfo; api: WorkerApi }>();
+  #runs = new Map<string, RunState>();
+  #nextWorker = 0;
+  #connect?: (info: WorkerInfo) => WorkerApi;
+
+  constructor(options: ControlPlaneOptions) {
+    this.#store = new Store(options.database);
+    this.#connect = options.connect;
+  }
+
+  /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */
+  attachWorker(info: WorkerInfo, api: WorkerApi): void {
+    this.#workers.set(info.id, { info, api });
+  }
+
+  registerWorker(info: WorkerInfo): Promise<void> {
+    if (!this.#connect) {
+      throw new ControlError("this control plane does not accept remote workers", "invalid");
+    }
+    this.attachWorker(info, this.#connect(info));
+    return Promise.resolve();
+  }
+
+  deploy(request: DeployRequest): Promise<DeployResponse> {
+    const compiled = compileForDeploy(request);
+    if (!compiled.ok) {
+      return Promise.resolve({ ok: false, workflows: [], diagnostics: compiled.diagnostics });
+    }
+    for (const name of compiled.workflows) {
+      this.#store.saveWorkflow({
+        name,
+        file: request.file,
+        source: request.source,
+        irJson: compiled.irJson,
+        baseDir: compiled.baseDir,
+      });
+    }
+    return Promise.resolve({
+      ok: true,
+      workflows: compiled.workflows,
+      diagnostics: compiled.diagnostics,
+    });
+  }
+
+  listWorkflows(): Promise<WorkflowInfo[]> {
+    return Promise.resolve(
+      this.#store.workflows().map(({ name, file, version, deployedAt }) => ({
+        name,
+        file,
+        version,
+        deployedAt,
+      })),
+    );
+  }
+
+  startRun(workflow: string): Promise<Run> {
+    const definition = this.#store.workflow(workflow);
+    if (!definition) throw new ControlError(`no workflow \`${workflow}\` is deployed`, "not-found");
+    const worker = this.#pickWorker();
+    const runId = crypto.randomUUID();
+    const record = this.#store.createRun(runId, workflow);
+    this.#store.updateRun(runId, { status: "running", worker: worker.info.id });
+    const state: RunState = {
+      record,
+      worker: worker.info.id,
+      events: [],
+      listeners: new Set(),
+      done: Promise.resolve(),
+    };
+    this.#runs.set(runId, state);
+    const summary: Summary = { stages: {}, quarantined: 0, attempts: 0 };
+    state.done = worker.api.execute(
+      {
+        runId,
+        workflow,
+        irJson: definition.irJson,
+        baseDir: definition.baseDir,
+      },
+      (event) => this.#onEvent(state, summary, event),
+    ).then(
+      () => this.#finish(runId, summary, null),
+      (e) => this.#finish(runId, summary, e instanceof Error ? e.message : String(e)),
+    );
+    return this.getRun(runId);
+  }
+
+  getRun(runId: string): Promise<Run> {
+    const record = this.#store.run(runId);
+    if (!record) throw new ControlError(`no run \`${runId}\``, "not-found");
+    return Promise.resolve(record);
+  }
+
+  listRuns(workflow?: string): Promise<Run[]> {
+    return Promise.resolve(this.#store.runs(workflow));
+  }
+
+  async stopRun(runId: string): Promise<Run> {
+    const state = this.#runs.get(runId);
+    const record = await this.getRun(runId);
+    if (!state || record.status !== "running") return record;
+    this.#store.updateRun(runId, { status: "draining" });
+    await this.#workers.get(state.worker)?.api.cancel(runId);
+    return this.getRun(runId);
+  }
+
+  /** Calls `listener` with every event of a run, past and future, until it ends. */
+  watch(runId: string, listener: (event: RunEvent) => void): Promise<Run> {
+    const state = this.#runs.get(runId);
+    if (!state) return this.getRun(runId);
+    state.events.forEach(listener);
+    state.listeners.add(listener);
+    return state.done.then(() => {
+      state.listeners.delete(listener);
+      return this.getRun(runId);
+    });
+  }
+
+  attempts(runId: string) {
+    return this.#store.attempts(runId);
+  }
+
+  close(): void {
+    this.#store.close();
+  }
+
+  #pickWorker(): { info: WorkerInfo; api: WorkerApi } {
+    const workers = [...this.#workers.values()];
+    if (workers.length === 0) throw new ControlError("no worker is available", "unavailable");
+    return workers[this.#nextWorker++ % workers.length];
+  }
+
+  #onEvent(state: RunState, summary: Summary, event: RunEvent): void {
+    state.events.push(event);
+    if (event.kind.startsWith("attempt-")) {
+      summary.attempts++;
+      this.#store.recordAttempt({
+        runId: event.runId,
+        stage: event.stage,
+        attempt: Number(event.detail.attempt ?? 0),
+        outcome: event.kind.slice("attempt-".length) as "started" | "failed" | "succeeded",
+        message: String(event.detail.message ?? ""),
+        time: new Date(event.time).toISOString(),
+      });
+    }
+    if (event.kind === "stage-progress") summary.stages[event.stage] = event.detail;
+    if (event.kind === "rows-quarantined") summary.quarantined += Number(event.detail.rows ?? 0);
+    for (const listener of state.listeners) listener(event);
+  }
+
+  #finish(runId: string, summary: Summary, error: string | null): void {
+    const draining = this.#store.run(runId)?.status === "draining";
+    const last = this.#runs.get(runId)?.events.at(-1);
+    const failed = error ?? (last?.kind === "run-failed" ? String(last.detail.message) : null);
+    this.#store.updateRun(runId, {
+      status: failed ? "failed" : draining ? "stopped" : "succeeded",
+      endedAt: new Date().toISOString(),
+      summaryJson: JSON.stringify(summary),
+      error: failed ?? "",
+    });
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The events a run emits, as typed data, through the `onEvent` callback: the CLI renders
+ * progress from them and the control plane persists attempts and positions. They carry
+ * metadata only, never row payloads, and emitting one must never block or fail the run.
+ */
+import type { Position } from "../connectors/mod.ts";
+
+export type RunStatus =
+  /** Every bounded source ended and every row was delivered or handled. */
+  | "completed"
+  /** Stopped on request (`stop()`, an aborted signal): drained, then ended. */
+  | "stopped"
+  /** A fatal error or unhandled failed rows ended the run; see `error`. */
+  | "failed";
+
+export interface StageStats {
+  label: string;
+  batches: number;
+  rowsIn: number;
+  rowsOut: number;
+  rowsQuarantined: number;
+}
+
+export interface RunSummary {
+  runId: string;
+  workflow: string;
+  status: RunStatus;
+  durationMs: number;
+  stages: Record<string, StageStats>;
+  /** Rows routed to handlers. */
+  rowsQuarantined: number;
+  /** The last committed position per source stage (null: none committed). */
+  committed: Record<string, Position | null>;
+  error: { message: string; stage: string | null } | null;
+}
+
+interface Base {
+  runId: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+}
+
+export type RunEvent =
+  | Base & { type: "run-started"; workflow: string; stages: string[] }
+  | Base & {
+    type: "stage-progress";
+    stage: string;
+    label: string;
+    batches: number;
+    rowsIn: number;
+    rowsOut: number;
+    rowsPerSecond: number;
+  }
+  | Base & { type: "attempt-started"; stage: string; batch: number; attempt: number; rows: number }
+  | Base & {
+    type: "attempt-failed";
+    stage: string;
+    batch: number;
+    attempt: number;
+    rows: number;
+    error: string;
+    /** The backoff before the next attempt; null when no attempt follows. */
+    retryInMs: number | null;
+  }
+  | Base & {
+    type: "attempt-succeeded";
+    stage: string;
+    batch: number;
+    attempt: number;
+    rows: number;
+    durationMs: number;
+  }
+  | Base & {
+    type: "rows-quarantined";
+    stage: string;
+    rows: number;
+    /** The handler receiving them; null when none catches them (the run fails). */
+    handler: string | null;
+    message: string;
+  }
+  | Base & { type: "position-committed"; stage: string; position: Position }
+  | Base & { type: "run-finished"; summary: RunSummary };
+
+/** An event without the fields the run fills in. */
+export type EventBody = RunEvent extends infer E
+  ? E extends RunEvent ? Omit<E, "runId" | "at"> : never
+  : never;
+
+export type EventSink = (event: RunEvent) => void;

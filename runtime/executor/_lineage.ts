@@ -1,0 +1,95 @@
+/**
+ * Lineage: which source batch every in-flight batch came from, so that a source position is
+ * committed only when every row derived from it was acknowledged by a sink, routed to a
+ * handler that acknowledged it, or filtered out. Each source batch has a counter of
+ * outstanding derived batches; positions are committed in the order the source produced
+ * them. It must never commit a position while an earlier batch of the same source is open.
+ */
+import type { Position } from "../connectors/mod.ts";
+
+/** A source batch: the source stage's id and the batch's sequence number in it. */
+export interface Origin {
+  source: string;
+  seq: number;
+}
+
+interface Pending {
+  seq: number;
+  position: Position;
+  outstanding: number;
+}
+
+export type CommitFn = (source: string, position: Position) => Promise<void>;
+
+export class Lineage {
+  #pending = new Map<string, Pending[]>();
+  #bySeq = new Map<string, Pending>();
+  #next = new Map<string, number>();
+  #committed = new Map<string, Position>();
+  #chain: Promise<void> = Promise.resolve();
+  #error: unknown = null;
+
+  constructor(private commit: CommitFn) {}
+
+  /** A new source batch, outstanding once (the batch itself). */
+  open(source: string, position: Position): Origin {
+    const seq = this.#next.get(source) ?? 0;
+    this.#next.set(source, seq + 1);
+    const pending = { seq, position, outstanding: 1 };
+    if (!this.#pending.has(source)) this.#pending.set(source, []);
+    this.#pending.get(source)!.push(pending);
+    this.#bySeq.set(`${source}#${seq}`, pending);
+    return { source, seq };
+  }
+
+  /**
+   * A batch carrying `origins` became `delta + 1` batches (delta = -1: it ended: acknowledged,
+   * filtered out, or written). Raise counts before handing derived batches on.
+   */
+  adjust(origins: Origin[], delta: number): void {
+    if (delta === 0) return;
+    const touched = new Set<string>();
+    for (const o of origins) {
+      const p = this.#bySeq.get(`${o.source}#${o.seq}`);
+      if (!p) continue;
+      p.outstanding += delta;
+      if (p.outstanding <= 0) touched.add(o.source);
+    }
+    for (const source of touched) this.#settle(source);
+  }
+
+  #settle(source: string): void {
+    const queue = this.#pending.get(source)!;
+    let last: Pending | null = null;
+    while (queue.length > 0 && queue[0].outstanding <= 0) {
+      last = queue.shift()!;
+      this.#bySeq.delete(`${source}#${last.seq}`);
+    }
+    if (!last) return;
+    const position = last.position;
+    this.#chain = this.#chain.then(async () => {
+      if (this.#error) return;
+      try {
+        await this.commit(source, position);
+        this.#committed.set(source, position);
+      } catch (error) {
+        this.#error = error;
+      }
+    });
+  }
+
+  /** Source batches not yet fully acknowledged. */
+  get openBatches(): number {
+    return this.#bySeq.size;
+  }
+
+  /** Waits for commits in flight; throws the first commit failure. */
+  async settled(): Promise<void> {
+    await this.#chain;
+    if (this.#error) throw this.#error;
+  }
+
+  committed(source: string): Position | null {
+    return this.#committed.get(source) ?? null;
+  }
+}

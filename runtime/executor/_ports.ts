@@ -1,0 +1,22 @@
+/**
+ * What the executor uses of parts built elsewhere, narrowed to the calls it makes, so that
+ * tests and other hosts can pass anything with the same shape: the data locality registry
+ * (runtime/registry) and the plugin host (runtime/plugins). It must stay structural; the
+ * behaviour behind these calls is specified by those folders.
+ */
+import type { PluginErrorCode, PluginHost } from "../plugins/mod.ts";
+import type { Registry } from "../registry/mod.ts";
+
+/** What the executor uses of the registry: put, open (leased), release. */
+export type BatchRegistry = Pick<Registry, "put" | "open" | "release">;
+
+/** What the executor uses of the plugin host: `invoke`. */
+export type PluginInvoker = Pick<PluginHost, "invoke">;
+
+/** Plugin failures no retry can fix: the run fails instead of splitting the batch. */
+const FATAL_PLUGIN_CODES: ReadonlySet<PluginErrorCode> = new Set(["unknown-step", "closed"]);
+const FATAL_STEP_CODES: ReadonlySet<string> = new Set(["BAD_CONFIG", "UNKNOWN_STEP"]);
+
+export function pluginFailureIsFatal(code: PluginErrorCode, stepCode: string | undefined): boolean {
+  return FATAL_PLUGIN_CODES.has(code) || (stepCode !== undefined && FATAL_STEP_CODES.has(stepCode));
+}

@@ -1,0 +1,575 @@
+/**
+ * One run of one workflow: a task per stage, bounded queues between them, batches held in
+ * the registry and moved as handles, lineage counters that decide when a source position
+ * may be committed, and handlers fed with the rows that failed. It is a library: it never
+ * exits the process, never prints, and never lets a user error escape as an exception;
+ * everything ends in a `RunSummary`. It must never commit a position whose rows were not all
+ * acknowledged, and never leave a registry object unreleased, even when the run fails.
+ */
+import type { Schema, Table } from "apache-arrow";
+import type { Ir } from "../../compiler/ir/mod.ts";
+import type {
+  ConnectorContext,
+  ConnectorRegistry,
+  Lookup,
+  Position,
+  Sink,
+  Source,
+  Transform,
+} from "../connectors/mod.ts";
+import type { ObjectHandle } from "../registry/mod.ts";
+import { type CompiledQuery, compilePrql, execute } from "../prql/mod.ts";
+import type {
+  EventBody,
+  EventSink,
+  RunEvent,
+  RunStatus,
+  RunSummary,
+  StageStats,
+} from "./_events.ts";
+import {
+  type AttemptResult,
+  FatalStageError,
+  FaultRunner,
+  type Isolated,
+  type Operation,
+} from "./_faults.ts";
+import { Lineage, type Origin } from "./_lineage.ts";
+import type { Plan, PlannedStage } from "./_plan.ts";
+import { type BatchRegistry, pluginFailureIsFatal, type PluginInvoker } from "./_ports.ts";
+import { BoundedQueue } from "./_queue.ts";
+import { distinctKeys, type ErrorDetails, failedRows, untypedFailures } from "./_tables.ts";
+
+/** A batch in flight between two stages. */
+interface Envelope {
+  handle: ObjectHandle;
+  rows: number;
+  origins: Origin[];
+}
+
+export interface RunSettings {
+  runId: string;
+  registry: BatchRegistry;
+  connectors: ConnectorRegistry;
+  plugins: PluginInvoker | null;
+  onEvent: EventSink;
+  queueCapacity: number;
+  batchRows: number;
+  baseDir: string;
+  resume: Record<string, Position>;
+  random: () => number;
+}
+
+type StageRuntime =
+  | { kind: "source"; source: Source }
+  | { kind: "sink"; sink: Sink }
+  | { kind: "transform"; transform: Transform }
+  | { kind: "lookup"; lookup: Lookup }
+  | { kind: "plugin"; module: string; step: string }
+  | { kind: "prql"; lookups: { name: string; keys: [string, string][]; lookup: Lookup }[] }
+  | { kind: "forward" };
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function schemaKey(schemas: Record<string, Schema>): string {
+  return Object.entries(schemas).map(([name, s]) =>
+    `${name}(${s.fields.map((f) => `${f.name}:${f.type}${f.nullable ? "?" : ""}`).join(",")})`
+  ).join(";");
+}
+
+export class Run {
+  #lineage: Lineage;
+  #queues = new Map<string, BoundedQueue<Envelope>>();
+  #runtimes = new Map<string, StageRuntime>();
+  #compiled = new Map<string, Map<string, CompiledQuery>>();
+  #stats = new Map<string, StageStats & { started: number }>();
+  #held = new Map<string, Origin[][]>();
+  #fatal: { message: string; stage: string | null } | null = null;
+  #stop = new AbortController();
+  #hard = new AbortController();
+  #started = Date.now();
+
+  constructor(private ir: Ir, private plan: Plan, private settings: RunSettings) {
+    this.#lineage = new Lineage(async (source, position) => {
+      const rt = this.#runtimes.get(source);
+      if (rt?.kind === "source") await rt.source.commit(position);
+      this.#emit({ type: "position-committed", stage: source, position });
+    });
+    for (const s of plan.stages.values()) {
+      this.#stats.set(s.id, {
+        label: s.label,
+        batches: 0,
+        rowsIn: 0,
+        rowsOut: 0,
+        rowsQuarantined: 0,
+        started: 0,
+      });
+    }
+  }
+
+  /** Asks the run to drain: sources stop pulling, everything in flight completes. */
+  stop(): void {
+    this.#stop.abort();
+  }
+
+  #emit(event: EventBody): void {
+    try {
+      this.settings.onEvent({ ...event, runId: this.settings.runId, at: Date.now() } as RunEvent);
+    } catch {
+      // A failing observer must not fail the run.
+    }
+  }
+
+  #fail(error: unknown, stage: PlannedStage | null): void {
+    if (!this.#fatal) {
+      const where = stage ? `stage \`${stage.label}\` (${stage.id}): ` : "";
+      this.#fatal = { message: where + messageOf(error), stage: stage?.id ?? null };
+    }
+    this.#stop.abort();
+    this.#hard.abort();
+  }
+
+  async #openStage(s: PlannedStage): Promise<StageRuntime> {
+    const ir = s.ir;
+    const ctx = (schema: ConnectorContext["schema"]): ConnectorContext => ({
+      config: s.config,
+      resources: s.resources,
+      schema,
+      batchRows: this.settings.batchRows,
+      resumeAfter: this.settings.resume[s.id] ?? null,
+      baseDir: this.settings.baseDir,
+      workflow: this.plan.workflow,
+    });
+    const factoryFor = (name: string) => {
+      const f = this.settings.connectors.get(name);
+      if (!f) throw new FatalStageError(`no connector implements \`${name}\` in this runtime`);
+      return f;
+    };
+    const qualified = `${ir.module}.${ir.op}`;
+    switch (ir.kind) {
+      case "handler-input":
+        return { kind: "forward" };
+      case "prql":
+        return { kind: "prql", lookups: [] };
+      case "lookup-join": {
+        const lookups = [];
+        for (const lj of ir.lookup ?? []) {
+          const resource = this.ir.resources.find((r) => r.id === lj.resource);
+          const f = factoryFor(`${resource?.module}.query`);
+          if (f.role !== "lookup") throw new FatalStageError(`\`${lj.step}\` is not a lookup`);
+          const lookup = await f.open({
+            ...ctx(null),
+            config: { query: lj.query, param: lj.param, keys: lj.keys, columns: lj.columns },
+            resources: { connection: resource ? this.#resolvedResource(s, lj.resource) : {} },
+          });
+          lookups.push({ name: lj.step, keys: lj.keys, lookup });
+        }
+        return { kind: "prql", lookups };
+      }
+      case "source": {
+        const f = factoryFor(qualified);
+        if (f.role !== "source") throw new FatalStageError(`\`${qualified}\` is not a source`);
+        return { kind: "source", source: await f.open(ctx(s.outputSchema)) };
+      }
+      case "sink": {
+        const f = factoryFor(qualified);
+        if (f.role !== "sink") throw new FatalStageError(`\`${qualified}\` is not a sink`);
+        return { kind: "sink", sink: await f.open(ctx(s.inputSchema)) };
+      }
+      case "call": {
+        if (ir.runtime !== "builtin") {
+          if (!this.settings.plugins) {
+            throw new FatalStageError(`plugin step \`${s.label}\` needs a plugin host`);
+          }
+          return { kind: "plugin", module: ir.module!, step: ir.op! };
+        }
+        const f = factoryFor(qualified);
+        if (f.role === "transform") {
+          return { kind: "transform", transform: await f.open(ctx(s.inputSchema)) };
+        }
+        if (f.role === "lookup") {
+          return { kind: "lookup", lookup: await f.open(ctx(s.inputSchema)) };
+        }
+        throw new FatalStageError(`\`${qualified}\` cannot be used in the middle of a pipeline`);
+      }
+    }
+  }
+
+  /** A lookup-join's resource config: the planner resolved it for slots only. */
+  #resolvedResource(s: PlannedStage, id: string): Record<string, unknown> {
+    const bySlot = Object.entries(s.ir.resources).find(([, rid]) => rid === id);
+    if (bySlot) return s.resources[bySlot[0]];
+    const raw = this.ir.resources.find((r) => r.id === id)?.config ?? {};
+    return raw as Record<string, unknown>;
+  }
+
+  async #closeAll(): Promise<void> {
+    for (const rt of this.#runtimes.values()) {
+      try {
+        if (rt.kind === "source") await rt.source.close();
+        else if (rt.kind === "transform") await rt.transform.close();
+        else if (rt.kind === "lookup") await rt.lookup.close();
+        else if (rt.kind === "prql") { for (const l of rt.lookups) await l.lookup.close(); }
+      } catch {
+        // Closing is best effort; the run's outcome is already decided.
+      }
+    }
+  }
+
+  async execute(signal: AbortSignal | undefined): Promise<RunSummary> {
+    const stages = [...this.plan.stages.values()];
+    for (const s of stages) {
+      try {
+        this.#runtimes.set(s.id, await this.#openStage(s));
+      } catch (error) {
+        this.#fail(error, s);
+        for (const rt of this.#runtimes.values()) if (rt.kind === "sink") await rt.sink.abort();
+        await this.#closeAll();
+        return this.#finish();
+      }
+    }
+    const onAbort = () => this.stop();
+    if (signal?.aborted) this.stop();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    for (const s of stages) {
+      if (s.ir.kind === "source") continue;
+      const producers = s.ir.kind === "handler-input" ? 1 : s.ir.inputs.length;
+      this.#queues.set(s.id, new BoundedQueue(this.settings.queueCapacity, producers));
+    }
+    this.#emit({
+      type: "run-started",
+      workflow: this.plan.workflow,
+      stages: stages.map((s) => s.id),
+    });
+    const tasks = new Map(stages.map((s) => [s.id, this.#task(s)]));
+    const upTo = (tier: number) =>
+      Promise.all(stages.filter((s) => s.tier < tier).map((s) => tasks.get(s.id)));
+    for (const s of stages) {
+      if (s.ir.kind === "handler-input") {
+        upTo(s.tier).then(() => this.#queues.get(s.id)!.producerDone());
+      }
+    }
+    await Promise.all(tasks.values());
+    signal?.removeEventListener("abort", onAbort);
+    try {
+      await this.#lineage.settled();
+    } catch (error) {
+      this.#fail(error, null);
+    }
+    await this.#closeAll();
+    return this.#finish();
+  }
+
+  #finish(): RunSummary {
+    const status: RunStatus = this.#fatal
+      ? "failed"
+      : this.#stop.signal.aborted
+      ? "stopped"
+      : "completed";
+    const stages: Record<string, StageStats> = {};
+    let quarantined = 0;
+    for (const [id, { started: _, ...st }] of this.#stats) {
+      stages[id] = st;
+      quarantined += st.rowsQuarantined;
+    }
+    const committed: Record<string, Position | null> = {};
+    for (const s of this.plan.stages.values()) {
+      if (s.ir.kind === "source") committed[s.id] = this.#lineage.committed(s.id);
+    }
+    const summary: RunSummary = {
+      runId: this.settings.runId,
+      workflow: this.plan.workflow,
+      status,
+      durationMs: Date.now() - this.#started,
+      stages,
+      rowsQuarantined: quarantined,
+      committed,
+      error: this.#fatal,
+    };
+    this.#emit({ type: "run-finished", summary });
+    return summary;
+  }
+
+  async #task(s: PlannedStage): Promise<void> {
+    const queue = this.#queues.get(s.id);
+    try {
+      if (s.ir.kind === "source") await this.#runSource(s);
+      else {
+        for (let env = await queue!.next(); env; env = await queue!.next()) {
+          await this.#consume(s, env);
+        }
+      }
+    } catch (error) {
+      this.#fail(error, s);
+      if (queue) {
+        for (let env = await queue.next(); env; env = await queue.next()) this.#discard(env);
+      }
+    } finally {
+      await this.#finishSink(s);
+      for (const c of s.consumers) this.#queues.get(c)?.producerDone();
+    }
+  }
+
+  async #finishSink(s: PlannedStage): Promise<void> {
+    const rt = this.#runtimes.get(s.id);
+    if (rt?.kind !== "sink") return;
+    if (this.#fatal) {
+      await rt.sink.abort();
+      return;
+    }
+    try {
+      await rt.sink.flush();
+      for (const origins of this.#held.get(s.id) ?? []) this.#lineage.adjust(origins, -1);
+    } catch (error) {
+      this.#fail(error, s);
+      await rt.sink.abort();
+    }
+  }
+
+  #discard(env: Envelope): void {
+    this.settings.registry.release(env.handle.id);
+  }
+
+  #progress(s: PlannedStage, rowsIn: number, rowsOut: number, quarantined: number): void {
+    const st = this.#stats.get(s.id)!;
+    if (st.batches === 0) st.started = performance.now();
+    st.batches++;
+    st.rowsIn += rowsIn;
+    st.rowsOut += rowsOut;
+    st.rowsQuarantined += quarantined;
+    const seconds = Math.max((performance.now() - st.started) / 1000, 1e-3);
+    this.#emit({
+      type: "stage-progress",
+      stage: s.id,
+      label: s.label,
+      batches: st.batches,
+      rowsIn: st.rowsIn,
+      rowsOut: st.rowsOut,
+      rowsPerSecond: Math.round(st.rowsOut / seconds),
+    });
+  }
+
+  /**
+   * Sends one table to every consumer of `s` as one registry object: `ready` when it is
+   * already registered with one consumer count per consumer (a plugin's output), else a put.
+   */
+  async #send(s: PlannedStage, table: Table, origins: Origin[], ready?: ObjectHandle) {
+    const consumers = s.consumers.map((c) => this.#queues.get(c)!);
+    if (consumers.length === 0) return;
+    const handle = ready ?? this.settings.registry.put(table, consumers.length);
+    for (const q of consumers) {
+      if (!(await q.push({ handle, rows: table.numRows, origins }))) {
+        this.settings.registry.release(handle.id);
+      }
+    }
+  }
+
+  /** Routes failed rows to the stage's handler; with none, the run fails. */
+  async #quarantine(s: PlannedStage, rows: Table, origins: Origin[], message: string) {
+    const target = s.handler ? this.plan.handlerInputs.get(s.handler) : undefined;
+    this.#emit({
+      type: "rows-quarantined",
+      stage: s.id,
+      rows: rows.numRows,
+      handler: target ? s.handler : null,
+      message,
+    });
+    if (!target) {
+      throw new FatalStageError(
+        `${rows.numRows} row(s) failed and no handler catches them: ${message}`,
+      );
+    }
+    const handle = this.settings.registry.put(rows, 1);
+    const queue = this.#queues.get(target)!;
+    if (!(await queue.push({ handle, rows: rows.numRows, origins }))) {
+      this.settings.registry.release(handle.id);
+      throw new FatalStageError(`handler \`${s.handler}\` had already finished: ${message}`);
+    }
+  }
+
+  async #runSource(s: PlannedStage): Promise<void> {
+    const rt = this.#runtimes.get(s.id) as { kind: "source"; source: Source };
+    for await (const batch of rt.source.batches(this.#stop.signal)) {
+      if (this.#fatal) break;
+      const origin = this.#lineage.open(s.id, batch.position);
+      const rows = batch.table.numRows;
+      const sends = rows > 0 ? s.consumers.length : 0;
+      const failed = batch.errors.length > 0 ? 1 : 0;
+      this.#lineage.adjust([origin], sends + failed - 1);
+      if (sends > 0) await this.#send(s, batch.table, [origin]);
+      if (failed) {
+        const details: ErrorDetails[] = batch.errors.map((e) => ({
+          step: s.label,
+          message: e.message,
+          attempt: 1,
+        }));
+        const table = untypedFailures(rt.source.schema, details);
+        await this.#quarantine(s, table, [origin], details[0].message);
+      }
+      this.#progress(s, rows + batch.errors.length, rows, batch.errors.length);
+    }
+  }
+
+  async #consume(s: PlannedStage, env: Envelope): Promise<void> {
+    if (this.#fatal) return this.#discard(env);
+    const lease = this.settings.registry.open(env.handle);
+    try {
+      await this.#process(s, env, lease.table);
+    } finally {
+      lease.release();
+      this.settings.registry.release(env.handle.id);
+    }
+  }
+
+  #operation(s: PlannedStage, env: Envelope): Operation<Table | null> {
+    const rt = this.#runtimes.get(s.id)!;
+    const registry = this.settings.registry;
+    const plain = (value: Table | null): AttemptResult<Table | null> => ({
+      value,
+      rowErrors: [],
+      dispose: () => {},
+    });
+    switch (rt.kind) {
+      case "forward":
+        return (piece) => Promise.resolve(plain(piece.table));
+      case "transform":
+        return async (piece, signal) => plain(await rt.transform.apply(piece.table, signal));
+      case "lookup":
+        return async (piece, signal) => plain(await rt.lookup.lookup(piece.table, signal));
+      case "sink":
+        return async (piece, signal) => {
+          await rt.sink.write(piece.table, signal);
+          return plain(null);
+        };
+      case "prql":
+        return async (piece, signal) => {
+          const relations: Record<string, Table> = { input: piece.table };
+          for (const l of rt.lookups) {
+            relations[l.name] = await l.lookup.lookup(distinctKeys(piece.table, l.keys), signal);
+          }
+          return plain(execute(this.#compile(s, relations), relations));
+        };
+      case "plugin":
+        return async (piece, signal) => {
+          const input = piece.whole ? env.handle : registry.put(piece.table, 1);
+          const consumers = Math.max(1, s.consumers.length);
+          let outcome;
+          try {
+            outcome = await this.settings.plugins!.invoke(
+              `${rt.module}.${rt.step}`,
+              s.config,
+              input,
+              {
+                consumers,
+                timeoutMs: s.retry.timeoutMs,
+              },
+            );
+          } finally {
+            if (!piece.whole) registry.release(input.id);
+          }
+          if (!outcome.ok) {
+            const e = outcome.error;
+            if (pluginFailureIsFatal(e.code, e.details.stepCode)) {
+              throw new FatalStageError(e.message);
+            }
+            throw new Error(e.message);
+          }
+          const output = outcome.output;
+          const lease = registry.open(output);
+          return {
+            value: lease.table,
+            handle: s.consumers.length > 0 ? output : undefined,
+            rowErrors: outcome.rowErrors,
+            dispose: (forwarded) => {
+              lease.release();
+              if (!forwarded) { for (let i = 0; i < consumers; i++) registry.release(output.id); }
+            },
+          };
+        };
+      case "source":
+        throw new FatalStageError("a source cannot consume batches");
+    }
+  }
+
+  #compile(s: PlannedStage, relations: Record<string, Table>): CompiledQuery {
+    const schemas = Object.fromEntries(Object.entries(relations).map(([k, t]) => [k, t.schema]));
+    const key = schemaKey(schemas);
+    if (!this.#compiled.has(s.id)) this.#compiled.set(s.id, new Map());
+    const cache = this.#compiled.get(s.id)!;
+    const hit = cache.get(key);
+    if (hit) return hit;
+    const result = compilePrql(s.ir.prql ?? "", schemas);
+    if (!result.value) {
+      const messages = result.diagnostics.map((d) => d.message).join("; ");
+      throw new FatalStageError(`the PRQL block does not compile for this input: ${messages}`);
+    }
+    cache.set(key, result.value);
+    return result.value;
+  }
+
+  async #process(s: PlannedStage, env: Envelope, table: Table): Promise<void> {
+    const runner = new FaultRunner(s.retry, this.settings.random, this.#hard.signal);
+    const batch = this.#stats.get(s.id)!.batches;
+    const event = { stage: s.id, batch };
+    const isolated: Isolated<Table | null> = await runner.run(table, this.#operation(s, env), {
+      started: (attempt, rows) => this.#emit({ type: "attempt-started", ...event, attempt, rows }),
+      failed: (attempt, rows, error, retryInMs) =>
+        this.#emit({ type: "attempt-failed", ...event, attempt, rows, error, retryInMs }),
+      succeeded: (attempt, rows, durationMs) =>
+        this.#emit({ type: "attempt-succeeded", ...event, attempt, rows, durationMs }),
+    });
+    const forwarded = new Set<string>();
+    try {
+      const indexes: number[] = [];
+      const details: ErrorDetails[] = [];
+      for (const f of isolated.failures) {
+        for (const row of f.rows) {
+          indexes.push(row);
+          details.push({ step: s.label, message: f.message, attempt: f.attempt });
+        }
+      }
+      for (const { piece, result } of isolated.results) {
+        for (const e of result.rowErrors) {
+          indexes.push(piece.offset + e.row);
+          details.push({ step: s.label, message: e.message, attempt: 1 });
+        }
+      }
+      const outputs = isolated.results.filter((r) =>
+        r.result.value !== null && r.result.value.numRows > 0
+      ).map((r) => ({ table: r.result.value!, handle: r.result.handle }));
+      const rt = this.#runtimes.get(s.id)!;
+      const failed = indexes.length > 0 ? 1 : 0;
+      if (rt.kind === "sink") {
+        if (rt.sink.acknowledges === "on-flush") {
+          if (!this.#held.has(s.id)) this.#held.set(s.id, []);
+          this.#held.get(s.id)!.push(env.origins);
+          this.#lineage.adjust(env.origins, failed);
+        } else this.#lineage.adjust(env.origins, failed - 1);
+      } else {
+        this.#lineage.adjust(env.origins, outputs.length * s.consumers.length + failed - 1);
+      }
+      for (const out of outputs) {
+        if (out.handle) forwarded.add(out.handle.id);
+        await this.#send(s, out.table, env.origins, out.handle);
+      }
+      if (failed) {
+        const order = indexes.map((_, k) => k).sort((a, b) => indexes[a] - indexes[b]);
+        const rows = failedRows(table, order.map((k) => indexes[k]), order.map((k) => details[k]));
+        await this.#quarantine(s, rows, env.origins, details[order[0]].message);
+      }
+      const rowsOut = outputs.reduce((n, o) => n + o.table.numRows, 0);
+      this.#progress(
+        s,
+        env.rows,
+        rt.kind === "sink" ? env.rows - indexes.length : rowsOut,
+        indexes.length,
+      );
+    } finally {
+      for (const r of isolated.results) {
+        r.result.dispose(r.result.handle !== undefined && forwarded.has(r.result.handle.id));
+      }
+    }
+  }
+}

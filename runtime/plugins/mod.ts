@@ -1,0 +1,299 @@
+/**
+ * The worker's plugin host: runs steps that live in plugin processes (any language that speaks
+ * proto/plugin.proto) over objects in the data locality registry. Plugins are provisioned just
+ * in time: the first invocation of a step starts its package's process from the manifest found
+ * on the module path; the process is kept warm and reused, stopped when idle and on `close()`.
+ *
+ * Isolation is the point of this file: whatever one plugin does (crash, hang, answer with
+ * garbage or with data that breaks its declared schema) fails only that invocation, with a
+ * typed `PluginError`, and the process is replaced on its next use. The host never throws at
+ * its caller for a plugin's fault, and never adopts output it has not validated.
+ */
+
+import { loadModule, type ModuleSearch, type RowContract, typeToString } from "../../compiler/modules/mod.ts";
+import {
+  type ObjectHandle,
+  openHandle,
+  Registry,
+  RegistryError,
+  removeSegment,
+  segmentName,
+} from "../registry/mod.ts";
+import { checkSchema, type DeclaredRow, type InvokeRequest } from "./protocol/mod.ts";
+import { PluginError } from "./_errors.ts";
+import { PluginProcess, type PluginState } from "./_process.ts";
+
+export { PluginError, type PluginErrorCode } from "./_errors.ts";
+export type { PluginState } from "./_process.ts";
+export { scaffoldPlugin, type ScaffoldOptions, type ScaffoldResult } from "./_scaffold.ts";
+
+/** A row the step could not process: its index in the input object, and why. */
+export interface RowError {
+  row: number;
+  message: string;
+}
+
+export type InvokeResult =
+  | { ok: true; output: ObjectHandle; rowErrors: RowError[] }
+  | { ok: false; error: PluginError };
+
+export interface PluginHostOptions {
+  /** Where outputs are adopted; its owner pid and prefix name the output segments. */
+  registry: Registry;
+  /** Where manifests are found (the compiler's module search). */
+  search: ModuleSearch;
+  /** A process with nothing to do for this long is stopped (default 60 s). */
+  idleTimeoutMs?: number;
+  /** Default limit for one invocation (default 60 s); past it the process is killed. */
+  invokeTimeoutMs?: number;
+  /** Limit for a new process to answer `Health` (default 30 s). */
+  startTimeoutMs?: number;
+  /** Extra environment for plugin processes (they also inherit the worker's). */
+  env?: Record<string, string>;
+}
+
+export interface InvokeOptions {
+  /** Downstream consumers of the output object (default 1). */
+  consumers?: number;
+  /** Overrides `invokeTimeoutMs` for this invocation. */
+  timeoutMs?: number;
+}
+
+/** What the host knows of one plugin package's process. */
+export interface PluginInfo {
+  dir: string;
+  state: PluginState;
+  pid: number | null;
+}
+
+interface Slot {
+  dir: string;
+  entry: string[];
+  tag: string;
+  process: PluginProcess | null;
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+let nextSerial = 1;
+
+function declaredRow(row: RowContract | null): DeclaredRow {
+  if (row === null || row.kind === "open" || row.kind === "sql") return { kind: "open" };
+  const fields = row.fields.map((f) => ({
+    name: f.name,
+    type: typeToString(f.type),
+    nullable: f.nullable,
+  }));
+  return row.kind === "input-plus"
+    ? { kind: "input-plus", fields }
+    : { kind: "fields", fields, open: row.open };
+}
+
+function fail(code: PluginError["code"], message: string, step: string, extra = {}): InvokeResult {
+  return { ok: false, error: new PluginError(code, message, { step, ...extra }) };
+}
+
+export class PluginHost {
+  readonly #options: Required<Omit<PluginHostOptions, "env">> & { env: Record<string, string> };
+  readonly #slots = new Map<string, Slot>();
+  readonly #socketDir: string;
+  #closed = false;
+
+  constructor(options: PluginHostOptions) {
+    this.#options = {
+      idleTimeoutMs: 60_000,
+      invokeTimeoutMs: 60_000,
+      startTimeoutMs: 30_000,
+      env: {},
+      ...options,
+    };
+    // Unix socket paths are limited to ~108 bytes, so sockets live in a short private dir.
+    this.#socketDir = Deno.makeTempDirSync({ dir: "/tmp", prefix: "heddle-plugins-" });
+  }
+
+  /**
+   * Runs `step` (`<import path>.<step>`, e.g. `fraud-score/detect.process`) over `input`. The
+   * output object is adopted by the registry with `consumers` consumers. Never throws.
+   */
+  async invoke(
+    step: string,
+    config: Record<string, unknown>,
+    input: ObjectHandle,
+    options: InvokeOptions = {},
+  ): Promise<InvokeResult> {
+    if (this.#closed) return fail("closed", "the plugin host is closed", step);
+    const dot = step.lastIndexOf(".");
+    const modulePath = step.slice(0, dot);
+    const lookup = dot > 0 ? loadModule(modulePath, this.#options.search) : null;
+    if (lookup === null || !lookup.ok || lookup.module.dir === null) {
+      const why = lookup === null
+        ? "a step is named `<import path>.<step>`"
+        : lookup.ok
+        ? `\`${modulePath}\` is a built-in module, not a plugin`
+        : lookup.message;
+      return fail("unknown-step", `cannot find plugin step \`${step}\`: ${why}`, step);
+    }
+    const op = lookup.module.ops.get(step.slice(dot + 1));
+    if (op === undefined) {
+      const known = [...lookup.module.ops.keys()].map((k) => `\`${k}\``).join(", ");
+      return fail("unknown-step", `module \`${modulePath}\` has no step \`${step.slice(dot + 1)}\` (it has ${known})`, step);
+    }
+    const slot = this.#slot(lookup.module.dir, lookup.module.entry);
+    const request: InvokeRequest = {
+      step,
+      configJson: JSON.stringify(config),
+      input,
+      outputSegment: segmentName(this.#options.registry.ownerPid, nextSerial++, {
+        tag: slot.tag,
+        prefix: this.#options.registry.prefix,
+      }),
+      invocationId: crypto.randomUUID(),
+    };
+    const process = this.#running(slot);
+    clearTimeout(slot.idleTimer);
+    try {
+      await process.ready;
+      const response = await process.invoke(
+        request,
+        options.timeoutMs ?? this.#options.invokeTimeoutMs,
+      );
+      if (response.result === "error") {
+        removeSegment(request.outputSegment);
+        const { code, message, column } = response.error;
+        return fail("step-failed", `step \`${step}\` failed (${code}): ${message}`, step, {
+          stepCode: code,
+          column: column || undefined,
+        });
+      }
+      const result = this.#accept(request, response.ok, declaredRow(op.output), options.consumers ?? 1);
+      if (!result.ok) process.kill();
+      return result;
+    } catch (error) {
+      removeSegment(request.outputSegment);
+      if (error instanceof PluginError) {
+        return { ok: false, error: error.step ? error : new PluginError(error.code, error.message, { step, cause: error.cause }) };
+      }
+      throw error;
+    } finally {
+      this.#scheduleIdleStop(slot);
+    }
+  }
+
+  /** The plugin packages the host has seen, with the state of their processes. */
+  plugins(): PluginInfo[] {
+    return [...this.#slots.values()].map((slot) => ({
+      dir: slot.dir,
+      state: slot.process?.state ?? "stopped",
+      pid: slot.process && slot.process.state !== "stopped" ? slot.process.pid : null,
+    }));
+  }
+
+  /** Stops every plugin process and removes the host's sockets. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#slots.values()].map((slot) => {
+      clearTimeout(slot.idleTimer);
+      return slot.process?.stop();
+    }));
+    Deno.removeSync(this.#socketDir, { recursive: true });
+  }
+
+  #slot(dir: string, entry: string[]): Slot {
+    let slot = this.#slots.get(dir);
+    if (slot === undefined) {
+      const base = dir.split("/").filter((s) => s).pop() ?? "plugin";
+      const tag = `plugin_${base.replace(/[^A-Za-z0-9_]/g, "_")}`;
+      slot = { dir, entry, tag, process: null, idleTimer: undefined };
+      this.#slots.set(dir, slot);
+    }
+    return slot;
+  }
+
+  /** The slot's live process, starting a new one if there is none or the last one failed. */
+  #running(slot: Slot): PluginProcess {
+    const current = slot.process;
+    if (current && (current.state === "ready" || current.state === "busy" || current.state === "starting")) {
+      return current;
+    }
+    slot.process = new PluginProcess({
+      dir: slot.dir,
+      entry: slot.entry,
+      socketPath: `${this.#socketDir}/${slot.tag}-${nextSerial++}.sock`,
+      env: this.#options.env,
+      startTimeoutMs: this.#options.startTimeoutMs,
+    }, `\`${slot.dir}\``);
+    slot.process.ready.catch(() => {});
+    return slot.process;
+  }
+
+  #scheduleIdleStop(slot: Slot): void {
+    const process = slot.process;
+    if (process === null || process.inFlight > 0 || this.#closed) return;
+    clearTimeout(slot.idleTimer);
+    const timer = setTimeout(() => {
+      if (process.inFlight === 0) process.stop();
+    }, this.#options.idleTimeoutMs);
+    Deno.unrefTimer(timer);
+    slot.idleTimer = timer;
+  }
+
+  /** Validates a plugin's answer completely before the registry adopts its output. */
+  #accept(
+    request: InvokeRequest,
+    ok: { output: ObjectHandle | null; rowErrors: RowError[] },
+    contract: DeclaredRow,
+    consumers: number,
+  ): InvokeResult {
+    const { step, input, outputSegment } = request;
+    const malformed = (message: string, cause?: unknown): InvokeResult => {
+      removeSegment(outputSegment);
+      return fail("malformed-output", `plugin answer for \`${step}\` is malformed: ${message}`, step, { cause });
+    };
+    const output = ok.output;
+    if (output === null || output.segment !== outputSegment) {
+      return malformed(`its output is in \`${output?.segment}\`, not in the assigned \`${outputSegment}\``);
+    }
+    const failed = new Set<number>();
+    for (const { row } of ok.rowErrors) {
+      if (!Number.isSafeInteger(row) || row < 0 || row >= input.rows) {
+        return malformed(`it reports an error for row ${row}, but the input has ${input.rows} rows`);
+      }
+      failed.add(row);
+    }
+    let lease;
+    try {
+      lease = openHandle(output);
+    } catch (error) {
+      return malformed(error instanceof RegistryError ? error.message : String(error), error);
+    }
+    try {
+      const inputSchema = contract.kind === "input-plus" ? this.#schemaOf(input) : null;
+      const violation = checkSchema(lease.table.schema, contract, inputSchema);
+      if (violation) {
+        removeSegment(outputSegment);
+        return fail("bad-output", `output of \`${step}\` breaks its declared schema: ${violation.message}`, step, {
+          column: violation.column,
+        });
+      }
+      if (contract.kind === "input-plus" && output.rows + failed.size !== input.rows) {
+        return malformed(`${input.rows} input rows, ${failed.size} failed, but ${output.rows} output rows`);
+      }
+    } finally {
+      lease.release();
+    }
+    try {
+      const adopted = this.#options.registry.adopt(output, consumers);
+      return { ok: true, output: adopted, rowErrors: ok.rowErrors.map(({ row, message }) => ({ row, message })) };
+    } catch (error) {
+      return malformed(error instanceof Error ? error.message : String(error), error);
+    }
+  }
+
+  #schemaOf(handle: ObjectHandle) {
+    const lease = openHandle(handle);
+    try {
+      return lease.table.schema;
+    } finally {
+      lease.release();
+    }
+  }
+}

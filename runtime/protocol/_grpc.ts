@@ -1,0 +1,175 @@
+/**
+ * gRPC transport of the control channel: serves a `ControlApi` or `WorkerApi` object over
+ * `proto/control.proto`, and makes client objects with the same interfaces. Nothing here
+ * knows what the calls do; it only moves them, so in-process and remote use share one path.
+ */
+import * as grpc from "@grpc/grpc-js";
+import * as loader from "@grpc/proto-loader";
+import {
+  type ControlApi,
+  ControlError,
+  type Run,
+  type RunEvent,
+  type WorkerApi,
+} from "./_types.ts";
+
+const protoPath = new URL("../../proto/control.proto", import.meta.url).pathname;
+
+// deno-lint-ignore no-explicit-any
+type Loaded = any;
+
+let loaded: Loaded | undefined;
+function services(): Loaded {
+  const definition: Loaded = grpc.loadPackageDefinition(
+    loader.loadSync(protoPath, { longs: Number, defaults: true, enums: String }),
+  );
+  loaded ??= definition.heddle.control.v1;
+  return loaded;
+}
+
+type Callback = (error: grpc.ServiceError | null, value?: unknown) => void;
+
+/** Wraps an async method as a unary gRPC handler, mapping ControlError to status codes. */
+function unary<A>(fn: (request: A) => Promise<unknown>) {
+  return (call: { request: A }, callback: Callback) => {
+    fn(call.request).then((value) => callback(null, value), (e) => callback(toStatus(e)));
+  };
+}
+
+const statusOf = {
+  "not-found": grpc.status.NOT_FOUND,
+  "invalid": grpc.status.INVALID_ARGUMENT,
+  "unavailable": grpc.status.UNAVAILABLE,
+} as const;
+
+function toStatus(e: unknown): grpc.ServiceError {
+  const code = e instanceof ControlError ? statusOf[e.code] : grpc.status.INTERNAL;
+  const error = new Error(e instanceof Error ? e.message : String(e)) as grpc.ServiceError;
+  error.code = code;
+  error.details = error.message;
+  return error;
+}
+
+function fromStatus(e: grpc.ServiceError): Error {
+  const code = Object.entries(statusOf).find(([, c]) => c === e.code)?.[0] as
+    | ControlError["code"]
+    | undefined;
+  if (e.code === grpc.status.UNAVAILABLE) {
+    return new ControlError(`the server is unreachable: ${e.details || e.message}`, "unavailable");
+  }
+  return code ? new ControlError(e.details || e.message, code) : new Error(e.details || e.message);
+}
+
+/** A listening gRPC server; `address` is where it ended up (the port resolved). */
+export interface Listening {
+  address: string;
+  close(): Promise<void>;
+}
+
+async function listen(
+  address: string,
+  register: (server: grpc.Server) => void,
+): Promise<Listening> {
+  const server = new grpc.Server();
+  register(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      address,
+      grpc.ServerCredentials.createInsecure(),
+      (e, p) => e ? reject(e) : resolve(p),
+    )
+  );
+  const bound = address.startsWith("unix:") ? address : address.replace(/:\d+$/, `:${port}`);
+  return {
+    address: bound,
+    close: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
+  };
+}
+
+/** Serves a control plane at `address` (`host:port`, port 0 picks one, or `unix:/path`). */
+export function serveControlPlane(api: ControlApi, address: string): Promise<Listening> {
+  return listen(address, (server) =>
+    server.addService(services().ControlPlane.service, {
+      Deploy: unary((r: Parameters<ControlApi["deploy"]>[0]) => api.deploy(r)),
+      ListWorkflows: unary(async () => ({ workflows: await api.listWorkflows() })),
+      StartRun: unary((r: { workflow: string }) => api.startRun(r.workflow)),
+      GetRun: unary((r: { runId: string }) => api.getRun(r.runId)),
+      ListRuns: unary(async (r: { workflow: string }) => ({
+        runs: await api.listRuns(r.workflow || undefined),
+      })),
+      StopRun: unary((r: { runId: string }) => api.stopRun(r.runId)),
+      RegisterWorker: unary(async (r: Parameters<ControlApi["registerWorker"]>[0]) => {
+        await api.registerWorker(r);
+        return { ok: true };
+      }),
+    }));
+}
+
+/** Serves a worker at `address`. */
+export function serveWorker(api: WorkerApi, address: string): Promise<Listening> {
+  return listen(address, (server) =>
+    server.addService(services().Worker.service, {
+      Execute: (call: grpc.ServerWritableStream<Parameters<WorkerApi["execute"]>[0], unknown>) => {
+        const send = (e: RunEvent) => call.write({ ...e, detailJson: JSON.stringify(e.detail) });
+        api.execute(call.request, send).then(
+          () => call.end(),
+          (e) => call.destroy(toStatus(e)),
+        );
+      },
+      Cancel: unary(async (r: { runId: string }) => ({ found: await api.cancel(r.runId) })),
+      Health: unary(() => api.health()),
+    }));
+}
+
+function client(service: string, address: string): Loaded {
+  return new (services()[service])(address, grpc.credentials.createInsecure());
+}
+
+function call<T>(c: Loaded, method: string, request: unknown): Promise<T> {
+  return new Promise((resolve, reject) =>
+    c[method](
+      request,
+      { deadline: Date.now() + 30_000 },
+      (e: grpc.ServiceError | null, v: T) => e ? reject(fromStatus(e)) : resolve(v),
+    )
+  );
+}
+
+/** A `ControlApi` that talks to the control plane at `address`. */
+export function connectControlPlane(address: string): ControlApi & { close(): void } {
+  const c = client("ControlPlane", address);
+  return {
+    deploy: (r) => call(c, "Deploy", r),
+    listWorkflows: async () =>
+      (await call<{ workflows: ControlApiWorkflows }>(c, "ListWorkflows", {})).workflows,
+    startRun: (workflow) => call<Run>(c, "StartRun", { workflow }),
+    getRun: (runId) => call<Run>(c, "GetRun", { runId }),
+    listRuns: async (workflow) =>
+      (await call<{ runs: Run[] }>(c, "ListRuns", { workflow: workflow ?? "" })).runs,
+    stopRun: (runId) => call<Run>(c, "StopRun", { runId }),
+    registerWorker: async (info) => void await call(c, "RegisterWorker", info),
+    close: () => c.close(),
+  };
+}
+
+type ControlApiWorkflows = Awaited<ReturnType<ControlApi["listWorkflows"]>>;
+
+/** A `WorkerApi` that talks to the worker at `address`. */
+export function connectWorker(address: string): WorkerApi & { close(): void } {
+  const c = client("Worker", address);
+  return {
+    execute: (request, onEvent) =>
+      new Promise((resolve, reject) => {
+        const stream = c.Execute(request);
+        stream.on("data", (e: RunEvent & { detailJson: string }) => {
+          const { detailJson, ...rest } = e;
+          onEvent({ ...rest, detail: JSON.parse(detailJson || "{}") });
+        });
+        stream.on("end", () => resolve());
+        stream.on("error", (e: grpc.ServiceError) => reject(fromStatus(e)));
+      }),
+    cancel: async (runId) => (await call<{ found: boolean }>(c, "Cancel", { runId })).found,
+    health: () => call(c, "Health", {}),
+    close: () => c.close(),
+  };
+}

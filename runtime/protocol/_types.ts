@@ -1,0 +1,106 @@
+/**
+ * The control channel as TypeScript interfaces. The control plane and the worker talk
+ * through these whether they share a process (`heddle run`) or not (`heddle local`,
+ * `heddle cluster`, where gRPC carries the same calls): one code path, two transports.
+ * The shapes mirror `proto/control.proto` field for field.
+ */
+/**
+ * The lifecycle of a run.
+ * - `pending`: accepted, not yet placed on a worker.
+ * - `running`: its worker is executing it.
+ * - `draining`: asked to stop; sources have stopped, in-flight batches are finishing.
+ * - `succeeded`: every source ended and every sink flushed.
+ * - `failed`: a stage failed with nowhere to send its rows, or the worker died.
+ * - `stopped`: drained after a stop request.
+ */
+export type RunStatus = "pending" | "running" | "draining" | "succeeded" | "failed" | "stopped";
+
+export interface WireDiagnostic {
+  code: string;
+  severity: string;
+  message: string;
+  file: string;
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+}
+
+export interface DeployRequest {
+  file: string;
+  source: string;
+  overrides: string[];
+}
+
+export interface DeployResponse {
+  ok: boolean;
+  workflows: string[];
+  diagnostics: WireDiagnostic[];
+}
+
+export interface WorkflowInfo {
+  name: string;
+  file: string;
+  version: number;
+  deployedAt: string;
+}
+
+export interface Run {
+  id: string;
+  workflow: string;
+  status: RunStatus;
+  startedAt: string;
+  endedAt: string;
+  worker: string;
+  summaryJson: string;
+  error: string;
+}
+
+export interface WorkerInfo {
+  id: string;
+  address: string;
+  host: string;
+}
+
+export interface ExecuteRequest {
+  runId: string;
+  workflow: string;
+  irJson: string;
+  baseDir: string;
+}
+
+/** One thing that happened in a run; `detail` holds the kind's own fields. */
+export interface RunEvent {
+  runId: string;
+  kind: string;
+  stage: string;
+  time: number;
+  detail: Record<string, unknown>;
+}
+
+/** What the control plane offers to the CLI and to workers. */
+export interface ControlApi {
+  deploy(request: DeployRequest): Promise<DeployResponse>;
+  listWorkflows(): Promise<WorkflowInfo[]>;
+  startRun(workflow: string): Promise<Run>;
+  getRun(runId: string): Promise<Run>;
+  listRuns(workflow?: string): Promise<Run[]>;
+  stopRun(runId: string): Promise<Run>;
+  registerWorker(info: WorkerInfo): Promise<void>;
+}
+
+/** What a worker offers to the control plane. */
+export interface WorkerApi {
+  /** Runs the workflow, calling `onEvent` for each event; resolves when the run has ended. */
+  execute(request: ExecuteRequest, onEvent: (event: RunEvent) => void): Promise<void>;
+  /** Asks a run to drain and stop; false when the worker does not know the run. */
+  cancel(runId: string): Promise<boolean>;
+  health(): Promise<{ status: string; activeRuns: number }>;
+}
+
+/** A failure the control plane reports to its caller (unknown workflow, unknown run). */
+export class ControlError extends Error {
+  constructor(message: string, readonly code: "not-found" | "invalid" | "unavailable") {
+    super(message);
+  }
+}

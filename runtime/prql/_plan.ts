@@ -1,0 +1,964 @@
+/**
+ * Turns an RQ query into an executable plan and runs it over Arrow tables. Planning checks
+ * every transform and expression (anything unsupported is an UnsupportedError naming it),
+ * infers the output schema, and works out which input columns are live so that execution
+ * reads and carries nothing else. Execution keeps rows in typed-array columns and moves them
+ * with index vectors (filter, sort, join) or shared slices (take); it must never reorder rows
+ * where the SQL that prql-js generates would keep them in order.
+ */
+import * as arrow from "apache-arrow";
+import {
+  type Column,
+  concat,
+  defaultType,
+  fromArrow,
+  gather,
+  type Kind,
+  kindOf,
+  slice,
+} from "./_column.ts";
+import {
+  compareText,
+  compileExpr,
+  type CompiledExpr,
+  type ColType,
+  type Frame,
+  type TypeEnv,
+  unify,
+  UnsupportedError,
+} from "./_expr.ts";
+import {
+  type CId,
+  type ColumnSort,
+  type Expr,
+  type Join,
+  type Literal,
+  type RelationalQuery,
+  type RelationColumn,
+  type TableRef,
+  tagOf,
+  type Take,
+  type Transform,
+} from "./_rq.ts";
+
+/** One column of a relation's output, by position. */
+export interface OutColumn {
+  name: string | null;
+  kind: Kind;
+  type: arrow.DataType;
+}
+
+/** A relation's rows: a count and its columns by position (unread positions are absent). */
+interface Rows {
+  n: number;
+  cols: (Column | undefined)[];
+}
+
+interface RunContext {
+  relations: Record<string, arrow.Table>;
+  cache: Map<number, Rows>;
+}
+
+interface RelPlan {
+  columns: OutColumn[];
+  run(ctx: RunContext): Rows;
+}
+
+/** Where each output column of a pure projection comes from in the extern relation. */
+export interface Projection {
+  relation: string;
+  fields: number[];
+}
+
+export interface Plan {
+  columns: OutColumn[];
+  run(relations: Record<string, arrow.Table>): Rows;
+  /** Per relation, the names of the columns the query reads. */
+  reads: Map<string, Set<string>>;
+  projection: Projection | null;
+}
+
+type Step = (frame: Frame, ctx: RunContext) => Frame;
+
+function colName(c: RelationColumn): string | null {
+  return c === "Wildcard" ? null : c.Single;
+}
+
+/** Positions in `columns` that the entries of `ref` stand for (duplicates matched in order). */
+function refPositions(ref: TableRef, columns: (string | null)[]): number[] {
+  const seen = new Map<string, number>();
+  return ref.columns.map(([rc]) => {
+    const name = colName(rc);
+    if (name === null) return -1;
+    const k = seen.get(name) ?? 0;
+    seen.set(name, k + 1);
+    let hit = -1;
+    for (let i = 0, c = 0; i < columns.length; i++) {
+      if (columns[i] === name && c++ === k) {
+        hit = i;
+        break;
+      }
+    }
+    return hit;
+  });
+}
+
+function exprRefs(e: unknown, out: Set<CId>): Set<CId> {
+  if (Array.isArray(e)) for (const x of e) exprRefs(x, out);
+  else if (e && typeof e === "object") {
+    for (const [k, v] of Object.entries(e)) {
+      if (k === "ColumnRef") out.add(v as CId);
+      else exprRefs(v, out);
+    }
+  }
+  return out;
+}
+
+function intLiteral(e: Expr | null, what: string): number | null {
+  if (!e) return null;
+  const lit = (e.kind as { Literal?: Literal }).Literal as { Integer?: number } | undefined;
+  if (lit?.Integer === undefined) {
+    throw new UnsupportedError(`\`take\` needs integer literals for its ${what}`, "take");
+  }
+  return lit.Integer;
+}
+
+/** Compares two rows of a column for sorting, NULLs last in both directions (DuckDB's default). */
+function rowComparator(col: Column, desc: boolean): (i: number, j: number) => number {
+  const v = col.valid, sign = desc ? -1 : 1;
+  const s = col.scalar ? 0 : 1;
+  if (col.strs) {
+    const x = col.strs;
+    return (i, j) => {
+      const a = x[i * s], b = x[j * s];
+      if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;
+      return sign * compareText(a, b);
+    };
+  }
+  const x = col.nums!;
+  return (i, j) => {
+    const av = v ? v[i * s] : 1, bv = v ? v[j * s] : 1;
+    if (!av || !bv) return av === bv ? 0 : av ? -1 : 1;
+    const a = x[i * s], b = x[j * s];
+    return a === b ? 0 : a < b ? -sign : sign;
+  };
+}
+
+function sortIndex(n: number, cmps: ((i: number, j: number) => number)[]): Int32Array {
+  const idx = new Int32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  // Typed-array sort is not guaranteed stable, so ties fall back to the original position.
+  return idx.sort((i, j) => {
+    for (const c of cmps) {
+      const r = c(i, j);
+      if (r !== 0) return r;
+    }
+    return i - j;
+  });
+}
+
+/** The first `k` rows in comparator order (ties by position), sorted: a bounded heap. */
+function topK(n: number, cmps: ((i: number, j: number) => number)[], k: number): Int32Array {
+  if (k >= n / 4) return sortIndex(n, cmps).subarray(0, Math.min(k, n));
+  const cmp = (i: number, j: number) => {
+    for (const c of cmps) {
+      const r = c(i, j);
+      if (r !== 0) return r;
+    }
+    return i - j;
+  };
+  // A max-heap of the best k so far: its root is the worst of them.
+  const heap = new Int32Array(k);
+  let size = 0;
+  const down = (at: number) => {
+    for (;;) {
+      const l = 2 * at + 1, r = l + 1;
+      let top = at;
+      if (l < size && cmp(heap[l], heap[top]) > 0) top = l;
+      if (r < size && cmp(heap[r], heap[top]) > 0) top = r;
+      if (top === at) return;
+      [heap[at], heap[top]] = [heap[top], heap[at]];
+      at = top;
+    }
+  };
+  for (let i = 0; i < n; i++) {
+    if (size < k) {
+      let at = size++;
+      heap[at] = i;
+      while (at > 0) {
+        const p = (at - 1) >> 1;
+        if (cmp(heap[at], heap[p]) <= 0) break;
+        [heap[at], heap[p]] = [heap[p], heap[at]];
+        at = p;
+      }
+    } else if (k > 0 && cmp(i, heap[0]) < 0) {
+      heap[0] = i;
+      down(0);
+    }
+  }
+  return heap.subarray(0, size).sort(cmp);
+}
+
+function gatherFrame(frame: Frame, idx: Int32Array, live: Set<CId>): Frame {
+  const cols = new Map<CId, Column>();
+  for (const [id, c] of frame.cols) if (live.has(id)) cols.set(id, gather(c, idx));
+  return { n: idx.length, cols };
+}
+
+/** A hashable key of one row over several columns; null when any part is NULL. */
+function rowKeyFn(cols: Column[]): (i: number) => string | number | null {
+  if (cols.length === 1) {
+    const c = cols[0], s = c.scalar ? 0 : 1;
+    if (c.strs) return (i) => c.strs![i * s];
+    return (i) => (c.valid && !c.valid[i * s] ? null : c.nums![i * s]);
+  }
+  const parts = cols.map((c) => rowKeyFn([c]));
+  return (i) => {
+    let key = "";
+    for (const p of parts) {
+      const v = p(i);
+      if (v === null) return null;
+      key += (typeof v === "number" ? "n" : "s") + String(v).length + ":" + v;
+    }
+    return key;
+  };
+}
+
+/** Group keys where NULL is a group of its own, as in SQL GROUP BY. */
+function groupKeyFn(cols: Column[]): (i: number) => string | number {
+  const parts = cols.map((c) => rowKeyFn([c]));
+  if (parts.length === 1) {
+    const p = parts[0];
+    return (i) => p(i) ?? "\u0000null";
+  }
+  return (i) => parts.map((p) => String(p(i) ?? "\u0000null")).join("\u0001");
+}
+
+function toTimestamps(c: Column, kind: Kind | "null"): Column {
+  if (c.kind !== "date" || kind !== "timestamp") return c;
+  const nums = Float64Array.from(c.nums!, (d) => d * 86_400_000_000);
+  return { ...c, kind: "timestamp", type: defaultType("timestamp"), nums };
+}
+
+type AggName = "count" | "sum" | "average" | "min" | "max" | "count_distinct";
+
+const AGGREGATES = new Set<string>(["count", "sum", "average", "min", "max", "count_distinct"]);
+
+interface AggPlan {
+  id: CId;
+  name: AggName;
+  arg: CompiledExpr | null;
+  out: { kind: Kind; type: arrow.DataType };
+}
+
+function compileAggregate(id: CId, expr: Expr, env: TypeEnv): AggPlan {
+  const op = (expr.kind as { Operator?: { name: string; args: Expr[] } }).Operator;
+  const name = op?.name.replace(/^std\./, "") ?? "";
+  if (!op || !AGGREGATES.has(name)) {
+    throw new UnsupportedError(
+      `the aggregate \`${name || tagOf(expr.kind)}\` is not supported by the PRQL engine`,
+      name || undefined,
+      [`supported aggregates: ${[...AGGREGATES].join(", ")}`],
+    );
+  }
+  const rawArg = op.args[0];
+  const countStar = name === "count" &&
+    (rawArg.kind as { Literal?: Literal }).Literal === "Null";
+  const arg = countStar ? null : compileExpr(rawArg, env);
+  const argKind = arg?.kind === "null" ? "int" : arg?.kind;
+  let out: { kind: Kind; type: arrow.DataType };
+  if (name === "count" || name === "count_distinct") out = { kind: "int", type: defaultType("int") };
+  else if (name === "average" || name === "sum") {
+    if (argKind !== "int" && argKind !== "float") {
+      throw new UnsupportedError(`\`${name}\` expects a number, found \`${argKind}\``, name);
+    }
+    out = name === "average" || argKind === "float"
+      ? { kind: "float", type: defaultType("float") }
+      : { kind: "int", type: defaultType("int") };
+  } else {
+    const k = argKind as Kind;
+    out = { kind: k, type: arg?.type ?? defaultType(k) };
+  }
+  return { id, name: name as AggName, arg, out };
+}
+
+function runAggregate(a: AggPlan, frame: Frame, gid: Int32Array, groups: number): Column {
+  const col = a.arg ? a.arg.eval(frame) : null;
+  const s = col?.scalar ? 0 : 1;
+  const n = frame.n;
+  const valid = col?.valid ?? null;
+  const ok = (i: number) => !valid || valid[i * s] === 1;
+  const count = new Float64Array(groups);
+  if (a.name === "count") {
+    for (let i = 0; i < n; i++) if (!col || ok(i)) count[gid[i]]++;
+    return { ...a.out, scalar: false, nums: count, strs: null, valid: null };
+  }
+  if (a.name === "count_distinct") {
+    const seen = new Set<string>();
+    const key = rowKeyFn([col!]);
+    for (let i = 0; i < n; i++) {
+      const k = key(i);
+      if (k === null) continue;
+      const tagged = `${gid[i]}|${typeof k}|${k}`;
+      if (!seen.has(tagged)) (seen.add(tagged), count[gid[i]]++);
+    }
+    return { ...a.out, scalar: false, nums: count, strs: null, valid: null };
+  }
+  if (a.name === "sum" || a.name === "average") {
+    const sum = new Float64Array(groups);
+    const x = col!.nums!;
+    for (let i = 0; i < n; i++) {
+      if (!ok(i)) continue;
+      sum[gid[i]] += x[i * s];
+      count[gid[i]]++;
+    }
+    if (a.name === "sum") {
+      // prql-js writes COALESCE(SUM(x), 0): an empty or all-NULL group sums to 0.
+      return { ...a.out, scalar: false, nums: sum, strs: null, valid: null };
+    }
+    const valid = new Uint8Array(groups);
+    for (let g = 0; g < groups; g++) {
+      if (count[g] > 0) (sum[g] /= count[g], valid[g] = 1);
+    }
+    return { ...a.out, scalar: false, nums: sum, strs: null, valid };
+  }
+  // min and max: keep the best row per group, then gather it.
+  const best = new Int32Array(groups).fill(-1);
+  const cmp = rowComparator(col!, a.name === "max");
+  for (let i = 0; i < n; i++) {
+    if (!ok(i)) continue;
+    const g = gid[i], b = best[g];
+    if (b < 0 || cmp(i, b) < 0) best[g] = i;
+  }
+  return gather(col!.scalar ? broadcast(col!, n) : col!, best);
+}
+
+function broadcast(c: Column, n: number): Column {
+  const idx = new Int32Array(n);
+  return gather({ ...c, scalar: false }, idx);
+}
+
+/** Splits a join condition into equality pairs (left id, right id) and the rest. */
+function splitJoinFilter(
+  filter: Expr,
+  rightIds: Set<CId>,
+): { pairs: [CId, CId][]; rest: Expr[] } {
+  const pairs: [CId, CId][] = [];
+  const rest: Expr[] = [];
+  const visit = (e: Expr) => {
+    const op = (e.kind as { Operator?: { name: string; args: Expr[] } }).Operator;
+    if (op?.name === "std.and") return op.args.forEach(visit);
+    if (op?.name === "std.eq") {
+      const [a, b] = op.args.map((x) => (x.kind as { ColumnRef?: CId }).ColumnRef);
+      if (a !== undefined && b !== undefined && rightIds.has(a) !== rightIds.has(b)) {
+        pairs.push(rightIds.has(a) ? [b, a] : [a, b]);
+        return;
+      }
+    }
+    rest.push(e);
+  };
+  visit(filter);
+  return { pairs, rest };
+}
+
+class Planner {
+  private readonly plans = new Map<number, RelPlan>();
+  /** Positions of each table's output that some reader needs. */
+  private readonly needs = new Map<number, Set<number>>();
+  readonly reads = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly rq: RelationalQuery,
+    private readonly schemas: Record<string, arrow.Schema>,
+  ) {}
+
+  plan(): Plan {
+    const main = this.rq.relation;
+    const steps = (main.kind as { Pipeline?: Transform[] }).Pipeline;
+    if (!steps) throw new UnsupportedError("the query's main relation is not a pipeline");
+    // Liveness first: main pipeline, then tables from the last declared to the first, since a
+    // table is declared before the tables that read it.
+    const mainLive = this.liveness(steps, null);
+    for (const t of [...this.rq.tables].reverse()) {
+      const p = (t.relation.kind as { Pipeline?: Transform[] }).Pipeline;
+      if (p && this.needs.has(t.id)) this.tableLive.set(t.id, this.liveness(p, this.needs.get(t.id)!));
+    }
+    const rel = this.pipeline(steps, mainLive, main.columns);
+    return {
+      columns: rel.columns,
+      run: (relations) => rel.run({ relations, cache: new Map() }),
+      reads: this.reads,
+      projection: this.projection(steps),
+    };
+  }
+
+  private readonly tableLive = new Map<number, Set<CId>[]>();
+
+  private tableColumnNames(id: number): (string | null)[] {
+    const t = this.rq.tables.find((x) => x.id === id);
+    if (!t) throw new UnsupportedError(`internal: table ${id} is not declared`);
+    const ext = this.externName(id);
+    if (ext !== null) return this.schemaOf(ext).fields.map((f) => f.name);
+    return t.relation.columns.map(colName);
+  }
+
+  private externName(id: number): string | null {
+    const t = this.rq.tables.find((x) => x.id === id)!;
+    const ext = (t.relation.kind as { ExternRef?: { LocalTable?: string[] } }).ExternRef;
+    if (!ext) return null;
+    const path = ext.LocalTable;
+    if (!path) throw new UnsupportedError("only local tables can be read by the PRQL engine");
+    const name = path[path.length - 1];
+    if (path.length > 2 || (path.length === 2 && path[0] !== "default_db")) {
+      throw new UnsupportedError(`unknown relation \`${path.join(".")}\``, path.join("."));
+    }
+    return name;
+  }
+
+  private schemaOf(name: string): arrow.Schema {
+    const s = this.schemas[name];
+    if (!s) {
+      throw new UnsupportedError(`unknown relation \`${name}\``, name, [
+        `available relations: ${Object.keys(this.schemas).join(", ")}`,
+      ]);
+    }
+    return s;
+  }
+
+  private need(ref: TableRef, live: Set<CId>, all: boolean): void {
+    const positions = refPositions(ref, this.tableColumnNames(ref.source));
+    const set = this.needs.get(ref.source) ?? new Set<number>();
+    ref.columns.forEach(([rc, cid], i) => {
+      if (!all && !live.has(cid)) return;
+      if (positions[i] < 0) {
+        if (rc === "Wildcard") return;
+        throw new UnsupportedError(`column \`${colName(rc)}\` is unknown`, colName(rc) ?? "");
+      }
+      set.add(positions[i]);
+    });
+    if (all) this.tableColumnNames(ref.source).forEach((_, i) => set.add(i));
+    this.needs.set(ref.source, set);
+    const ext = this.externName(ref.source);
+    if (ext !== null) {
+      const names = this.tableColumnNames(ref.source);
+      const read = this.reads.get(ext) ?? new Set<string>();
+      for (const p of set) read.add(names[p]!);
+      this.reads.set(ext, read);
+    }
+  }
+
+  /** Backward liveness: the set of column ids live after each step. */
+  private liveness(steps: Transform[], outNeeded: Set<number> | null): Set<CId>[] {
+    const order = this.columnOrders(steps);
+    const last = steps[steps.length - 1] as { Select?: CId[] };
+    let live = new Set<CId>(
+      last.Select
+        ? last.Select.filter((_, i) => !outNeeded || outNeeded.has(i))
+        : order[steps.length],
+    );
+    const after: Set<CId>[] = new Array(steps.length);
+    for (let i = steps.length - 1; i >= 0; i--) {
+      after[i] = new Set(live);
+      const t = steps[i];
+      const tag = tagOf(t);
+      // deno-lint-ignore no-explicit-any
+      const b = (t as any)[tag];
+      switch (tag) {
+        case "Select":
+          break;
+        case "Filter":
+          exprRefs(b, live);
+          break;
+        case "Compute":
+          if (live.has(b.id)) (live.delete(b.id), exprRefs(b.expr, live), exprRefs(b.window, live));
+          break;
+        case "Aggregate":
+          live = new Set([...b.partition, ...b.compute]);
+          break;
+        case "Sort":
+          for (const s of b as ColumnSort[]) live.add(s.column);
+          break;
+        case "Take":
+          (b as Take).partition.forEach((c) => live.add(c));
+          (b as Take).sort.forEach((s) => live.add(s.column));
+          break;
+        case "Join": {
+          const j = b as Join;
+          exprRefs(j.filter, live);
+          this.need(j.with, live, false);
+          for (const [, cid] of j.with.columns) live.delete(cid);
+          break;
+        }
+        case "Append":
+          this.need(b as TableRef, live, true);
+          for (const c of order[i]) live.add(c);
+          break;
+        case "From":
+          this.need(b as TableRef, live, false);
+          live = new Set();
+          break;
+      }
+    }
+    return after;
+  }
+
+  /** The columns (in order) a pipeline holds before each step, plus after the last. */
+  private columnOrders(steps: Transform[]): CId[][] {
+    const orders: CId[][] = [];
+    let cur: CId[] = [];
+    for (const t of steps) {
+      orders.push(cur);
+      const tag = tagOf(t);
+      // deno-lint-ignore no-explicit-any
+      const b = (t as any)[tag];
+      if (tag === "From") cur = (b as TableRef).columns.map(([, c]) => c);
+      else if (tag === "Select") cur = b;
+      else if (tag === "Compute") cur = [...cur, b.id];
+      else if (tag === "Aggregate") cur = [...b.partition, ...b.compute];
+      else if (tag === "Join") cur = [...cur, ...(b as Join).with.columns.map(([, c]) => c)];
+    }
+    orders.push(cur);
+    return orders;
+  }
+
+  private table(id: number): RelPlan {
+    const known = this.plans.get(id);
+    if (known) return known;
+    const t = this.rq.tables.find((x) => x.id === id)!;
+    const ext = this.externName(id);
+    let plan: RelPlan;
+    if (ext !== null) plan = this.extern(ext, id);
+    else {
+      const steps = (t.relation.kind as { Pipeline?: Transform[] }).Pipeline;
+      if (!steps) {
+        throw new UnsupportedError(
+          `${tagOf(t.relation.kind)} relations are not supported by the PRQL engine`,
+        );
+      }
+      plan = this.pipeline(steps, this.tableLive.get(id)!, t.relation.columns);
+    }
+    const cached: RelPlan = {
+      columns: plan.columns,
+      run: (ctx) => {
+        let rows = ctx.cache.get(id);
+        if (!rows) ctx.cache.set(id, rows = plan.run(ctx));
+        return rows;
+      },
+    };
+    this.plans.set(id, cached);
+    return cached;
+  }
+
+  private extern(name: string, id: number): RelPlan {
+    const schema = this.schemaOf(name);
+    const columns = schema.fields.map((f) => {
+      const kind = kindOf(f.type);
+      return { name: f.name, kind: kind!, type: f.type, bad: kind === null };
+    });
+    const needed = [...(this.needs.get(id) ?? [])];
+    for (const p of needed) {
+      if (columns[p].bad) {
+        throw new UnsupportedError(
+          `column \`${columns[p].name}\` of \`${name}\` has type ${columns[p].type}, which the PRQL engine does not support`,
+          columns[p].name,
+        );
+      }
+    }
+    return {
+      columns,
+      run: (ctx) => {
+        const table = ctx.relations[name];
+        if (!table) throw new Error(`relation \`${name}\` was not supplied`);
+        const cols: (Column | undefined)[] = [];
+        for (const p of needed) {
+          const f = columns[p];
+          const v = table.getChild(f.name!);
+          if (!v) throw new Error(`relation \`${name}\` has no column \`${f.name}\``);
+          if (kindOf(v.type) !== f.kind) {
+            throw new Error(
+              `column \`${f.name}\` of \`${name}\` is ${v.type}, but the query was compiled for ${f.type}`,
+            );
+          }
+          cols[p] = fromArrow(v, f.kind, f.name!);
+        }
+        return { n: table.numRows, cols };
+      },
+    };
+  }
+
+  private pipeline(steps: Transform[], liveAfter: Set<CId>[], outCols: RelationColumn[]): RelPlan {
+    const env: TypeEnv = new Map();
+    const aggs = new Map<CId, Expr>();
+    const execs: Step[] = [];
+    const orders = this.columnOrders(steps);
+    steps.forEach((t, i) => {
+      const tag = tagOf(t);
+      // deno-lint-ignore no-explicit-any
+      const b = (t as any)[tag];
+      const live = liveAfter[i];
+      switch (tag) {
+        case "From":
+          return execs.push(this.from(b as TableRef, env, live));
+        case "Select":
+          return;
+        case "Compute": {
+          if (b.window) {
+            throw new UnsupportedError(
+              "window functions (an aggregate in `derive`, or `window`) are not supported by the PRQL engine",
+              "window",
+            );
+          }
+          if (b.is_aggregation) {
+            aggs.set(b.id, b.expr);
+            return;
+          }
+          if (!live.has(b.id)) return;
+          const e = compileExpr(b.expr, env);
+          env.set(b.id, e.kind === "null" ? { kind: "int", type: defaultType("int") } : e);
+          return execs.push((f) => {
+            const cols = new Map(f.cols);
+            cols.set(b.id, e.eval(f));
+            return { n: f.n, cols };
+          });
+        }
+        case "Filter": {
+          const e = compileExpr(b as Expr, env);
+          if (e.kind !== "bool" && e.kind !== "null") {
+            throw new UnsupportedError(`\`filter\` needs a boolean condition, found \`${e.kind}\``, "filter");
+          }
+          return execs.push((f) => {
+            const m = e.eval(f);
+            const s = m.scalar ? 0 : 1;
+            const idx = new Int32Array(f.n);
+            let k = 0;
+            for (let r = 0; r < f.n; r++) {
+              if (m.nums![r * s] && (!m.valid || m.valid[r * s])) idx[k++] = r;
+            }
+            return gatherFrame(f, idx.subarray(0, k), live);
+          });
+        }
+        case "Sort": {
+          const keys = (b as ColumnSort[]).map((s) => ({ ...s, t: this.typeOf(env, s.column) }));
+          // A sort that a plain `take` follows only needs the rows the take keeps.
+          const next = steps[i + 1] as { Take?: Take } | undefined;
+          const limit = next?.Take && next.Take.partition.length === 0
+            ? intLiteral(next.Take.range.end, "end")
+            : null;
+          return execs.push((f) => {
+            const cmps = keys.map((s) => rowComparator(f.cols.get(s.column)!, s.direction === "Desc"));
+            const idx = limit === null ? sortIndex(f.n, cmps) : topK(f.n, cmps, limit);
+            return gatherFrame(f, idx, live);
+          });
+        }
+        case "Take":
+          return execs.push(this.take(b as Take, env, live));
+        case "Aggregate":
+          return execs.push(this.aggregate(b.partition, b.compute, aggs, env));
+        case "Join":
+          return execs.push(this.join(b as Join, env, live));
+        case "Append":
+          return execs.push(this.append(b as TableRef, orders[i], env));
+        default:
+          throw new UnsupportedError(`the \`${tag.toLowerCase()}\` transform is not supported by the PRQL engine`, tag.toLowerCase());
+      }
+    });
+    const outIds = orders[steps.length];
+    const columns: OutColumn[] = outIds.map((cid, i) => {
+      const t = env.get(cid);
+      const kind = (t?.kind === "null" || !t ? "int" : t.kind) as Kind;
+      return { name: outCols[i] ? colName(outCols[i]) : null, kind, type: t?.type ?? defaultType(kind) };
+    });
+    return {
+      columns,
+      run: (ctx) => {
+        let f: Frame = { n: 0, cols: new Map() };
+        for (const s of execs) f = s(f, ctx);
+        return { n: f.n, cols: outIds.map((c) => f.cols.get(c)) };
+      },
+    };
+  }
+
+  private typeOf(env: TypeEnv, cid: CId): ColType {
+    const t = env.get(cid);
+    if (!t) throw new UnsupportedError(`internal: column ${cid} is not in scope`);
+    return t;
+  }
+
+  private bind(ref: TableRef, env: TypeEnv): { plan: RelPlan; pos: number[] } {
+    const plan = this.table(ref.source);
+    const pos = refPositions(ref, plan.columns.map((c) => c.name));
+    ref.columns.forEach(([, cid], i) => {
+      if (pos[i] >= 0) env.set(cid, plan.columns[pos[i]]);
+    });
+    return { plan, pos };
+  }
+
+  private from(ref: TableRef, env: TypeEnv, live: Set<CId>): Step {
+    const { plan, pos } = this.bind(ref, env);
+    return (_f, ctx) => {
+      const rows = plan.run(ctx);
+      const cols = new Map<CId, Column>();
+      ref.columns.forEach(([, cid], i) => {
+        if (live.has(cid)) cols.set(cid, rows.cols[pos[i]]!);
+      });
+      return { n: rows.n, cols };
+    };
+  }
+
+  private take(t: Take, env: TypeEnv, live: Set<CId>): Step {
+    const start = Math.max(intLiteral(t.range.start, "start") ?? 1, 1);
+    const end = intLiteral(t.range.end, "end") ?? Infinity;
+    for (const c of t.partition) this.typeOf(env, c);
+    return (f) => {
+      if (t.partition.length === 0) {
+        const a = Math.min(start - 1, f.n), z = Math.max(a, Math.min(end, f.n));
+        const cols = new Map<CId, Column>();
+        for (const [id, c] of f.cols) if (live.has(id)) cols.set(id, slice(c, a, z));
+        return { n: z - a, cols };
+      }
+      // Rows are numbered within each partition in the order of `sort`; the partitions come
+      // out in key order, as DISTINCT ON (...) ORDER BY does.
+      const cmps = [
+        ...t.partition.map((c) => rowComparator(f.cols.get(c)!, false)),
+        ...t.sort.map((s) => rowComparator(f.cols.get(s.column)!, s.direction === "Desc")),
+      ];
+      const idx = sortIndex(f.n, cmps);
+      const key = groupKeyFn(t.partition.map((c) => f.cols.get(c)!));
+      const keep: number[] = [];
+      let prev: string | number | undefined, rank = 0;
+      for (const r of idx) {
+        const k = key(r);
+        rank = k === prev ? rank + 1 : 1;
+        prev = k;
+        if (rank >= start && rank <= end) keep.push(r);
+      }
+      return gatherFrame(f, Int32Array.from(keep), live);
+    };
+  }
+
+  private aggregate(partition: CId[], compute: CId[], aggs: Map<CId, Expr>, env: TypeEnv): Step {
+    const plans = compute.map((id) => {
+      const e = aggs.get(id);
+      if (!e) throw new UnsupportedError(`internal: aggregate ${id} has no definition`);
+      const p = compileAggregate(id, e, env);
+      return p;
+    });
+    for (const p of plans) env.set(p.id, p.out);
+    for (const c of partition) this.typeOf(env, c);
+    return (f) => {
+      const gid = new Int32Array(f.n);
+      const first: number[] = [];
+      if (partition.length === 0) first.push(0);
+      else {
+        const key = groupKeyFn(partition.map((c) => f.cols.get(c)!));
+        const ids = new Map<string | number, number>();
+        for (let i = 0; i < f.n; i++) {
+          const k = key(i);
+          let g = ids.get(k);
+          if (g === undefined) (ids.set(k, g = first.length), first.push(i));
+          gid[i] = g;
+        }
+      }
+      const groups = first.length;
+      const cols = new Map<CId, Column>();
+      const firstIdx = Int32Array.from(first);
+      for (const c of partition) cols.set(c, gather(f.cols.get(c)!, firstIdx));
+      for (const p of plans) cols.set(p.id, runAggregate(p, f, gid, groups));
+      return { n: groups, cols };
+    };
+  }
+
+  private join(j: Join, env: TypeEnv, live: Set<CId>): Step {
+    const rightEnv: TypeEnv = new Map();
+    const { plan, pos } = this.bind(j.with, rightEnv);
+    const rightIds = new Set(j.with.columns.map(([, c]) => c));
+    for (const [k, v] of rightEnv) env.set(k, v);
+    const { pairs, rest } = splitJoinFilter(j.filter, rightIds);
+    const keyKinds = pairs.map(([l, r]) => {
+      const kind = unify(this.typeOf(env, l).kind, this.typeOf(env, r).kind, "the join condition");
+      if (kind === "bool") throw new UnsupportedError("joining on booleans is not supported", "join");
+      return kind;
+    });
+    const residual = rest.length > 0
+      ? rest.map((e) => compileExpr(e, env))
+      : [];
+    for (const r of residual) {
+      if (r.kind !== "bool" && r.kind !== "null") {
+        throw new UnsupportedError("a join condition must be boolean", "join");
+      }
+    }
+    const keepLeft = j.side === "Left" || j.side === "Full";
+    const keepRight = j.side === "Right" || j.side === "Full";
+    return (f, ctx) => {
+      const rows = plan.run(ctx);
+      const right: Frame = { n: rows.n, cols: new Map() };
+      j.with.columns.forEach(([, cid], i) => {
+        const c = pos[i] >= 0 ? rows.cols[pos[i]] : undefined;
+        if (c) right.cols.set(cid, c);
+      });
+      // Candidate pairs, grouped by left row in left order, right rows in right order.
+      const li: number[] = [], ri: number[] = [];
+      if (pairs.length === 0) {
+        for (let a = 0; a < f.n; a++) for (let b = 0; b < right.n; b++) (li.push(a), ri.push(b));
+      } else {
+        const rk = rowKeyFn(pairs.map(([, r], k) => toTimestamps(right.cols.get(r)!, keyKinds[k])));
+        const lk = rowKeyFn(pairs.map(([l], k) => toTimestamps(f.cols.get(l)!, keyKinds[k])));
+        const table = new Map<string | number, number[]>();
+        for (let b = 0; b < right.n; b++) {
+          const k = rk(b);
+          if (k === null) continue;
+          const list = table.get(k);
+          if (list) list.push(b);
+          else table.set(k, [b]);
+        }
+        for (let a = 0; a < f.n; a++) {
+          const k = lk(a);
+          const hits = k === null ? undefined : table.get(k);
+          if (hits) for (const b of hits) (li.push(a), ri.push(b));
+        }
+      }
+      let L: Int32Array = Int32Array.from(li), R: Int32Array = Int32Array.from(ri);
+      if (residual.length > 0) {
+        const pairFrame = joinFrame(f, right, L, R, null);
+        const keep: number[] = [];
+        const masks = residual.map((r) => r.eval(pairFrame));
+        for (let p = 0; p < L.length; p++) {
+          if (masks.every((m) => isTrue(m, p))) keep.push(p);
+        }
+        L = Int32Array.from(keep, (p) => L[p]);
+        R = Int32Array.from(keep, (p) => R[p]);
+      }
+      if (keepLeft || keepRight) [L, R] = outerPairs(L, R, f.n, right.n, keepLeft, keepRight);
+      return joinFrame(f, right, L, R, live);
+    };
+  }
+
+  private append(ref: TableRef, leftOrder: CId[], env: TypeEnv): Step {
+    const bottomEnv: TypeEnv = new Map();
+    const { plan } = this.bind(ref, bottomEnv);
+    if (plan.columns.length !== leftOrder.length) {
+      throw new UnsupportedError("`append` needs relations with the same number of columns", "append");
+    }
+    const kinds = leftOrder.map((cid, p) => {
+      const k = unify(this.typeOf(env, cid).kind, plan.columns[p].kind, "`append`");
+      const kind = (k === "null" ? "int" : k) as Kind;
+      env.set(cid, { kind, type: kind === env.get(cid)!.kind ? env.get(cid)!.type : defaultType(kind) });
+      return kind;
+    });
+    return (f, ctx) => {
+      const rows = plan.run(ctx);
+      const cols = new Map(f.cols);
+      leftOrder.forEach((cid, p) => {
+        const a = toTimestamps(f.cols.get(cid)!, kinds[p]);
+        const b = toTimestamps(rows.cols[p]!, kinds[p]);
+        cols.set(cid, concat(a, f.n, b, rows.n, env.get(cid)!.type!));
+        cols.get(cid)!.kind = kinds[p];
+      });
+      return { n: f.n + rows.n, cols };
+    };
+  }
+
+  /** A pure projection: only renames and selections of one extern relation's columns. */
+  private projection(steps: Transform[]): Projection | null {
+    const alias = new Map<CId, CId>();
+    let origin: { source: number; pos: Map<CId, number> } | null = null;
+    for (const t of steps) {
+      const tag = tagOf(t);
+      // deno-lint-ignore no-explicit-any
+      const b = (t as any)[tag];
+      if (tag === "Select") continue;
+      if (tag === "Compute" && b.expr.kind.ColumnRef !== undefined && !b.window) {
+        alias.set(b.id, b.expr.kind.ColumnRef);
+        continue;
+      }
+      if (tag !== "From" || origin) return null;
+      const ref = b as TableRef;
+      const base = this.externBase(ref.source);
+      if (!base) return null;
+      const names = this.tableColumnNames(ref.source);
+      const pos = refPositions(ref, names);
+      const m = new Map<CId, number>();
+      ref.columns.forEach(([, cid], i) => {
+        if (pos[i] >= 0) m.set(cid, base.fields[pos[i]]);
+      });
+      origin = { source: base.source, pos: m };
+    }
+    if (!origin) return null;
+    const last = steps[steps.length - 1] as { Select?: CId[] };
+    if (!last.Select) return null;
+    const fields: number[] = [];
+    for (let cid of last.Select) {
+      while (alias.has(cid)) cid = alias.get(cid)!;
+      const p = origin.pos.get(cid);
+      if (p === undefined) return null;
+      fields.push(p);
+    }
+    return { relation: this.externName(origin.source)!, fields };
+  }
+
+  /** For a table that only selects columns of an extern relation: that relation's fields. */
+  private externBase(id: number): { source: number; fields: number[] } | null {
+    if (this.externName(id) !== null) {
+      return { source: id, fields: this.tableColumnNames(id).map((_, i) => i) };
+    }
+    const t = this.rq.tables.find((x) => x.id === id)!;
+    const steps = (t.relation.kind as { Pipeline?: Transform[] }).Pipeline ?? [];
+    const [first, ...rest] = steps;
+    const from = (first as { From?: TableRef } | undefined)?.From;
+    if (!from || this.externName(from.source) === null) return null;
+    if (!rest.every((s) => tagOf(s) === "Select")) return null;
+    const last = (rest[rest.length - 1] as { Select: CId[] } | undefined)?.Select;
+    if (!last) return null;
+    const pos = refPositions(from, this.tableColumnNames(from.source));
+    const byCid = new Map(from.columns.map(([, cid], i) => [cid, pos[i]]));
+    const fields = last.map((cid) => byCid.get(cid) ?? -1);
+    return fields.includes(-1) ? null : { source: from.source, fields };
+  }
+}
+
+function isTrue(m: Column, p: number): boolean {
+  const s = m.scalar ? 0 : p;
+  return m.nums![s] === 1 && (!m.valid || m.valid[s] === 1);
+}
+
+/** Adds unmatched rows (paired with -1) for outer joins, keeping left rows in order. */
+function outerPairs(
+  L: Int32Array,
+  R: Int32Array,
+  ln: number,
+  rn: number,
+  keepLeft: boolean,
+  keepRight: boolean,
+): [Int32Array, Int32Array] {
+  const lo: number[] = [], ro: number[] = [];
+  const rightHit = new Uint8Array(rn);
+  let p = 0;
+  for (let a = 0; a < ln; a++) {
+    let matched = false;
+    while (p < L.length && L[p] === a) {
+      lo.push(a), ro.push(R[p]), rightHit[R[p]] = 1, p++;
+      matched = true;
+    }
+    if (!matched && keepLeft) lo.push(a), ro.push(-1);
+  }
+  if (keepRight) for (let b = 0; b < rn; b++) if (!rightHit[b]) lo.push(-1), ro.push(b);
+  return [Int32Array.from(lo), Int32Array.from(ro)];
+}
+
+function joinFrame(
+  left: Frame,
+  right: Frame,
+  L: Int32Array,
+  R: Int32Array,
+  live: Set<CId> | null,
+): Frame {
+  const cols = new Map<CId, Column>();
+  for (const [id, c] of left.cols) if (!live || live.has(id)) cols.set(id, gather(c, L));
+  for (const [id, c] of right.cols) if (!live || live.has(id)) cols.set(id, gather(c, R));
+  return { n: L.length, cols };
+}
+
+/** Plans an RQ query against the schemas of the relations it may read. */
+export function planQuery(rq: RelationalQuery, schemas: Record<string, arrow.Schema>): Plan {
+  return new Planner(rq, schemas).plan();
+}

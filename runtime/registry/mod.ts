@@ -1,0 +1,453 @@
+/**
+ * The data locality registry: Arrow IPC streams in POSIX shared memory, addressed by object
+ * ids, handed between processes as `ObjectHandle`s so that payload bytes are never copied
+ * after production. A count of downstream consumers frees an object; a count of leases
+ * (readers holding a mapping) keeps its memory mapped until the last reader is done; over a
+ * memory budget, least recently used objects spill to files that readers map the same way.
+ * This is the one public entry of runtime/registry: the plugin host and SDK hosts use the
+ * segment helpers exported here and must never bind libc themselves. The registry must
+ * never unmap memory a lease can still reach, and never hand out data it has not validated.
+ * See docs/registry.md.
+ */
+
+import type { Table } from "apache-arrow";
+import type { ObjectHandle } from "./handle.ts";
+import { RegistryError } from "./_errors.ts";
+import { type ArrowData, decodeStream, encodeStream } from "./_ipc.ts";
+import { sweepOrphans } from "./_janitor.ts";
+import {
+  createSegment,
+  createSegmentIfAbsent,
+  isShmName,
+  type MappedSegment,
+  openSegment,
+  removeSegment,
+} from "./_segment.ts";
+
+export type { ObjectHandle } from "./handle.ts";
+export { RegistryError, type RegistryErrorCode } from "./_errors.ts";
+export { canonicalSchemaText, schemaFingerprint } from "./_fingerprint.ts";
+export { type ArrowData, type EncodedStream, encodeStream } from "./_ipc.ts";
+export {
+  type Closable,
+  installExitCleanup,
+  SHM_DIR,
+  type SweepOptions,
+  sweepOrphans,
+  type SweepReport,
+} from "./_janitor.ts";
+export { createSegment, isShmName, type MappedSegment, removeSegment } from "./_segment.ts";
+
+/** Where an object is in its life; `Registry.state(id)` reports it. */
+export type ObjectState =
+  /** In a shared-memory segment, counted against the memory budget. */
+  | "resident"
+  /** Moved to a file in the spill directory; readers map the file instead. */
+  | "spilled"
+  /**
+   * Its last consumer released it: its segment or file is already removed, but readers
+   * still hold leases, so the mapping stays until the last lease ends.
+   */
+  | "draining"
+  /** Gone: memory unmapped, name removed. Also what the registry says of ids it never had. */
+  | "freed";
+
+/** Read access to one object; the table's buffers are views over the mapping. */
+export interface Lease extends Disposable {
+  /** The handle the object had when the lease was taken. */
+  readonly handle: ObjectHandle;
+  /** The object's data, zero-copy; must not be used after `release()`. */
+  readonly table: Table;
+  /** The object's Arrow IPC stream bytes, a view over the mapping. */
+  readonly bytes: Uint8Array<ArrayBuffer>;
+  /** Ends the lease (idempotent); the last one lets the mapping go. */
+  release(): void;
+}
+
+export interface RegistryOptions {
+  /** Bytes of shared memory the registry may hold before it spills (default 1 GiB). */
+  memoryBudget?: number;
+  /** Directory for spill files (default `$TMPDIR/heddle-spill` or `/tmp/heddle-spill`). */
+  spillDir?: string;
+  /** The pid written into segment names (default `Deno.pid`). */
+  ownerPid?: number;
+  /** The first part of segment names (default `heddle`: `/heddle-<ownerPid>-<n>`). */
+  prefix?: string;
+}
+
+export interface RegistryStats {
+  /** Bytes of shared memory held (resident objects, and draining ones still mapped). */
+  bytesInMemory: number;
+  /** Bytes of objects in spill files. */
+  bytesSpilled: number;
+  /** Objects that are not freed. */
+  objects: number;
+}
+
+/** The shared-memory name for an object: `/<prefix>-<ownerPid>[-<tag>]-<serial>`. */
+export function segmentName(
+  ownerPid: number,
+  serial: number,
+  options: { tag?: string; prefix?: string } = {},
+): string {
+  const tag = options.tag === undefined ? "" : `-${options.tag}`;
+  return `/${options.prefix ?? "heddle"}-${ownerPid}${tag}-${serial}`;
+}
+
+/**
+ * Writes `data` as an Arrow IPC stream into `target` (a mapped region of at least
+ * `encodeStream(data).byteLength` bytes) and returns what a handle needs to describe it.
+ */
+export function writeStreamInto(
+  target: Uint8Array,
+  data: ArrowData,
+): Pick<ObjectHandle, "length" | "rows" | "schemaFingerprint"> {
+  const stream = encodeStream(data);
+  return {
+    length: stream.writeInto(target),
+    rows: stream.rows,
+    schemaFingerprint: stream.schemaFingerprint,
+  };
+}
+
+/**
+ * Creates segment `name` sized to fit `data`, writes it, unmaps it, and returns its handle
+ * (id: the name without its slash). The caller owns the segment until a registry adopts it.
+ */
+export function writeSegment(name: string, data: ArrowData): ObjectHandle {
+  return writeNew(data, (size) => createSegment(name, size));
+}
+
+function writeNew(
+  data: ArrowData,
+  create: (size: number) => MappedSegment | undefined,
+): ObjectHandle {
+  const stream = encodeStream(data);
+  let segment: MappedSegment | undefined;
+  while (segment === undefined) segment = create(stream.byteLength);
+  try {
+    stream.writeInto(segment.bytes);
+  } catch (error) {
+    segment.release();
+    removeSegment(segment.location);
+    throw error;
+  }
+  segment.release();
+  return {
+    id: segment.location.slice(1),
+    segment: segment.location,
+    offset: 0,
+    length: stream.byteLength,
+    schemaFingerprint: stream.schemaFingerprint,
+    rows: stream.rows,
+  };
+}
+
+function checkHandle(handle: ObjectHandle): void {
+  const fine = typeof handle?.segment === "string" && handle.segment.length > 1 &&
+    Number.isSafeInteger(handle.offset) && handle.offset >= 0 &&
+    Number.isSafeInteger(handle.length) && handle.length > 0 &&
+    Number.isSafeInteger(handle.rows) && handle.rows >= 0 &&
+    /^[0-9a-f]{64}$/.test(handle.schemaFingerprint);
+  if (!fine) {
+    throw new RegistryError("invalid-input", `malformed object handle ${JSON.stringify(handle)}`);
+  }
+}
+
+/**
+ * Maps a handle's bytes read-only without decoding them, after checking that the segment
+ * exists and is long enough. For hosts that pass the bytes on (to a socket, to Flight).
+ */
+export function mapHandle(handle: ObjectHandle): { bytes: Uint8Array; release(): void } {
+  checkHandle(handle);
+  const segment = openSegment(handle.segment, handle.offset + handle.length);
+  return {
+    bytes: segment.bytes.subarray(handle.offset, handle.offset + handle.length),
+    release: () => segment.release(),
+  };
+}
+
+/** Builds a lease over a mapping; `onRelease` runs once, after the last use. */
+function makeLease(
+  handle: ObjectHandle,
+  segment: MappedSegment,
+  onRelease: () => void,
+): Lease {
+  const bytes = segment.bytes.subarray(handle.offset, handle.offset + handle.length);
+  const table = decodeStream(bytes, {
+    location: handle.segment,
+    schemaFingerprint: handle.schemaFingerprint,
+    rows: handle.rows,
+  });
+  let live = true;
+  const release = () => {
+    if (live) onRelease();
+    live = false;
+  };
+  return { handle: { ...handle }, table, bytes, release, [Symbol.dispose]: release };
+}
+
+/**
+ * Maps and validates an object by its handle alone, for a process that has no registry (a
+ * plugin reading its input). The registry that owns the object must keep it alive until
+ * the lease is released; an unlinked segment stays readable through an existing mapping.
+ */
+export function openHandle(handle: ObjectHandle): Lease {
+  checkHandle(handle);
+  const segment = openSegment(handle.segment, handle.offset + handle.length);
+  try {
+    return makeLease(handle, segment, () => segment.release());
+  } catch (error) {
+    segment.release();
+    throw error;
+  }
+}
+
+interface Entry {
+  handle: ObjectHandle;
+  state: ObjectState;
+  consumers: number;
+  leases: number;
+  /** The shared mapping of all current leases; present exactly while `leases > 0`. */
+  mapping?: MappedSegment;
+  /** Bytes the object occupies where it lives (the whole segment or spill file). */
+  size: number;
+  lastUsed: number;
+}
+
+let nextSerial = 1;
+
+/** Owns objects in shared memory and spill files on one host. Not safe across workers. */
+export class Registry {
+  readonly memoryBudget: number;
+  readonly spillDir: string;
+  readonly ownerPid: number;
+  readonly prefix: string;
+  #entries = new Map<string, Entry>();
+  #clock = 0;
+  #closed = false;
+
+  /** Validates the options and sweeps segments left by dead owners with the same prefix. */
+  constructor(options: RegistryOptions = {}) {
+    this.memoryBudget = options.memoryBudget ?? 1 << 30;
+    this.spillDir = options.spillDir ??
+      `${Deno.env.get("TMPDIR") ?? "/tmp"}/heddle-spill`;
+    this.ownerPid = options.ownerPid ?? Deno.pid;
+    this.prefix = options.prefix ?? "heddle";
+    if (!Number.isSafeInteger(this.memoryBudget) || this.memoryBudget < 0) {
+      throw new RegistryError("invalid-input", `memory budget ${this.memoryBudget} is not valid`);
+    }
+    if (!/^[A-Za-z0-9_-]+$/.test(this.prefix) || /-\d+$/.test(this.prefix)) {
+      throw new RegistryError("invalid-input", `prefix \`${this.prefix}\` is not a valid name`);
+    }
+    sweepOrphans({ prefix: this.prefix, spillDir: this.spillDir });
+  }
+
+  /** Stores `data` for `consumers` downstream readers; returns its handle. */
+  put(data: ArrowData, consumers: number): ObjectHandle {
+    this.#checkOpen();
+    this.#checkConsumers(consumers);
+    const handle = writeNew(data, (size) =>
+      createSegmentIfAbsent(
+        segmentName(this.ownerPid, nextSerial++, { prefix: this.prefix }),
+        size,
+      ));
+    this.#add(handle, consumers, handle.length);
+    return { ...handle };
+  }
+
+  /**
+   * Takes ownership of a segment another process wrote (`/heddle-<workerPid>-<tag>-<n>`)
+   * after validating it completely. A segment that fails validation is removed, since no
+   * one can use it, and the error is thrown.
+   */
+  adopt(handle: ObjectHandle, consumers: number): ObjectHandle {
+    this.#checkOpen();
+    this.#checkConsumers(consumers);
+    checkHandle(handle);
+    if (!isShmName(handle.segment)) {
+      throw new RegistryError("invalid-input", `only shared-memory segments can be adopted`);
+    }
+    const id = handle.segment.slice(1);
+    if (this.#entries.has(id)) {
+      throw new RegistryError("invalid-input", `segment \`${handle.segment}\` is already adopted`);
+    }
+    let size: number;
+    try {
+      const segment = openSegment(handle.segment, handle.offset + handle.length);
+      size = segment.size;
+      makeLease(handle, segment, () => segment.release()).release();
+    } catch (error) {
+      if (!(error instanceof RegistryError && error.code === "missing")) {
+        removeSegment(handle.segment);
+      }
+      throw error;
+    }
+    const adopted = { ...handle, id };
+    this.#add(adopted, consumers, size);
+    return { ...adopted };
+  }
+
+  /** Maps, validates and leases an object; the lease pins it in place until released. */
+  open(handleOrId: ObjectHandle | string): Lease {
+    const entry = this.#entry(handleOrId);
+    entry.lastUsed = ++this.#clock;
+    const segment = entry.mapping ??
+      openSegment(entry.handle.segment, entry.handle.offset + entry.handle.length);
+    let lease: Lease;
+    try {
+      lease = makeLease(entry.handle, segment, () => this.#endLease(entry));
+    } catch (error) {
+      if (entry.mapping === undefined) segment.release();
+      throw error;
+    }
+    entry.mapping = segment;
+    entry.leases++;
+    return lease;
+  }
+
+  /** The object's current handle (its segment changes when it spills). */
+  handle(id: string): ObjectHandle {
+    return { ...this.#entry(id).handle };
+  }
+
+  /** Where the object is in its life; "freed" for ids the registry does not hold. */
+  state(id: string): ObjectState {
+    return this.#entries.get(id)?.state ?? "freed";
+  }
+
+  /**
+   * One consumer is done. At zero the segment or spill file is removed at once; the memory
+   * is unmapped when the last lease ends (at once if there is none).
+   */
+  release(id: string): void {
+    const entry = this.#entry(id);
+    if (--entry.consumers > 0) return;
+    removeSegment(entry.handle.segment);
+    if (entry.leases > 0) entry.state = "draining";
+    else this.#forget(entry);
+  }
+
+  stats(): RegistryStats {
+    const stats: RegistryStats = { bytesInMemory: 0, bytesSpilled: 0, objects: 0 };
+    for (const entry of this.#entries.values()) {
+      if (isShmName(entry.handle.segment)) stats.bytesInMemory += entry.size;
+      else stats.bytesSpilled += entry.size;
+      if (entry.state !== "draining") stats.objects++;
+    }
+    return stats;
+  }
+
+  /**
+   * Removes every segment and spill file the registry owns. Mappings that leases still
+   * hold are left to the process's end rather than pulled from under a reader.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const failures: unknown[] = [];
+    for (const entry of this.#entries.values()) {
+      try {
+        if (entry.state !== "draining") removeSegment(entry.handle.segment);
+      } catch (error) {
+        failures.push(error);
+      }
+      if (entry.leases === 0) this.#forget(entry);
+      else entry.state = "draining";
+    }
+    if (failures.length > 0) {
+      throw new RegistryError("system", `close() could not remove ${failures.length} objects`, {
+        cause: failures[0],
+      });
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new RegistryError("closed", "the registry is closed");
+  }
+
+  #checkConsumers(consumers: number): void {
+    if (!Number.isSafeInteger(consumers) || consumers < 1) {
+      throw new RegistryError(
+        "invalid-input",
+        `an object needs at least one consumer, got ${consumers}`,
+      );
+    }
+  }
+
+  #entry(handleOrId: ObjectHandle | string): Entry {
+    this.#checkOpen();
+    const id = typeof handleOrId === "string" ? handleOrId : handleOrId.id;
+    const entry = this.#entries.get(id);
+    if (entry === undefined || entry.state === "draining") {
+      throw new RegistryError("unknown-object", `the registry holds no object \`${id}\``);
+    }
+    return entry;
+  }
+
+  #add(handle: ObjectHandle, consumers: number, size: number): void {
+    this.#entries.set(handle.id, {
+      handle,
+      state: "resident",
+      consumers,
+      leases: 0,
+      size,
+      lastUsed: ++this.#clock,
+    });
+    this.#enforceBudget();
+  }
+
+  #endLease(entry: Entry): void {
+    if (--entry.leases > 0) return;
+    entry.mapping?.release();
+    entry.mapping = undefined;
+    if (entry.state === "draining") this.#forget(entry);
+  }
+
+  #forget(entry: Entry): void {
+    entry.mapping?.release();
+    entry.mapping = undefined;
+    entry.state = "freed";
+    this.#entries.delete(entry.handle.id);
+  }
+
+  #enforceBudget(): void {
+    while (this.stats().bytesInMemory > this.memoryBudget) {
+      const victim = [...this.#entries.values()]
+        .filter((entry) => entry.state === "resident" && entry.leases === 0)
+        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
+      if (victim === undefined || !this.#spill(victim)) return;
+    }
+  }
+
+  /** Copies a resident object to a spill file and frees its segment; false if it cannot. */
+  #spill(entry: Entry): boolean {
+    const { segment, offset, length } = entry.handle;
+    const path = `${this.spillDir}/${segment.slice(1)}.arrows`;
+    let source: MappedSegment | undefined;
+    try {
+      source = openSegment(segment, offset + length);
+      Deno.mkdirSync(this.spillDir, { recursive: true, mode: 0o700 });
+      Deno.writeFileSync(path, source.bytes.subarray(offset, offset + length), {
+        createNew: true,
+        mode: 0o600,
+      });
+    } catch {
+      // A full disk leaves the object resident and the registry over budget, which is
+      // better than losing the object; stats() shows it.
+      removeSegment(path);
+      return false;
+    } finally {
+      source?.release();
+    }
+    removeSegment(segment);
+    entry.handle = { ...entry.handle, segment: path, offset: 0 };
+    entry.size = length;
+    entry.state = "spilled";
+    return true;
+  }
+}

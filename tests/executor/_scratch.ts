@@ -1,0 +1,10 @@
+import { check } from "../../compiler/mod.ts";
+import { Registry } from "../../runtime/registry/mod.ts";
+import { runWorkflow } from "../../runtime/executor/mod.ts";
+const src = Deno.readTextFileSync(Deno.args[0]);
+const r = check(src, Deno.args[0]);
+console.log(JSON.stringify(r.diagnostics.map(d=>d.message)));
+const registry = new Registry();
+const s = await runWorkflow(r.value.optimised!, { registry, batchRows: 2, onEvent: (e) => { if (e.type !== "stage-progress" && !e.type.startsWith("attempt")) console.log(JSON.stringify(e)); } });
+console.log(s.status, s.error, registry.stats());
+registry.close();
