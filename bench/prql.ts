@@ -7,7 +7,7 @@
  * must never assert anything: numbers go to docs/prql-engine.md, not to tests.
  */
 import * as arrow from "apache-arrow";
-import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { compilePrql, execute } from "../runtime/prql/mod.ts";
 
 export interface BenchRow {
@@ -65,14 +65,21 @@ const QUERIES: Record<string, string> = {
   derive_filter: "from input | derive {v = amount * qty / 100} | filter v > 50 && qty != 7",
   group_aggregate:
     "from input | group {name} (aggregate {n = count this, s = sum amount, a = average qty})",
-  lookup_join: "from input | filter amount > 15000 | join users (==user_id) | select {input.user_id, amount, country}",
+  lookup_join:
+    "from input | filter amount > 15000 | join users (==user_id) | select {input.user_id, amount, country}",
   sort_take: "from input | sort {-amount} | take 100",
 };
 
 async function load(conn: DuckDBConnection, tables: Record<string, arrow.Table>) {
   for (const [name, t] of Object.entries(tables)) {
     const cols = t.schema.fields.map((f) =>
-      `"${f.name}" ${arrow.DataType.isUtf8(f.type) ? "VARCHAR" : arrow.DataType.isFloat(f.type) ? "DOUBLE" : "INTEGER"}`
+      `"${f.name}" ${
+        arrow.DataType.isUtf8(f.type)
+          ? "VARCHAR"
+          : arrow.DataType.isFloat(f.type)
+          ? "DOUBLE"
+          : "INTEGER"
+      }`
     );
     await conn.run(`CREATE OR REPLACE TABLE "${name}" (${cols.join(", ")})`);
     const app = await conn.createAppender(name);
@@ -112,7 +119,13 @@ export async function benchPrql(): Promise<BenchRow[]> {
   const conn = await db.connect();
   const loadMs = await timeAsync(() => load(conn, tables));
   const rows: BenchRow[] = [
-    { name: "prql.duckdb_load_1M_rows", value: round(loadMs), unit: "ms", baseline: null, ratio: null },
+    {
+      name: "prql.duckdb_load_1M_rows",
+      value: round(loadMs),
+      unit: "ms",
+      baseline: null,
+      ratio: null,
+    },
   ];
   for (const [name, text] of Object.entries(QUERIES)) {
     const t0 = performance.now();
@@ -125,8 +138,20 @@ export async function benchPrql(): Promise<BenchRow[]> {
     }
     const m = median(mine), d = median(theirs);
     rows.push(
-      { name: `prql.${name}.compile`, value: round(compileMs), unit: "ms", baseline: null, ratio: null },
-      { name: `prql.${name}.vs_duckdb_query`, value: round(m), unit: "ms", baseline: round(d), ratio: round(m / d) },
+      {
+        name: `prql.${name}.compile`,
+        value: round(compileMs),
+        unit: "ms",
+        baseline: null,
+        ratio: null,
+      },
+      {
+        name: `prql.${name}.vs_duckdb_query`,
+        value: round(m),
+        unit: "ms",
+        baseline: round(d),
+        ratio: round(m / d),
+      },
       {
         name: `prql.${name}.vs_duckdb_load_and_query`,
         value: round(m),

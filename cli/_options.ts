@@ -2,7 +2,7 @@
  * Options shared by several commands, defined once so that every command spells and
  * validates them the same way.
  */
-import { Option } from "@commander-js/extra-typings";
+import { InvalidArgumentError, Option } from "@commander-js/extra-typings";
 
 /** `--output text|json`: how a reporting command prints its results. */
 export function outputOption() {
@@ -13,4 +13,34 @@ export function outputOption() {
 /** Appends a worked example to a command's `--help`. */
 export function example(...lines: string[]): string {
   return `\nExample:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
+}
+
+/** Parses a whole number greater than zero (for commander option parsers). */
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new InvalidArgumentError(`expected a whole number above 0, found \`${value}\``);
+  }
+  return n;
+}
+
+const units: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/** Parses a size such as `256MiB`, `1GB` or `1048576`. */
+export function parseBytes(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
+  const unit = match ? units[match[2].toLowerCase()] : undefined;
+  if (!match || unit === undefined) {
+    throw new InvalidArgumentError(`expected a size such as 256MiB or 1GB, found \`${value}\``);
+  }
+  return Math.round(Number(match[1]) * unit);
 }

@@ -9,6 +9,7 @@ import { checkCommand } from "./commands/check.ts";
 import { fmtCommand } from "./commands/fmt.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { engineCommands } from "./commands/engine.ts";
+import { runCommand } from "./commands/run.ts";
 
 export const VERSION = "0.1.0";
 
@@ -26,7 +27,7 @@ export function buildProgram(term: Terminal, exit: { code: number }): Command {
       writeErr: (s) => term.err(s),
       outputError: (s, write) => write(s.startsWith("error: ") ? `heddle: ${s.slice(7)}` : s),
     });
-  for (const make of [checkCommand, fmtCommand, inspectCommand, ...engineCommands]) {
+  for (const make of [checkCommand, fmtCommand, inspectCommand, runCommand, ...engineCommands]) {
     program.addCommand(make(term, exit));
   }
   return program;

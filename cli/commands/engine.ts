@@ -15,12 +15,6 @@ function notYet(name: string): never {
 
 const specs: { name: string; description: string; args: string; example: string }[] = [
   {
-    name: "run",
-    description: "Compile and run a workflow program on this machine.",
-    args: "<file>",
-    example: "heddle run examples/quickstart.he",
-  },
-  {
     name: "local",
     description: "Start a single-node control plane and worker as a daemon.",
     args: "",

@@ -138,8 +138,9 @@ function resolveSchema(
 /** Builds a typed batch; rows that do not fit the schema become row errors, one by one. */
 function typedBatch(
   schema: Schema,
-  rows: { record: number; value: Record<string, Cell> }[],
+  rows: { record: number; raw: string; value: Record<string, Cell> }[],
   errors: SourceRowError[],
+  where: string,
 ): Table {
   try {
     return tableFromRows(schema, rows.map((r) => r.value));
@@ -150,12 +151,16 @@ function typedBatch(
         tableFromRows(schema, [r.value]);
         good.push(r.value);
       } catch (e) {
-        errors.push({ record: r.record, message: (e as Error).message });
+        errors.push(recordError(where, r.record, (e as Error).message, r.raw));
       }
     }
     errors.sort((a, b) => a.record - b.record);
     return tableFromRows(schema, good);
   }
+}
+
+function recordError(where: string, record: number, why: string, raw: string): SourceRowError {
+  return { record, message: `${where}: record ${record + 1}: ${why}: ${excerpt(raw)}` };
 }
 
 class LineSource implements Source {
@@ -233,17 +238,14 @@ class LineSource implements Source {
     let chunk = this.#first;
     while (chunk.length > 0 && !signal.aborted) {
       const errors: SourceRowError[] = [];
-      const rows: { record: number; value: Record<string, Cell> }[] = [];
+      const rows: { record: number; raw: string; value: Record<string, Cell> }[] = [];
       for (const r of chunk) {
         const parsed = this.#parse(r.raw);
         if (typeof parsed === "string") {
-          errors.push({
-            record: r.record,
-            message: `${this.config.path}: record ${r.record + 1}: ${parsed}: ${excerpt(r.raw)}`,
-          });
-        } else rows.push({ record: r.record, value: parsed });
+          errors.push(recordError(this.config.path, r.record, parsed, r.raw));
+        } else rows.push({ ...r, value: parsed });
       }
-      const table = typedBatch(this.schema, rows, errors);
+      const table = typedBatch(this.schema, rows, errors, this.config.path);
       yield { table, errors, position: chunk[chunk.length - 1].record + 1 };
       chunk = await this.#take(this.ctx.batchRows);
     }

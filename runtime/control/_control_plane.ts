@@ -23,6 +23,8 @@ export interface ControlPlaneOptions {
   database: string;
   /** How to reach a worker that registers itself over the network. */
   connect?: (info: WorkerInfo) => WorkerApi;
+  /** `HEDDLE_PATH` for finding plugin manifests when compiling. */
+  heddlePath?: string;
 }
 
 interface RunState {
@@ -46,10 +48,12 @@ export class ControlPlane implements ControlApi {
   #runs = new Map<string, RunState>();
   #nextWorker = 0;
   #connect?: (info: WorkerInfo) => WorkerApi;
+  #heddlePath?: string;
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
     this.#connect = options.connect;
+    this.#heddlePath = options.heddlePath;
   }
 
   /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */
@@ -66,7 +70,7 @@ export class ControlPlane implements ControlApi {
   }
 
   deploy(request: DeployRequest): Promise<DeployResponse> {
-    const compiled = compileForDeploy(request);
+    const compiled = compileForDeploy(request, this.#heddlePath);
     if (!compiled.ok) {
       return Promise.resolve({ ok: false, workflows: [], diagnostics: compiled.diagnostics });
     }
@@ -182,7 +186,7 @@ export class ControlPlane implements ControlApi {
         stage: event.stage,
         attempt: Number(event.detail.attempt ?? 0),
         outcome: event.kind.slice("attempt-".length) as "started" | "failed" | "succeeded",
-        message: String(event.detail.message ?? ""),
+        message: String(event.detail.error ?? ""),
         time: new Date(event.time).toISOString(),
       });
     }
@@ -193,8 +197,13 @@ export class ControlPlane implements ControlApi {
 
   #finish(runId: string, summary: Summary, error: string | null): void {
     const draining = this.#store.run(runId)?.status === "draining";
-    const last = this.#runs.get(runId)?.events.at(-1);
-    const failed = error ?? (last?.kind === "run-failed" ? String(last.detail.message) : null);
+    const finished = this.#runs.get(runId)?.events.findLast((e) => e.kind === "run-finished");
+    const outcome = finished?.detail.summary as
+      | { status: string; error: { message: string } | null }
+      | undefined;
+    const failed = error ??
+      (outcome?.status === "failed" ? outcome.error?.message ?? "the run failed" : null);
+    if (finished) summary.stages = (finished.detail.summary as Summary).stages;
     this.#store.updateRun(runId, {
       status: failed ? "failed" : draining ? "stopped" : "succeeded",
       endedAt: new Date().toISOString(),

@@ -6,7 +6,13 @@
  * everything ends in a `RunSummary`. It must never commit a position whose rows were not all
  * acknowledged, and never leave a registry object unreleased, even when the run fails.
  */
-import type { Schema, Table } from "apache-arrow";
+import {
+  type Schema,
+  type Table,
+  Table as ArrowTable,
+  tableFromIPC,
+  tableToIPC,
+} from "apache-arrow";
 import type { Ir } from "../../compiler/ir/mod.ts";
 import type {
   ConnectorContext,
@@ -47,6 +53,16 @@ interface Envelope {
   origins: Origin[];
 }
 
+/** What a stage works on: one envelope, or (for a blocking query) everything collected. */
+interface Work {
+  handle: ObjectHandle | null;
+  rows: number;
+  origins: Origin[];
+}
+
+/** PRQL transforms that need every row at once: over bounded input they run at the end. */
+const BLOCKING_PRQL = /\b(aggregate|group|sort|take|window|loop)\b/;
+
 export interface RunSettings {
   runId: string;
   registry: BatchRegistry;
@@ -86,6 +102,7 @@ export class Run {
   #compiled = new Map<string, Map<string, CompiledQuery>>();
   #stats = new Map<string, StageStats & { started: number }>();
   #held = new Map<string, Origin[][]>();
+  #blocking = new Set<string>();
   #fatal: { message: string; stage: string | null } | null = null;
   #stop = new AbortController();
   #hard = new AbortController();
@@ -230,6 +247,7 @@ export class Run {
         return this.#finish();
       }
     }
+    this.#markBlocking(stages);
     const onAbort = () => this.stop();
     if (signal?.aborted) this.stop();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -260,6 +278,22 @@ export class Run {
     }
     await this.#closeAll();
     return this.#finish();
+  }
+
+  /** Main-graph PRQL stages with blocking operators whose every source is bounded. */
+  #markBlocking(stages: PlannedStage[]): void {
+    const bounded = (id: string): boolean => {
+      const st = this.plan.stages.get(id)!;
+      const rt = this.#runtimes.get(id);
+      if (rt?.kind === "source") return rt.source.bounded;
+      return st.ir.inputs.length > 0 && st.ir.inputs.every((i) => bounded(i.from));
+    };
+    for (const s of stages) {
+      const query = s.ir.prql ?? "";
+      if (s.tier === 0 && s.ir.kind === "prql" && BLOCKING_PRQL.test(query) && bounded(s.id)) {
+        this.#blocking.add(s.id);
+      }
+    }
   }
 
   #finish(): RunSummary {
@@ -296,6 +330,7 @@ export class Run {
     const queue = this.#queues.get(s.id);
     try {
       if (s.ir.kind === "source") await this.#runSource(s);
+      else if (this.#blocking.has(s.id)) await this.#collectThenProcess(s, queue!);
       else {
         for (let env = await queue!.next(); env; env = await queue!.next()) {
           await this.#consume(s, env);
@@ -321,11 +356,42 @@ export class Run {
     }
     try {
       await rt.sink.flush();
-      for (const origins of this.#held.get(s.id) ?? []) this.#lineage.adjust(origins, -1);
+      // One adjustment for everything held, so each source commits once, at its last position.
+      this.#lineage.adjust((this.#held.get(s.id) ?? []).flat(), -1);
     } catch (error) {
       this.#fail(error, s);
       await rt.sink.abort();
     }
+  }
+
+  /**
+   * A blocking query over bounded input: copies every batch out of the registry as it
+   * arrives (so upstream memory is freed), then runs once over all of them at the end.
+   */
+  async #collectThenProcess(s: PlannedStage, queue: BoundedQueue<Envelope>): Promise<void> {
+    const collected: { table: Table; origins: Origin[] }[] = [];
+    for (let env = await queue.next(); env; env = await queue.next()) {
+      if (this.#fatal) {
+        this.#discard(env);
+        continue;
+      }
+      const lease = this.settings.registry.open(env.handle);
+      try {
+        collected.push({ table: tableFromIPC(tableToIPC(lease.table)), origins: env.origins });
+      } finally {
+        lease.release();
+        this.settings.registry.release(env.handle.id);
+      }
+    }
+    if (this.#fatal || collected.length === 0) return;
+    const origins = [
+      ...new Map(collected.flatMap((c) => c.origins).map((o) => [`${o.source}#${o.seq}`, o]))
+        .values(),
+    ];
+    this.#lineage.adjust(origins, 1);
+    for (const c of collected) this.#lineage.adjust(c.origins, -1);
+    const table = new ArrowTable(collected.flatMap((c) => c.table.batches));
+    await this.#process(s, { handle: null, rows: table.numRows, origins }, table);
   }
 
   #discard(env: Envelope): void {
@@ -423,7 +489,7 @@ export class Run {
     }
   }
 
-  #operation(s: PlannedStage, env: Envelope): Operation<Table | null> {
+  #operation(s: PlannedStage, env: Work): Operation<Table | null> {
     const rt = this.#runtimes.get(s.id)!;
     const registry = this.settings.registry;
     const plain = (value: Table | null): AttemptResult<Table | null> => ({
@@ -452,8 +518,8 @@ export class Run {
           return plain(execute(this.#compile(s, relations), relations));
         };
       case "plugin":
-        return async (piece, signal) => {
-          const input = piece.whole ? env.handle : registry.put(piece.table, 1);
+        return async (piece) => {
+          const input = piece.whole && env.handle ? env.handle : registry.put(piece.table, 1);
           const consumers = Math.max(1, s.consumers.length);
           let outcome;
           try {
@@ -467,7 +533,7 @@ export class Run {
               },
             );
           } finally {
-            if (!piece.whole) registry.release(input.id);
+            if (input !== env.handle) registry.release(input.id);
           }
           if (!outcome.ok) {
             const e = outcome.error;
@@ -509,7 +575,7 @@ export class Run {
     return result.value;
   }
 
-  async #process(s: PlannedStage, env: Envelope, table: Table): Promise<void> {
+  async #process(s: PlannedStage, env: Work, table: Table): Promise<void> {
     const runner = new FaultRunner(s.retry, this.settings.random, this.#hard.signal);
     const batch = this.#stats.get(s.id)!.batches;
     const event = { stage: s.id, batch };

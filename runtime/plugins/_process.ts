@@ -198,6 +198,9 @@ export class PluginProcess {
     if (this.state === "stopped") return;
     const wasFailed = this.state === "failed";
     this.state = "stopping";
+    // Close our side first: Deno's node:http2 can abort the whole worker process when a
+    // server's GOAWAY arrives on a live session (nghttp2 assertion in find_stream_on_goaway).
+    this.#client?.close();
     try {
       this.#child.kill("SIGTERM");
     } catch {

@@ -189,6 +189,7 @@ export class PluginHost {
 
   /** Stops every plugin process and removes the host's sockets. */
   async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
     await Promise.all([...this.#slots.values()].map((slot) => {
       clearTimeout(slot.idleTimer);

@@ -182,7 +182,9 @@ export function fromArrow(vector: arrow.Vector, kind: Kind, field: string): Colu
       const offsets = d.valueOffsets as Int32Array | BigInt64Array;
       const bytes = d.values as Uint8Array;
       for (let j = 0; j < d.length; j++, i++) {
-        strs[i] = valid && !valid[i] ? null : decodeUtf8(bytes, Number(offsets[j]), Number(offsets[j + 1]));
+        strs[i] = valid && !valid[i]
+          ? null
+          : decodeUtf8(bytes, Number(offsets[j]), Number(offsets[j + 1]));
       }
     }
     col.strs = strs;
@@ -236,7 +238,9 @@ function packValidity(valid: Uint8Array | null, scalar: boolean, n: number) {
     if (valid[scalar ? 0 : i]) bitmap[i >> 3] |= 1 << (i & 7);
     else nulls++;
   }
-  return nulls === 0 ? { nullCount: 0, nullBitmap: undefined } : { nullCount: nulls, nullBitmap: bitmap };
+  return nulls === 0
+    ? { nullCount: 0, nullBitmap: undefined }
+    : { nullCount: nulls, nullBitmap: bitmap };
 }
 
 /** Writes an engine column of `n` rows back as Arrow data of the column's type. */
@@ -259,7 +263,13 @@ export function toArrow(col: Column, n: number): arrow.Data {
   if (col.kind === "bool") {
     const bits = new Uint8Array(((n + 63) >> 6) << 3);
     for (let i = 0; i < n; i++) if (at(i)) bits[i >> 3] |= 1 << (i & 7);
-    return arrow.makeData({ type: type as arrow.Bool, length: n, nullCount, nullBitmap, data: bits });
+    return arrow.makeData({
+      type: type as arrow.Bool,
+      length: n,
+      nullCount,
+      nullBitmap,
+      data: bits,
+    });
   }
   const scale = col.kind === "timestamp"
     ? 1 / MICROS_PER_UNIT[(type as arrow.Timestamp).unit as keyof typeof MICROS_PER_UNIT]

@@ -191,7 +191,19 @@ function compareStrs(op: Cmp, a: Column, b: Column, n: number): Column {
     const s = x[i * as], t = y[i * bs];
     if (s === null || t === null) continue;
     const c = op === Cmp.Eq || op === Cmp.Ne ? (s === t ? 0 : 1) : compareText(s, t);
-    r[i] = (op === Cmp.Eq ? c === 0 : op === Cmp.Ne ? c !== 0 : op === Cmp.Lt ? c < 0 : op === Cmp.Lte ? c <= 0 : op === Cmp.Gt ? c > 0 : c >= 0) ? 1 : 0;
+    r[i] = (op === Cmp.Eq
+        ? c === 0
+        : op === Cmp.Ne
+        ? c !== 0
+        : op === Cmp.Lt
+        ? c < 0
+        : op === Cmp.Lte
+        ? c <= 0
+        : op === Cmp.Gt
+        ? c > 0
+        : c >= 0)
+      ? 1
+      : 0;
   }
   out.valid = valid;
   return out;
@@ -494,13 +506,12 @@ function concatRule(): OperatorRule {
 
 /** DuckDB's ROUND: half away from zero; on integers it keeps the integer. */
 function roundRule(): OperatorRule {
-  return ([digits, x], raw) => {
+  return ([, x], raw) => {
     requireKind(x, ["int", "float"], "math.round");
     const lit = (raw[0].kind as { Literal?: { Integer?: number } }).Literal?.Integer;
     if (lit === undefined || lit < 0) {
       throw new UnsupportedError("`math.round` needs a non-negative integer literal", "round");
     }
-    void digits;
     const scale = 10 ** lit;
     const away = (v: number) => Math.sign(v) * Math.round(Math.abs(v) * scale) / scale;
     return numericUnary("math.round", away, true)([x], raw);
@@ -593,7 +604,7 @@ const OPERATORS: Record<string, OperatorRule> = {
       eval: (f) => inList(ta.eval(f), values.map((v) => v.eval(f)), hasNull, f.n),
     };
   },
-  "std.regex_search": ([s, p], raw) => {
+  "std.regex_search": ([s], raw) => {
     requireKind(s, ["text"], "~=");
     const pat = (raw[1].kind as { Literal?: { String?: string } }).Literal?.String;
     if (pat === undefined) {

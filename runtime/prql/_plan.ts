@@ -6,7 +6,7 @@
  * with index vectors (filter, sort, join) or shared slices (take); it must never reorder rows
  * where the SQL that prql-js generates would keep them in order.
  */
-import * as arrow from "apache-arrow";
+import type * as arrow from "apache-arrow";
 import {
   type Column,
   concat,
@@ -18,10 +18,10 @@ import {
   slice,
 } from "./_column.ts";
 import {
-  compareText,
-  compileExpr,
-  type CompiledExpr,
   type ColType,
+  compareText,
+  type CompiledExpr,
+  compileExpr,
   type Frame,
   type TypeEnv,
   unify,
@@ -104,7 +104,7 @@ function refPositions(ref: TableRef, columns: (string | null)[]): number[] {
 }
 
 function exprRefs(e: unknown, out: Set<CId>): Set<CId> {
-  if (Array.isArray(e)) for (const x of e) exprRefs(x, out);
+  if (Array.isArray(e)) { for (const x of e) exprRefs(x, out); }
   else if (e && typeof e === "object") {
     for (const [k, v] of Object.entries(e)) {
       if (k === "ColumnRef") out.add(v as CId);
@@ -267,8 +267,9 @@ function compileAggregate(id: CId, expr: Expr, env: TypeEnv): AggPlan {
   const arg = countStar ? null : compileExpr(rawArg, env);
   const argKind = arg?.kind === "null" ? "int" : arg?.kind;
   let out: { kind: Kind; type: arrow.DataType };
-  if (name === "count" || name === "count_distinct") out = { kind: "int", type: defaultType("int") };
-  else if (name === "average" || name === "sum") {
+  if (name === "count" || name === "count_distinct") {
+    out = { kind: "int", type: defaultType("int") };
+  } else if (name === "average" || name === "sum") {
     if (argKind !== "int" && argKind !== "float") {
       throw new UnsupportedError(`\`${name}\` expects a number, found \`${argKind}\``, name);
     }
@@ -381,7 +382,9 @@ class Planner {
     const mainLive = this.liveness(steps, null);
     for (const t of [...this.rq.tables].reverse()) {
       const p = (t.relation.kind as { Pipeline?: Transform[] }).Pipeline;
-      if (p && this.needs.has(t.id)) this.tableLive.set(t.id, this.liveness(p, this.needs.get(t.id)!));
+      if (p && this.needs.has(t.id)) {
+        this.tableLive.set(t.id, this.liveness(p, this.needs.get(t.id)!));
+      }
     }
     const rel = this.pipeline(steps, mainLive, main.columns);
     return {
@@ -559,7 +562,9 @@ class Planner {
     for (const p of needed) {
       if (columns[p].bad) {
         throw new UnsupportedError(
-          `column \`${columns[p].name}\` of \`${name}\` has type ${columns[p].type}, which the PRQL engine does not support`,
+          `column \`${columns[p].name}\` of \`${name}\` has type ${
+            columns[p].type
+          }, which the PRQL engine does not support`,
           columns[p].name,
         );
       }
@@ -624,7 +629,10 @@ class Planner {
         case "Filter": {
           const e = compileExpr(b as Expr, env);
           if (e.kind !== "bool" && e.kind !== "null") {
-            throw new UnsupportedError(`\`filter\` needs a boolean condition, found \`${e.kind}\``, "filter");
+            throw new UnsupportedError(
+              `\`filter\` needs a boolean condition, found \`${e.kind}\``,
+              "filter",
+            );
           }
           return execs.push((f) => {
             const m = e.eval(f);
@@ -645,7 +653,9 @@ class Planner {
             ? intLiteral(next.Take.range.end, "end")
             : null;
           return execs.push((f) => {
-            const cmps = keys.map((s) => rowComparator(f.cols.get(s.column)!, s.direction === "Desc"));
+            const cmps = keys.map((s) =>
+              rowComparator(f.cols.get(s.column)!, s.direction === "Desc")
+            );
             const idx = limit === null ? sortIndex(f.n, cmps) : topK(f.n, cmps, limit);
             return gatherFrame(f, idx, live);
           });
@@ -659,14 +669,21 @@ class Planner {
         case "Append":
           return execs.push(this.append(b as TableRef, orders[i], env));
         default:
-          throw new UnsupportedError(`the \`${tag.toLowerCase()}\` transform is not supported by the PRQL engine`, tag.toLowerCase());
+          throw new UnsupportedError(
+            `the \`${tag.toLowerCase()}\` transform is not supported by the PRQL engine`,
+            tag.toLowerCase(),
+          );
       }
     });
     const outIds = orders[steps.length];
     const columns: OutColumn[] = outIds.map((cid, i) => {
       const t = env.get(cid);
       const kind = (t?.kind === "null" || !t ? "int" : t.kind) as Kind;
-      return { name: outCols[i] ? colName(outCols[i]) : null, kind, type: t?.type ?? defaultType(kind) };
+      return {
+        name: outCols[i] ? colName(outCols[i]) : null,
+        kind,
+        type: t?.type ?? defaultType(kind),
+      };
     });
     return {
       columns,
@@ -776,12 +793,12 @@ class Planner {
     const { pairs, rest } = splitJoinFilter(j.filter, rightIds);
     const keyKinds = pairs.map(([l, r]) => {
       const kind = unify(this.typeOf(env, l).kind, this.typeOf(env, r).kind, "the join condition");
-      if (kind === "bool") throw new UnsupportedError("joining on booleans is not supported", "join");
+      if (kind === "bool") {
+        throw new UnsupportedError("joining on booleans is not supported", "join");
+      }
       return kind;
     });
-    const residual = rest.length > 0
-      ? rest.map((e) => compileExpr(e, env))
-      : [];
+    const residual = rest.length > 0 ? rest.map((e) => compileExpr(e, env)) : [];
     for (const r of residual) {
       if (r.kind !== "bool" && r.kind !== "null") {
         throw new UnsupportedError("a join condition must be boolean", "join");
@@ -814,7 +831,7 @@ class Planner {
         for (let a = 0; a < f.n; a++) {
           const k = lk(a);
           const hits = k === null ? undefined : table.get(k);
-          if (hits) for (const b of hits) (li.push(a), ri.push(b));
+          if (hits) { for (const b of hits) (li.push(a), ri.push(b)); }
         }
       }
       let L: Int32Array = Int32Array.from(li), R: Int32Array = Int32Array.from(ri);
@@ -837,12 +854,18 @@ class Planner {
     const bottomEnv: TypeEnv = new Map();
     const { plan } = this.bind(ref, bottomEnv);
     if (plan.columns.length !== leftOrder.length) {
-      throw new UnsupportedError("`append` needs relations with the same number of columns", "append");
+      throw new UnsupportedError(
+        "`append` needs relations with the same number of columns",
+        "append",
+      );
     }
     const kinds = leftOrder.map((cid, p) => {
       const k = unify(this.typeOf(env, cid).kind, plan.columns[p].kind, "`append`");
       const kind = (k === "null" ? "int" : k) as Kind;
-      env.set(cid, { kind, type: kind === env.get(cid)!.kind ? env.get(cid)!.type : defaultType(kind) });
+      env.set(cid, {
+        kind,
+        type: kind === env.get(cid)!.kind ? env.get(cid)!.type : defaultType(kind),
+      });
       return kind;
     });
     return (f, ctx) => {
@@ -941,7 +964,7 @@ function outerPairs(
     }
     if (!matched && keepLeft) lo.push(a), ro.push(-1);
   }
-  if (keepRight) for (let b = 0; b < rn; b++) if (!rightHit[b]) lo.push(-1), ro.push(b);
+  if (keepRight) { for (let b = 0; b < rn; b++) if (!rightHit[b]) lo.push(-1), ro.push(b); }
   return [Int32Array.from(lo), Int32Array.from(ro)];
 }
 

@@ -1,10 +1,4 @@
 import { check } from "../../compiler/mod.ts";
-import { Registry } from "../../runtime/registry/mod.ts";
-import { runWorkflow } from "../../runtime/executor/mod.ts";
-const src = Deno.readTextFileSync(Deno.args[0]);
-const r = check(src, Deno.args[0]);
-console.log(JSON.stringify(r.diagnostics.map(d=>d.message)));
-const registry = new Registry();
-const s = await runWorkflow(r.value.optimised!, { registry, batchRows: 2, onEvent: (e) => { if (e.type !== "stage-progress" && !e.type.startsWith("attempt")) console.log(JSON.stringify(e)); } });
-console.log(s.status, s.error, registry.stats());
-registry.close();
+const r = check(Deno.readTextFileSync(Deno.args[0]), Deno.args[0]);
+console.log(JSON.stringify(r.diagnostics.map(d=>d.code + " " + d.message), null, 1));
+for (const g of r.value.optimised?.graphs ?? []) for (const s of g.stages) console.log(s.id, s.kind, s.module, s.op, s.step, JSON.stringify(s.inputs.map(i=>i.from)), JSON.stringify(s.output?.fields.map(f=>f.name+":"+f.type)));

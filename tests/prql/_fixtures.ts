@@ -5,7 +5,7 @@
  * never derive expected results from the engine itself.
  */
 import * as arrow from "apache-arrow";
-import { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 
 /** mulberry32: a small seeded PRNG, so that every run sees the same data. */
 export function prng(seed: number): () => number {
@@ -19,7 +19,19 @@ export function prng(seed: number): () => number {
   };
 }
 
-const WORDS = ["alpha", "Beta", "gamma", "DELTA", "a_b", "50%", "ab", "", "  pad  ", "héllo", "Zeta"];
+const WORDS = [
+  "alpha",
+  "Beta",
+  "gamma",
+  "DELTA",
+  "a_b",
+  "50%",
+  "ab",
+  "",
+  "  pad  ",
+  "héllo",
+  "Zeta",
+];
 
 export interface Dataset {
   tables: Record<string, arrow.Table>;
@@ -36,7 +48,7 @@ export function makeDataset(seed: number, n: number): Dataset {
   const input = new arrow.Table({
     user_id: arrow.vectorFromArray(ids, new arrow.Int32()),
     amount: arrow.vectorFromArray(
-      ids.map(() => maybe(Math.round((rnd() * 40000 - 5000)) / 4)),
+      ids.map(() => maybe(Math.round(rnd() * 40000 - 5000) / 4)),
       new arrow.Float64(),
     ),
     qty: arrow.vectorFromArray(

@@ -6,8 +6,8 @@
 import { strict as assert } from "node:assert";
 import * as arrow from "apache-arrow";
 import {
-  compilePrql,
   type CompiledQuery,
+  compilePrql,
   execute,
   PRQL_ERROR,
   PRQL_UNSUPPORTED,
@@ -46,7 +46,10 @@ Deno.test("execute() returns a pure projection without copying the input's buffe
     out.getChild("amount")!.data[0].nullBitmap,
     input.getChild("amount")!.data[0].nullBitmap,
   );
-  assert.equal(out.getChild("name")!.data[0].valueOffsets, input.getChild("name")!.data[0].valueOffsets);
+  assert.equal(
+    out.getChild("name")!.data[0].valueOffsets,
+    input.getChild("name")!.data[0].valueOffsets,
+  );
 });
 
 Deno.test("compilePrql() does not treat a filtered query as a projection", () => {
@@ -105,7 +108,7 @@ Deno.test("compilePrql() names constructs the engine does not support", () => {
   check("from input | derive {w = sum amount}", PRQL_UNSUPPORTED, "window functions");
   check("from input | derive {p = math.pow amount 2}", PRQL_UNSUPPORTED, "`math.pow`", "pow");
   check("from input | group user_id (aggregate {s = stddev amount})", PRQL_UNSUPPORTED, "stddev");
-  check('from input | filter name > 3', PRQL_UNSUPPORTED, "mixes `text` and `int`");
+  check("from input | filter name > 3", PRQL_UNSUPPORTED, "mixes `text` and `int`");
   check('from input | derive {s = f"a{amount}"}', PRQL_UNSUPPORTED, "concat");
 });
 
@@ -127,7 +130,9 @@ Deno.test("execute() throws a PrqlExecutionError for a missing or mistyped relat
   const q = compile("from input | filter qty > 2");
   assert.throws(() => execute(q, {}), PrqlExecutionError);
   const wrong = new arrow.Table({
-    ...Object.fromEntries(ds.tables.input.schema.fields.map((f) => [f.name, ds.tables.input.getChild(f.name)!])),
+    ...Object.fromEntries(
+      ds.tables.input.schema.fields.map((f) => [f.name, ds.tables.input.getChild(f.name)!]),
+    ),
     qty: arrow.vectorFromArray(["x"], new arrow.Utf8()),
   });
   assert.throws(() => execute(q, { input: wrong }), /compiled for/);

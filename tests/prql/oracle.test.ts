@@ -6,7 +6,14 @@
  */
 import { strict as assert } from "node:assert";
 import { compilePrql, execute } from "../../runtime/prql/mod.ts";
-import { canonical, duckRows, loadDuckDb, makeDataset, type Plain, plainArrow } from "./_fixtures.ts";
+import {
+  canonical,
+  duckRows,
+  loadDuckDb,
+  makeDataset,
+  type Plain,
+  plainArrow,
+} from "./_fixtures.ts";
 
 interface Case {
   prql: string;
@@ -25,13 +32,19 @@ const CASES: Case[] = [
   { prql: "from input | derive {q = amount / qty, i = qty // 2, m = qty % 3, z = qty / 0}" },
   { prql: "from input | derive {i = amount // qty, m = amount % qty, z = qty // 0, y = qty % 0}" },
   { prql: "from input | derive {x = user_id / 7, y = user_id // 7, w = (user_id - 20) % 7}" },
-  { prql: "from input | derive {k = amount ?? 0, j = qty ?? user_id, l = name ?? \"none\"}" },
-  { prql: 'from input | derive {lo = text.lower name, up = text.upper name, len = text.length name}' },
+  { prql: 'from input | derive {k = amount ?? 0, j = qty ?? user_id, l = name ?? "none"}' },
+  {
+    prql:
+      "from input | derive {lo = text.lower name, up = text.upper name, len = text.length name}",
+  },
   { prql: 'from input | derive {t = text.trim name, r = text.replace "a" "X" name}' },
   { prql: 'from input | filter (text.starts_with "a" name) | select {name}' },
   { prql: 'from input | filter (text.contains "_" name) | select {name}' },
   { prql: 'from input | filter (text.ends_with "%" name) | select {name}' },
-  { prql: 'from input | filter (text.contains "é" name) || (text.ends_with "a" name) | select {name}' },
+  {
+    prql:
+      'from input | filter (text.contains "é" name) || (text.ends_with "a" name) | select {name}',
+  },
   { prql: 'from input | filter name > "Beta" | select {name}' },
   { prql: 'from input | filter name ~= "^[a-z]+$" | select {name}' },
   { prql: 'from input | derive {s = f"{name}#{qty}"} | select {s}' },
@@ -60,7 +73,10 @@ const CASES: Case[] = [
   },
   { prql: "from input | group {flag, name} (aggregate {cd = count_distinct user_id})" },
   { prql: "from input | aggregate {n = count this, s = sum qty, mx = max d, mn = min name}" },
-  { prql: "from input | filter amount > 1e9 | aggregate {n = count this, s = sum amount, a = average amount}" },
+  {
+    prql:
+      "from input | filter amount > 1e9 | aggregate {n = count this, s = sum amount, a = average amount}",
+  },
   { prql: "from input | filter amount > 1e9 | group user_id (aggregate {n = count this})" },
   { prql: "from input | group {user_id} (aggregate {s = sum (amount * 2)}) | filter s > 10000" },
   {
@@ -72,10 +88,16 @@ const CASES: Case[] = [
   { prql: "from input | join users (==user_id) | select {input.user_id, country, amount}" },
   { prql: "from input | join side:left users (==user_id) | select {input.user_id, country}" },
   { prql: "from input | join side:right users (==user_id) | select {users.user_id, qty}" },
-  { prql: "from input | join side:full users (==user_id) | select {input.user_id, users.user_id, score}" },
+  {
+    prql:
+      "from input | join side:full users (==user_id) | select {input.user_id, users.user_id, score}",
+  },
   { prql: "from input | join users (==user_id) | join risk (==user_id)" },
   { prql: "from input | join side:left risk (this.user_id == that.user_id && velocity > 3)" },
-  { prql: "from users | join risk (this.user_id < that.user_id) | select {users.user_id, risk.user_id}" },
+  {
+    prql:
+      "from users | join risk (this.user_id < that.user_id) | select {users.user_id, risk.user_id}",
+  },
   {
     prql: "from input | join users (==user_id) | group {country} (aggregate {t = sum amount," +
       " n = count this})",
@@ -85,7 +107,10 @@ const CASES: Case[] = [
   { prql: "from input | derive {big = amount > 10000} | filter big | derive {h = amount / 2}" },
   { prql: "from input | take 7" },
   { prql: "from input | filter flag == false | select {flag, qty}" },
-  { prql: "from input | derive {r = math.abs qty, f = math.floor (amount / 3), c = math.ceil (amount / 3)}" },
+  {
+    prql:
+      "from input | derive {r = math.abs qty, f = math.floor (amount / 3), c = math.ceil (amount / 3)}",
+  },
   { prql: "from input | derive {r = math.round 1 (amount / 7), s = math.round 0 amount}" },
 ];
 

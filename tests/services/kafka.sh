@@ -28,8 +28,12 @@ resolve_jars() {
     return 0
   fi
   say "resolving Kafka jars from Maven Central into ~/.m2 (first run downloads ~45 MB)"
-  mvn -q -B -Dstyle.color=never -f "$pom" dependency:build-classpath -DincludeScope=runtime \
-    -Dmdep.outputFile="$CLASSPATH_FILE" >&2 || die "mvn could not resolve Kafka's jars"
+  # Maven's output goes to the log: Debian's mvn prints stray colour codes even with -q.
+  mvn -q -B -f "$pom" dependency:build-classpath -DincludeScope=runtime \
+    -Dmdep.outputFile="$CLASSPATH_FILE" >>"$LOG_FILE" 2>&1 || {
+    tail -n 30 "$LOG_FILE" >&2
+    die "mvn could not resolve Kafka's jars (log: $LOG_FILE)"
+  }
 }
 
 write_config() {

@@ -38,7 +38,7 @@ export const runStep = defineStep({
     const failRows = new Set((config.fail_rows as number[] | undefined) ?? []);
     const errors: RowError[] = [...failRows].map((row) => ({ row, message: `row ${row} fails on purpose` }));
     const ok = vectorFromArray(Array.from({ length: batch.numRows }, (_, i) => !failRows.has(i)), new Bool());
-    return { batch: new RecordBatch({ ok }), errors };
+    return { batch: new RecordBatch({ ok: ok.data[0] }), errors };
   },
 });
 

@@ -1,0 +1,145 @@
+/**
+ * `heddle run FILE`: compiles a program and runs one of its workflows on this machine, with
+ * a control plane and a worker in this process joined by the same interfaces gRPC carries
+ * in `heddle local`. SIGINT or SIGTERM drains the run (sinks flush, positions commit); a
+ * second one stops at once.
+ */
+import { Command } from "@commander-js/extra-typings";
+import { ControlPlane } from "../../runtime/control/mod.ts";
+import { Worker } from "../../runtime/worker/mod.ts";
+import { CliError, ExitCode, jsonLine, readSourceFile, type Terminal } from "../_terminal.ts";
+import { example, outputOption } from "../_options.ts";
+import { reportDiagnostics } from "../_report.ts";
+import { compileSource } from "../_compile.ts";
+import { collectOverrides, envFileOption, printWireDiagnostics, setOption } from "../_deploy.ts";
+import { Progress } from "../_progress.ts";
+import { parseBytes, parsePositiveInt } from "../_options.ts";
+
+export function runCommand(term: Terminal, exit: { code: number }) {
+  return new Command("run")
+    .description("Compile and run a workflow program on this machine.")
+    .argument("<file>", "the program to run")
+    .addOption(setOption())
+    .addOption(envFileOption())
+    .option("-w, --workflow <name>", "the workflow to run (needed when the file has several)")
+    .option("--batch-rows <n>", "rows per source micro-batch", parsePositiveInt, 1024)
+    .option(
+      "--memory-budget <size>",
+      "shared memory the registry may hold before spilling to disk (e.g. 256MiB)",
+      parseBytes,
+    )
+    .addOption(outputOption())
+    .addHelpText(
+      "after",
+      example(
+        "heddle run examples/quickstart.he",
+        "heddle run --set pg_db.host=127.0.0.1 examples/fraud_detection.he",
+      ),
+    )
+    .action(async (file, options) => {
+      const source = await readSourceFile(file);
+      const checked = compileSource(source, file);
+      if (checked.diagnostics.some((d) => d.severity === "error")) {
+        exit.code = reportDiagnostics(term, [{ file, source, ...checked }], options.output);
+        return;
+      }
+      const heddlePath = Deno.env.get("HEDDLE_PATH") ?? undefined;
+      const control = new ControlPlane({ database: ":memory:", heddlePath });
+      const worker = new Worker({
+        id: "local",
+        heddlePath,
+        batchRows: options.batchRows,
+        registry: { memoryBudget: options.memoryBudget },
+      });
+      control.attachWorker({ id: worker.id, address: "in-process", host: Deno.hostname() }, worker);
+      try {
+        const deployed = await control.deploy({
+          file: await Deno.realPath(file).catch(() => file),
+          source,
+          overrides: await collectOverrides(options),
+        });
+        if (!deployed.ok) {
+          printWireDiagnostics(term, deployed);
+          exit.code = ExitCode.failure;
+          return;
+        }
+        const workflow = chooseWorkflow(deployed.workflows, options.workflow);
+        exit.code = await runToEnd(term, control, workflow, options.output);
+      } finally {
+        await worker.close();
+        control.close();
+      }
+    });
+}
+
+function chooseWorkflow(workflows: string[], wanted: string | undefined): string {
+  if (wanted !== undefined) {
+    if (workflows.includes(wanted)) return wanted;
+    throw new CliError(
+      `the program has no workflow \`${wanted}\` (it has: ${workflows.join(", ") || "none"})`,
+      ExitCode.usage,
+    );
+  }
+  if (workflows.length === 1) return workflows[0];
+  if (workflows.length === 0) {
+    throw new CliError("the program declares no workflow", ExitCode.failure);
+  }
+  throw new CliError(
+    `the program has several workflows; choose one with --workflow (${workflows.join(", ")})`,
+    ExitCode.usage,
+  );
+}
+
+/** Starts the run, shows its progress, drains on the first signal; returns the exit code. */
+async function runToEnd(
+  term: Terminal,
+  control: ControlPlane,
+  workflow: string,
+  output: "text" | "json",
+): Promise<number> {
+  const run = await control.startRun(workflow);
+  const progress = new Progress(term, output);
+  let signals = 0;
+  const onSignal = () => {
+    signals++;
+    if (signals === 1) {
+      term.err("stopping: draining in-flight batches (press Ctrl-C again to abort)\n");
+      control.stopRun(run.id);
+    } else {
+      term.err("aborted\n");
+      Deno.exit(130);
+    }
+  };
+  const kinds: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  kinds.forEach((s) => Deno.addSignalListener(s, onSignal));
+  try {
+    const ended = await control.watch(run.id, (event) => progress.event(event));
+    progress.finish();
+    const summary = JSON.parse(ended.summaryJson) as {
+      stages: Record<string, { label: string; rowsIn: number; rowsOut: number }>;
+      quarantined: number;
+    };
+    if (output === "json") {
+      term.out(
+        jsonLine({
+          kind: "summary",
+          run: ended.id,
+          status: ended.status,
+          error: ended.error || null,
+          ...summary,
+        }),
+      );
+    } else {
+      for (const [id, s] of Object.entries(summary.stages)) {
+        term.err(`  ${id} ${s.label}: ${s.rowsIn} rows in, ${s.rowsOut} rows out\n`);
+      }
+      const quarantined = summary.quarantined > 0
+        ? `, ${summary.quarantined} rows to handlers`
+        : "";
+      term.err(`run ${ended.status}${quarantined}${ended.error ? `: ${ended.error}` : ""}\n`);
+    }
+    return ended.status === "failed" ? ExitCode.failure : ExitCode.ok;
+  } finally {
+    kinds.forEach((s) => Deno.removeSignalListener(s, onSignal));
+  }
+}

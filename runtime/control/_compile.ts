@@ -1,0 +1,117 @@
+/**
+ * Compiling a program for deployment: the compiler's `check`, then the resource config
+ * overrides of the environment it is deployed to (`--set pg_db.host=127.0.0.1`, an
+ * `--env-file`). Overrides are checked like config written in the program (the resource
+ * exists, the key is in its contract, the value has the key's type), so a typo in an
+ * override is an error, not a silently ignored setting.
+ */
+import {
+  BUILTIN_MODULES,
+  check,
+  type Diagnostic,
+  type Ir,
+  type ModuleContract,
+} from "../../compiler/mod.ts";
+import { toJson } from "../../compiler/diagnostics/mod.ts";
+import type { DeployRequest, WireDiagnostic } from "../protocol/mod.ts";
+
+export type Compiled =
+  | {
+    ok: true;
+    workflows: string[];
+    irJson: string;
+    baseDir: string;
+    diagnostics: WireDiagnostic[];
+  }
+  | { ok: false; diagnostics: WireDiagnostic[] };
+
+function dirOf(file: string): string {
+  const slash = file.lastIndexOf("/");
+  return slash > 0 ? file.slice(0, slash) : slash === 0 ? "/" : Deno.cwd();
+}
+
+export function compileForDeploy(request: DeployRequest, heddlePath?: string): Compiled {
+  const { value, diagnostics } = check(request.source, request.file, { heddlePath });
+  const ir = value.optimised;
+  const problems = [...diagnostics];
+  if (ir) problems.push(...applyOverrides(ir, request.overrides));
+  const wire = toJson(problems, request.source, request.file);
+  if (!ir || problems.some((d) => d.severity === "error")) return { ok: false, diagnostics: wire };
+  return {
+    ok: true,
+    workflows: ir.graphs.filter((g) => g.kind === "workflow").map((g) => g.name),
+    irJson: JSON.stringify(ir),
+    baseDir: dirOf(request.file),
+    diagnostics: wire,
+  };
+}
+
+function overrideError(message: string, hints: string[] = []): Diagnostic {
+  return {
+    code: "HE0501",
+    severity: "error",
+    message,
+    span: { start: 0, end: 0 },
+    labels: [],
+    hints,
+  };
+}
+
+/** Applies `resource.key=value` overrides to the IR's resources, reporting bad ones. */
+export function applyOverrides(ir: Ir, overrides: string[]): Diagnostic[] {
+  const problems: Diagnostic[] = [];
+  for (const override of overrides) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(override);
+    if (!match) {
+      problems.push(overrideError(`override \`${override}\` is not \`resource.key=value\``));
+      continue;
+    }
+    const [, id, key, text] = match;
+    const resource = ir.resources.find((r) => r.id === id);
+    if (!resource) {
+      const known = ir.resources.map((r) => `\`${r.id}\``).join(", ") || "none";
+      problems.push(
+        overrideError(`override names resource \`${id}\`, which the program does not declare`, [
+          `declared resources: ${known}`,
+        ]),
+      );
+      continue;
+    }
+    const contract: ModuleContract | undefined = BUILTIN_MODULES.get(resource.module);
+    const field = contract?.resources.get(resource.kind)?.config.find((f) => f.key === key);
+    if (contract && !field) {
+      const keys = contract.resources.get(resource.kind)?.config.map((f) => `\`${f.key}\``);
+      problems.push(
+        overrideError(`\`${resource.module}.${resource.kind}\` has no config key \`${key}\``, [
+          `its keys: ${keys?.join(", ")}`,
+        ]),
+      );
+      continue;
+    }
+    const type = field?.type ?? "string";
+    if (type === "int" || type === "number") {
+      const n = Number(text);
+      if (text.trim() === "" || !Number.isFinite(n) || (type === "int" && !Number.isInteger(n))) {
+        problems.push(
+          overrideError(`override \`${id}.${key}\` expects ${type}, found \`${text}\``),
+        );
+        continue;
+      }
+      resource.config[key] = n;
+    } else if (type === "bool") {
+      if (text !== "true" && text !== "false") {
+        problems.push(overrideError(`override \`${id}.${key}\` expects true or false`));
+        continue;
+      }
+      resource.config[key] = text === "true";
+    } else {
+      resource.config[key] = text;
+    }
+  }
+  return problems;
+}
+
+/** Reads an env file: `resource.key=value` lines; `#` starts a comment line. */
+export function parseEnvFile(text: string): string[] {
+  return text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"));
+}

@@ -1,0 +1,94 @@
+/**
+ * The worker: runs the stages the control plane places on this host. It owns the host's
+ * data locality registry and its plugin processes, and reports what happens as events. It
+ * implements `WorkerApi`, so the control plane drives it identically in-process
+ * (`heddle run`) and over gRPC (`heddle local`, `heddle cluster`).
+ */
+import type { Ir } from "../../compiler/mod.ts";
+import { type RunEvent as ExecutorEvent, type RunHandle, startWorkflow } from "../executor/mod.ts";
+import { PluginHost } from "../plugins/mod.ts";
+import { Registry, type RegistryOptions } from "../registry/mod.ts";
+import type { ExecuteRequest, RunEvent, WorkerApi } from "../protocol/mod.ts";
+
+export interface WorkerOptions {
+  id: string;
+  registry?: RegistryOptions;
+  /** `HEDDLE_PATH` for finding plugin packages. */
+  heddlePath?: string;
+  /** Rows per source micro-batch. */
+  batchRows?: number;
+  /** Batches each queue between stages holds before its producer waits. */
+  queueCapacity?: number;
+}
+
+export class Worker implements WorkerApi {
+  readonly id: string;
+  readonly registry: Registry;
+  #options: WorkerOptions;
+  /** One plugin host per program directory, since plugins are found relative to it. */
+  #plugins = new Map<string, PluginHost>();
+  #runs = new Map<string, RunHandle>();
+
+  constructor(options: WorkerOptions) {
+    this.id = options.id;
+    this.#options = options;
+    this.registry = new Registry(options.registry);
+  }
+
+  async execute(request: ExecuteRequest, onEvent: (event: RunEvent) => void): Promise<void> {
+    const ir = JSON.parse(request.irJson) as Ir;
+    const handle = startWorkflow(ir, {
+      registry: this.registry,
+      plugins: this.#pluginHost(request.baseDir),
+      workflow: request.workflow,
+      baseDir: request.baseDir,
+      runId: request.runId,
+      batchRows: this.#options.batchRows,
+      queueCapacity: this.#options.queueCapacity,
+      onEvent: (event) => onEvent(toWire(event)),
+    });
+    this.#runs.set(request.runId, handle);
+    try {
+      await handle.done;
+    } finally {
+      this.#runs.delete(request.runId);
+    }
+  }
+
+  cancel(runId: string): Promise<boolean> {
+    const handle = this.#runs.get(runId);
+    handle?.stop();
+    return Promise.resolve(handle !== undefined);
+  }
+
+  health(): Promise<{ status: string; activeRuns: number }> {
+    return Promise.resolve({ status: "serving", activeRuns: this.#runs.size });
+  }
+
+  /** Drains every run, stops plugin processes and frees the registry's memory. */
+  async close(): Promise<void> {
+    for (const run of this.#runs.values()) run.stop();
+    await Promise.allSettled([...this.#runs.values()].map((r) => r.done));
+    await Promise.allSettled([...this.#plugins.values()].map((p) => p.close()));
+    this.registry.close();
+  }
+
+  #pluginHost(programDir: string): PluginHost {
+    let host = this.#plugins.get(programDir);
+    if (!host) {
+      host = new PluginHost({
+        registry: this.registry,
+        search: { programDir, heddlePath: this.#options.heddlePath },
+      });
+      this.#plugins.set(programDir, host);
+    }
+    return host;
+  }
+}
+
+/** The executor's typed event as the control channel carries it. */
+function toWire(event: ExecutorEvent): RunEvent {
+  const { runId, at, type, ...detail } = event;
+  const stage = "stage" in event ? event.stage : "";
+  return { runId, kind: type, stage, time: at, detail };
+}

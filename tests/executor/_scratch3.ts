@@ -1,0 +1,13 @@
+import { check } from "../../compiler/mod.ts";
+import { Registry } from "../../runtime/registry/mod.ts";
+import { PluginHost } from "../../runtime/plugins/mod.ts";
+import { runWorkflow } from "../../runtime/executor/mod.ts";
+const file = Deno.args[0];
+const r = check(Deno.readTextFileSync(file), file);
+const registry = new Registry();
+const plugins = new PluginHost({ registry, search: { programDir: "examples" } });
+const t0 = performance.now();
+const s = await runWorkflow(r.value.optimised!, { registry, plugins, batchRows: 64, onEvent: (e) => { if (e.type === "attempt-failed" || e.type === "rows-quarantined" || e.type==="position-committed") console.log(JSON.stringify(e)); } });
+console.log(s.status, s.error, JSON.stringify(s.stages), registry.stats(), performance.now() - t0);
+await plugins.close();
+registry.close();
