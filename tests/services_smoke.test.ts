@@ -8,10 +8,7 @@
 import assert from "node:assert/strict";
 import pg from "pg";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
-// The lead adds "@platformatic/kafka": "npm:@platformatic/kafka@2.12.1" to deno.json's imports;
-// until then this inline specifier is the only way in, and the bare name replaces it after.
-// deno-lint-ignore no-import-prefix
-import * as kafka from "npm:@platformatic/kafka@2.12.1";
+import * as kafka from "@platformatic/kafka";
 import { serviceConfig, serviceTest } from "./services/mod.ts";
 
 const suffix = () => crypto.randomUUID().replaceAll("-", "");

@@ -20,9 +20,16 @@ import {
 import type * as Ast from "../syntax/mod.ts";
 import type { ConfigField, ModuleContract, OpContract, SlotContract } from "../modules/mod.ts";
 import { RETRY_CONFIG } from "../resolve/mod.ts";
-import { lineIndex, type LineIndex } from "../diagnostics/mod.ts";
+import { type LineIndex, lineIndex } from "../diagnostics/mod.ts";
 
-export type SymbolKind = "import" | "resource" | "step" | "handler" | "workflow" | "type" | "stream";
+export type SymbolKind =
+  | "import"
+  | "resource"
+  | "step"
+  | "handler"
+  | "workflow"
+  | "type"
+  | "stream";
 
 /** A declared name: top-level declarations, and streams bound inside one body. */
 export interface SymbolInfo {
@@ -159,7 +166,10 @@ class Indexer {
         declSpan: item.span,
         item,
       });
-      this.a.occurrences.push({ span: id.span, target: { kind: "symbol", key, declaration: true } });
+      this.a.occurrences.push({
+        span: id.span,
+        target: { kind: "symbol", key, declaration: true },
+      });
     }
     for (const item of items) this.item(item);
   }
@@ -270,7 +280,10 @@ class Indexer {
       if (st.binding) {
         const key = streamKey(st.binding.name);
         const declaration = this.a.symbols.get(key)!.nameSpan === st.binding.span;
-        this.a.occurrences.push({ span: st.binding.span, target: { kind: "symbol", key, declaration } });
+        this.a.occurrences.push({
+          span: st.binding.span,
+          target: { kind: "symbol", key, declaration },
+        });
       }
       for (const stage of st.pipeline.stages) {
         if (stage.kind === "Call") this.call(stage);

@@ -41,7 +41,7 @@ export function rowContractText(r: RowContract | null): string {
     case "open":
       return "{ .. } (any row)";
     case "sql":
-      return `the columns selected by \`${r.key}\` (${r.dialect})`;
+      return `columns selected by config key "${r.key}" (${r.dialect})`;
   }
 }
 
@@ -122,6 +122,11 @@ export function stepRow(a: Analysis, step: Ast.StepDecl): string | null {
     const out = a.typed?.stages.get(stage)?.output;
     if (out) return rowSchemaText(out);
   }
+  const snapshot = a.typed?.sql.get(step.name.name)?.snapshot;
+  if (snapshot) {
+    const parts = snapshot.columns.map((c) => `${c.name}: ${c.type}${c.nullable ? "?" : ""}`);
+    return `{ ${parts.join(", ")} }`;
+  }
   const call = a.resolved.steps.get(step.name.name)?.call;
   return call?.op.output ? rowContractText(call.op.output) : null;
 }
@@ -156,9 +161,11 @@ export function symbolMarkdown(a: Analysis, s: SymbolInfo): string {
       return lines.join("\n");
     }
     case "stream": {
-      const lines = code(`> ${s.name}  // stream of ${item.kind === "Workflow" ? "workflow" : "handler"} \`${
-        (item as Ast.WorkflowDecl | Ast.HandlerDecl).name.name
-      }\``);
+      const lines = code(
+        `> ${s.name}  // stream of ${item.kind === "Workflow" ? "workflow" : "handler"} \`${
+          (item as Ast.WorkflowDecl | Ast.HandlerDecl).name.name
+        }\``,
+      );
       const row = s.statement ? streamRow(a, s.statement) : null;
       if (row) lines.push(`Rows: \`${row}\``);
       return lines.join("\n");
@@ -172,7 +179,11 @@ export function symbolMarkdown(a: Analysis, s: SymbolInfo): string {
     }
     case "workflow":
     case "type":
-      return code(s.kind === "type" ? a.source.slice(s.declSpan.start, s.declSpan.end) : headerOf(a, s.declSpan))
+      return code(
+        s.kind === "type"
+          ? a.source.slice(s.declSpan.start, s.declSpan.end)
+          : headerOf(a, s.declSpan),
+      )
         .join("\n");
   }
 }

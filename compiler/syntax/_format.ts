@@ -30,6 +30,8 @@ class Printer {
   private next = 0;
   private lastEnd = 0;
   private trailing: string[] = [];
+  /** The current line is string content that must be printed even when empty. */
+  private keep = false;
 
   constructor(private readonly src: string, private readonly comments: Ast.Comment[]) {}
 
@@ -67,13 +69,22 @@ class Printer {
     this.cur += text;
   }
 
-  newline() {
+  /** Writes a line of string content exactly as the source has it, without indentation. */
+  verbatim(text: string) {
+    this.cur = text;
+    this.keep = true;
+  }
+
+  /** Ends the line; `keepEnd` keeps trailing spaces that belong to a string's content. */
+  newline(keepEnd = false) {
     this.takeTrailingOnLine();
-    if (this.cur === "" && this.trailing.length === 0) return;
-    let line = this.cur === "" ? INDENT.repeat(this.depth) : this.cur;
+    const keep = this.keep;
+    this.keep = false;
+    if (this.cur === "" && this.trailing.length === 0 && !keep) return;
+    let line = this.cur === "" && !keep ? INDENT.repeat(this.depth) : this.cur;
     for (const t of this.trailing) line += ` //${t}`;
     this.trailing = [];
-    this.lines.push(line.trimEnd());
+    this.lines.push(keepEnd ? line : line.trimEnd());
     this.cur = "";
   }
 
@@ -262,28 +273,75 @@ function printStage(p: Printer, stage: Ast.Stage, inDecl: boolean) {
 function printPrql(p: Printer, stage: Ast.PrqlStage) {
   const lines = prqlLines(stage.text);
   if (lines.length === 1 && !stage.text.includes("\n")) {
-    p.word(`(${lines[0]})`, stage.span.start, stage.span.end);
+    p.word(`(${lines[0].text})`, stage.span.start, stage.span.end);
     return;
   }
   p.word("(", stage.span.start, stage.textSpan.start);
   p.newline();
   for (const line of lines) {
-    p.raw(line === "" ? "" : INDENT + line);
-    p.newline();
+    if (line.verbatim) p.verbatim(line.text);
+    else p.raw(line.text === "" ? "" : INDENT + line.text);
+    p.newline(line.open);
   }
   p.word(")", stage.span.end - 1, stage.span.end);
 }
 
-/** PRQL text as lines, dedented to its least-indented line, outer blank lines dropped. */
-export function prqlLines(text: string): string[] {
-  const lines = text.split(/\r?\n/).map((l) =>
-    l.replace(/^[ \t]+/, (ws) => ws.replaceAll("\t", INDENT)).trimEnd()
-  );
-  while (lines.length > 0 && lines[0] === "") lines.shift();
-  while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
-  const widths = lines.filter((l) => l !== "").map((l) => l.length - l.trimStart().length);
-  const cut = widths.length === 0 ? 0 : Math.min(...widths);
-  return lines.map((l) => l.slice(cut));
+/**
+ * A line of a PRQL block as the formatter prints it. Lines that start inside a triple-quoted
+ * string are string content: they keep their text exactly (`verbatim`), and a line that ends
+ * inside one (`open`) keeps its trailing spaces.
+ */
+export interface PrqlLine {
+  text: string;
+  verbatim: boolean;
+  open: boolean;
+}
+
+/** PRQL text as lines, dedented to its least-indented code line, outer blank lines dropped. */
+export function prqlLines(text: string): PrqlLine[] {
+  const raw = text.split(/\r?\n/);
+  let quote: string | null = null;
+  const lines = raw.map((l): PrqlLine => {
+    const verbatim = quote !== null;
+    quote = scanStrings(l, quote);
+    if (verbatim) return { text: l, verbatim, open: quote !== null };
+    const indented = l.replace(/^[ \t]+/, (ws) => ws.replaceAll("\t", INDENT));
+    return { text: quote === null ? indented.trimEnd() : indented, verbatim, open: quote !== null };
+  });
+  const blank = (l: PrqlLine | undefined) => l !== undefined && !l.verbatim && l.text === "";
+  while (blank(lines[0])) lines.shift();
+  while (blank(lines[lines.length - 1])) lines.pop();
+  const code = lines.filter((l) => !l.verbatim && l.text !== "");
+  const cut = Math.min(...code.map((l) => l.text.length - l.text.trimStart().length));
+  return lines.map((l) => l.verbatim ? l : { ...l, text: l.text.slice(cut) });
+}
+
+/**
+ * Follows PRQL's strings and `#` comments through one line: given the triple quote the line
+ * starts inside (or null), returns the one it ends inside. Ordinary strings end on their line.
+ */
+function scanStrings(line: string, quote: string | null): string | null {
+  let i = 0;
+  while (i < line.length) {
+    if (quote !== null) {
+      const end = line.indexOf(quote, i);
+      if (end < 0) return quote;
+      i = end + 3;
+      quote = null;
+      continue;
+    }
+    const c = line[i];
+    if (c === "#") return null;
+    if (line.startsWith('"""', i) || line.startsWith("'''", i)) {
+      quote = line.slice(i, i + 3);
+      i += 3;
+    } else if (c === '"' || c === "'") {
+      i++;
+      while (i < line.length && line[i] !== c) i += line[i] === "\\" ? 2 : 1;
+      i++;
+    } else i++;
+  }
+  return quote;
 }
 
 // ---------------------------------------------------------------------------------------

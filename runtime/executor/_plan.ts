@@ -29,7 +29,10 @@ export const DEFAULT_RETRY: RetryPolicy = {
 export interface PlannedStage {
   ir: IrStage;
   id: string;
-  /** What events and error columns call the stage: the step name, `module.op`, or `prql`. */
+  /**
+   * What events and `_error_step` call the stage: the declared step name, else the qualified
+   * operation (`fhub/file.read`), `prql`, or `*`.
+   */
   label: string;
   /** The graph (workflow or handler) the stage belongs to. */
   graph: string;
@@ -110,8 +113,7 @@ function labelOf(s: IrStage): string {
   if (s.step) return s.step;
   if (s.kind === "prql" || s.kind === "lookup-join") return "prql";
   if (s.kind === "handler-input") return "*";
-  const alias = s.module?.slice(s.module.lastIndexOf("/") + 1);
-  return `${alias}.${s.op}`;
+  return `${s.module}.${s.op}`;
 }
 
 /**

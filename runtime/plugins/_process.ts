@@ -120,7 +120,9 @@ export class PluginProcess {
       await delay(25);
     }
     this.kill();
-    const why = exited ? "exited before it listened" : `did not answer within ${this.spec.startTimeoutMs} ms`;
+    const why = exited
+      ? "exited before it listened"
+      : `did not answer within ${this.spec.startTimeoutMs} ms`;
     throw new PluginError("start-failed", `plugin ${this.label} ${why}${this.#tail()}`, {
       step: "",
     });
@@ -156,7 +158,10 @@ export class PluginProcess {
       );
     });
     try {
-      return await Promise.race([call<InvokeRequest, InvokeResponse>(client, "Invoke", request, timeoutMs), died]);
+      return await Promise.race([
+        call<InvokeRequest, InvokeResponse>(client, "Invoke", request, timeoutMs),
+        died,
+      ]);
     } catch (error) {
       if (error instanceof PluginError) throw error;
       const grpcError = error as ServiceError;
@@ -171,7 +176,9 @@ export class PluginProcess {
       }
       throw new PluginError(
         "crashed",
-        `plugin ${this.label} broke off \`${request.step}\`: ${grpcError.details ?? grpcError.message}` +
+        `plugin ${this.label} broke off \`${request.step}\`: ${
+          grpcError.details ?? grpcError.message
+        }` +
           this.#tail(),
         { step: request.step, cause: error },
       );

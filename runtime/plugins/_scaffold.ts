@@ -50,8 +50,10 @@ function pythonFiles(name: string): Record<string, string> {
   const pkg = name.replace(/-/g, "_");
   return {
     "heddle.manifest.json": manifest(name, "python", ["python3", "-m", pkg]),
-    [`${pkg}/__init__.py`]: `"""The \`${name}\` Heddle plugin; each submodule is an import path \`${name}/<module>\`."""\n`,
-    [`${pkg}/__main__.py`]: `"""Started by the worker as \`python3 -m ${pkg}\`."""\n\nfrom heddle_sdk import serve\n\nserve("${pkg}")\n`,
+    [`${pkg}/__init__.py`]:
+      `"""The \`${name}\` Heddle plugin; each submodule is an import path \`${name}/<module>\`."""\n`,
+    [`${pkg}/__main__.py`]:
+      `"""Started by the worker as \`python3 -m ${pkg}\`."""\n\nfrom heddle_sdk import serve\n\nserve("${pkg}")\n`,
     [`${pkg}/transform.py`]: `"""\`${name}/transform\`: a sample step to replace with your own."""
 
 import pyarrow as pa
@@ -70,7 +72,8 @@ def double(batch: pa.RecordBatch) -> pa.RecordBatch:
     doubled = pc.multiply(batch.column("value"), 2.0)
     return pa.RecordBatch.from_arrays([doubled], names=["doubled"])
 `,
-    "tests/test_transform.py": `"""Runs the sample step on a small batch: \`python3 -m unittest discover tests\`."""
+    "tests/test_transform.py":
+      `"""Runs the sample step on a small batch: \`python3 -m unittest discover tests\`."""
 
 import unittest
 
@@ -102,7 +105,8 @@ function typescriptFiles(name: string, target: string): Record<string, string> {
       null,
       2,
     ) + "\n",
-    "main.ts": `/** The \`${name}\` Heddle plugin; started by the worker as \`deno run -A main.ts\`. */
+    "main.ts":
+      `/** The \`${name}\` Heddle plugin; started by the worker as \`deno run -A main.ts\`. */
 
 import { definePlugin, serve } from "${sdk}";
 import { double } from "./transform.ts";

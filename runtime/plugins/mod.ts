@@ -10,22 +10,28 @@
  * its caller for a plugin's fault, and never adopts output it has not validated.
  */
 
-import { loadModule, type ModuleSearch, type RowContract, typeToString } from "../../compiler/modules/mod.ts";
+import {
+  loadModule,
+  type ModuleSearch,
+  type RowContract,
+  typeToString,
+} from "../../compiler/modules/mod.ts";
 import {
   type ObjectHandle,
   openHandle,
-  Registry,
+  type Registry,
   RegistryError,
   removeSegment,
   segmentName,
 } from "../registry/mod.ts";
 import { checkSchema, type DeclaredRow, type InvokeRequest } from "./protocol/mod.ts";
+import { fileURLToPath } from "node:url";
 import { PluginError } from "./_errors.ts";
 import { PluginProcess, type PluginState } from "./_process.ts";
 
 export { PluginError, type PluginErrorCode } from "./_errors.ts";
 export type { PluginState } from "./_process.ts";
-export { scaffoldPlugin, type ScaffoldOptions, type ScaffoldResult } from "./_scaffold.ts";
+export { type ScaffoldOptions, scaffoldPlugin, type ScaffoldResult } from "./_scaffold.ts";
 
 /** A row the step could not process: its index in the input object, and why. */
 export interface RowError {
@@ -69,12 +75,16 @@ export interface PluginInfo {
 interface Slot {
   dir: string;
   entry: string[];
+  /** Extra environment of this plugin's processes. */
+  env: Record<string, string>;
   tag: string;
   process: PluginProcess | null;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 let nextSerial = 1;
+
+const PYTHON_SDK = fileURLToPath(new URL("../../sdk/python", import.meta.url));
 
 function declaredRow(row: RowContract | null): DeclaredRow {
   if (row === null || row.kind === "open" || row.kind === "sql") return { kind: "open" };
@@ -135,9 +145,13 @@ export class PluginHost {
     const op = lookup.module.ops.get(step.slice(dot + 1));
     if (op === undefined) {
       const known = [...lookup.module.ops.keys()].map((k) => `\`${k}\``).join(", ");
-      return fail("unknown-step", `module \`${modulePath}\` has no step \`${step.slice(dot + 1)}\` (it has ${known})`, step);
+      return fail(
+        "unknown-step",
+        `module \`${modulePath}\` has no step \`${step.slice(dot + 1)}\` (it has ${known})`,
+        step,
+      );
     }
-    const slot = this.#slot(lookup.module.dir, lookup.module.entry);
+    const slot = this.#slot(lookup.module.dir, lookup.module.entry, lookup.module.runtime);
     const request: InvokeRequest = {
       step,
       configJson: JSON.stringify(config),
@@ -164,13 +178,23 @@ export class PluginHost {
           column: column || undefined,
         });
       }
-      const result = this.#accept(request, response.ok, declaredRow(op.output), options.consumers ?? 1);
+      const result = this.#accept(
+        request,
+        response.ok,
+        declaredRow(op.output),
+        options.consumers ?? 1,
+      );
       if (!result.ok) process.kill();
       return result;
     } catch (error) {
       removeSegment(request.outputSegment);
       if (error instanceof PluginError) {
-        return { ok: false, error: error.step ? error : new PluginError(error.code, error.message, { step, cause: error.cause }) };
+        return {
+          ok: false,
+          error: error.step
+            ? error
+            : new PluginError(error.code, error.message, { step, cause: error.cause }),
+        };
       }
       throw error;
     } finally {
@@ -198,12 +222,20 @@ export class PluginHost {
     Deno.removeSync(this.#socketDir, { recursive: true });
   }
 
-  #slot(dir: string, entry: string[]): Slot {
+  #slot(dir: string, entry: string[], runtime: string): Slot {
     let slot = this.#slots.get(dir);
     if (slot === undefined) {
+      const env = { ...this.#options.env };
+      if (runtime === "python") {
+        // The worker lends Python plugins the SDK it ships with, so that a plugin speaks this
+        // worker's protocol even where heddle_sdk was never pip-installed; an installed
+        // heddle_sdk only wins if the worker's environment puts it first.
+        const inherited = env.PYTHONPATH ?? Deno.env.get("PYTHONPATH");
+        env.PYTHONPATH = [PYTHON_SDK, inherited].filter((p) => p).join(":");
+      }
       const base = dir.split("/").filter((s) => s).pop() ?? "plugin";
       const tag = `plugin_${base.replace(/[^A-Za-z0-9_]/g, "_")}`;
-      slot = { dir, entry, tag, process: null, idleTimer: undefined };
+      slot = { dir, entry, env, tag, process: null, idleTimer: undefined };
       this.#slots.set(dir, slot);
     }
     return slot;
@@ -212,14 +244,17 @@ export class PluginHost {
   /** The slot's live process, starting a new one if there is none or the last one failed. */
   #running(slot: Slot): PluginProcess {
     const current = slot.process;
-    if (current && (current.state === "ready" || current.state === "busy" || current.state === "starting")) {
+    if (
+      current &&
+      (current.state === "ready" || current.state === "busy" || current.state === "starting")
+    ) {
       return current;
     }
     slot.process = new PluginProcess({
       dir: slot.dir,
       entry: slot.entry,
       socketPath: `${this.#socketDir}/${slot.tag}-${nextSerial++}.sock`,
-      env: this.#options.env,
+      env: slot.env,
       startTimeoutMs: this.#options.startTimeoutMs,
     }, `\`${slot.dir}\``);
     slot.process.ready.catch(() => {});
@@ -247,16 +282,25 @@ export class PluginHost {
     const { step, input, outputSegment } = request;
     const malformed = (message: string, cause?: unknown): InvokeResult => {
       removeSegment(outputSegment);
-      return fail("malformed-output", `plugin answer for \`${step}\` is malformed: ${message}`, step, { cause });
+      return fail(
+        "malformed-output",
+        `plugin answer for \`${step}\` is malformed: ${message}`,
+        step,
+        { cause },
+      );
     };
     const output = ok.output;
     if (output === null || output.segment !== outputSegment) {
-      return malformed(`its output is in \`${output?.segment}\`, not in the assigned \`${outputSegment}\``);
+      return malformed(
+        `its output is in \`${output?.segment}\`, not in the assigned \`${outputSegment}\``,
+      );
     }
     const failed = new Set<number>();
     for (const { row } of ok.rowErrors) {
       if (!Number.isSafeInteger(row) || row < 0 || row >= input.rows) {
-        return malformed(`it reports an error for row ${row}, but the input has ${input.rows} rows`);
+        return malformed(
+          `it reports an error for row ${row}, but the input has ${input.rows} rows`,
+        );
       }
       failed.add(row);
     }
@@ -271,19 +315,30 @@ export class PluginHost {
       const violation = checkSchema(lease.table.schema, contract, inputSchema);
       if (violation) {
         removeSegment(outputSegment);
-        return fail("bad-output", `output of \`${step}\` breaks its declared schema: ${violation.message}`, step, {
-          column: violation.column,
-        });
+        return fail(
+          "bad-output",
+          `output of \`${step}\` breaks its declared schema: ${violation.message}`,
+          step,
+          {
+            column: violation.column,
+          },
+        );
       }
       if (contract.kind === "input-plus" && output.rows + failed.size !== input.rows) {
-        return malformed(`${input.rows} input rows, ${failed.size} failed, but ${output.rows} output rows`);
+        return malformed(
+          `${input.rows} input rows, ${failed.size} failed, but ${output.rows} output rows`,
+        );
       }
     } finally {
       lease.release();
     }
     try {
       const adopted = this.#options.registry.adopt(output, consumers);
-      return { ok: true, output: adopted, rowErrors: ok.rowErrors.map(({ row, message }) => ({ row, message })) };
+      return {
+        ok: true,
+        output: adopted,
+        rowErrors: ok.rowErrors.map(({ row, message }) => ({ row, message })),
+      };
     } catch (error) {
       return malformed(error instanceof Error ? error.message : String(error), error);
     }

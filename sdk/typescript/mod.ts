@@ -9,7 +9,7 @@
  */
 
 import {
-  Field,
+  type Field,
   makeData,
   RecordBatch,
   Schema,

@@ -23,11 +23,14 @@ import {
   type Transform,
 } from "../../runtime/connectors/mod.ts";
 
+/** The example plugins (`ts-enrich`, `faulty`), on the module path of every test program. */
+export const EXAMPLE_PLUGINS = new URL("../../examples/plugins", import.meta.url).pathname;
+
 /** Compiles `source` as `<dir>/main.he` with the real compiler; fails the test on errors. */
 export function compile(source: string, dir: string): Ir {
   const file = `${dir}/main.he`;
   Deno.writeTextFileSync(file, source);
-  const result = check(source, file);
+  const result = check(source, file, { modulePath: [EXAMPLE_PLUGINS] });
   const errors = result.diagnostics.filter((d) => d.severity === "error");
   assert.deepEqual(errors.map((d) => d.message), []);
   assert.ok(result.value.optimised);

@@ -90,7 +90,7 @@ workflow Files ? bad {
     const all = Deno.readTextFileSync(`${dir}/all.csv`).trim().split("\n");
     assert.deepEqual(all, ["id,user,amount", ...rows.map((r) => `${r.id},${r.user},${r.amount}`)]);
     const bad = readJsonl(`${dir}/bad.jsonl`);
-    assert.deepEqual(bad.map((b) => b._error_step), ["file.read", "file.read"]);
+    assert.deepEqual(bad.map((b) => b._error_step), ["fhub/file.read", "fhub/file.read"]);
     assert.match(String(bad[0]._error_message), /record 11: expected 3 fields, found 2/);
     assert.match(String(bad[1]._error_message), /record 31: .*amount.*not-a-number/);
     assert.equal(summary.committed["Files.0"], 59);

@@ -25,7 +25,6 @@ export function rig(options: Partial<PluginHostOptions> & { roots?: string[] } =
   const host = new PluginHost({
     registry,
     search: { programDir: REPO, modulePath: options.roots ?? [EXAMPLES] },
-    env: { PYTHONPATH },
     ...options,
   });
   return {
@@ -46,7 +45,10 @@ export function transactions(rows: number): Table {
     userId[i] = BigInt(i);
     amount[i] = i % 7 === 0 ? (i % 50) * 1000 + 1000 : ((i * 7919) % 2_000_000) / 100 + 0.5;
   }
-  const fields = [new Field("user_id", new Int64(), false), new Field("amount", new Float64(), false)];
+  const fields = [
+    new Field("user_id", new Int64(), false),
+    new Field("amount", new Float64(), false),
+  ];
   const children = [
     makeData({ type: new Int64(), length: rows, data: userId }),
     makeData({ type: new Float64(), length: rows, data: amount }),
@@ -69,7 +71,10 @@ export function numbers(rows: number): Table {
   const schema = new Schema([field]);
   return new Table(
     schema,
-    new RecordBatch(schema, makeData({ type: new Struct([field]), length: rows, children: [data] })),
+    new RecordBatch(
+      schema,
+      makeData({ type: new Struct([field]), length: rows, children: [data] }),
+    ),
   );
 }
 

@@ -51,7 +51,11 @@ Deno.test("a plugin that exits by itself during a step fails only that invocatio
   await using r = rig();
   const input = r.registry.put(numbers(4), 3);
   equal(errorOf(await r.host.invoke(RUN, { crash: true }, input)).code, "crashed");
-  const python = await r.host.invoke("fraud-score/detect.process", {}, r.registry.put(transactions(10), 1));
+  const python = await r.host.invoke(
+    "fraud-score/detect.process",
+    {},
+    r.registry.put(transactions(10), 1),
+  );
   ok(python.ok, "another plugin is unaffected");
   const again = await r.host.invoke(RUN, {}, input);
   ok(again.ok && again.output.rows === 4);
@@ -76,7 +80,14 @@ Deno.test("output that breaks the declared schema is `bad-output` naming the col
   const root = Deno.makeTempDirSync({ prefix: "heddle-stale-" });
   const manifest = JSON.parse(Deno.readTextFileSync(`${EXAMPLES}/faulty/heddle.manifest.json`));
   manifest.modules["faulty/steps"].steps.run.output.fields[0].type = "int32";
-  manifest.entry = ["deno", "run", "-A", "--config", `${REPO}deno.json`, `${EXAMPLES}/faulty/main.ts`];
+  manifest.entry = [
+    "deno",
+    "run",
+    "-A",
+    "--config",
+    `${REPO}deno.json`,
+    `${EXAMPLES}/faulty/main.ts`,
+  ];
   Deno.mkdirSync(`${root}/faulty`);
   Deno.writeTextFileSync(`${root}/faulty/heddle.manifest.json`, JSON.stringify(manifest));
   await using r = rig({ roots: [root] });
@@ -102,7 +113,9 @@ Deno.test("a corrupt output handle is `malformed-output` and leaves no segment b
 Deno.test("an exception in a Python step is `step-failed` with the plugin's code, and the plugin stays warm", async () => {
   await using r = rig();
   const input = r.registry.put(transactions(10), 2);
-  const error = errorOf(await r.host.invoke("fraud-score/detect.process", { threshold: "high" }, input));
+  const error = errorOf(
+    await r.host.invoke("fraud-score/detect.process", { threshold: "high" }, input),
+  );
   equal(error.code, "step-failed");
   equal(error.details.stepCode, "USER_CODE");
   ok(error.message.includes("ValueError"), error.message);
@@ -117,7 +130,11 @@ Deno.test("Python row errors carry the input row index of invalid amounts", asyn
   const amount = table.getChild("amount")!.data[0].values as Float64Array;
   amount[2] = -5;
   amount[4] = NaN;
-  const result = await r.host.invoke("fraud-score/detect.process", { threshold: 0 }, r.registry.put(table, 1));
+  const result = await r.host.invoke(
+    "fraud-score/detect.process",
+    { threshold: 0 },
+    r.registry.put(table, 1),
+  );
   ok(result.ok, result.ok ? "" : result.error.message);
   deepEqual(result.rowErrors.map((e) => e.row), [2, 4]);
   equal(result.output.rows, 4);

@@ -39,7 +39,12 @@ Deno.test("a million rows pass TypeScript -> Python -> TypeScript through two pl
   equal(enriched.output.rows, rows);
 
   using lease = r.registry.open(enriched.output);
-  deepEqual(lease.table.schema.fields.map((f) => f.name), ["user_id", "amount", "fraud_score", "amount_cents"]);
+  deepEqual(lease.table.schema.fields.map((f) => f.name), [
+    "user_id",
+    "amount",
+    "fraud_score",
+    "amount_cents",
+  ]);
   const sourceAmount = source.getChild("amount")!.toArray() as Float64Array;
   let row = 0;
   let mismatches = 0;
@@ -136,11 +141,19 @@ Deno.test("the bytes on the plugin socket stay small and constant as the batch g
         step: "fraud-score/detect.process",
         configJson: '{"threshold":0}',
         input,
-        outputSegment: segmentName(r.registry.ownerPid, ++serial, { tag: "proxytest", prefix: r.registry.prefix }),
+        outputSegment: segmentName(r.registry.ownerPid, ++serial, {
+          tag: "proxytest",
+          prefix: r.registry.prefix,
+        }),
         invocationId: crypto.randomUUID(),
       };
       const before = proxy.counter.bytes;
-      const response = await call<InvokeRequest, InvokeResponse>(client, "Invoke", request, 120_000);
+      const response = await call<InvokeRequest, InvokeResponse>(
+        client,
+        "Invoke",
+        request,
+        120_000,
+      );
       // Let the proxy finish forwarding the trailing frames of this call before reading the count.
       await new Promise((resolve) => setTimeout(resolve, 50));
       ok(response.result === "ok");

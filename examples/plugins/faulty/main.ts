@@ -36,13 +36,23 @@ export const runStep = defineStep({
     if (config.crash) Deno.exit(3);
     if (config.hang) await new Promise(() => {});
     const failRows = new Set((config.fail_rows as number[] | undefined) ?? []);
-    const errors: RowError[] = [...failRows].map((row) => ({ row, message: `row ${row} fails on purpose` }));
-    const ok = vectorFromArray(Array.from({ length: batch.numRows }, (_, i) => !failRows.has(i)), new Bool());
+    const errors: RowError[] = [...failRows].map((row) => ({
+      row,
+      message: `row ${row} fails on purpose`,
+    }));
+    const ok = vectorFromArray(
+      Array.from({ length: batch.numRows }, (_, i) => !failRows.has(i)),
+      new Bool(),
+    );
     return { batch: new RecordBatch({ ok: ok.data[0] }), errors };
   },
 });
 
-export const plugin = definePlugin({ name: "faulty", entry: "main.ts", modules: { steps: [runStep] } });
+export const plugin = definePlugin({
+  name: "faulty",
+  entry: "main.ts",
+  modules: { steps: [runStep] },
+});
 
 if (import.meta.main) {
   const manifestJson = JSON.stringify(manifestOf(plugin));

@@ -6,7 +6,13 @@
  */
 
 import { Field, Float64, Int64, makeData, RecordBatch, Schema, Struct } from "apache-arrow";
-import { definePlugin, defineStep, inputPlus, openRow, serve } from "../../../sdk/typescript/mod.ts";
+import {
+  definePlugin,
+  defineStep,
+  inputPlus,
+  openRow,
+  serve,
+} from "../../../sdk/typescript/mod.ts";
 
 const amounts = new Schema([new Field("amount", new Float64(), true)]);
 const cents = new Schema([new Field("amount_cents", new Int64(), true)]);

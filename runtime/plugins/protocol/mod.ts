@@ -153,7 +153,8 @@ export async function servePlugin(
 ): Promise<grpc.Server> {
   const server = new grpc.Server();
   server.addService(load().service, {
-    Describe: (_c: unknown, cb: grpc.sendUnaryData<DescribeResponse>) => cb(null, handlers.describe()),
+    Describe: (_c: unknown, cb: grpc.sendUnaryData<DescribeResponse>) =>
+      cb(null, handlers.describe()),
     Health: (_c: unknown, cb: grpc.sendUnaryData<HealthResponse>) => cb(null, handlers.health()),
     Invoke: (
       c: grpc.ServerUnaryCall<InvokeRequest, InvokeResponse>,
