@@ -10,6 +10,8 @@ import { fmtCommand } from "./commands/fmt.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { engineCommands } from "./commands/engine.ts";
 import { runCommand } from "./commands/run.ts";
+import { clusterCommand, localCommand } from "./commands/node.ts";
+import { workflowCommand } from "./commands/workflow.ts";
 
 export const VERSION = "0.1.0";
 
@@ -27,7 +29,18 @@ export function buildProgram(term: Terminal, exit: { code: number }): Command {
       writeErr: (s) => term.err(s),
       outputError: (s, write) => write(s.startsWith("error: ") ? `heddle: ${s.slice(7)}` : s),
     });
-  for (const make of [checkCommand, fmtCommand, inspectCommand, runCommand, ...engineCommands]) {
+  for (
+    const make of [
+      checkCommand,
+      fmtCommand,
+      inspectCommand,
+      runCommand,
+      localCommand,
+      clusterCommand,
+      workflowCommand,
+      ...engineCommands,
+    ]
+  ) {
     program.addCommand(make(term, exit));
   }
   return program;

@@ -15,28 +15,10 @@ function notYet(name: string): never {
 
 const specs: { name: string; description: string; args: string; example: string }[] = [
   {
-    name: "local",
-    description: "Start a single-node control plane and worker as a daemon.",
-    args: "",
-    example: "heddle local",
-  },
-  {
-    name: "cluster",
-    description: "Start this node's cluster roles (control plane, worker, or both).",
-    args: "",
-    example: "heddle cluster --control-plane --worker",
-  },
-  {
     name: "dev",
     description: "Start the developer servers: the LSP and the DAP.",
     args: "",
     example: "heddle dev --lsp --stdio",
-  },
-  {
-    name: "workflow",
-    description: "Deploy, list, inspect and stop workflows on a running control plane.",
-    args: "[action]",
-    example: "heddle workflow list",
   },
 ];
 

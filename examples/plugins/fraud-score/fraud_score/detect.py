@@ -48,10 +48,12 @@ def process(batch: pa.RecordBatch, config: dict) -> Output:
     threshold = float(config.get("threshold", 0.5))
     amount = batch.column("amount")
     valid = pc.fill_null(pc.and_(pc.is_finite(amount), pc.greater_equal(amount, 0.0)), False)
+    # Only the (few) failed rows are turned into Python objects.
+    failed = pc.indices_nonzero(pc.invert(valid)).to_pylist()
     errors = [
-        RowError(row, "amount is missing" if value is None else f"amount {value} is not a valid amount")
-        for row, (value, ok) in enumerate(zip(amount.to_pylist(), valid.to_pylist()))
-        if not ok
+        RowError(row, "amount is missing" if amount[row].as_py() is None
+                 else f"amount {amount[row].as_py()} is not a valid amount")
+        for row in failed
     ]
     safe = pc.if_else(valid, amount, 0.0)
     scores = score(safe)

@@ -1,0 +1,142 @@
+/**
+ * `heddle workflow`: talks to a running control plane (`heddle local`, `heddle cluster`)
+ * over gRPC: deploy programs, list workflows, start, watch and stop runs. It never runs
+ * anything itself.
+ */
+import { Command } from "@commander-js/extra-typings";
+import {
+  connectControlPlane,
+  type ControlApi,
+  ControlError,
+  type Run,
+} from "../../runtime/protocol/mod.ts";
+import { CliError, ExitCode, jsonLine, readSourceFile, type Terminal } from "../_terminal.ts";
+import { example, outputOption } from "../_options.ts";
+import { collectOverrides, envFileOption, printWireDiagnostics, setOption } from "../_deploy.ts";
+import { DEFAULT_CONTROL_ADDRESS } from "./node.ts";
+
+type Output = "text" | "json";
+
+/** Connects to the control plane, runs `fn`, and turns connection failures into one line. */
+async function withServer<T>(server: string, fn: (api: ControlApi) => Promise<T>): Promise<T> {
+  const api = connectControlPlane(server);
+  try {
+    return await fn(api);
+  } catch (e) {
+    if (e instanceof ControlError) {
+      const code = e.code === "not-found" ? ExitCode.failure : ExitCode.failure;
+      const where = e.code === "unavailable" ? ` (is \`heddle local\` running at ${server}?)` : "";
+      throw new CliError(`${e.message}${where}`, code);
+    }
+    throw e;
+  } finally {
+    api.close();
+  }
+}
+
+function runText(run: Run): string {
+  const ended = run.endedAt ? ` ended ${run.endedAt}` : "";
+  const error = run.error ? `: ${run.error}` : "";
+  return `${run.id} ${run.workflow} ${run.status} started ${run.startedAt}${ended}${error}\n`;
+}
+
+function printRuns(term: Terminal, runs: Run[], output: Output): void {
+  if (output === "json") term.out(jsonLine({ runs }));
+  else for (const run of runs) term.out(runText(run));
+}
+
+export function workflowCommand(term: Terminal, exit: { code: number }) {
+  const serverDefault = Deno.env.get("HEDDLE_SERVER") ?? DEFAULT_CONTROL_ADDRESS;
+  const command = new Command("workflow")
+    .description("Deploy, list, start, inspect and stop workflows on a running control plane.")
+    .addHelpText(
+      "after",
+      example(
+        "heddle workflow deploy examples/quickstart.he",
+        "heddle workflow start Quickstart --wait",
+        "heddle workflow runs",
+      ),
+    );
+  const sub = (name: string, description: string) =>
+    command.command(name).description(description)
+      .option("--server <address>", "the control plane's address ($HEDDLE_SERVER)", serverDefault)
+      .addOption(outputOption());
+
+  sub("deploy", "compile a program and store its workflows on the control plane")
+    .argument("<file>", "the program")
+    .addOption(setOption())
+    .addOption(envFileOption())
+    .action(async (file, options) => {
+      const source = await readSourceFile(file);
+      const path = await Deno.realPath(file);
+      const response = await withServer(
+        options.server,
+        async (api) =>
+          api.deploy({ file: path, source, overrides: await collectOverrides(options) }),
+      );
+      if (options.output === "json") term.out(jsonLine(response));
+      else {
+        printWireDiagnostics(term, response);
+        if (response.ok) term.out(response.workflows.map((w) => `deployed ${w}\n`).join(""));
+      }
+      if (!response.ok) exit.code = ExitCode.failure;
+    });
+
+  sub("list", "list deployed workflows").action(async (options) => {
+    const workflows = await withServer(options.server, (api) => api.listWorkflows());
+    if (options.output === "json") term.out(jsonLine({ workflows }));
+    else {
+      for (const w of workflows) {
+        term.out(`${w.name} v${w.version} ${w.file} deployed ${w.deployedAt}\n`);
+      }
+    }
+  });
+
+  sub("start", "start a run of a deployed workflow")
+    .argument("<workflow>", "the workflow's name")
+    .option("--wait", "wait until the run ends; exit 1 if it failed")
+    .action(async (workflow, options) => {
+      const run = await withServer(options.server, async (api) => {
+        let run = await api.startRun(workflow);
+        while (options.wait && ["pending", "running", "draining"].includes(run.status)) {
+          await new Promise((r) => setTimeout(r, 200));
+          run = await api.getRun(run.id);
+        }
+        return run;
+      });
+      printRuns(term, [run], options.output);
+      if (run.status === "failed") exit.code = ExitCode.failure;
+    });
+
+  sub("status", "show a run").argument("<run>", "the run's id").action(async (id, options) => {
+    const run = await withServer(options.server, (api) => api.getRun(id));
+    if (options.output === "json") term.out(jsonLine(run));
+    else term.out(runText(run) + summaryText(run));
+  });
+
+  sub("runs", "list runs, of one workflow or all").argument("[workflow]").action(
+    async (workflow, options) => {
+      printRuns(
+        term,
+        await withServer(options.server, (api) => api.listRuns(workflow)),
+        options.output,
+      );
+    },
+  );
+
+  sub("stop", "drain and stop a run").argument("<run>", "the run's id").action(
+    async (id, options) => {
+      printRuns(term, [await withServer(options.server, (api) => api.stopRun(id))], options.output);
+    },
+  );
+  return command;
+}
+
+function summaryText(run: Run): string {
+  const summary = JSON.parse(run.summaryJson || "{}") as {
+    stages?: Record<string, { label: string; rowsIn: number; rowsOut: number }>;
+  };
+  return Object.entries(summary.stages ?? {}).map(([id, s]) =>
+    `  ${id} ${s.label}: ${s.rowsIn} rows in, ${s.rowsOut} rows out\n`
+  ).join("");
+}

@@ -1,0 +1,68 @@
+/**
+ * Runs the real `heddle` command line as a child process, the way users and editors do,
+ * so tests see exactly its exit codes, stdout and stderr.
+ */
+const main = new URL("../cli/main.ts", import.meta.url).pathname;
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  stdin?: string;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export async function heddle(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", main, ...args],
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...options.env },
+    cwd: options.cwd,
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code, stdout: decode(stdout), stderr: decode(stderr) };
+}
+
+/** Spawns `heddle` with piped output and returns the child, for long-running commands. */
+export function spawnHeddle(args: string[], options: CliOptions = {}): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", main, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", ...options.env },
+    cwd: options.cwd,
+  }).spawn();
+}
+
+/** Reads a child's stream line by line until `match` matches a line; returns the match. */
+export async function waitForLine(
+  stream: ReadableStream<Uint8Array>,
+  match: RegExp,
+): Promise<RegExpExecArray> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`stream ended before a line matched ${match}; got:\n${buffer}`);
+      buffer += value;
+      const found = match.exec(buffer);
+      if (found) return found;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
