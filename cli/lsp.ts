@@ -7,7 +7,7 @@
  * stdio, which editors and the end-to-end test use before `dev` is registered.
  */
 import process from "node:process";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import {
   CompletionItemKind,
   createConnection,
@@ -78,7 +78,7 @@ function fileOf(uri: string): string {
 
 function uriOf(file: string, fallback: string, docFile: string): string {
   if (file === docFile) return fallback;
-  return file.startsWith("/") ? `file://${encodeURI(file)}` : fallback;
+  return file.startsWith("/") ? pathToFileURL(file).href : fallback;
 }
 
 /**
@@ -86,6 +86,8 @@ function uriOf(file: string, fallback: string, docFile: string): string {
  * the process). The returned promise never settles, so callers can await it.
  */
 export function startLanguageServer(options: LanguageServerOptions = {}): Promise<never> {
+  // Stdout carries the protocol: a stray log line there would corrupt a message.
+  console.log = console.info = console.debug = console.error;
   const connection = createConnection(
     ProposedFeatures.all,
     new StreamMessageReader(process.stdin),

@@ -8,7 +8,7 @@ import type { Terminal } from "./_terminal.ts";
 import { checkCommand } from "./commands/check.ts";
 import { fmtCommand } from "./commands/fmt.ts";
 import { inspectCommand } from "./commands/inspect.ts";
-import { engineCommands } from "./commands/engine.ts";
+import { devCommand } from "./commands/dev.ts";
 import { runCommand } from "./commands/run.ts";
 import { clusterCommand, localCommand } from "./commands/node.ts";
 import { workflowCommand } from "./commands/workflow.ts";
@@ -38,7 +38,7 @@ export function buildProgram(term: Terminal, exit: { code: number }): Command {
       localCommand,
       clusterCommand,
       workflowCommand,
-      ...engineCommands,
+      devCommand,
     ]
   ) {
     program.addCommand(make(term, exit));

@@ -128,6 +128,13 @@ export const BUILTIN_MODULES: ReadonlyMap<string, ModuleContract> = new Map([
         cfg("user", "string", false, "User message template; default: the row as JSON."),
         cfg("temperature", "number", false, "Sampling temperature."),
         cfg("max_concurrency", "int", false, "Requests in flight at once."),
+        cfg("timeout", "duration", false, "Time one request may take (default 60s)."),
+        cfg(
+          "max_retries",
+          "int",
+          false,
+          "Retries of a request on 429, 5xx or timeout (default 3).",
+        ),
       ],
       slots: [slot("connection", "fhub/llm.connection", false, "Defaults from environment.")],
       input: { kind: "open" },

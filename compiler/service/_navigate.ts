@@ -5,7 +5,13 @@
  * are taken or are not identifiers.
  */
 import type { Span } from "../mod.ts";
-import { type Analysis, occurrenceAt, symbolAt, type SymbolInfo } from "./_analysis.ts";
+import {
+  type Analysis,
+  type Occurrence,
+  occurrenceAt,
+  symbolAt,
+  type SymbolInfo,
+} from "./_analysis.ts";
 import { configFieldText, opMarkdown, resourceKindMarkdown, symbolMarkdown } from "./_describe.ts";
 
 export interface Hover {
@@ -59,13 +65,13 @@ export function definition(a: Analysis, offset: number): Span | null {
 export function references(a: Analysis, offset: number, includeDeclaration = true): Span[] {
   const s = symbolAt(a, offset);
   if (!s) return [];
-  return referencesOf(a, s).filter((span) => includeDeclaration || span !== s.nameSpan);
+  return occurrencesOf(a, s)
+    .filter((o) => includeDeclaration || !(o.target.kind === "symbol" && o.target.declaration))
+    .map((o) => o.span);
 }
 
-function referencesOf(a: Analysis, s: SymbolInfo): Span[] {
-  return a.occurrences
-    .filter((o) => o.target.kind === "symbol" && o.target.key === s.key)
-    .map((o) => o.span);
+function occurrencesOf(a: Analysis, s: SymbolInfo): Occurrence[] {
+  return a.occurrences.filter((o) => o.target.kind === "symbol" && o.target.key === s.key);
 }
 
 /** The name that a rename at `offset` would change, or null where nothing can be renamed. */
@@ -109,5 +115,5 @@ export function rename(a: Analysis, offset: number, newName: string): RenameResu
   if (taken) {
     return { ok: false, message: `\`${newName}\` is already declared (a ${taken.kind})` };
   }
-  return { ok: true, edits: referencesOf(a, s).map((span) => ({ span, newText: newName })) };
+  return { ok: true, edits: occurrencesOf(a, s).map((o) => ({ span: o.span, newText: newName })) };
 }

@@ -7,6 +7,10 @@
  */
 import type { ConnectorFactory } from "./_types.ts";
 import { fileRead, fileWrite } from "./file.ts";
+import { kafkaConsume, kafkaProduce } from "./kafka.ts";
+import { postgresqlQuery } from "./postgresql.ts";
+import { clickhouseQuery } from "./clickhouse.ts";
+import { llmPrompt } from "./llm.ts";
 
 export * from "./_types.ts";
 export {
@@ -42,5 +46,10 @@ export class ConnectorRegistry {
 export function builtinConnectors(): ConnectorRegistry {
   return new ConnectorRegistry()
     .register("fhub/file.read", fileRead)
-    .register("fhub/file.write", fileWrite);
+    .register("fhub/file.write", fileWrite)
+    .register("fhub/kafka.consume", kafkaConsume)
+    .register("fhub/kafka.produce", kafkaProduce)
+    .register("fhub/postgresql.query", postgresqlQuery)
+    .register("fhub/clickhouse.query", clickhouseQuery)
+    .register("fhub/llm.prompt", llmPrompt);
 }

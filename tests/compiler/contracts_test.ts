@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { check } from "../../compiler/mod.ts";
 import { corpus } from "../_expect.ts";
+import { generateProgram } from "../../bench/parse.ts";
 
 Deno.test("the contract-error corpus holds at least 40 programs", () => {
   const n = corpus("err/contracts").length;
@@ -26,4 +27,12 @@ Deno.test("the ok corpus's plugin manifest for the seed is the example's", () =>
   assert.deepEqual(read(`../testdata/ok/${manifest}`), read(`../../examples/${manifest}`));
   const snapshot = "fraud_detection.schema.json";
   assert.deepEqual(read(`../testdata/ok/${snapshot}`), read(`../../examples/${snapshot}`));
+});
+
+Deno.test("check() passes the benchmark's generated program through every phase", () => {
+  const r = check(generateProgram(500), "/tmp/generated.he", { snapshot: null });
+  const loud = r.diagnostics.filter((d) => d.severity !== "info");
+  assert.deepEqual(loud.map((d) => `${d.code} ${d.message}`), []);
+  assert.ok(r.value.optimised);
+  assert.ok(r.value.optimised.graphs.filter((g) => g.kind === "workflow").length >= 10);
 });

@@ -17,10 +17,18 @@ export interface Place {
 /** A fresh, unique prefix and spill directory. */
 export function freshPlace(): Place {
   const tag = crypto.randomUUID().replaceAll("-", "").slice(0, 10);
-  return {
-    prefix: `heddle-test${tag}`,
-    spillDir: Deno.makeTempDirSync({ prefix: "heddle-spill" }),
-  };
+  const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
+  // The registry creates the spill directory when it first spills; `forget` removes it.
+  return { prefix: `heddle-test${tag}`, spillDir: `${tmp}/heddle-spill-${tag}` };
+}
+
+/** Removes the place's spill directory, which holds nothing once `leftovers` is empty. */
+export function forget(place: Place): void {
+  try {
+    Deno.removeSync(place.spillDir, { recursive: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
 }
 
 /** Names in /dev/shm and files in the spill directory that carry the place's prefix. */
@@ -50,7 +58,7 @@ export async function withRegistry(
     registry.close();
   }
   assert.deepEqual(leftovers(place), [], "segments or spill files leaked");
-  Deno.removeSync(place.spillDir, { recursive: true });
+  forget(place);
 }
 
 /** Turns Arrow values (rows, vectors, typed arrays) into plain values for deep comparison. */

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { tableFromArrays } from "apache-arrow";
 import { Registry, sweepOrphans } from "../../runtime/registry/mod.ts";
-import { freshPlace, leftovers, type Place } from "./_fixture.ts";
+import { forget, freshPlace, leftovers, type Place } from "./_fixture.ts";
 
 const childScript = new URL("./_child.ts", import.meta.url).pathname;
 
@@ -40,7 +40,7 @@ async function startChild(place: Place, mode: string): Promise<Child> {
     await drained;
     return { status, stderr: await stderr };
   })();
-  assert.ok(seen.includes("ready"), `the child did not start: ${(await done).stderr}`);
+  if (!seen.includes("ready")) assert.fail(`the child did not start: ${(await done).stderr}`);
   return { process, done };
 }
 
@@ -53,7 +53,7 @@ function assertChildObjects(place: Place, pid: number): void {
 
 function cleanUp(place: Place): void {
   assert.deepEqual(leftovers(place), []);
-  Deno.removeSync(place.spillDir, { recursive: true });
+  forget(place);
 }
 
 Deno.test("after kill -9, the next registry start removes the dead process's objects", async () => {

@@ -41,7 +41,9 @@ function tripleQuoted(source: string): string[] {
   return parse(source).value.items.flatMap((item) =>
     item.kind === "Workflow" || item.kind === "Handler"
       ? item.body.flatMap((st) => st.pipeline.stages)
-        .flatMap((s) => s.kind === "Prql" ? s.text.match(/"""[^]*?"""|\'\'\'[^]*?\'\'\'/g) ?? [] : [])
+        .flatMap((s) =>
+          s.kind === "Prql" ? s.text.match(/"""[^]*?"""|\'\'\'[^]*?\'\'\'/g) ?? [] : []
+        )
       : []
   );
 }

@@ -1,0 +1,67 @@
+/**
+ * What every connector to an outside service needs: reading a resource's config (with
+ * `secret(...)` references that reached it unresolved), and error messages that never echo
+ * a secret. It exists so that redaction is done once, the same way, for every client
+ * library: a driver's error text may carry a connection string or a password, and it must
+ * never reach a log, an event or a handler's `_error_message` with the secret in it.
+ */
+import { ConnectorError, type ConnectorErrorCode } from "./_types.ts";
+
+/**
+ * A config value as a plain value. Resources reached through a lookup join can still hold
+ * the IR's symbolic `{env, secret, default}` form; it is resolved from the environment here.
+ */
+export function configValue(value: unknown, env = (n: string) => Deno.env.get(n)): unknown {
+  if (value && typeof value === "object" && "env" in value && "secret" in value) {
+    const ref = value as unknown as { env: string; default: string | null };
+    return env(ref.env) ?? ref.default ?? undefined;
+  }
+  return value;
+}
+
+/** A string config key, or `fallback` when absent; a wrong type is a config error. */
+export function stringOf(
+  config: Record<string, unknown>,
+  key: string,
+  fallback?: string,
+): string | undefined {
+  const value = configValue(config[key]);
+  if (value === undefined || value === null) return fallback;
+  if (typeof value === "number") return String(value);
+  if (typeof value !== "string") {
+    throw new ConnectorError("config", `\`${key}\` must be a string`);
+  }
+  return value;
+}
+
+/** An integer config key (a `--set` override or an env reference may give it as text). */
+export function intOf(config: Record<string, unknown>, key: string, fallback: number): number {
+  const value = configValue(config[key]);
+  if (value === undefined || value === null || value === "") return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new ConnectorError("config", `\`${key}\` must be an integer`);
+  return n;
+}
+
+/** Replaces every occurrence of each secret (raw and URL-encoded) in `text` with `***`. */
+export function redact(text: string, secrets: (string | undefined)[]): string {
+  let out = text;
+  for (const s of secrets) {
+    if (!s) continue;
+    for (const form of new Set([s, encodeURIComponent(s)])) out = out.split(form).join("***");
+  }
+  return out;
+}
+
+/** A `ConnectorError` whose message (and cause's message) has the secrets removed. */
+export function remoteError(
+  code: ConnectorErrorCode,
+  what: string,
+  error: unknown,
+  secrets: (string | undefined)[],
+): ConnectorError {
+  const raw = error instanceof Error ? error.message : String(error);
+  const message = redact(`${what}: ${raw || (error as Error)?.name || "unknown error"}`, secrets);
+  // The original error is not kept as the cause: its fields may hold the secret verbatim.
+  return new ConnectorError(code, message);
+}

@@ -1,0 +1,354 @@
+/**
+ * `fhub/kafka`: a topic as an unbounded source (`consume`, with a consumer group) and as a
+ * sink (`produce`), over `@platformatic/kafka` (pure TypeScript; see docs/connectors.md for
+ * why). Values are JSON objects decoded straight into Arrow batches of the row type the
+ * compiler inferred. A message that does not fit must never crash a run: it becomes a row
+ * error the executor sends to a handler. Offsets must never be committed before the
+ * executor says every row derived from them was acknowledged: the source commits only in
+ * `commit(position)`, never automatically, so a crash means duplicates at worst, never gaps.
+ */
+import {
+  Consumer,
+  type Message,
+  type MessagesStream,
+  Producer,
+  stringDeserializer,
+  stringSerializer,
+} from "@platformatic/kafka";
+import { Field, Schema, type Table, Utf8 } from "apache-arrow";
+import { coerce, jsonValue, rowsOf, tableFromRows, toArrowField } from "./_arrow.ts";
+import { configValue, remoteError, stringOf } from "./_remote.ts";
+import {
+  type ColumnSpec,
+  type ConnectorContext,
+  ConnectorError,
+  type ConnectorFactory,
+  type Position,
+  type Sink,
+  type Source,
+  type SourceBatch,
+  type SourceRowError,
+} from "./_types.ts";
+
+/** How long a partly filled batch waits for more messages before it is emitted anyway. */
+const LINGER_MS = 200;
+
+type KafkaMessage = Message<string, string, string, string>;
+
+/** Client options shared by the consumer and the producer, from the `connection` resource. */
+function clientOptions(ctx: ConnectorContext, slot: string) {
+  const resource = ctx.resources[slot] ?? {};
+  const broker = stringOf(resource, "broker");
+  if (!broker) throw new ConnectorError("config", "the Kafka connection needs a `broker`");
+  const username = stringOf(resource, "sasl_username");
+  const password = stringOf(resource, "sasl_password");
+  return {
+    broker,
+    password,
+    options: {
+      clientId: stringOf(resource, "client_id", `heddle-${ctx.workflow}`)!,
+      bootstrapBrokers: broker.split(",").map((b) => b.trim()).filter((b) => b !== ""),
+      ...(configValue(resource.ssl) === true ? { tls: {} } : {}),
+      ...(username
+        ? { sasl: { mechanism: "PLAIN" as const, username, password: password ?? "" } }
+        : {}),
+    },
+  };
+}
+
+function topicOf(ctx: ConnectorContext): string {
+  const topic = stringOf(ctx.config, "topic");
+  if (!topic) throw new ConnectorError("config", "`topic` must be a non-empty string");
+  return topic;
+}
+
+/** The rows' schema: the inferred row type; a column whose type is open holds JSON text. */
+function consumeSchema(spec: ColumnSpec[] | null): Schema {
+  if (!spec || spec.length === 0) {
+    throw new ConnectorError(
+      "config",
+      "the row type of this `kafka.consume` is unknown: name its fields in the program or " +
+        "a `.schema.json` next to it",
+    );
+  }
+  return new Schema(
+    spec.map((c) =>
+      c.type
+        ? toArrowField({ name: c.name, type: c.type, nullable: c.nullable })
+        : new Field(c.name, new Utf8(), true)
+    ),
+  );
+}
+
+function excerpt(text: string): string {
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+/** A message's value as a typed row, or why it is not one. */
+export function decodeRow(
+  schema: Schema,
+  text: string | undefined,
+): Record<string, unknown> | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text ?? "");
+  } catch (e) {
+    return `invalid JSON: ${(e as Error).message}`;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return "expected a JSON object";
+  }
+  const row: Record<string, unknown> = {};
+  try {
+    for (const f of schema.fields) {
+      const v = coerce((value as Record<string, unknown>)[f.name], f.type, f.name);
+      if (v === null && !f.nullable) return `column \`${f.name}\`: missing value`;
+      row[f.name] = v;
+    }
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return row;
+}
+
+/** Per partition, the next offset to read (a decimal string, since offsets are 64-bit). */
+type Offsets = Record<string, string>;
+
+class KafkaSource implements Source {
+  readonly bounded = false;
+  readonly schema: Schema;
+  #consumer: Consumer<string, string, string, string>;
+  #stream: MessagesStream<string, string, string, string> | null = null;
+  #buffer: KafkaMessage[] = [];
+  #failure: unknown = null;
+  #wake: (() => void) | null = null;
+  #read: Offsets = {};
+  #committed: Offsets = {};
+  #epochs = new Map<number, number>();
+  #topic: string;
+  #group: string;
+  #from: "earliest" | "latest";
+  #broker: string;
+  #secrets: (string | undefined)[];
+
+  constructor(private ctx: ConnectorContext) {
+    this.schema = consumeSchema(ctx.schema);
+    this.#topic = topicOf(ctx);
+    this.#group = stringOf(ctx.config, "group", ctx.workflow)!;
+    const from = stringOf(ctx.config, "from", "earliest");
+    if (from !== "earliest" && from !== "latest") {
+      throw new ConnectorError("config", "`from` must be `earliest` or `latest`");
+    }
+    this.#from = from;
+    const client = clientOptions(ctx, "broker");
+    this.#broker = client.broker;
+    this.#secrets = [client.password];
+    this.#consumer = new Consumer({
+      ...client.options,
+      groupId: this.#group,
+      deserializers: {
+        key: stringDeserializer,
+        value: stringDeserializer,
+        headerKey: stringDeserializer,
+        headerValue: stringDeserializer,
+      },
+    });
+  }
+
+  async open(): Promise<this> {
+    try {
+      this.#stream = await this.#consumer.consume({
+        topics: [this.#topic],
+        mode: "committed",
+        fallbackMode: this.#from,
+        autocommit: false,
+      });
+    } catch (error) {
+      await this.#consumer.close(true).catch(() => {});
+      throw remoteError(
+        "unavailable",
+        `kafka: cannot consume \`${this.#topic}\` from ${this.#broker}`,
+        error,
+        this.#secrets,
+      );
+    }
+    const high = Math.max(2 * this.ctx.batchRows, 1024);
+    this.#stream.on("data", (m: KafkaMessage) => {
+      this.#buffer.push(m);
+      // Backpressure: a full buffer stops fetching until the executor takes a batch.
+      if (this.#buffer.length >= high) this.#stream?.pause();
+      this.#wake?.();
+    });
+    this.#stream.on("error", (error: unknown) => {
+      this.#failure = error;
+      this.#wake?.();
+    });
+    return this;
+  }
+
+  /** Resolves when a message arrives, `ms` pass, or `signal` aborts. */
+  #waitFor(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.#wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      this.#wake = done;
+    });
+  }
+
+  async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
+    const want = this.ctx.batchRows;
+    while (!signal.aborted) {
+      let deadline = Infinity;
+      while (!signal.aborted && this.#buffer.length < want && !this.#failure) {
+        if (this.#buffer.length > 0 && deadline === Infinity) deadline = Date.now() + LINGER_MS;
+        const left = deadline === Infinity ? LINGER_MS : deadline - Date.now();
+        if (left <= 0) break;
+        await this.#waitFor(left, signal);
+      }
+      if (this.#failure) {
+        throw remoteError(
+          "unavailable",
+          `kafka: reading \`${this.#topic}\``,
+          this.#failure,
+          this.#secrets,
+        );
+      }
+      // Messages taken but not yet emitted when the run drains are simply not committed.
+      if (signal.aborted || this.#buffer.length === 0) continue;
+      const taken = this.#buffer.splice(0, want);
+      if (this.#stream?.isPaused()) this.#stream.resume();
+      yield this.#decode(taken);
+    }
+  }
+
+  #decode(messages: KafkaMessage[]): SourceBatch {
+    const rows: Record<string, unknown>[] = [];
+    const errors: SourceRowError[] = [];
+    for (const m of messages) {
+      const row = decodeRow(this.schema, m.value);
+      if (typeof row === "string") {
+        const where = `kafka topic \`${m.topic}\` partition ${m.partition} offset ${m.offset}`;
+        errors.push({
+          record: Number(m.offset),
+          message: `${where}: ${row}: ${excerpt(m.value ?? "")}`,
+        });
+      } else rows.push(row);
+      this.#read[String(m.partition)] = (m.offset + 1n).toString();
+      this.#epochs.set(m.partition, m.leaderEpoch);
+    }
+    const table: Table = tableFromRows(this.schema, rows);
+    return { table, errors, position: { ...this.#read } };
+  }
+
+  async commit(position: Position): Promise<void> {
+    const offsets = Object.entries(position as Offsets)
+      .filter(([p, next]) => this.#committed[p] !== next)
+      .map(([p, next]) => ({
+        topic: this.#topic,
+        partition: Number(p),
+        offset: BigInt(next),
+        leaderEpoch: this.#epochs.get(Number(p)) ?? -1,
+      }));
+    if (offsets.length === 0) return;
+    try {
+      await this.#consumer.commit({ offsets });
+    } catch (error) {
+      throw remoteError(
+        "unavailable",
+        `kafka: committing offsets of \`${this.#topic}\``,
+        error,
+        this.#secrets,
+      );
+    }
+    for (const o of offsets) this.#committed[String(o.partition)] = o.offset.toString();
+  }
+
+  async close(): Promise<void> {
+    this.#buffer = [];
+    await this.#stream?.close().catch(() => {});
+    await this.#consumer.close(true).catch(() => {});
+  }
+}
+
+class KafkaSink implements Sink {
+  readonly acknowledges = "on-write";
+  #producer: Producer<string, string, string, string>;
+  #topic: string;
+  #key: string | undefined;
+  #broker: string;
+  #secrets: (string | undefined)[];
+
+  constructor(ctx: ConnectorContext) {
+    this.#topic = topicOf(ctx);
+    this.#key = stringOf(ctx.config, "key");
+    const client = clientOptions(ctx, "broker");
+    this.#broker = client.broker;
+    this.#secrets = [client.password];
+    this.#producer = new Producer({
+      ...client.options,
+      // Every in-sync replica must have the record before `write` resolves: the executor
+      // commits source offsets on that acknowledgement.
+      acks: -1,
+      serializers: {
+        key: stringSerializer,
+        value: stringSerializer,
+        headerKey: stringSerializer,
+        headerValue: stringSerializer,
+      },
+    });
+  }
+
+  async write(rows: Table): Promise<void> {
+    if (rows.numRows === 0) return;
+    const messages = rowsOf(rows).map((row) => {
+      const key = this.#key === undefined ? undefined : row[this.#key];
+      return {
+        topic: this.#topic,
+        value: JSON.stringify(row),
+        ...(key === undefined || key === null
+          ? {}
+          : { key: typeof key === "string" ? key : JSON.stringify(jsonValue(key)) }),
+      };
+    });
+    try {
+      await this.#producer.send({ messages });
+    } catch (error) {
+      throw remoteError(
+        "unavailable",
+        `kafka: producing to \`${this.#topic}\` on ${this.#broker}`,
+        error,
+        this.#secrets,
+      );
+    }
+  }
+
+  async flush(): Promise<void> {
+    await this.#producer.close().catch(() => {});
+  }
+
+  async abort(): Promise<void> {
+    await this.#producer.close(true).catch(() => {});
+  }
+}
+
+/** `kafka.consume <broker> {topic, group?, from?}`: an unbounded source of JSON rows. */
+export const kafkaConsume: ConnectorFactory = {
+  role: "source",
+  async open(ctx) {
+    return await new KafkaSource(ctx).open();
+  },
+};
+
+/** `kafka.produce <broker> {topic, key?}`: each row becomes one JSON record. */
+export const kafkaProduce: ConnectorFactory = {
+  role: "sink",
+  open(ctx) {
+    return Promise.resolve(new KafkaSink(ctx));
+  },
+};

@@ -1,0 +1,125 @@
+/**
+ * `fhub/postgresql`: `query {query}` as a batched lookup over npm `pg`. `@name` parameters
+ * are sent as bound parameters (`$1`, ...), each bound to the array of the batch's distinct
+ * values of column `name`, so a join runs one `WHERE id = ANY(@user_id)` query per
+ * micro-batch, never one per row. It must never splice a value into SQL text, and never let
+ * the password reach an error message (pg's errors can carry connection strings).
+ */
+import pg from "pg";
+import type { Table } from "apache-arrow";
+import type { ArrowType } from "../../compiler/modules/mod.ts";
+import { intOf, remoteError, stringOf } from "./_remote.ts";
+import {
+  arrayParam,
+  BOOL,
+  type CountingLookup,
+  FLOAT64,
+  INT64,
+  paramSites,
+  replaceParams,
+  resultTable,
+  UTF8,
+} from "./_sql.ts";
+import {
+  type ConnectorContext,
+  ConnectorError,
+  type ConnectorErrorCode,
+  type ConnectorFactory,
+} from "./_types.ts";
+
+/** Arrow types of the PostgreSQL type OIDs a lookup commonly returns; others travel as text. */
+const PG_TYPES: Record<number, ArrowType> = {
+  16: BOOL,
+  20: INT64,
+  21: { kind: "primitive", name: "int16" },
+  23: { kind: "primitive", name: "int32" },
+  700: FLOAT64,
+  701: FLOAT64,
+  1700: FLOAT64,
+  1082: { kind: "primitive", name: "date32" },
+  1114: { kind: "timestamp", unit: "ms", tz: null },
+  1184: { kind: "timestamp", unit: "ms", tz: "UTC" },
+};
+
+/** Retrying helps when the server is away or busy; not when the SQL or the login is wrong. */
+function codeOf(error: unknown): ConnectorErrorCode {
+  const sqlstate = (error as { code?: unknown })?.code;
+  if (typeof sqlstate !== "string" || !/^[0-9A-Z]{5}$/.test(sqlstate)) return "unavailable";
+  const cls = sqlstate.slice(0, 2);
+  if (cls === "22" || cls === "23") return "data";
+  if (cls === "42" || cls === "28" || cls === "3D") return "config";
+  return "unavailable";
+}
+
+class PgLookup implements CountingLookup {
+  #queries = 0;
+  #pool: InstanceType<typeof pg.Pool>;
+  #text: string;
+  #names: string[];
+  #where: string;
+  #secrets: (string | undefined)[];
+
+  constructor(ctx: ConnectorContext) {
+    const query = stringOf(ctx.config, "query");
+    if (!query) throw new ConnectorError("config", "`query` must be a non-empty string");
+    const resource = ctx.resources.connection ?? {};
+    const host = stringOf(resource, "host");
+    if (!host) throw new ConnectorError("config", "the PostgreSQL connection needs a `host`");
+    const port = intOf(resource, "port", 5432);
+    const database = stringOf(resource, "database");
+    const password = stringOf(resource, "password");
+    this.#secrets = [password];
+    this.#where = `postgresql ${host}:${port}${database ? `/${database}` : ""}`;
+    this.#names = [...new Set(paramSites(query).map((s) => s.name))];
+    this.#text = replaceParams(query, (name) => `$${this.#names.indexOf(name) + 1}`);
+    this.#pool = new pg.Pool({
+      host,
+      port,
+      database,
+      user: stringOf(resource, "user"),
+      password,
+      max: 4,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 10_000,
+    });
+    // An idle connection that the server drops emits `error` on the pool; without a listener
+    // that would crash the process. The next query reconnects or fails as a ConnectorError.
+    this.#pool.on("error", () => {});
+  }
+
+  /** Queries sent so far: one per micro-batch when batching works. */
+  get queries(): number {
+    return this.#queries;
+  }
+
+  async lookup(keys: Table): Promise<Table> {
+    // Bigints go as text: pg serialises arrays itself and the server casts to the column type.
+    const values = this.#names.map((n) =>
+      arrayParam(keys, n).map((v) => typeof v === "bigint" ? v.toString() : v)
+    );
+    this.#queries++;
+    let result: { fields: { name: string; dataTypeID: number }[]; rows: Record<string, unknown>[] };
+    try {
+      result = await this.#pool.query({ text: this.#text, values });
+    } catch (error) {
+      throw remoteError(codeOf(error), this.#where, error, this.#secrets);
+    }
+    const columns = result.fields.map((f) => ({
+      name: f.name,
+      type: PG_TYPES[f.dataTypeID] ?? UTF8,
+    }));
+    return resultTable(columns, result.rows, keys);
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end().catch(() => {});
+  }
+}
+
+/** `postgresql.query <connection> {query}`: one bound-parameter query per micro-batch. */
+export const postgresqlQuery: ConnectorFactory = {
+  role: "lookup",
+  open(ctx) {
+    return Promise.resolve(new PgLookup(ctx));
+  },
+};

@@ -1,0 +1,227 @@
+/**
+ * `heddle run` and `heddle local` end to end, as processes: the quickstart's outputs are
+ * compared row for row with what an independent reading of its input says they must be;
+ * a restarted `heddle local` still knows what ran; and a run killed with SIGKILL leaves no
+ * shared memory behind once the next run has started.
+ */
+import assert from "node:assert/strict";
+import { heddle, spawnHeddle, waitForLine } from "../_cli.ts";
+
+const examples = new URL("../../examples/", import.meta.url).pathname;
+
+/**
+ * Copies the quickstart and its data into a fresh directory, so outputs land there; its
+ * plugin is found through HEDDLE_PATH, as a user's installed plugins would be.
+ */
+async function quickstartCopy(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-e2e-" });
+  await Deno.mkdir(`${dir}/data`);
+  for (const f of ["quickstart.he", "data/transactions.csv", "data/users.jsonl"]) {
+    await Deno.copyFile(`${examples}${f}`, `${dir}/${f}`);
+  }
+  return dir;
+}
+
+const env = { HEDDLE_PATH: `${examples}plugins` };
+
+interface Tx {
+  tx_id: string;
+  user_id: number;
+  amount: number;
+  status: string;
+}
+
+/** The quickstart's input as a plain reading of the CSV: the well-formed rows only. */
+async function transactions(): Promise<{ good: Tx[]; malformed: number }> {
+  const lines = (await Deno.readTextFile(`${examples}data/transactions.csv`)).trim().split("\n");
+  const good: Tx[] = [];
+  let malformed = 0;
+  for (const line of lines.slice(1)) {
+    const f = line.split(",");
+    if (f.length !== 6 || !Number.isFinite(Number(f[2])) || f[2] === "") {
+      malformed++;
+      continue;
+    }
+    good.push({ tx_id: f[0], user_id: Number(f[1]), amount: Number(f[2]), status: f[4] });
+  }
+  return { good, malformed };
+}
+
+function cents(amount: number): number {
+  return Math.sign(amount) * Math.round(Math.abs(amount) * 100);
+}
+
+Deno.test("heddle run computes the quickstart's outputs row for row", async () => {
+  const dir = await quickstartCopy();
+  const r = await heddle(["run", `${dir}/quickstart.he`], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /run succeeded/);
+
+  const { good, malformed } = await transactions();
+  const settled = good.filter((t) => t.status === "settled" && t.amount > 0);
+  const written = (await Deno.readTextFile(`${dir}/data/out/settled.jsonl`)).trim().split("\n")
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    written.map((w) => [String(w.tx_id), w.user_id, w.amount, w.amount_cents]).sort(),
+    settled.map((t) => [t.tx_id, t.user_id, t.amount, cents(t.amount)]).sort(),
+  );
+
+  const totals = new Map<number, { payments: number; total: number; largest: number }>();
+  for (const t of settled) {
+    const s = totals.get(t.user_id) ?? { payments: 0, total: 0, largest: -Infinity };
+    totals.set(t.user_id, {
+      payments: s.payments + 1,
+      total: s.total + cents(t.amount),
+      largest: Math.max(s.largest, t.amount),
+    });
+  }
+  const csv = (await Deno.readTextFile(`${dir}/data/out/totals_by_user.csv`)).trim().split("\n");
+  assert.equal(csv[0], "user_id,payments,total_cents,largest");
+  const rows = csv.slice(1).map((l) => l.split(",").map(Number));
+  assert.deepEqual(
+    rows,
+    [...totals].map(([user, s]) => [user, s.payments, s.total, s.largest])
+      .sort((a, b) => b[2] - a[2]),
+  );
+
+  const rejected = (await Deno.readTextFile(`${dir}/data/out/rejected.jsonl`)).trim().split("\n")
+    .map((l) => JSON.parse(l));
+  assert.equal(rejected.length, malformed);
+  for (const row of rejected) {
+    assert.equal(row._error_step, "fhub/file.read");
+    assert.match(row._error_message, /transactions\.csv: record \d+/);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("heddle run --output json streams events and ends with a summary", async () => {
+  const dir = await quickstartCopy();
+  const r = await heddle(["run", "--output", "json", `${dir}/quickstart.he`], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(events[0].kind, "run-started");
+  assert.ok(events.some((e) => e.kind === "stage-progress"));
+  const summary = events.at(-1);
+  assert.equal(summary.kind, "summary");
+  assert.equal(summary.status, "succeeded");
+  assert.equal(summary.stages["Quickstart.0"].rowsOut, (await transactions()).good.length);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a program with errors does not run and exits 1 with its diagnostics", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/bad.he`,
+    'import "fhub/file" file\nworkflow W {\n  file.read { path: "x.csv" }\n}\n',
+  );
+  const r = await heddle(["run", `${dir}/bad.he`]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /error\[HE\d+\]/);
+  assert.match(r.stderr, /format/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function startLocal(state: string, port: number): Promise<Deno.ChildProcess> {
+  const child = spawnHeddle(["local", "--listen", `127.0.0.1:${port}`, "--state", state], {
+    env,
+  });
+  await waitForLine(child.stderr, /worker listening on/);
+  return child;
+}
+
+async function stopLocal(child: Deno.ChildProcess): Promise<void> {
+  child.kill("SIGTERM");
+  const status = await child.status;
+  await child.stdout.cancel();
+  assert.equal(status.code, 0);
+}
+
+Deno.test("heddle local runs deployed workflows and remembers them after a restart", async () => {
+  const dir = await quickstartCopy();
+  const state = await Deno.makeTempDir();
+  const port = freePort();
+  const server = ["--server", `127.0.0.1:${port}`];
+  let local = await startLocal(state, port);
+  try {
+    const deployed = await heddle(["workflow", "deploy", ...server, `${dir}/quickstart.he`]);
+    assert.equal(deployed.code, 0, deployed.stderr);
+    assert.equal(deployed.stdout, "deployed Quickstart\n");
+    const started = await heddle([
+      "workflow",
+      "start",
+      "--wait",
+      "--output",
+      "json",
+      ...server,
+      "Quickstart",
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    const run = JSON.parse(started.stdout).runs[0];
+    assert.equal(run.status, "succeeded");
+    assert.ok(await Deno.stat(`${dir}/data/out/settled.jsonl`));
+
+    await stopLocal(local);
+    local = await startLocal(state, port);
+    const runs = await heddle(["workflow", "runs", "--output", "json", ...server]);
+    assert.deepEqual(
+      JSON.parse(runs.stdout).runs.map((r: { id: string; status: string }) => [r.id, r.status]),
+      [[run.id, "succeeded"]],
+    );
+    const status = await heddle(["workflow", "status", ...server, run.id]);
+    assert.match(status.stdout, /Quickstart\.0 fhub\/file\.read: \d+ rows in/);
+    const list = await heddle(["workflow", "list", ...server]);
+    assert.match(list.stdout, /^Quickstart v1 /);
+  } finally {
+    await stopLocal(local);
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(state, { recursive: true });
+  }
+});
+
+function segmentsOf(pid: number): string[] {
+  return [...Deno.readDirSync("/dev/shm")].map((e) => e.name).filter((n) =>
+    n.startsWith(`heddle-${pid}-`)
+  );
+}
+
+Deno.test("after kill -9 of a run, the next start removes its shared memory", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-kill-" });
+  const rows = ["n"];
+  for (let i = 0; i < 50_000; i++) rows.push(String(i));
+  await Deno.writeTextFile(`${dir}/numbers.csv`, rows.join("\n") + "\n");
+  await Deno.symlink(`${examples}plugins/faulty`, `${dir}/faulty`);
+  await Deno.writeTextFile(
+    `${dir}/stuck.he`,
+    [
+      'import "fhub/file" file',
+      'import "faulty/steps" faulty',
+      "workflow Stuck {",
+      '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
+      "  | faulty.run { hang: true } retry { attempts: 1, timeout: 1h }",
+      '  | file.write { path: "out.csv", format: "csv" }',
+      "}",
+      "",
+    ].join("\n"),
+  );
+  const child = spawnHeddle(["run", "--batch-rows", "1000", `${dir}/stuck.he`]);
+  await waitForLine(child.stderr, /file\.read: \d+ in/);
+  // Batches are now waiting in shared memory behind the hanging plugin.
+  const held = segmentsOf(child.pid);
+  assert.ok(held.length > 0, "the run holds shared-memory segments");
+  child.kill("SIGKILL");
+  await child.status;
+  await child.stdout.cancel();
+  assert.deepEqual(segmentsOf(child.pid), held, "SIGKILL leaves them behind");
+
+  const next = await heddle(["run", `${examples}quickstart.he`]);
+  assert.equal(next.code, 0, next.stderr);
+  assert.deepEqual(segmentsOf(child.pid), [], "the next start swept them");
+  await Deno.remove(dir, { recursive: true });
+});
