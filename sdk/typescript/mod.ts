@@ -33,6 +33,7 @@ import {
   type InvokeResponse,
   servePlugin,
   type StepErrorCode,
+  untilStopped,
 } from "../../runtime/plugins/protocol/mod.ts";
 
 /** Which columns a step takes or gives (docs/manifest.md, "Row contracts"). */
@@ -355,26 +356,7 @@ export async function serve(plugin: Plugin): Promise<void> {
     health: () => ({ status: "SERVING", pid: Deno.pid }),
     invoke: (request) => invokeStep(plugin, request),
   });
-  const workerPid = Number(Deno.env.get(ENV.workerPid) ?? 0);
-  await new Promise<void>((resolve) => {
-    Deno.addSignalListener("SIGTERM", resolve);
-    if (workerPid > 0) {
-      const timer = setInterval(() => {
-        if (!workerAlive(workerPid)) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 1000);
-    }
-  });
+  await untilStopped();
   server.forceShutdown();
   Deno.exit(0);
-}
-
-function workerAlive(pid: number): boolean {
-  try {
-    return Deno.statSync(`/proc/${pid}`).isDirectory;
-  } catch {
-    return false;
-  }
 }

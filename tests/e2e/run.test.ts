@@ -185,13 +185,38 @@ Deno.test("heddle local runs deployed workflows and remembers them after a resta
   }
 });
 
+/** The pids of `parent`'s child processes, read from /proc. */
+function childrenOf(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      // The parent pid is the second field after the parenthesised command name.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === parent) children.push(Number(entry.name));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children;
+}
+
+async function gone(pid: number, withinMs: number): Promise<boolean> {
+  for (const end = Date.now() + withinMs; Date.now() < end;) {
+    if (!(await Deno.stat(`/proc/${pid}`).then(() => true, () => false))) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
 function segmentsOf(pid: number): string[] {
   return [...Deno.readDirSync("/dev/shm")].map((e) => e.name).filter((n) =>
     n.startsWith(`heddle-${pid}-`)
   );
 }
 
-Deno.test("after kill -9 of a run, the next start removes its shared memory", async () => {
+Deno.test("after kill -9 of a run, its plugin exits and the next start removes its memory", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heddle-kill-" });
   const rows = ["n"];
   for (let i = 0; i < 50_000; i++) rows.push(String(i));
@@ -213,12 +238,14 @@ Deno.test("after kill -9 of a run, the next start removes its shared memory", as
   const child = spawnHeddle(["run", "--batch-rows", "1000", `${dir}/stuck.he`]);
   await waitForLine(child.stderr, /file\.read: \d+ in/);
   // Batches are now waiting in shared memory behind the hanging plugin.
-  const held = segmentsOf(child.pid);
-  assert.ok(held.length > 0, "the run holds shared-memory segments");
+  assert.ok(segmentsOf(child.pid).length > 0, "the run holds shared-memory segments");
+  const plugins = childrenOf(child.pid);
+  assert.equal(plugins.length, 1, "the hanging plugin runs as a child process");
   child.kill("SIGKILL");
   await child.status;
   await child.stdout.cancel();
-  assert.deepEqual(segmentsOf(child.pid), held, "SIGKILL leaves them behind");
+  assert.ok(segmentsOf(child.pid).length > 0, "SIGKILL leaves them behind");
+  assert.ok(await gone(plugins[0], 10_000), "the orphaned plugin exits by itself");
 
   const next = await heddle(["run", `${examples}quickstart.he`]);
   assert.equal(next.code, 0, next.stderr);

@@ -16,7 +16,7 @@ import {
   openRow,
   type RowError,
 } from "../../../sdk/typescript/mod.ts";
-import { ENV, servePlugin } from "../../../runtime/plugins/protocol/mod.ts";
+import { ENV, servePlugin, untilStopped } from "../../../runtime/plugins/protocol/mod.ts";
 
 const input = new Schema([new Field("n", new Int64(), true)]);
 const added = new Schema([new Field("ok", new Bool(), true)]);
@@ -56,7 +56,7 @@ export const plugin = definePlugin({
 
 if (import.meta.main) {
   const manifestJson = JSON.stringify(manifestOf(plugin));
-  await servePlugin(Deno.env.get(ENV.socket)!, {
+  const server = await servePlugin(Deno.env.get(ENV.socket)!, {
     describe: () => ({ manifestJson, sdk: "faulty" }),
     health: () => ({ status: "SERVING", pid: Deno.pid }),
     async invoke(request) {
@@ -69,4 +69,7 @@ if (import.meta.main) {
       return { result: "ok", ok: { ...response.ok, output } };
     },
   });
+  await untilStopped();
+  server.forceShutdown();
+  Deno.exit(0);
 }

@@ -181,3 +181,30 @@ export {
   type DeclaredRow,
   type SchemaViolation,
 } from "./_schema.ts";
+
+/**
+ * Resolves when the plugin should stop: on SIGTERM, or once its worker
+ * (`HEDDLE_WORKER_PID`) is gone, since an orphaned plugin would hold its socket and memory
+ * forever. Every TypeScript plugin process waits on this after `servePlugin`.
+ */
+export function untilStopped(): Promise<void> {
+  const workerPid = Number(Deno.env.get(ENV.workerPid) ?? 0);
+  return new Promise<void>((resolve) => {
+    Deno.addSignalListener("SIGTERM", resolve);
+    if (workerPid <= 0) return;
+    const timer = setInterval(() => {
+      if (!processAlive(workerPid)) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1000);
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    return Deno.statSync(`/proc/${pid}`).isDirectory;
+  } catch {
+    return false;
+  }
+}
