@@ -104,11 +104,30 @@ export function applyOverrides(ir: Ir, overrides: string[]): Diagnostic[] {
         continue;
       }
       resource.config[key] = text === "true";
+    } else if (type === "duration") {
+      const ms = durationMs(text);
+      if (ms === null) {
+        problems.push(
+          overrideError(
+            `override \`${id}.${key}\` expects a duration such as 30s, found \`${text}\``,
+          ),
+        );
+        continue;
+      }
+      resource.config[key] = { duration_ms: ms };
     } else {
       resource.config[key] = text;
     }
   }
   return problems;
+}
+
+const unitMs: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** `250ms`, `30s`, `5m`, `1h` in milliseconds, as the language writes durations. */
+function durationMs(text: string): number | null {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
+  return match ? Number(match[1]) * unitMs[match[2]] : null;
 }
 
 /** Reads an env file: `resource.key=value` lines; `#` starts a comment line. */

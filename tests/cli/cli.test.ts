@@ -21,7 +21,7 @@ Deno.test("every subcommand's --help has a description and an example", async ()
   for (const c of ["run", "local", "cluster", "dev", "inspect", "workflow", "check", "fmt"]) {
     const r = await heddle([c, "--help"]);
     assert.equal(r.code, 0, c);
-    assert.match(r.stdout, /Example:\n  \$ heddle /, c);
+    assert.ok(r.stdout.includes("Example:\n  $ heddle "), c);
   }
 });
 
@@ -42,7 +42,7 @@ Deno.test("check exits 0 on the seed program and 1 on a broken one", async () =>
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /error\[HE\d{4}\]/);
   assert.match(bad.stderr, /--> <stdin>:2:/);
-  assert.doesNotMatch(bad.stderr, /\x1b\[/, "NO_COLOR is honoured");
+  assert.ok(!bad.stderr.includes("\x1b["), "NO_COLOR is honoured");
 });
 
 Deno.test("check --output json prints diagnostics with 1-based positions on stdout", async () => {

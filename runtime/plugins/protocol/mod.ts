@@ -27,13 +27,22 @@ export const ENV = {
 export type WireHandle = ObjectHandle;
 
 export interface WireRowError {
+  /** The row of the original input (for a chain, whichever step rejected it). */
   row: number;
   message: string;
+  /** The step of the chain that rejected it: 0 is `step`, k is `then[k - 1]`. */
+  stepIndex?: number;
 }
 
 export interface DescribeResponse {
   manifestJson: string;
   sdk: string;
+}
+
+/** A further step of a chain (`ChainStep`). */
+export interface WireChainStep {
+  step: string;
+  configJson: string;
 }
 
 export interface InvokeRequest {
@@ -42,6 +51,13 @@ export interface InvokeRequest {
   input: WireHandle;
   outputSegment: string;
   invocationId: string;
+  /** The rest of a fused chain, run in order after `step`; absent or empty for one step. */
+  then?: WireChainStep[];
+}
+
+/** The whole chain of a request, its first step included. */
+export function chainOf(request: InvokeRequest): WireChainStep[] {
+  return [{ step: request.step, configJson: request.configJson }, ...(request.then ?? [])];
 }
 
 /** Stable codes a plugin reports in `StepError.code`. */
@@ -55,16 +71,32 @@ export type StepErrorCode =
   /** The input handle could not be mapped, or its data breaks the step's input contract. */
   | "BAD_INPUT"
   /** The step's output breaks its declared output contract. */
-  | "BAD_OUTPUT";
+  | "BAD_OUTPUT"
+  /**
+   * A later step of a chain rejected rows after an earlier step changed the row count without
+   * saying which input row each output row came from; the worker splits the batch until it can
+   * tell (a one-row input needs no mapping).
+   */
+  | "ROW_ORIGIN_LOST";
 
 export interface WireStepError {
   code: StepErrorCode | string;
   message: string;
   column: string;
+  /** The step of the chain that failed: 0 is `step`, k is `then[k - 1]`. */
+  stepIndex?: number;
 }
 
 export type InvokeResponse =
-  | { result: "ok"; ok: { output: WireHandle | null; rowErrors: WireRowError[] } }
+  | {
+    result: "ok";
+    ok: {
+      output: WireHandle | null;
+      rowErrors: WireRowError[];
+      /** Steps of the chain that ran; 0 from a plugin whose SDK predates chains. */
+      stepsRun?: number;
+    };
+  }
   | { result: "error"; error: WireStepError };
 
 export interface HealthResponse {
