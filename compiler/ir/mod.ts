@@ -69,6 +69,22 @@ export interface IrStage {
   span: { start: number; end: number };
   /** Stage ids this stage was made from by the optimiser. */
   fusedFrom: string[];
+  /**
+   * For a fused plugin stage: the chain of calls it runs in one invocation, in order; the
+   * first is the stage's own (`module`, `op`, `step`, `config`). Null for any other stage.
+   */
+  calls: IrCall[] | null;
+}
+
+/** One call of a fused plugin chain: each reads what the call before it produced. */
+export interface IrCall {
+  module: string;
+  op: string;
+  step: string | null;
+  config: Record<string, IrValue>;
+  /** The row schema the call reads (the previous call's output) and the one it produces. */
+  input: RowSchema | null;
+  output: RowSchema | null;
 }
 
 /** One batched lookup of a PRQL join against a query step. */
@@ -197,6 +213,7 @@ function lowerStage(typed: Typed, stage: Ast.Stage, id: string): IrStage | null 
     handler: stage.handler?.name ?? null,
     span: { start: stage.span.start, end: stage.span.end },
     fusedFrom: [],
+    calls: null,
   };
   if (stage.kind === "Wildcard") return { ...base, kind: "handler-input", runtime: "builtin" };
   if (stage.kind === "Prql") {

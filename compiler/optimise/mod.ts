@@ -7,7 +7,7 @@
  * lookup fetches only the columns used downstream). It must never read the AST.
  */
 import type { Result } from "../diagnostics/_types.ts";
-import type { Ir, IrGraph, IrStage, LookupJoin } from "../ir/mod.ts";
+import type { Ir, IrCall, IrGraph, IrStage, LookupJoin } from "../ir/mod.ts";
 import type { Typed } from "../types/mod.ts";
 
 /** What the optimiser needs besides the IR: the PRQL joins and SQL steps found by typing. */
@@ -81,19 +81,64 @@ function fusePrql(ir: Ir, g: IrGraph): void {
   );
 }
 
+/** The calls a plugin stage runs: its chain when fused, else itself alone. */
+function callsOf(s: IrStage): IrCall[] {
+  return s.calls ?? [{
+    module: s.module!,
+    op: s.op!,
+    step: s.step,
+    config: s.config,
+    input: s.inputs[0]?.schema ?? null,
+    output: s.output,
+  }];
+}
+
+const nameOf = (s: IrStage) => s.step ?? `${s.module}.${s.op}`;
+
+/** The plugin package directory of a module (null for built-ins and unknown modules). */
+function packageOf(ir: Ir, module: string | null): string | null {
+  return ir.modules.find((m) => m.path === module)?.dir ?? null;
+}
+
+/** Why two adjacent plugin calls cannot share an invocation, or null when they can. */
+function runtimeObstacle(ir: Ir, a: IrStage, b: IrStage): string | null {
+  if (a.kind !== "call" || b.kind !== "call" || a.runtime !== b.runtime) return "";
+  if (["builtin", "prql"].includes(a.runtime)) return "";
+  const dir = packageOf(ir, a.module);
+  if (a.module !== b.module && (dir === null || dir !== packageOf(ir, b.module))) return "";
+  if (a.handler !== b.handler) return "their failed rows go to different handlers";
+  if (JSON.stringify(a.retry) !== JSON.stringify(b.retry)) {
+    return "their retry policies differ, and one invocation has one policy";
+  }
+  return null;
+}
+
 function fuseRuntime(ir: Ir, g: IrGraph): void {
+  const uses = consumers(g);
+  for (const b of g.stages) {
+    const a = b.inputs.length === 1 ? g.stages.find((s) => s.id === b.inputs[0].from) : undefined;
+    const why = a && uses.get(a.id)?.length === 1 ? runtimeObstacle(ir, a, b) : "";
+    if (a && why) {
+      ir.decisions.push({
+        kind: "fusion",
+        stages: [a.id, b.id],
+        explanation: `${nameOf(a)} and ${nameOf(b)} stay separate ${a.runtime} invocations: ${why}`,
+      });
+    }
+  }
   fuse(
     ir,
     g,
+    (a, b) => runtimeObstacle(ir, a, b) === null,
+    (a, b) => {
+      a.calls = [...callsOf(a), ...callsOf(b)];
+    },
     (a, b) =>
-      a.kind === "call" && b.kind === "call" && a.runtime === b.runtime &&
-      !["builtin", "prql"].includes(a.runtime) && a.module === b.module &&
-      a.handler === b.handler,
-    () => {},
-    (a, b) =>
-      `${a.step ?? a.op} and ${
-        b.step ?? b.op
-      } run in the same ${a.runtime} plugin: one invocation passes the batch through both`,
+      `${callsOf(a).map((c) => c.step ?? `${c.module}.${c.op}`).join(", ")} and ${
+        nameOf(b)
+      } run in the same ${a.runtime} plugin: one invocation passes each batch through ${
+        callsOf(a).length + callsOf(b).length
+      } steps in the plugin process and writes only the last output to shared memory`,
   );
 }
 

@@ -63,7 +63,9 @@ export class ControlPlane implements ControlApi {
 
   registerWorker(info: WorkerInfo): Promise<void> {
     if (!this.#connect) {
-      throw new ControlError("this control plane does not accept remote workers", "invalid");
+      return Promise.reject(
+        new ControlError("this control plane does not accept remote workers", "invalid"),
+      );
     }
     this.attachWorker(info, this.#connect(info));
     return Promise.resolve();
@@ -101,7 +103,7 @@ export class ControlPlane implements ControlApi {
     );
   }
 
-  startRun(workflow: string): Promise<Run> {
+  async startRun(workflow: string): Promise<Run> {
     const definition = this.#store.workflow(workflow);
     if (!definition) throw new ControlError(`no workflow \`${workflow}\` is deployed`, "not-found");
     const worker = this.#pickWorker();
@@ -129,13 +131,14 @@ export class ControlPlane implements ControlApi {
       () => this.#finish(runId, summary, null),
       (e) => this.#finish(runId, summary, e instanceof Error ? e.message : String(e)),
     );
-    return this.getRun(runId);
+    return await this.getRun(runId);
   }
 
   getRun(runId: string): Promise<Run> {
     const record = this.#store.run(runId);
-    if (!record) throw new ControlError(`no run \`${runId}\``, "not-found");
-    return Promise.resolve(record);
+    return record
+      ? Promise.resolve(record)
+      : Promise.reject(new ControlError(`no run \`${runId}\``, "not-found"));
   }
 
   listRuns(workflow?: string): Promise<Run[]> {

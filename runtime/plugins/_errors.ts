@@ -36,6 +36,8 @@ export class PluginError extends Error {
       column?: string;
       /** The plugin's own `StepError.code` (`USER_CODE`, `BAD_CONFIG`, ...) for `step-failed`. */
       stepCode?: string;
+      /** For `step-failed` in a chain: which step failed (0 for the first; `step` names it). */
+      stepIndex?: number;
       cause?: unknown;
     },
   ) {

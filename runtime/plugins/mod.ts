@@ -12,7 +12,9 @@
 
 import {
   loadModule,
+  type ModuleContract,
   type ModuleSearch,
+  type OpContract,
   type RowContract,
   typeToString,
 } from "../../compiler/modules/mod.ts";
@@ -24,7 +26,12 @@ import {
   removeSegment,
   segmentName,
 } from "../registry/mod.ts";
-import { checkSchema, type DeclaredRow, type InvokeRequest } from "./protocol/mod.ts";
+import {
+  checkSchema,
+  type DeclaredRow,
+  type InvokeRequest,
+  type WireRowError,
+} from "./protocol/mod.ts";
 import { fileURLToPath } from "node:url";
 import { PluginError } from "./_errors.ts";
 import { PluginProcess, type PluginState } from "./_process.ts";
@@ -33,10 +40,20 @@ export { PluginError, type PluginErrorCode } from "./_errors.ts";
 export type { PluginState } from "./_process.ts";
 export { type ScaffoldOptions, scaffoldPlugin, type ScaffoldResult } from "./_scaffold.ts";
 
-/** A row the step could not process: its index in the input object, and why. */
+/**
+ * A row the step could not process: its index in the input object (for a chain, the input of
+ * the whole chain), why, and which step of the chain rejected it (0 for a single step).
+ */
 export interface RowError {
   row: number;
   message: string;
+  stepIndex: number;
+}
+
+/** One step of a chain: its wire name (`<import path>.<step>`) and its resolved config. */
+export interface ChainCall {
+  step: string;
+  config: Record<string, unknown>;
 }
 
 export type InvokeResult =
@@ -70,6 +87,8 @@ export interface PluginInfo {
   dir: string;
   state: PluginState;
   pid: number | null;
+  /** Invocations sent to this package (one per chain, however many steps it has). */
+  invocations: number;
 }
 
 interface Slot {
@@ -78,6 +97,7 @@ interface Slot {
   /** Extra environment of this plugin's processes. */
   env: Record<string, string>;
   tag: string;
+  invocations: number;
   process: PluginProcess | null;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -96,6 +116,19 @@ function declaredRow(row: RowContract | null): DeclaredRow {
   return row.kind === "input-plus"
     ? { kind: "input-plus", fields }
     : { kind: "fields", fields, open: row.open };
+}
+
+/**
+ * The contract of a chain's output from its steps' output contracts: an `input-plus` step
+ * appends to whatever the step before it produced.
+ */
+function composeRows(before: DeclaredRow, after: DeclaredRow): DeclaredRow {
+  if (after.kind !== "input-plus") return after;
+  if (before.kind === "open") return before;
+  const fields = [...before.fields, ...after.fields];
+  return before.kind === "input-plus"
+    ? { kind: "input-plus", fields }
+    : { kind: "fields", fields, open: before.open };
 }
 
 function fail(code: PluginError["code"], message: string, step: string, extra = {}): InvokeResult {
@@ -121,46 +154,81 @@ export class PluginHost {
   }
 
   /**
-   * Runs `step` (`<import path>.<step>`, e.g. `fraud-score/detect.process`) over `input`. The
-   * output object is adopted by the registry with `consumers` consumers. Never throws.
+   * Runs `step` (`<import path>.<step>`, e.g. `fraud-score/detect.process`) over `input`: a
+   * chain of one (see `invokeChain`). Never throws.
    */
-  async invoke(
+  invoke(
     step: string,
     config: Record<string, unknown>,
     input: ObjectHandle,
     options: InvokeOptions = {},
   ): Promise<InvokeResult> {
-    if (this.#closed) return fail("closed", "the plugin host is closed", step);
-    const dot = step.lastIndexOf(".");
-    const modulePath = step.slice(0, dot);
-    const lookup = dot > 0 ? loadModule(modulePath, this.#options.search) : null;
-    if (lookup === null || !lookup.ok || lookup.module.dir === null) {
-      const why = lookup === null
-        ? "a step is named `<import path>.<step>`"
-        : lookup.ok
-        ? `\`${modulePath}\` is a built-in module, not a plugin`
-        : lookup.message;
-      return fail("unknown-step", `cannot find plugin step \`${step}\`: ${why}`, step);
+    return this.invokeChain([{ step, config }], input, options);
+  }
+
+  /**
+   * Runs a chain of steps of one plugin package over `input` in one invocation (operator
+   * fusion): the plugin passes each batch through every step in-process and writes only the
+   * last step's output, which is checked against the chain's declared contracts and adopted
+   * by the registry with `consumers` consumers. Row errors index `input`, whichever step
+   * rejected the row. Never throws.
+   */
+  async invokeChain(
+    chain: readonly ChainCall[],
+    input: ObjectHandle,
+    options: InvokeOptions = {},
+  ): Promise<InvokeResult> {
+    const first = chain[0]?.step ?? "";
+    if (this.#closed) return fail("closed", "the plugin host is closed", first);
+    if (chain.length === 0) return fail("unknown-step", "an empty chain has no step to run", "");
+    const found: { step: string; op: OpContract; dir: string; module: ModuleContract }[] = [];
+    for (const { step } of chain) {
+      const dot = step.lastIndexOf(".");
+      const modulePath = step.slice(0, dot);
+      const lookup = dot > 0 ? loadModule(modulePath, this.#options.search) : null;
+      if (lookup === null || !lookup.ok || lookup.module.dir === null) {
+        const why = lookup === null
+          ? "a step is named `<import path>.<step>`"
+          : lookup.ok
+          ? `\`${modulePath}\` is a built-in module, not a plugin`
+          : lookup.message;
+        return fail("unknown-step", `cannot find plugin step \`${step}\`: ${why}`, step);
+      }
+      const op = lookup.module.ops.get(step.slice(dot + 1));
+      if (op === undefined) {
+        const known = [...lookup.module.ops.keys()].map((k) => `\`${k}\``).join(", ");
+        return fail(
+          "unknown-step",
+          `module \`${modulePath}\` has no step \`${step.slice(dot + 1)}\` (it has ${known})`,
+          step,
+        );
+      }
+      if (found.length > 0 && lookup.module.dir !== found[0].dir) {
+        return fail(
+          "unknown-step",
+          `a chain runs in one plugin process, but \`${step}\` is not in the package of ` +
+            `\`${first}\``,
+          step,
+        );
+      }
+      found.push({ step, op, dir: lookup.module.dir, module: lookup.module });
     }
-    const op = lookup.module.ops.get(step.slice(dot + 1));
-    if (op === undefined) {
-      const known = [...lookup.module.ops.keys()].map((k) => `\`${k}\``).join(", ");
-      return fail(
-        "unknown-step",
-        `module \`${modulePath}\` has no step \`${step.slice(dot + 1)}\` (it has ${known})`,
-        step,
-      );
-    }
-    const slot = this.#slot(lookup.module.dir, lookup.module.entry, lookup.module.runtime);
+    const { module } = found[0];
+    const slot = this.#slot(module.dir!, module.entry, module.runtime);
+    slot.invocations++;
     const request: InvokeRequest = {
-      step,
-      configJson: JSON.stringify(config),
+      step: first,
+      configJson: JSON.stringify(chain[0].config),
       input,
       outputSegment: segmentName(this.#options.registry.ownerPid, nextSerial++, {
         tag: slot.tag,
         prefix: this.#options.registry.prefix,
       }),
       invocationId: crypto.randomUUID(),
+      then: chain.slice(1).map(({ step, config }) => ({
+        step,
+        configJson: JSON.stringify(config),
+      })),
     };
     const process = this.#running(slot);
     clearTimeout(slot.idleTimer);
@@ -173,15 +241,19 @@ export class PluginHost {
       if (response.result === "error") {
         removeSegment(request.outputSegment);
         const { code, message, column } = response.error;
+        const index = response.error.stepIndex ?? 0;
+        const step = chain[index]?.step ?? first;
         return fail("step-failed", `step \`${step}\` failed (${code}): ${message}`, step, {
           stepCode: code,
           column: column || undefined,
+          stepIndex: chain[index] ? index : 0,
         });
       }
       const result = this.#accept(
         request,
+        chain.length,
         response.ok,
-        declaredRow(op.output),
+        found.map((f) => declaredRow(f.op.output)).reduce(composeRows),
         options.consumers ?? 1,
       );
       if (!result.ok) process.kill();
@@ -193,7 +265,7 @@ export class PluginHost {
           ok: false,
           error: error.step
             ? error
-            : new PluginError(error.code, error.message, { step, cause: error.cause }),
+            : new PluginError(error.code, error.message, { step: first, cause: error.cause }),
         };
       }
       throw error;
@@ -208,6 +280,7 @@ export class PluginHost {
       dir: slot.dir,
       state: slot.process?.state ?? "stopped",
       pid: slot.process && slot.process.state !== "stopped" ? slot.process.pid : null,
+      invocations: slot.invocations,
     }));
   }
 
@@ -235,7 +308,7 @@ export class PluginHost {
       }
       const base = dir.split("/").filter((s) => s).pop() ?? "plugin";
       const tag = `plugin_${base.replace(/[^A-Za-z0-9_]/g, "_")}`;
-      slot = { dir, entry, env, tag, process: null, idleTimer: undefined };
+      slot = { dir, entry, env, tag, invocations: 0, process: null, idleTimer: undefined };
       this.#slots.set(dir, slot);
     }
     return slot;
@@ -275,7 +348,8 @@ export class PluginHost {
   /** Validates a plugin's answer completely before the registry adopts its output. */
   #accept(
     request: InvokeRequest,
-    ok: { output: ObjectHandle | null; rowErrors: RowError[] },
+    steps: number,
+    ok: { output: ObjectHandle | null; rowErrors: WireRowError[]; stepsRun?: number },
     contract: DeclaredRow,
     consumers: number,
   ): InvokeResult {
@@ -289,6 +363,13 @@ export class PluginHost {
         { cause },
       );
     };
+    if (steps > 1 && ok.stepsRun !== steps) {
+      return malformed(
+        `it ran ${
+          ok.stepsRun ?? 0
+        } of the ${steps} steps of the chain (its SDK may predate chains)`,
+      );
+    }
     const output = ok.output;
     if (output === null || output.segment !== outputSegment) {
       return malformed(
@@ -296,11 +377,14 @@ export class PluginHost {
       );
     }
     const failed = new Set<number>();
-    for (const { row } of ok.rowErrors) {
+    for (const { row, stepIndex } of ok.rowErrors) {
       if (!Number.isSafeInteger(row) || row < 0 || row >= input.rows) {
         return malformed(
           `it reports an error for row ${row}, but the input has ${input.rows} rows`,
         );
+      }
+      if ((stepIndex ?? 0) >= steps) {
+        return malformed(`it reports an error of step ${stepIndex} in a chain of ${steps}`);
       }
       failed.add(row);
     }
@@ -337,7 +421,11 @@ export class PluginHost {
       return {
         ok: true,
         output: adopted,
-        rowErrors: ok.rowErrors.map(({ row, message }) => ({ row, message })),
+        rowErrors: ok.rowErrors.map(({ row, message, stepIndex }) => ({
+          row,
+          message,
+          stepIndex: stepIndex ?? 0,
+        })),
       };
     } catch (error) {
       return malformed(error instanceof Error ? error.message : String(error), error);

@@ -32,7 +32,11 @@ type Callback = (error: grpc.ServiceError | null, value?: unknown) => void;
 /** Wraps an async method as a unary gRPC handler, mapping ControlError to status codes. */
 function unary<A>(fn: (request: A) => Promise<unknown>) {
   return (call: { request: A }, callback: Callback) => {
-    fn(call.request).then((value) => callback(null, value), (e) => callback(toStatus(e)));
+    // A method that throws before returning its promise must still answer the call.
+    Promise.resolve().then(() => fn(call.request)).then(
+      (value) => callback(null, value),
+      (e) => callback(toStatus(e)),
+    );
   };
 }
 

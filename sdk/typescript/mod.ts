@@ -24,6 +24,7 @@ import {
   writeSegment,
 } from "../../runtime/registry/mod.ts";
 import {
+  chainOf,
   checkSchema,
   type DeclaredField,
   declaredField,
@@ -243,12 +244,16 @@ function withoutRows(batch: RecordBatch, failed: number[]): RecordBatch[] {
   return kept;
 }
 
-/** Runs one step over one input batch; returns output batches and batch-relative errors. */
+/**
+ * Runs one step over one input batch: output batches, batch-relative errors, and whether the
+ * output rows are the input rows minus the failed ones, in order (so that each output row's
+ * input row is known).
+ */
 async function runBatch(
   step: Step,
   batch: RecordBatch,
   config: Record<string, unknown>,
-): Promise<{ batches: RecordBatch[]; errors: RowError[] }> {
+): Promise<{ batches: RecordBatch[]; errors: RowError[]; aligned: boolean }> {
   const inputViolation = checkSchema(batch.schema, declaredRow(step.input), null);
   if (inputViolation) {
     throw new StepFailure("BAD_INPUT", `input: ${inputViolation.message}`, inputViolation.column);
@@ -279,23 +284,100 @@ async function runBatch(
       `step \`${step.name}\` reported an error for row ${outside}, outside its batch`,
     );
   }
-  return { batches: aligned ? withoutRows(out, failed) : [out], errors };
+  return { batches: aligned ? withoutRows(out, failed) : [out], errors, aligned };
 }
 
-/** Answers one Invoke request; every failure becomes a StepError, never a gRPC error. */
+/** A batch in the middle of a chain, with the input row each of its rows came from. */
+interface Piece {
+  batch: RecordBatch;
+  /** Per row, its index in the original input batch; null when a step lost track. */
+  origins: number[] | null;
+}
+
+/** A step of a chain that failed as a whole: the failure plus the step's index. */
+class ChainFailure extends Error {
+  constructor(readonly index: number, readonly failure: StepFailure | Error) {
+    super(failure.message);
+  }
+}
+
+/**
+ * Runs one input batch through every step of `chain`; errors name the step that rejected the
+ * row and index the original batch, so the worker quarantines the rows it sent.
+ */
+async function runChain(
+  chain: { step: Step; config: Record<string, unknown> }[],
+  batch: RecordBatch,
+): Promise<{ batches: RecordBatch[]; errors: (RowError & { stepIndex: number })[] }> {
+  let pieces: Piece[] = [{ batch, origins: Array.from({ length: batch.numRows }, (_, i) => i) }];
+  const errors: (RowError & { stepIndex: number })[] = [];
+  for (const [index, { step, config }] of chain.entries()) {
+    const next: Piece[] = [];
+    for (const piece of pieces) {
+      let done;
+      try {
+        done = await runBatch(step, piece.batch, config);
+      } catch (error) {
+        throw new ChainFailure(index, error as Error);
+      }
+      // Every row of a one-row input came from that row, whatever a step did to it.
+      const origins = piece.origins ??
+        (batch.numRows === 1 ? new Array<number>(piece.batch.numRows).fill(0) : null);
+      for (const e of done.errors) {
+        if (origins === null) {
+          throw new ChainFailure(
+            index,
+            new StepFailure(
+              "ROW_ORIGIN_LOST",
+              `step \`${step.name}\` rejected rows of a batch whose rows an earlier step of the ` +
+                "chain did not keep aligned with the input",
+            ),
+          );
+        }
+        errors.push({ row: origins[e.row], message: e.message, stepIndex: index });
+      }
+      if (!done.aligned || origins === null) {
+        next.push(...done.batches.map((b) => ({ batch: b, origins: null })));
+        continue;
+      }
+      const failed = new Set(done.errors.map((e) => e.row));
+      const kept = origins.filter((_, i) => !failed.has(i));
+      let at = 0;
+      for (const b of done.batches) {
+        next.push({ batch: b, origins: kept.slice(at, at + b.numRows) });
+        at += b.numRows;
+      }
+    }
+    pieces = next;
+  }
+  return { batches: pieces.map((p) => p.batch), errors };
+}
+
+/**
+ * Answers one Invoke request (one step, or a chain of them run in-process over each input
+ * batch); every failure becomes a StepError naming the failing step, never a gRPC error.
+ */
 export async function invokeStep(plugin: Plugin, request: InvokeRequest): Promise<InvokeResponse> {
+  const wire = chainOf(request);
+  let current = 0;
   try {
-    const step = plugin.steps.get(request.step);
-    if (step === undefined) {
-      const known = [...plugin.steps.keys()].map((k) => `\`${k}\``).join(", ");
-      throw new StepFailure("UNKNOWN_STEP", `no step \`${request.step}\` here (known: ${known})`);
-    }
-    let config: Record<string, unknown>;
-    try {
-      config = JSON.parse(request.configJson || "{}");
-    } catch (error) {
-      throw new StepFailure("BAD_CONFIG", `config is not JSON: ${(error as Error).message}`);
-    }
+    const chain = wire.map((link, index) => {
+      current = index;
+      const step = plugin.steps.get(link.step);
+      if (step === undefined) {
+        const known = [...plugin.steps.keys()].map((k) => `\`${k}\``).join(", ");
+        throw new StepFailure("UNKNOWN_STEP", `no step \`${link.step}\` here (known: ${known})`);
+      }
+      try {
+        return { step, config: JSON.parse(link.configJson || "{}") as Record<string, unknown> };
+      } catch (error) {
+        throw new StepFailure(
+          "BAD_CONFIG",
+          `config of \`${link.step}\` is not JSON: ${(error as Error).message}`,
+        );
+      }
+    });
+    current = 0;
     let lease;
     try {
       lease = openHandle(request.input);
@@ -305,36 +387,46 @@ export async function invokeStep(plugin: Plugin, request: InvokeRequest): Promis
     }
     try {
       const batches: RecordBatch[] = [];
-      const rowErrors: RowError[] = [];
+      const rowErrors: (RowError & { stepIndex: number })[] = [];
       let start = 0;
       let schema: Schema | undefined;
       for (const batch of lease.table.batches) {
-        const done = await runBatch(step, batch, config);
+        const done = await runChain(chain, batch);
         batches.push(...done.batches);
-        rowErrors.push(...done.errors.map((e) => ({ row: start + e.row, message: e.message })));
+        rowErrors.push(...done.errors.map((e) => ({ ...e, row: start + e.row })));
         schema ??= done.batches[0]?.schema;
         start += batch.numRows;
       }
-      schema ??= outputSchemaFor(step, lease.table.schema);
+      schema ??= chain.reduce((s, link) => outputSchemaFor(link.step, s), lease.table.schema);
       const output = writeSegment(request.outputSegment, new Table(schema, batches));
-      return { result: "ok", ok: { output, rowErrors } };
+      return { result: "ok", ok: { output, rowErrors, stepsRun: chain.length } };
     } finally {
       lease.release();
     }
-  } catch (error) {
+  } catch (caught) {
     removeSegment(request.outputSegment);
+    const [index, error] = caught instanceof ChainFailure
+      ? [caught.index, caught.failure]
+      : [current, caught];
+    const name = wire[index]?.step ?? request.step;
     if (error instanceof StepFailure) {
       return {
         result: "error",
-        error: { code: error.code, message: error.message, column: error.column },
+        error: {
+          code: error.code,
+          message: wire.length > 1 ? `step \`${name}\`: ${error.message}` : error.message,
+          column: error.column,
+          stepIndex: index,
+        },
       };
     }
-    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    return { result: "error", error: { code: "USER_CODE", message, column: "" } };
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const message = wire.length > 1 ? `step \`${name}\`: ${text}` : text;
+    return { result: "error", error: { code: "USER_CODE", message, column: "", stepIndex: index } };
   }
 }
 
-/** The output schema when no batch was produced (every row failed, or an empty input). */
+/** The output schema of `step` over `input` when no batch was produced. */
 function outputSchemaFor(step: Step, input: Schema): Schema {
   if (step.output.kind !== "input-plus") return step.output.schema;
   return new Schema([...input.fields, ...step.output.schema.fields] as Field[]);

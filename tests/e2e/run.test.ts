@@ -252,3 +252,37 @@ Deno.test("after kill -9 of a run, its plugin exits and the next start removes i
   assert.deepEqual(segmentsOf(child.pid), [], "the next start swept them");
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("Ctrl-C drains a run: the sink flushes what was read and no memory is left", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-drain-" });
+  const rows = ["n"];
+  for (let i = 0; i < 2_000_000; i++) rows.push(String(i));
+  await Deno.writeTextFile(`${dir}/numbers.csv`, rows.join("\n") + "\n");
+  await Deno.writeTextFile(
+    `${dir}/copy.he`,
+    [
+      'import "fhub/file" file',
+      "workflow Copy {",
+      '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
+      "  | (",
+      "    from input",
+      "    derive { twice = n * 2 }",
+      "  )",
+      '  | file.write { path: "out.csv", format: "csv" }',
+      "}",
+      "",
+    ].join("\n"),
+  );
+  const child = spawnHeddle(["run", "--batch-rows", "500", `${dir}/copy.he`]);
+  await waitForLine(child.stderr, /file\.read: \d+ in/);
+  child.kill("SIGINT");
+  const status = await child.status;
+  await child.stdout.cancel();
+  assert.equal(status.code, 0);
+  assert.deepEqual(segmentsOf(child.pid), []);
+  const out = (await Deno.readTextFile(`${dir}/out.csv`)).trim().split("\n");
+  assert.equal(out[0], "n,twice");
+  assert.ok(out.length - 1 < 2_000_000, "the run stopped before the end of its input");
+  out.slice(1).forEach((line, i) => assert.equal(line, `${i},${2 * i}`));
+  await Deno.remove(dir, { recursive: true });
+});

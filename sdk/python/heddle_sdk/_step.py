@@ -73,11 +73,12 @@ class Output:
 class StepFailure(Exception):
     """Fails the whole invocation with a protocol error code (docs/plugins.md, "Errors")."""
 
-    def __init__(self, code: str, message: str, column: str = ""):
+    def __init__(self, code: str, message: str, column: str = "", step_index: int = 0):
         super().__init__(message)
         self.code = code
         self.message = message
         self.column = column
+        self.step_index = step_index
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,10 @@ class Step:
             "input": self.input.to_json(), "output": self.output.to_json(),
         }
 
-    def run(self, batch: pa.RecordBatch, config: dict[str, Any]) -> tuple[pa.RecordBatch, list[RowError]]:
-        """Checks the input batch, calls the step, and returns its checked output and errors."""
+    def run(self, batch: pa.RecordBatch, config: dict[str, Any]) -> tuple[pa.RecordBatch, list[RowError], bool]:
+        """Checks the input batch, calls the step, and returns its checked output, its errors,
+        and whether the output rows are the input rows minus the failed ones, in order (so a
+        chain knows which input row each output row came from)."""
         check_columns(batch, self.input, self.name, "input")
         takes_config = len(inspect.signature(self.fn).parameters) >= 2
         result = self.fn(batch, config) if takes_config else self.fn(batch)
@@ -115,16 +118,16 @@ class Step:
         else:
             out = pa.RecordBatch.from_arrays(out.columns, schema=self._declared(out.schema))
         if not errors:
-            return out, []
+            return out, [], aligned
         failed = {e.row for e in errors}
         outside = [r for r in failed if not 0 <= r < batch.num_rows]
         if outside:
             raise StepFailure("BAD_OUTPUT", f"step `{self.name}` reported an error for row "
                               f"{outside[0]}, which is not in its batch of {batch.num_rows} rows")
         if not aligned:
-            return out, sorted(errors, key=lambda e: e.row)
+            return out, sorted(errors, key=lambda e: e.row), False
         keep = pa.array([i not in failed for i in range(out.num_rows)])
-        return pc.filter(out, keep), sorted(errors, key=lambda e: e.row)
+        return pc.filter(out, keep), sorted(errors, key=lambda e: e.row), True
 
     def _declared(self, actual: pa.Schema) -> pa.Schema:
         # Declared columns take the declared nullability; an open row keeps the rest as found.

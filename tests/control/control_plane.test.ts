@@ -1,0 +1,106 @@
+/**
+ * The control plane with a real in-process worker: deploying checks programs, runs are
+ * placed on the worker, every attempt is recorded, and state survives a restart because it
+ * lives in SQLite.
+ */
+import assert from "node:assert/strict";
+import { ControlPlane } from "../../runtime/control/mod.ts";
+import { Worker } from "../../runtime/worker/mod.ts";
+import { ControlError } from "../../runtime/protocol/mod.ts";
+
+const plugins = new URL("../../examples/plugins", import.meta.url).pathname;
+
+async function program(dir: string, failRows: number[]): Promise<string> {
+  await Deno.writeTextFile(`${dir}/numbers.csv`, "n\n" + [0, 1, 2, 3, 4, 5].join("\n") + "\n");
+  const file = `${dir}/faulty.he`;
+  await Deno.writeTextFile(
+    file,
+    [
+      'import "fhub/file" file',
+      'import "faulty/steps" faulty',
+      "handler rejected {",
+      "  *",
+      '  | file.write { path: "rejected.jsonl", format: "jsonl" }',
+      "}",
+      "workflow Numbers ? rejected {",
+      '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
+      `  | faulty.run { fail_rows: [${failRows.join(", ")}] }`,
+      '  | file.write { path: "out.jsonl", format: "jsonl" }',
+      "}",
+      "",
+    ].join("\n"),
+  );
+  return file;
+}
+
+function node(database: string) {
+  const control = new ControlPlane({ database, heddlePath: plugins });
+  const worker = new Worker({ id: "w1", heddlePath: plugins });
+  control.attachWorker({ id: worker.id, address: "in-process", host: "here" }, worker);
+  return {
+    control,
+    close: async () => {
+      await worker.close();
+      control.close();
+    },
+  };
+}
+
+Deno.test("deploy refuses a program with errors and stores nothing", async () => {
+  const { control, close } = node(":memory:");
+  try {
+    const response = await control.deploy({
+      file: "/tmp/bad.he",
+      source: "workflow W {\n  nothing.here\n}\n",
+      overrides: [],
+    });
+    assert.equal(response.ok, false);
+    assert.ok(response.diagnostics.some((d) => d.severity === "error" && d.line === 2));
+    assert.deepEqual(await control.listWorkflows(), []);
+    await assert.rejects(() => control.startRun("W"), ControlError);
+  } finally {
+    await close();
+  }
+});
+
+Deno.test("runs record their attempts, and a restarted control plane remembers them", async () => {
+  const dir = await Deno.makeTempDir();
+  const database = `${dir}/control.db`;
+  const file = await program(dir, [1, 4]);
+  let first = node(database);
+  let runId: string;
+  try {
+    const deployed = await first.control.deploy({
+      file,
+      source: await Deno.readTextFile(file),
+      overrides: [],
+    });
+    assert.deepEqual(deployed.workflows, ["Numbers"]);
+    const run = await first.control.startRun("Numbers");
+    runId = run.id;
+    const ended = await first.control.watch(run.id, () => {});
+    assert.equal(ended.status, "succeeded", ended.error);
+    const summary = JSON.parse(ended.summaryJson);
+    assert.equal(summary.quarantined, 2);
+  } finally {
+    await first.close();
+  }
+  const out = (await Deno.readTextFile(`${dir}/out.jsonl`)).trim().split("\n").map((l) =>
+    JSON.parse(l).n
+  );
+  assert.deepEqual(out, [0, 2, 3, 5]);
+
+  first = node(database);
+  try {
+    const [remembered] = await first.control.listRuns("Numbers");
+    assert.equal(remembered.id, runId!);
+    assert.equal(remembered.status, "succeeded");
+    const attempts = first.control.attempts(runId!);
+    assert.ok(attempts.some((a) => a.outcome === "started"));
+    assert.ok(attempts.some((a) => a.outcome === "succeeded"));
+    assert.deepEqual((await first.control.listWorkflows()).map((w) => w.version), [1]);
+  } finally {
+    await first.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
