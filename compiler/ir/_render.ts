@@ -2,19 +2,21 @@
  * Renderings of the IR for `heddle inspect --ir`: text for people, JSON for tools, Graphviz
  * DOT and Mermaid for pictures. Renderers only read the IR; they must never change it.
  */
+import type { RowSchema } from "../types/mod.ts";
 import type { Ir, IrStage } from "./mod.ts";
 
 function label(s: IrStage): string {
   if (s.kind === "prql") return `prql`;
   if (s.kind === "lookup-join") return `lookup-join ${s.lookup?.map((l) => l.step).join(", ")}`;
   if (s.kind === "handler-input") return "*";
+  if (s.calls) return s.calls.map((c) => c.step ?? `${c.module}.${c.op}`).join(" + ");
   return `${s.step ?? `${s.module}.${s.op}`}`;
 }
 
-function schemaText(s: IrStage): string {
-  if (!s.output) return "";
-  const f = s.output.fields.map((f) => `${f.name}: ${f.type ?? `?${f.family ?? ""}`}`);
-  return `{${f.join(", ")}${s.output.open ? ", .." : ""}}`;
+function schemaText(schema: RowSchema | null): string {
+  if (!schema) return "";
+  const f = schema.fields.map((f) => `${f.name}: ${f.type ?? `?${f.family ?? ""}`}`);
+  return `{${f.join(", ")}${schema.open ? ", .." : ""}}`;
 }
 
 export function irToText(ir: Ir): string {
@@ -26,8 +28,12 @@ export function irToText(ir: Ir): string {
       out.push(
         `  ${s.id} ${s.kind} ${label(s)} [${s.runtime}]${from ? ` <- ${from}` : ""}${
           s.handler ? ` ? ${s.handler}` : ""
-        } ${schemaText(s)}`.trimEnd(),
+        } ${schemaText(s.output)}`.trimEnd(),
       );
+      for (const [k, c] of (s.calls ?? []).entries()) {
+        const name = c.step ? `${c.step} (${c.module}.${c.op})` : `${c.module}.${c.op}`;
+        out.push(`    chain ${k + 1}/${s.calls!.length} ${name} ${schemaText(c.output)}`.trimEnd());
+      }
       for (const l of s.lookup ?? []) out.push(`    lookup ${l.step} (${l.dialect}): ${l.query}`);
     }
   }

@@ -93,7 +93,7 @@ function callsOf(s: IrStage): IrCall[] {
   }];
 }
 
-const nameOf = (s: IrStage) => s.step ?? `${s.module}.${s.op}`;
+const nameOf = (s: IrStage) => callsOf(s).map((c) => c.step ?? `${c.module}.${c.op}`).join(", ");
 
 /** The plugin package directory of a module (null for built-ins and unknown modules). */
 function packageOf(ir: Ir, module: string | null): string | null {
@@ -114,6 +114,19 @@ function runtimeObstacle(ir: Ir, a: IrStage, b: IrStage): string | null {
 }
 
 function fuseRuntime(ir: Ir, g: IrGraph): void {
+  fuse(
+    ir,
+    g,
+    (a, b) => runtimeObstacle(ir, a, b) === null,
+    (a, b) => {
+      a.calls = [...callsOf(a), ...callsOf(b)];
+    },
+    (a, b) =>
+      `${nameOf(a)} and ${nameOf(b)} run in the same ${a.runtime} plugin: one invocation passes each batch through ${
+        callsOf(a).length + callsOf(b).length
+      } steps in the plugin process and writes only the last output to shared memory`,
+  );
+  // Explained after fusing, so that the stage ids named are the ones the IR keeps.
   const uses = consumers(g);
   for (const b of g.stages) {
     const a = b.inputs.length === 1 ? g.stages.find((s) => s.id === b.inputs[0].from) : undefined;
@@ -126,20 +139,6 @@ function fuseRuntime(ir: Ir, g: IrGraph): void {
       });
     }
   }
-  fuse(
-    ir,
-    g,
-    (a, b) => runtimeObstacle(ir, a, b) === null,
-    (a, b) => {
-      a.calls = [...callsOf(a), ...callsOf(b)];
-    },
-    (a, b) =>
-      `${callsOf(a).map((c) => c.step ?? `${c.module}.${c.op}`).join(", ")} and ${
-        nameOf(b)
-      } run in the same ${a.runtime} plugin: one invocation passes each batch through ${
-        callsOf(a).length + callsOf(b).length
-      } steps in the plugin process and writes only the last output to shared memory`,
-  );
 }
 
 /**

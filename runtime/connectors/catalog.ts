@@ -10,7 +10,7 @@
  * `remoteError`, which redacts every secret of the resource.
  */
 import pg from "pg";
-import { createClient } from "@clickhouse/client";
+import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import type { Catalog, CatalogAnswer } from "../../compiler/mod.ts";
 import { type ArrowType, typeToString } from "../../compiler/modules/mod.ts";
 import { intOf, remoteError, stringOf } from "./_remote.ts";
@@ -39,7 +39,7 @@ const PG_TYPES: Record<number, ArrowType> = {
 };
 
 /** The snapshot's text form of a PostgreSQL type OID. */
-export function postgresqlType(oid: number): string {
+function postgresqlType(oid: number): string {
   return typeToString(PG_TYPES[oid] ?? UTF8);
 }
 
@@ -87,7 +87,7 @@ async function describePostgresql(request: Request): Promise<CatalogAnswer> {
         "WHERE name = 'heddle_introspect'",
     );
     const paramTypes = prepared.rows[0]?.types ?? [];
-    const described = await client.query({
+    const described: { fields: { name: string; dataTypeID: number }[] } = await client.query({
       text: `SELECT * FROM (${text}\n) AS heddle_introspect LIMIT 0`,
       values: names.map(() => null),
     });
@@ -101,7 +101,7 @@ async function describePostgresql(request: Request): Promise<CatalogAnswer> {
   } catch (error) {
     throw remoteError("config", where, error, [password]);
   } finally {
-    await client.query("ROLLBACK").catch(() => {});
+    // Closing the connection rolls the read-only transaction back with it.
     await client.end().catch(() => {});
   }
 }
@@ -128,6 +128,12 @@ function fromClause(query: string): string {
   return end ? rest.slice(0, end.index) : rest;
 }
 
+/** `T` of `Nullable(T)` or `LowCardinality(T)`, which cannot be wrapped in `Nullable` again. */
+function innerType(type: string): string {
+  const inner = /^(?:Nullable|LowCardinality)\((.*)\)$/.exec(type)?.[1];
+  return inner === undefined ? type : innerType(inner);
+}
+
 async function describeClickhouse(request: Request): Promise<CatalogAnswer> {
   const config = request.config;
   const host = stringOf(config, "host");
@@ -142,6 +148,8 @@ async function describeClickhouse(request: Request): Promise<CatalogAnswer> {
     password: password ?? "",
     database,
     request_timeout: 10_000,
+    // The client would print each failure with its stack to stderr; it is reported instead.
+    log: { level: ClickHouseLogLevel.OFF },
   });
   const describe = async (query: string) => {
     const result = await client.query({ query: `DESCRIBE (${query}\n)`, format: "JSONEachRow" });
@@ -165,7 +173,7 @@ async function describeClickhouse(request: Request): Promise<CatalogAnswer> {
     // A typed NULL stands in for each parameter: it types the expression without a value.
     const typed = replaceParams(
       bare(request.query),
-      (n) => `CAST(NULL AS Nullable(${paramTypes.get(n)?.replace(/^Nullable\((.*)\)$/, "$1")}))`,
+      (n) => `CAST(NULL AS Nullable(${innerType(paramTypes.get(n)!)}))`,
     );
     const columns = await describe(typed);
     return {

@@ -11,6 +11,7 @@ import { kafkaConsume, kafkaProduce } from "./kafka.ts";
 import { postgresqlQuery } from "./postgresql.ts";
 import { clickhouseQuery } from "./clickhouse.ts";
 import { llmPrompt } from "./llm.ts";
+export { databaseCatalog } from "./catalog.ts";
 
 export * from "./_types.ts";
 export {

@@ -4,7 +4,7 @@
  * deployed and what ran. It stores metadata only, never record payloads.
  */
 import { DatabaseSync } from "node:sqlite";
-import type { RunStatus } from "../protocol/mod.ts";
+import type { Run, RunStatus } from "../protocol/mod.ts";
 
 export interface WorkflowRecord {
   name: string;
@@ -17,16 +17,8 @@ export interface WorkflowRecord {
   deployedAt: string;
 }
 
-export interface RunRecord {
-  id: string;
-  workflow: string;
-  status: RunStatus;
-  startedAt: string;
-  endedAt: string;
-  worker: string;
-  summaryJson: string;
-  error: string;
-}
+/** A run as stored: exactly the control channel's `Run`. */
+export type RunRecord = Run;
 
 export interface AttemptRecord {
   runId: string;

@@ -14,6 +14,8 @@ import type { RetryPolicy } from "./_plan.ts";
 export interface RowFailure {
   row: number;
   message: string;
+  /** The step (of a fused chain) that rejected it, when not the stage's own label. */
+  step?: string;
 }
 
 /**
@@ -49,6 +51,16 @@ export interface Quarantine {
   rows: number[];
   message: string;
   attempt: number;
+  /** The step (of a fused chain) whose failure this was, when the error named one. */
+  step?: string;
+}
+
+/** A failed attempt that names the step of a fused chain that failed. */
+export class StepAttemptError extends Error {
+  constructor(message: string, readonly step: string | undefined) {
+    super(message);
+    this.name = "StepAttemptError";
+  }
 }
 
 export interface Isolated<T> {
@@ -127,8 +139,11 @@ export class FaultRunner {
     piece: Piece,
     attempts: number,
     hooks: AttemptHooks,
-  ): Promise<{ ok: true; result: AttemptResult<T> } | { ok: false; message: string }> {
+  ): Promise<
+    { ok: true; result: AttemptResult<T> } | { ok: false; message: string; step?: string }
+  > {
     let message = "";
+    let step: string | undefined;
     const rows = piece.table.numRows;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (this.signal.aborted) throw new FatalStageError("the run was aborted");
@@ -141,12 +156,13 @@ export class FaultRunner {
       } catch (error) {
         if (error instanceof FatalStageError) throw error;
         message = messageOf(error);
+        step = error instanceof StepAttemptError ? error.step : undefined;
         const retryIn = attempt < attempts ? this.#backoff(attempt) : null;
         hooks.failed(attempt, rows, message, retryIn);
         if (retryIn !== null) await sleep(retryIn, this.signal);
       }
     }
-    return { ok: false, message };
+    return { ok: false, message, step };
   }
 
   /** Runs `op` over `table`, isolating rows that keep failing. */
@@ -167,7 +183,12 @@ export class FaultRunner {
       if (n <= 1) {
         const rows = n === 1 ? [piece.offset] : [];
         if (rows.length) {
-          out.failures.push({ rows, message: tried.message, attempt: this.policy.attempts });
+          out.failures.push({
+            rows,
+            message: tried.message,
+            attempt: this.policy.attempts,
+            step: tried.step,
+          });
         }
         return;
       }

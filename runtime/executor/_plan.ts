@@ -46,10 +46,34 @@ export interface PlannedStage {
   handler: string | null;
   retry: RetryPolicy;
   config: Record<string, unknown>;
+  /**
+   * For a plugin stage: the steps it runs in one invocation (one, or a fused chain), each
+   * with its wire name, its label (what `_error_step` says) and its resolved config.
+   */
+  chain: PlannedCall[];
   resources: Record<string, Record<string, unknown>>;
   /** Input row type (first input), for sinks and handler inputs. */
   inputSchema: ColumnSpec[] | null;
   outputSchema: ColumnSpec[] | null;
+}
+
+export interface PlannedCall {
+  /** `<import path>.<op>`, as the plugin protocol names a step. */
+  wire: string;
+  label: string;
+  config: Record<string, unknown>;
+}
+
+/** The calls a plugin stage runs; empty for any other stage. */
+function chainOf(s: IrStage, env: EnvLookup): PlannedCall[] {
+  if (s.kind !== "call" || s.runtime === "builtin") return [];
+  const calls = s.calls ??
+    [{ module: s.module!, op: s.op!, step: s.step, config: s.config }];
+  return calls.map((c) => ({
+    wire: `${c.module}.${c.op}`,
+    label: c.step ?? `${c.module}.${c.op}`,
+    config: resolveConfig(c.config, env),
+  }));
 }
 
 export interface Plan {
@@ -163,6 +187,7 @@ export function plan(ir: Ir, name: string | null, env: EnvLookup): PlanResult {
           handler: handler === graph.name ? null : handler,
           retry: retryOf(s.retry),
           config: resolveConfig(s.config, env),
+          chain: chainOf(s, env),
           resources: Object.fromEntries(
             Object.entries(s.resources).map(([slot, id]) => [
               slot,

@@ -10,8 +10,8 @@ import type { Registry } from "../registry/mod.ts";
 /** What the executor uses of the registry: put, open (leased), release. */
 export type BatchRegistry = Pick<Registry, "put" | "open" | "release">;
 
-/** What the executor uses of the plugin host: `invoke`. */
-export type PluginInvoker = Pick<PluginHost, "invoke">;
+/** What the executor uses of the plugin host: `invokeChain` (one step is a chain of one). */
+export type PluginInvoker = Pick<PluginHost, "invokeChain">;
 
 /** Plugin failures no retry can fix: the run fails instead of splitting the batch. */
 const FATAL_PLUGIN_CODES: ReadonlySet<PluginErrorCode> = new Set(["unknown-step", "closed"]);

@@ -39,9 +39,10 @@ import {
   FaultRunner,
   type Isolated,
   type Operation,
+  StepAttemptError,
 } from "./_faults.ts";
 import { Lineage, type Origin } from "./_lineage.ts";
-import type { Plan, PlannedStage } from "./_plan.ts";
+import type { Plan, PlannedCall, PlannedStage } from "./_plan.ts";
 import { type BatchRegistry, pluginFailureIsFatal, type PluginInvoker } from "./_ports.ts";
 import { BoundedQueue } from "./_queue.ts";
 import { distinctKeys, type ErrorDetails, failedRows, untypedFailures } from "./_tables.ts";
@@ -81,7 +82,7 @@ type StageRuntime =
   | { kind: "sink"; sink: Sink }
   | { kind: "transform"; transform: Transform }
   | { kind: "lookup"; lookup: Lookup }
-  | { kind: "plugin"; module: string; step: string }
+  | { kind: "plugin"; chain: PlannedCall[] }
   | { kind: "prql"; lookups: { name: string; keys: [string, string][]; lookup: Lookup }[] }
   | { kind: "forward" };
 
@@ -200,7 +201,7 @@ export class Run {
           if (!this.settings.plugins) {
             throw new FatalStageError(`plugin step \`${s.label}\` needs a plugin host`);
           }
-          return { kind: "plugin", module: ir.module!, step: ir.op! };
+          return { kind: "plugin", chain: s.chain };
         }
         const f = factoryFor(qualified);
         if (f.role === "transform") {
@@ -523,14 +524,11 @@ export class Run {
           const consumers = Math.max(1, s.consumers.length);
           let outcome;
           try {
-            outcome = await this.settings.plugins!.invoke(
-              `${rt.module}.${rt.step}`,
-              s.config,
+            // A fused chain is one invocation: the plugin runs every step in-process.
+            outcome = await this.settings.plugins!.invokeChain(
+              rt.chain.map((c) => ({ step: c.wire, config: c.config })),
               input,
-              {
-                consumers,
-                timeoutMs: s.retry.timeoutMs,
-              },
+              { consumers, timeoutMs: s.retry.timeoutMs },
             );
           } finally {
             if (input !== env.handle) registry.release(input.id);
@@ -540,14 +538,18 @@ export class Run {
             if (pluginFailureIsFatal(e.code, e.details.stepCode)) {
               throw new FatalStageError(e.message);
             }
-            throw new Error(e.message);
+            throw new StepAttemptError(e.message, rt.chain[e.details.stepIndex ?? 0]?.label);
           }
           const output = outcome.output;
           const lease = registry.open(output);
           return {
             value: lease.table,
             handle: s.consumers.length > 0 ? output : undefined,
-            rowErrors: outcome.rowErrors,
+            rowErrors: outcome.rowErrors.map((e) => ({
+              row: e.row,
+              message: e.message,
+              step: rt.chain[e.stepIndex]?.label,
+            })),
             dispose: (forwarded) => {
               lease.release();
               if (!forwarded) { for (let i = 0; i < consumers; i++) registry.release(output.id); }
@@ -593,13 +595,13 @@ export class Run {
       for (const f of isolated.failures) {
         for (const row of f.rows) {
           indexes.push(row);
-          details.push({ step: s.label, message: f.message, attempt: f.attempt });
+          details.push({ step: f.step ?? s.label, message: f.message, attempt: f.attempt });
         }
       }
       for (const { piece, result } of isolated.results) {
         for (const e of result.rowErrors) {
           indexes.push(piece.offset + e.row);
-          details.push({ step: s.label, message: e.message, attempt: 1 });
+          details.push({ step: e.step ?? s.label, message: e.message, attempt: 1 });
         }
       }
       const outputs = isolated.results.filter((r) =>

@@ -4,6 +4,7 @@
  * `heddle cluster`, where gRPC carries the same calls): one code path, two transports.
  * The shapes mirror `proto/control.proto` field for field.
  */
+import type { JsonDiagnostic } from "../../compiler/diagnostics/mod.ts";
 /**
  * The lifecycle of a run.
  * - `pending`: accepted, not yet placed on a worker.
@@ -15,16 +16,8 @@
  */
 export type RunStatus = "pending" | "running" | "draining" | "succeeded" | "failed" | "stopped";
 
-export interface WireDiagnostic {
-  code: string;
-  severity: string;
-  message: string;
-  file: string;
-  line: number;
-  column: number;
-  endLine: number;
-  endColumn: number;
-}
+/** A diagnostic as it crosses the wire: the compiler's JSON form (1-based positions). */
+export type WireDiagnostic = JsonDiagnostic;
 
 export interface DeployRequest {
   file: string;

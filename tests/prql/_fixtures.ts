@@ -7,17 +7,7 @@
 import * as arrow from "apache-arrow";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 
-/** mulberry32: a small seeded PRNG, so that every run sees the same data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../_prng.ts";
 
 const WORDS = [
   "alpha",

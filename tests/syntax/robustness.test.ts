@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { format, MAX_NESTING, parse } from "../../compiler/syntax/mod.ts";
 import { renderHuman, renderShort, toJson } from "../../compiler/diagnostics/mod.ts";
 import { generateProgram } from "../../bench/parse.ts";
-import { prng } from "./_fixtures.ts";
+import { prng } from "../_prng.ts";
 import { corpus } from "../_expect.ts";
 
 function assertSpansInside(tree: unknown, length: number) {

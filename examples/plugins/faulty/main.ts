@@ -1,7 +1,9 @@
 /**
  * `faulty/steps`: a plugin that misbehaves on request, for the plugin host's fault tests. Step
  * `run` appends `ok: bool` to each row and, depending on its config, fails chosen rows, crashes
- * the process, hangs, or answers with a corrupt handle. It is served through the protocol
+ * the process, hangs, or answers with a corrupt handle. Step `double` appends `doubled = 2n`
+ * and fails or throws on chosen values of `n`: chained after `run`, it shows which row of the
+ * original input a later step's error refers to. It is served through the protocol
  * layer directly (not `serve`) so that it can lie about its output as a broken plugin in
  * another language might. It must never be used outside tests.
  */
@@ -20,6 +22,7 @@ import { ENV, servePlugin, untilStopped } from "../../../runtime/plugins/protoco
 
 const input = new Schema([new Field("n", new Int64(), true)]);
 const added = new Schema([new Field("ok", new Bool(), true)]);
+const doubled = new Schema([new Field("doubled", new Int64(), true)]);
 
 export const runStep = defineStep({
   name: "run",
@@ -48,10 +51,33 @@ export const runStep = defineStep({
   },
 });
 
+export const doubleStep = defineStep({
+  name: "double",
+  doc: "Appends `doubled = 2n`; rejects rows whose `n` is in `fail_n`, throws on `throw_n`.",
+  input: openRow(input),
+  output: inputPlus(doubled),
+  config: {
+    fail_n: { type: "list", doc: "Values of `n` whose rows fail with a row error." },
+    throw_n: { type: "list", doc: "Values of `n` that make the whole batch throw." },
+  },
+  run(batch, config) {
+    const values = [...batch.getChild("n")!].map((v) => v === null ? null : Number(v));
+    const failN = new Set((config.fail_n as number[] | undefined) ?? []);
+    const throwN = new Set((config.throw_n as number[] | undefined) ?? []);
+    const thrown = values.find((v) => v !== null && throwN.has(v));
+    if (thrown !== undefined) throw new Error(`n = ${thrown} throws on purpose`);
+    const errors: RowError[] = values.flatMap((v, row) =>
+      v !== null && failN.has(v) ? [{ row, message: `n = ${v} fails on purpose` }] : []
+    );
+    const out = vectorFromArray(values.map((v) => v === null ? null : BigInt(v * 2)), new Int64());
+    return { batch: new RecordBatch({ doubled: out.data[0] }), errors };
+  },
+});
+
 export const plugin = definePlugin({
   name: "faulty",
   entry: "main.ts",
-  modules: { steps: [runStep] },
+  modules: { steps: [runStep, doubleStep] },
 });
 
 if (import.meta.main) {
