@@ -10,17 +10,29 @@ import socket
 import struct
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sdk" / "python"))
 from heddle_sdk._shm import MappedInput  # noqa: E402
 
 MASK = 0xFFFFFFFF
+
+
+def _as(type_: pa.DataType, buf: pa.Buffer, offset: int, length: int) -> pa.Array:
+    """A zero-copy view of `length` values of `type_` starting at element `offset` of `buf`."""
+    width = type_.bit_width // 8
+    return pa.Array.from_buffers(type_, length, [None, buf.slice(offset * width, length * width)])
+
+
+def _sum(values: pa.Array) -> int:
+    total = pc.sum(values).as_py()
+    return int(total or 0)
 
 
 def checksum_table(table: pa.Table) -> dict:
@@ -30,16 +42,17 @@ def checksum_table(table: pa.Table) -> dict:
     text_sum = 0
     for batch in table.to_batches():
         for name in ("tx_id", "ts"):
-            words = batch.column(name).to_numpy(zero_copy_only=True).view(np.uint32)
-            ints += int(words.sum(dtype=np.uint64))
-        ints += int(batch.column("user_id").to_numpy(zero_copy_only=True).sum(dtype=np.uint64))
-        amount += float(batch.column("amount").to_numpy(zero_copy_only=True).sum())
+            col = batch.column(name)
+            # Every 32-bit word of the int64 column, as the TypeScript consumer reads it.
+            ints += _sum(_as(pa.uint32(), col.buffers()[1], col.offset * 2, len(col) * 2))
+        ints += _sum(batch.column("user_id"))
+        amount += float(pc.sum(batch.column("amount")).as_py() or 0.0)
         m = batch.column("merchant")
         _, offsets_buf, data_buf = m.buffers()
-        offsets = np.frombuffer(offsets_buf, dtype=np.int32)[m.offset : m.offset + len(m) + 1]
-        data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
-        text_bytes += int(offsets[-1] - offsets[0])
-        text_sum += int(data.sum(dtype=np.uint64))
+        offsets = _as(pa.int32(), offsets_buf, m.offset, len(m) + 1)
+        start, end = offsets[0].as_py(), offsets[-1].as_py()
+        text_bytes += end - start
+        text_sum += _sum(_as(pa.uint8(), data_buf, start, end - start))
     return {
         "rows": table.num_rows,
         "ints": ints & MASK,
@@ -72,10 +85,15 @@ def checksum_rows(rows: list) -> dict:
 
 class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes: without this, Nagle plus delayed ACKs add
+    # 40 ms to every reply, which would be a flaw of the harness, not of JSON.
+    disable_nagle_algorithm = True
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        reply = json.dumps(checksum_rows(json.loads(body))).encode()
+        rows = json.loads(body)
+        read = self.path.endswith("read=1")
+        reply = json.dumps(checksum_rows(rows) if read else {"rows": len(rows)}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(reply)))
@@ -106,13 +124,19 @@ def serve_socket(conn: socket.socket) -> None:
         kind = chr(header[0])
         (length,) = struct.unpack("<Q", bytes(header[1:]))
         payload = read_full(conn, length)
-        if kind == "A":
-            reply = checksum_table(ipc.open_stream(pa.py_buffer(payload)).read_all())
+        if kind in ("A", "B"):
+            table = ipc.open_stream(pa.py_buffer(payload)).read_all()
+            reply = checksum_table(table) if kind == "A" else {"rows": table.num_rows}
         else:
+            # Timed here too, so the report can split the round trip into map and read.
+            t0 = time.perf_counter()
             h = json.loads(payload)
             mapped = MappedInput(h["segment"], h["offset"], h["length"])
             table = mapped.reader().read_all()
+            t1 = time.perf_counter()
             reply = checksum_table(table) if kind == "R" else {"rows": table.num_rows}
+            reply["mapMs"] = (t1 - t0) * 1000
+            reply["readMs"] = (time.perf_counter() - t1) * 1000
             del table
             mapped.close()
         conn.sendall((json.dumps(reply) + "\n").encode())

@@ -16,12 +16,17 @@ const encoder = new TextEncoder();
 async function serveSocket(conn: Deno.Conn): Promise<void> {
   for (let frame = await readFrame(conn); frame; frame = await readFrame(conn)) {
     let reply: unknown;
-    if (frame.kind === "A") {
-      reply = checksumTable(tableFromIPC(frame.payload));
+    if (frame.kind === "A" || frame.kind === "B") {
+      const table = tableFromIPC(frame.payload);
+      reply = frame.kind === "A" ? checksumTable(table) : { rows: table.numRows };
     } else {
       // A handle: map the segment; with `R`, also read every value before replying.
+      // Timed here too, so the report can split the round trip into map and read.
+      const t0 = performance.now();
       using lease = openHandle(JSON.parse(new TextDecoder().decode(frame.payload)));
-      reply = frame.kind === "R" ? checksumTable(lease.table) : { rows: lease.table.numRows };
+      const t1 = performance.now();
+      const sum = frame.kind === "R" ? checksumTable(lease.table) : { rows: lease.table.numRows };
+      reply = { ...sum, mapMs: t1 - t0, readMs: performance.now() - t1 };
     }
     await writeAll(conn, encoder.encode(JSON.stringify(reply) + "\n"));
   }
@@ -31,7 +36,11 @@ async function serveSocket(conn: Deno.Conn): Promise<void> {
 const listener = Deno.listen({ transport: "unix", path: socketPath });
 const http = Deno.serve(
   { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-  async (req) => Response.json(checksumRows(await req.json() as TxRow[])),
+  async (req) => {
+    const rows = await req.json() as TxRow[];
+    const read = new URL(req.url).searchParams.get("read") === "1";
+    return Response.json(read ? checksumRows(rows) : { rows: rows.length });
+  },
 );
 console.log(JSON.stringify({ http: http.addr.port }));
 for await (const conn of listener) serveSocket(conn);

@@ -5,8 +5,11 @@
  * buffer a payload twice: the reader fills one exactly sized array.
  */
 
-/** `M`: a handle, map only; `R`: a handle, map and read every value; `A`: Arrow IPC bytes. */
-export type FrameKind = "M" | "R" | "A";
+/**
+ * `M`: a handle, map only; `R`: a handle, map and read every value; `B`: Arrow IPC bytes,
+ * decode only; `A`: Arrow IPC bytes, decode and read every value.
+ */
+export type FrameKind = "M" | "R" | "B" | "A";
 
 export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));

@@ -12,6 +12,7 @@ import { devCommand } from "./commands/dev.ts";
 import { runCommand } from "./commands/run.ts";
 import { clusterCommand, localCommand } from "./commands/node.ts";
 import { workflowCommand } from "./commands/workflow.ts";
+import { pluginCommand } from "./commands/plugin.ts";
 
 export const VERSION = "0.1.0";
 
@@ -39,6 +40,7 @@ export function buildProgram(term: Terminal, exit: { code: number }): Command {
       clusterCommand,
       workflowCommand,
       devCommand,
+      pluginCommand,
     ]
   ) {
     program.addCommand(make(term, exit));

@@ -267,15 +267,27 @@ function configOf(obj: Ast.ObjectLit | null): Record<string, IrValue> {
   return Object.fromEntries((obj?.fields ?? []).map((f) => [f.key.name, valueOf(f.value)]));
 }
 
+/**
+ * The retry policy of a stage without a `retry` clause, and of every key a clause leaves
+ * out: the language's defaults (docs/language.md, "Retry policy").
+ */
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = {
+  attempts: 3,
+  backoff_ms: 200,
+  max_backoff_ms: 30_000,
+  timeout_ms: 30_000,
+  jitter: true,
+};
+
 function retryOf(obj: Ast.ObjectLit): RetryPolicy {
   const c = configOf(obj);
   const ms = (v: IrValue | undefined, d: number | null) =>
     v && typeof v === "object" && "duration_ms" in v ? v.duration_ms as number : d;
   return {
-    attempts: typeof c.attempts === "number" ? c.attempts : 1,
-    backoff_ms: ms(c.backoff, 100)!,
-    max_backoff_ms: ms(c.max_backoff, 30_000)!,
-    timeout_ms: ms(c.timeout, null),
+    attempts: typeof c.attempts === "number" ? c.attempts : DEFAULT_RETRY.attempts,
+    backoff_ms: ms(c.backoff, DEFAULT_RETRY.backoff_ms)!,
+    max_backoff_ms: ms(c.max_backoff, DEFAULT_RETRY.max_backoff_ms)!,
+    timeout_ms: ms(c.timeout, DEFAULT_RETRY.timeout_ms),
     jitter: c.jitter !== false,
   };
 }

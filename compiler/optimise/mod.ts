@@ -122,7 +122,9 @@ function fuseRuntime(ir: Ir, g: IrGraph): void {
       a.calls = [...callsOf(a), ...callsOf(b)];
     },
     (a, b) =>
-      `${nameOf(a)} and ${nameOf(b)} run in the same ${a.runtime} plugin: one invocation passes each batch through ${
+      `${nameOf(a)} and ${
+        nameOf(b)
+      } run in the same ${a.runtime} plugin: one invocation passes each batch through ${
         callsOf(a).length + callsOf(b).length
       } steps in the plugin process and writes only the last output to shared memory`,
   );

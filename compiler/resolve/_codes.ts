@@ -13,7 +13,7 @@ export const RESOLVE_CODES = {
     code: "HE0102",
     title: "declared twice",
     explanation:
-      "Imports, resources, steps, handlers, types and workflows share one namespace; each name is declared once.",
+      "Imports, resources, steps, handlers, types and workflows share one namespace; each name is declared once, and a stream may not take a declared name.",
   },
   unknownMember: {
     code: "HE0103",
@@ -105,7 +105,7 @@ export const RESOLVE_CODES = {
     code: "HE0120",
     title: "misplaced `*`",
     explanation:
-      "`*` (the failed rows) may only start a handler's pipeline, and a handler's pipeline must start with it.",
+      "`*` (the failed rows) may only start a handler's first pipeline, and that pipeline must start with it.",
   },
   misplacedStage: {
     code: "HE0121",

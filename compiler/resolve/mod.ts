@@ -70,10 +70,15 @@ export interface Resolved {
 
 /** The config schema of `retry { ... }`, which every stage accepts. */
 export const RETRY_CONFIG: ConfigField[] = [
-  { key: "attempts", type: "int", required: false, doc: "Attempts in all (default 1)." },
-  { key: "backoff", type: "duration", required: false, doc: "First delay between attempts." },
-  { key: "max_backoff", type: "duration", required: false, doc: "Cap of the delay." },
-  { key: "timeout", type: "duration", required: false, doc: "Per-attempt timeout." },
+  { key: "attempts", type: "int", required: false, doc: "Attempts in all (default 3)." },
+  {
+    key: "backoff",
+    type: "duration",
+    required: false,
+    doc: "First delay between attempts, doubling after each (default 200ms).",
+  },
+  { key: "max_backoff", type: "duration", required: false, doc: "Cap of the delay (default 30s)." },
+  { key: "timeout", type: "duration", required: false, doc: "Per-attempt timeout (default 30s)." },
   { key: "jitter", type: "bool", required: false, doc: "Randomise delays (default true)." },
 ];
 

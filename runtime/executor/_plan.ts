@@ -4,7 +4,13 @@
  * references resolved) worked out once. Everything past this file trusts the plan. It must
  * never rewrite the graph: fusion and batching decisions belong to the optimiser.
  */
-import type { Ir, IrStage, IrValue, RetryPolicy as IrRetry } from "../../compiler/ir/mod.ts";
+import {
+  DEFAULT_RETRY as LANGUAGE_RETRY,
+  type Ir,
+  type IrStage,
+  type IrValue,
+  type RetryPolicy as IrRetry,
+} from "../../compiler/ir/mod.ts";
 import { type ArrowType, parseType } from "../../compiler/modules/mod.ts";
 import type { RowSchema } from "../../compiler/types/mod.ts";
 import type { ColumnSpec } from "../connectors/mod.ts";
@@ -18,13 +24,8 @@ export interface RetryPolicy {
   jitter: boolean;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = {
-  attempts: 3,
-  backoffMs: 200,
-  maxBackoffMs: 30_000,
-  timeoutMs: 30_000,
-  jitter: true,
-};
+/** The language's default policy, for stages the program gives no `retry` clause. */
+export const DEFAULT_RETRY: RetryPolicy = retryOf(LANGUAGE_RETRY);
 
 export interface PlannedStage {
   ir: IrStage;
@@ -112,14 +113,14 @@ function resolveConfig(
   return resolveValue(config, env) as Record<string, unknown>;
 }
 
-function retryOf(r: IrRetry | null): RetryPolicy {
-  if (!r) return DEFAULT_RETRY;
+function retryOf(r: Readonly<IrRetry> | null): RetryPolicy {
+  const policy = r ?? LANGUAGE_RETRY;
   return {
-    attempts: Math.max(1, Math.floor(r.attempts)),
-    backoffMs: Math.max(0, r.backoff_ms),
-    maxBackoffMs: Math.max(0, r.max_backoff_ms),
-    timeoutMs: r.timeout_ms ?? DEFAULT_RETRY.timeoutMs,
-    jitter: r.jitter,
+    attempts: Math.max(1, Math.floor(policy.attempts)),
+    backoffMs: Math.max(0, policy.backoff_ms),
+    maxBackoffMs: Math.max(0, policy.max_backoff_ms),
+    timeoutMs: policy.timeout_ms ?? LANGUAGE_RETRY.timeout_ms!,
+    jitter: policy.jitter,
   };
 }
 

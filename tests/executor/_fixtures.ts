@@ -26,11 +26,17 @@ import {
 /** The example plugins (`ts-enrich`, `faulty`), on the module path of every test program. */
 export const EXAMPLE_PLUGINS = new URL("../../examples/plugins", import.meta.url).pathname;
 
-/** Compiles `source` as `<dir>/main.he` with the real compiler; fails the test on errors. */
-export function compile(source: string, dir: string): Ir {
+/** Test plugins that are not examples (`chain-py`). */
+export const TEST_PLUGINS = new URL("../plugins/testdata", import.meta.url).pathname;
+
+/**
+ * Compiles `source` as `<dir>/main.he` with the real compiler (plugins found on
+ * `modulePath`, default the example plugins); fails the test on errors.
+ */
+export function compile(source: string, dir: string, modulePath = [EXAMPLE_PLUGINS]): Ir {
   const file = `${dir}/main.he`;
   Deno.writeTextFileSync(file, source);
-  const result = check(source, file, { modulePath: [EXAMPLE_PLUGINS] });
+  const result = check(source, file, { modulePath });
   const errors = result.diagnostics.filter((d) => d.severity === "error");
   assert.deepEqual(errors.map((d) => d.message), []);
   assert.ok(result.value.optimised);
