@@ -251,9 +251,11 @@ class Inferrer {
         const target = this.r.refs.get(stage);
         if (!target) return null;
         if (target.kind === "stream") return streams.get(target.name) ?? null;
-        return target.step.call
-          ? this.call(target.step.call, input, stage.span, target.step.decl.name.name)
-          : null;
+        if (!target.step.call) return null;
+        const row = this.call(target.step.call, input, stage.span, target.step.decl.name.name);
+        // An annotation on the step's declaration holds wherever the step runs.
+        const declared = target.step.decl.call.annotation;
+        return declared && row ? this.annotate(declared, row) : row;
       }
       case "Call": {
         const call = this.r.calls.get(stage);
