@@ -5,11 +5,11 @@
  * the median of several runs. It must never assert: the numbers go to `deno task bench`.
  */
 import { check } from "../compiler/mod.ts";
-import { type BenchResult, generateProgram } from "./parse.ts";
+import { row } from "./_report.ts";
+import { type BenchResult, generateProgram, timeMedian } from "./parse.ts";
 
-export function benchCheck(runs = 5): Promise<BenchResult[]> {
-  const name = "check generated 10k-line program";
-  const source = generateProgram(10_000);
+export function benchCheck(runs = 5, targetLines = 10_000): Promise<BenchResult[]> {
+  const source = generateProgram(targetLines);
   const lines = source.split("\n").length - 1;
   const run = () => check(source, "/tmp/bench.he", { snapshot: null });
   const first = run();
@@ -18,16 +18,10 @@ export function benchCheck(runs = 5): Promise<BenchResult[]> {
     // A benchmark of a program that stops early would time the wrong thing.
     throw new Error(`the generated program does not pass every phase: ${errors[0]?.message}`);
   }
-  const times: number[] = [];
-  for (let k = 0; k < runs; k++) {
-    const t0 = performance.now();
-    run();
-    times.push(performance.now() - t0);
-  }
-  const ms = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  const ms = timeMedian(run, runs);
   return Promise.resolve([
-    { name, unit: "ms", value: Math.round(ms) },
-    { name, unit: "lines/s", value: Math.round(lines / (ms / 1000)) },
+    row(`compiler.check_${lines}_lines`, ms, "ms"),
+    row(`compiler.check_${lines}_lines.rate`, lines / (ms / 1000), "lines/s"),
   ]);
 }
 

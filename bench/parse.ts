@@ -6,12 +6,10 @@
  * go to `deno task bench`, not to the test suite.
  */
 import { format, parse } from "../compiler/syntax/mod.ts";
+import { type BenchRow, median, row } from "./_report.ts";
 
-export interface BenchResult {
-  name: string;
-  unit: string;
-  value: number;
-}
+/** The common result shape of every benchmark (bench/_report.ts). */
+export type BenchResult = BenchRow;
 
 const HEADER = `import "fhub/kafka" kafka
 import "fhub/llm" openai
@@ -83,12 +81,8 @@ export function generateProgram(lines: number): string {
   return parts.join("");
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-function linesPerSecond(run: () => unknown, lines: number, runs: number): number {
+/** Median milliseconds of `run` after one untimed warm-up. */
+export function timeMedian(run: () => unknown, runs: number): number {
   run();
   const times: number[] = [];
   for (let k = 0; k < runs; k++) {
@@ -96,23 +90,22 @@ function linesPerSecond(run: () => unknown, lines: number, runs: number): number
     run();
     times.push(performance.now() - t0);
   }
-  return Math.round(lines / (median(times) / 1000));
+  return median(times);
 }
 
-export function benchParse(runs = 7): Promise<BenchResult[]> {
-  const source = generateProgram(10_000);
+/** Parse and format times of a generated program of `targetLines` lines (10,000 by default). */
+export function benchParse(runs = 7, targetLines = 10_000): Promise<BenchResult[]> {
+  const source = generateProgram(targetLines);
   const lines = source.split("\n").length - 1;
+  const parseMs = timeMedian(() => parse(source), runs);
+  const formatMs = timeMedian(() => format(source), runs);
   return Promise.resolve([
-    {
-      name: "parse 10k-line program",
-      unit: "lines/s",
-      value: linesPerSecond(() => parse(source), lines, runs),
-    },
-    {
-      name: "format 10k-line program",
-      unit: "lines/s",
-      value: linesPerSecond(() => format(source), lines, runs),
-    },
+    row(`compiler.parse_${lines}_lines`, parseMs, "ms", 100, {
+      baselineName: "target (issue 2)",
+      note: "goal: under 100 ms",
+    }),
+    row(`compiler.parse_${lines}_lines.rate`, lines / (parseMs / 1000), "lines/s"),
+    row(`compiler.format_${lines}_lines.rate`, lines / (formatMs / 1000), "lines/s"),
   ]);
 }
 

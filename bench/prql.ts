@@ -9,18 +9,9 @@
 import * as arrow from "apache-arrow";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { compilePrql, execute } from "../runtime/prql/mod.ts";
+import { type BenchRow, median, row } from "./_report.ts";
 
-export interface BenchRow {
-  name: string;
-  value: number;
-  unit: string;
-  baseline: number | null;
-  ratio: number | null;
-}
-
-const ROWS = 1_000_000;
-const USERS = 100_000;
-const RUNS = 5;
+export type { BenchRow };
 
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -32,19 +23,19 @@ function prng(seed: number): () => number {
   };
 }
 
-function makeTables(): Record<string, arrow.Table> {
+function makeTables(rows: number, userCount: number): Record<string, arrow.Table> {
   const rnd = prng(1);
   const names = ["alpha", "beta", "gamma", "delta", "epsilon"];
-  const uid = new Int32Array(ROWS), amount = new Float64Array(ROWS), qty = new Int32Array(ROWS);
-  const name: string[] = new Array(ROWS);
-  for (let i = 0; i < ROWS; i++) {
-    uid[i] = Math.floor(rnd() * USERS);
+  const uid = new Int32Array(rows), amount = new Float64Array(rows), qty = new Int32Array(rows);
+  const name: string[] = new Array(rows);
+  for (let i = 0; i < rows; i++) {
+    uid[i] = Math.floor(rnd() * userCount);
     amount[i] = Math.floor(rnd() * 2_000_000) / 100;
     qty[i] = Math.floor(rnd() * 50);
     name[i] = names[i % names.length];
   }
-  const users = new Int32Array(USERS).map((_, i) => i);
-  const country = Array.from({ length: USERS }, (_, i) => ["FR", "DE", "US", "JP"][i % 4]);
+  const users = new Int32Array(userCount).map((_, i) => i);
+  const country = Array.from({ length: userCount }, (_, i) => ["FR", "DE", "US", "JP"][i % 4]);
   return {
     input: new arrow.Table({
       user_id: arrow.makeVector(uid),
@@ -96,80 +87,52 @@ async function load(conn: DuckDBConnection, tables: Record<string, arrow.Table>)
   }
 }
 
-function median(xs: number[]): number {
-  const s = xs.toSorted((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
 async function timeAsync(f: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await f();
   return performance.now() - t0;
 }
 
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
-}
-
-/** Runs every query on both engines; returns one row per measurement. */
-export async function benchPrql(): Promise<BenchRow[]> {
-  const tables = makeTables();
+/**
+ * Runs every query on both engines over `rows` input rows; returns one row per measurement.
+ * Ratios are DuckDB's time over Heddle's (>1: Heddle is faster).
+ */
+export async function benchPrql(rows = 1_000_000, runs = 5): Promise<BenchRow[]> {
+  const tables = makeTables(rows, Math.max(10, Math.floor(rows / 10)));
   const schemas = Object.fromEntries(Object.entries(tables).map(([k, t]) => [k, t.schema]));
   const db = await DuckDBInstance.create(":memory:");
   const conn = await db.connect();
   const loadMs = await timeAsync(() => load(conn, tables));
-  const rows: BenchRow[] = [
-    {
-      name: "prql.duckdb_load_1M_rows",
-      value: round(loadMs),
-      unit: "ms",
-      baseline: null,
-      ratio: null,
-    },
+  const out: BenchRow[] = [
+    row(`prql.duckdb_load_${rows}_rows`, loadMs, "ms", null, { note: "DuckDB appender" }),
   ];
   for (const [name, text] of Object.entries(QUERIES)) {
     const t0 = performance.now();
     const q = compilePrql(text, schemas).value!;
     const compileMs = performance.now() - t0;
     const mine: number[] = [], theirs: number[] = [];
-    for (let r = 0; r < RUNS; r++) {
+    for (let r = 0; r < runs; r++) {
       mine.push(await timeAsync(() => Promise.resolve(execute(q, tables))));
       theirs.push(await timeAsync(() => conn.runAndReadAll(q.sql)));
     }
     const m = median(mine), d = median(theirs);
-    rows.push(
-      {
-        name: `prql.${name}.compile`,
-        value: round(compileMs),
-        unit: "ms",
-        baseline: null,
-        ratio: null,
-      },
-      {
-        name: `prql.${name}.vs_duckdb_query`,
-        value: round(m),
-        unit: "ms",
-        baseline: round(d),
-        ratio: round(m / d),
-      },
-      {
-        name: `prql.${name}.vs_duckdb_load_and_query`,
-        value: round(m),
-        unit: "ms",
-        baseline: round(d + loadMs),
-        ratio: round(m / (d + loadMs)),
-      },
+    out.push(
+      row(`prql.${name}.compile`, compileMs, "ms"),
+      row(`prql.${name}.vs_duckdb_query`, m, "ms", d, { baselineName: "DuckDB, query only" }),
+      row(`prql.${name}.vs_duckdb_load_and_query`, m, "ms", d + loadMs, {
+        baselineName: "DuckDB, load + query",
+      }),
     );
   }
   conn.closeSync();
-  return rows;
+  return out;
 }
 
 if (import.meta.main) {
   for (const r of await benchPrql()) {
     console.log(
-      `${r.name.padEnd(46)} ${String(r.value).padStart(10)} ${r.unit}` +
-        (r.baseline === null ? "" : `  duckdb ${r.baseline} ${r.unit}  ratio ${r.ratio}`),
+      `${r.name.padEnd(46)} ${r.value.toFixed(2).padStart(10)} ${r.unit}` +
+        (r.baseline === null ? "" : `  duckdb ${r.baseline.toFixed(2)}  ratio ${r.ratio?.toFixed(2)}`),
     );
   }
 }
