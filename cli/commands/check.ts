@@ -18,6 +18,7 @@ import {
   type SchemaSnapshot,
   snapshotPath,
   type Span,
+  SQL_CODES,
 } from "../../compiler/mod.ts";
 import { databaseCatalog } from "../../runtime/connectors/mod.ts";
 import { applyOverrides } from "../../runtime/control/mod.ts";
@@ -28,7 +29,7 @@ import { compileOptions, compileSource } from "../_compile.ts";
 import { collectOverrides, envFileOption, setOption } from "../_deploy.ts";
 
 /** The code of a query its database could not describe (unreachable, unknown table, ...). */
-export const INTROSPECTION_FAILED = "HE0307";
+const INTROSPECTION_FAILED = SQL_CODES.introspectionFailed.code;
 
 export function checkCommand(term: Terminal, exit: { code: number }) {
   return new Command("check")

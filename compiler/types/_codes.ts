@@ -76,4 +76,10 @@ export const SQL_CODES = {
     explanation:
       "The snapshot's columns differ from the query's SELECT list; refresh it with `heddle check --introspect`.",
   },
+  introspectionFailed: {
+    code: "HE0307",
+    title: "introspection failed",
+    explanation:
+      "`heddle check --introspect` could not describe a query: the database is unreachable, rejects the login, or the SQL is wrong.",
+  },
 } as const;

@@ -12,31 +12,14 @@
 import pg from "pg";
 import { ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import type { Catalog, CatalogAnswer } from "../../compiler/mod.ts";
-import { type ArrowType, typeToString } from "../../compiler/modules/mod.ts";
+import { typeToString } from "../../compiler/modules/mod.ts";
 import { intOf, remoteError, stringOf } from "./_remote.ts";
-import { BOOL, FLOAT64, INT64, paramSites, replaceParams, UTF8 } from "./_sql.ts";
+import { paramSites, replaceParams, UTF8 } from "./_sql.ts";
 import { clickhouseType } from "./clickhouse.ts";
+import { PG_TYPES } from "./postgresql.ts";
 import { ConnectorError } from "./_types.ts";
 
 type Request = Parameters<Catalog>[0];
-
-/**
- * Arrow types of PostgreSQL type OIDs. It agrees with what the `fhub/postgresql` lookup
- * delivers at run time (numeric and float4 arrive as float64, timestamps in ms), so that the
- * snapshot never promises a type the rows will not have; anything else travels as text.
- */
-const PG_TYPES: Record<number, ArrowType> = {
-  16: BOOL,
-  20: INT64,
-  21: { kind: "primitive", name: "int16" },
-  23: { kind: "primitive", name: "int32" },
-  700: FLOAT64,
-  701: FLOAT64,
-  1700: FLOAT64,
-  1082: { kind: "primitive", name: "date32" },
-  1114: { kind: "timestamp", unit: "ms", tz: null },
-  1184: { kind: "timestamp", unit: "ms", tz: "UTC" },
-};
 
 /** The snapshot's text form of a PostgreSQL type OID. */
 function postgresqlType(oid: number): string {

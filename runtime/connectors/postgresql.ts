@@ -27,8 +27,12 @@ import {
   type ConnectorFactory,
 } from "./_types.ts";
 
-/** Arrow types of the PostgreSQL type OIDs a lookup commonly returns; others travel as text. */
-const PG_TYPES: Record<number, ArrowType> = {
+/**
+ * Arrow types of the PostgreSQL type OIDs a lookup commonly returns; others travel as text.
+ * Introspection (catalog.ts) reads the same map, so a schema snapshot never promises a type
+ * the rows will not have (numeric and float4 arrive as float64, timestamps in ms).
+ */
+export const PG_TYPES: Record<number, ArrowType> = {
   16: BOOL,
   20: INT64,
   21: { kind: "primitive", name: "int16" },
