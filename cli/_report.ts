@@ -51,7 +51,8 @@ export function reportDiagnostics(
   } else {
     for (const r of reports) {
       if (r.diagnostics.length > 0) {
-        term.err(renderHuman(r.diagnostics, r.source, r.file, { color: term.color }));
+        const rendered = renderHuman(r.diagnostics, r.source, r.file, { color: term.color });
+        term.err(rendered.endsWith("\n") ? rendered : rendered + "\n");
       }
     }
     const warnings = count(reports, "warning");

@@ -62,11 +62,18 @@ export function checkCommand(term: Terminal, exit: { code: number }) {
         const refreshed = options.introspect ? await refreshSnapshot(source, file, overrides) : [];
         const diagnostics = refreshed.some((d) => d.severity === "error")
           ? refreshed
-          : compileSource(source, file).diagnostics;
+          : checkWithOverrides(source, file, overrides);
         reports.push({ file, source, diagnostics });
       }
       exit.code = reportDiagnostics(term, reports, options.output);
     });
+}
+
+/** Checks a program and, so that a typo in them is caught here too, its overrides. */
+function checkWithOverrides(source: string, file: string, overrides: string[]): Diagnostic[] {
+  const { value, diagnostics } = compileSource(source, file);
+  if (overrides.length === 0 || !value.optimised) return diagnostics;
+  return [...diagnostics, ...applyOverrides(value.optimised, overrides)];
 }
 
 /**

@@ -143,3 +143,10 @@ Deno.test("workflow commands say clearly when no control plane is running", asyn
   assert.match(r.stderr, /is `heddle local` running at 127.0.0.1:9\?/);
   assert.equal(r.stderr.split("\n").filter(Boolean).length, 1, "one line");
 });
+
+Deno.test("check validates --set overrides against the resource's contract", async () => {
+  const r = await heddle(["check", "--set", "pg_db.port=abc", seed]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /error\[HE0501\]: override `pg_db.port` expects int, found `abc`/);
+  assert.match(r.stderr, /\nchecked 1 file: 1 error/, "the summary starts its own line");
+});
