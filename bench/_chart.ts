@@ -53,12 +53,20 @@ export function handoffSvg(points: HandoffPoint[]): string {
       const dash = consumer === "python" ? ` stroke-dasharray="6 4"` : "";
       const path = pts.map((p) => `${x(p.sizeMB).toFixed(1)},${y(p[s.key] as number).toFixed(1)}`);
       out.push(
-        `<polyline points="${path.join(" ")}" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`,
+        `<polyline points="${
+          path.join(" ")
+        }" fill="none" stroke="${s.color}" stroke-width="2"${dash}/>`,
         ...pts.map((p) =>
-          `<circle cx="${x(p.sizeMB).toFixed(1)}" cy="${y(p[s.key] as number).toFixed(1)}" r="3" fill="${s.color}"/>`
+          `<circle cx="${x(p.sizeMB).toFixed(1)}" cy="${
+            y(p[s.key] as number).toFixed(1)
+          }" r="3" fill="${s.color}"/>`
         ),
-        `<line x1="${W - R + 12}" x2="${W - R + 40}" y1="${legend}" y2="${legend}" stroke="${s.color}" stroke-width="2"${dash}/>`,
-        `<text x="${W - R + 46}" y="${legend + 4}" font-size="11">${s.label} (TS -> ${consumer === "ts" ? "TS" : "Python"})</text>`,
+        `<line x1="${W - R + 12}" x2="${
+          W - R + 40
+        }" y1="${legend}" y2="${legend}" stroke="${s.color}" stroke-width="2"${dash}/>`,
+        `<text x="${W - R + 46}" y="${legend + 4}" font-size="11">${s.label} (TS -> ${
+          consumer === "ts" ? "TS" : "Python"
+        })</text>`,
       );
       legend += 18;
     }

@@ -33,7 +33,11 @@ const consumer = new Consumer({
     headerValue: stringDeserializer,
   },
 });
-const stream = await consumer.consume({ topics: [input], mode: "committed", fallbackMode: "earliest" });
+const stream = await consumer.consume({
+  topics: [input],
+  mode: "committed",
+  fallbackMode: "earliest",
+});
 let stopping = false;
 Deno.addSignalListener("SIGTERM", () => {
   stopping = true;

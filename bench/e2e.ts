@@ -90,9 +90,10 @@ async function collect(broker: string, topic: string) {
   return {
     arrivals,
     /** Resolves once `n` distinct records arrived; rejects after `ms`. */
-    async waitFor(n: number, ms: number): Promise<void> {
+    async waitFor(n: number, ms: number, alive: () => void): Promise<void> {
       const deadline = Date.now() + ms;
       while (arrivals.size < n) {
+        alive();
         if (Date.now() > deadline) {
           throw new Error(`only ${arrivals.size} of ${n} events reached \`${topic}\``);
         }
@@ -130,13 +131,24 @@ async function runSide(
     stderr: "piped",
   }).spawn();
   const stderr = new Response(child.stderr).text();
+  let exited: string | null = null;
+  child.status.then(async (s) => {
+    exited = `${side} exited early (code ${s.code}): ${(await stderr).slice(0, 600)}`;
+  });
+  const alive = () => {
+    if (exited) throw new Error(exited);
+  };
   const collector = await collect(broker, output);
-  const producer = new Producer({ clientId: "bench", bootstrapBrokers: [broker], serializers: strings });
+  const producer = new Producer({
+    clientId: "bench",
+    bootstrapBrokers: [broker],
+    serializers: strings,
+  });
   try {
     // Warm-up: an event that passes the filter must come out before timing starts.
     const warm = { id: -1, amount: 100, produced_at: Date.now() };
     await producer.send({ messages: [{ topic: input, value: JSON.stringify(warm) }] });
-    await collector.waitFor(1, 60_000);
+    await collector.waitFor(1, 60_000, alive);
     const start = Date.now();
     let kept = 0;
     for (let i = 0; i < events; i += 500) {
@@ -151,7 +163,7 @@ async function runSide(
       }
       await producer.send({ messages });
     }
-    await collector.waitFor(kept + 1, 600_000);
+    await collector.waitFor(kept + 1, 600_000, alive);
     const timed = [...collector.arrivals.entries()].filter(([id]) => id >= 0).map(([, a]) => a);
     const end = Math.max(...timed.map((a) => a.at));
     const latencies = timed.map((a) => a.at - a.producedAt);

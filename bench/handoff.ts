@@ -215,7 +215,9 @@ async function measure(
   };
   log(
     `handoff ${what}: shm ${point.shmHandoff.toFixed(2)} / ${point.shmTotal.toFixed(1)} ms, ` +
-      `arrow ${point.arrowTotal.toFixed(1)} ms, json ${point.jsonTotal?.toFixed(1) ?? "skipped"} ms`,
+      `arrow ${point.arrowTotal.toFixed(1)} ms, json ${
+        point.jsonTotal?.toFixed(1) ?? "skipped"
+      } ms`,
   );
   return point;
 }
@@ -227,10 +229,16 @@ function rowsOf(p: HandoffPoint): BenchRow[] {
   const noJson = { note: "JSON skipped: text exceeds V8's maximum string length" };
   const mbps = (ms: number | null) => ms === null ? null : p.sizeMB / (ms / 1000);
   return [
-    row(`${at}.handoff`, p.shmHandoff, "ms", p.jsonHandoff, p.jsonHandoff === null ? noJson : {
-      ...json,
-      note: "handle delivery + map vs stringify + POST + parse",
-    }),
+    row(
+      `${at}.handoff`,
+      p.shmHandoff,
+      "ms",
+      p.jsonHandoff,
+      p.jsonHandoff === null ? noJson : {
+        ...json,
+        note: "handle delivery + map vs stringify + POST + parse",
+      },
+    ),
     row(`${at}.handoff`, p.shmHandoff, "ms", p.arrowHandoff, {
       ...arrow,
       note: "handle delivery + map vs encode + copy + decode",
@@ -240,10 +248,16 @@ function rowsOf(p: HandoffPoint): BenchRow[] {
     row(`${at}.consumer_read`, p.consumerRead, "ms", null, {
       note: "inside the consumer: every value",
     }),
-    row(`${at}.end_to_end`, p.shmTotal, "ms", p.jsonTotal, p.jsonTotal === null ? noJson : {
-      ...json,
-      note: "put + handoff + consumer reads every value",
-    }),
+    row(
+      `${at}.end_to_end`,
+      p.shmTotal,
+      "ms",
+      p.jsonTotal,
+      p.jsonTotal === null ? noJson : {
+        ...json,
+        note: "put + handoff + consumer reads every value",
+      },
+    ),
     row(`${at}.end_to_end`, p.shmTotal, "ms", p.arrowTotal, arrow),
     row(`${at}.throughput`, mbps(p.shmTotal)!, "MB/s", mbps(p.jsonTotal), json),
     row(`${at}.throughput`, mbps(p.shmTotal)!, "MB/s", mbps(p.arrowTotal), arrow),

@@ -130,7 +130,14 @@ export async function runSuite(o: SuiteOptions): Promise<{ report: Report; faile
     } catch (e) {
       failed = true;
       const message = e instanceof Error ? e.message : String(e);
-      report.sections.push({ name, title: name, runs: 0, rows: [], notes: [], skipped: `FAILED: ${message}` });
+      report.sections.push({
+        name,
+        title: name,
+        runs: 0,
+        rows: [],
+        notes: [],
+        skipped: `FAILED: ${message}`,
+      });
     }
   }
   return { report, failed };

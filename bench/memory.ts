@@ -102,7 +102,9 @@ async function runOnce(dir: string, budget: number | null): Promise<Peak> {
   const s = await status;
   peak.ms = performance.now() - t0;
   peak.status = s.code;
-  if (!s.success) throw new Error(`heddle run failed (exit ${s.code}): ${(await stderr).slice(-800)}`);
+  if (!s.success) {
+    throw new Error(`heddle run failed (exit ${s.code}): ${(await stderr).slice(-800)}`);
+  }
   await stderr;
   return peak;
 }
@@ -116,7 +118,9 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchSection> {
     const inputMiB = Deno.statSync(`${dir}/in.jsonl`).size / MiB;
     const free = await runOnce(dir, null);
     const bounded = await runOnce(dir, o.budget);
-    log(`memory: ${free.rssMiB.toFixed(0)} MiB unbounded, ${bounded.rssMiB.toFixed(0)} MiB budgeted`);
+    log(
+      `memory: ${free.rssMiB.toFixed(0)} MiB unbounded, ${bounded.rssMiB.toFixed(0)} MiB budgeted`,
+    );
     const budgetName = `${o.budget / MiB} MiB budget`;
     const baselineName = "no budget (default 1 GiB)";
     return {

@@ -132,7 +132,9 @@ if (import.meta.main) {
   for (const r of await benchPrql()) {
     console.log(
       `${r.name.padEnd(46)} ${r.value.toFixed(2).padStart(10)} ${r.unit}` +
-        (r.baseline === null ? "" : `  duckdb ${r.baseline.toFixed(2)}  ratio ${r.ratio?.toFixed(2)}`),
+        (r.baseline === null
+          ? ""
+          : `  duckdb ${r.baseline.toFixed(2)}  ratio ${r.ratio?.toFixed(2)}`),
     );
   }
 }

@@ -124,7 +124,8 @@ export async function benchStages(o: StagesOptions): Promise<BenchSection> {
     const floorName = "in-process chain of the same query";
     return {
       name: "stages",
-      title: `Per-stage overhead (${o.stages} stages, ${batchCount} batches of ${o.batchRows} rows)`,
+      title:
+        `Per-stage overhead (${o.stages} stages, ${batchCount} batches of ${o.batchRows} rows)`,
       runs: o.runs,
       rows: [
         row("stages.per_stage_per_batch", heddle, "µs", floor, {

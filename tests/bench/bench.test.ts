@@ -1,0 +1,86 @@
+/**
+ * Smoke test of the benchmark suite (`deno task bench`): runs every benchmark at toy sizes
+ * and checks the report's shape, that every ratio follows from the row's own measured
+ * numbers, and that the JSON output is what the tables show. It must never assert anything
+ * about timings: speed is what the suite reports, not what tests check.
+ */
+import assert from "node:assert/strict";
+import { BENCHMARK_NAMES, type Report, runSuite } from "../../bench/main.ts";
+import { type BenchRow, ratioOf } from "../../bench/_report.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+function assertRowShape(r: BenchRow): void {
+  assert.equal(typeof r.name, "string");
+  assert.equal(typeof r.unit, "string");
+  if (r.note?.startsWith("FAILED")) return; // a reported failure carries no number
+  assert.ok(Number.isFinite(r.value) && r.value >= 0, `${r.name}: value ${r.value}`);
+  assert.ok(r.baseline === null || r.baseline >= 0, `${r.name}: baseline ${r.baseline}`);
+  assert.equal(r.ratio, ratioOf(r.value, r.baseline, r.unit), `${r.name}: ratio`);
+  if (r.baseline !== null && r.baseline > 0 && r.value > 0) {
+    assert.ok(r.baselineName, `${r.name} has a baseline without a name`);
+  }
+}
+
+Deno.test("runSuite() at tiny sizes reports every benchmark with ratios computed from its numbers", async () => {
+  const chart = await Deno.makeTempFile({ suffix: ".svg" });
+  try {
+    const { report } = await runSuite({ scale: "tiny", chart });
+    assert.deepEqual(report.sections.map((s) => s.name), BENCHMARK_NAMES);
+    assert.ok(report.machine.cpu.length > 0 && report.machine.cores >= 1);
+    assert.match(report.machine.deno, /^\d+\.\d+\.\d+/);
+    for (const s of report.sections) {
+      if (s.skipped) {
+        // Only the Kafka benchmark may be skipped, and only for want of a broker.
+        assert.equal(s.name, "e2e", `${s.name} did not run: ${s.skipped}`);
+        assert.match(s.skipped, /no Kafka broker/);
+        continue;
+      }
+      assert.ok(s.rows.length > 0, `${s.name} reported no rows`);
+      assert.ok(s.runs >= 1);
+      s.rows.forEach(assertRowShape);
+    }
+    const handoff = report.sections.find((s) => s.name === "handoff")!;
+    for (const consumer of ["ts", "py"]) {
+      for (const size of [0.05, 0.2]) {
+        const at = `handoff.ts->${consumer}.${size}MB`;
+        const baselines = handoff.rows.filter((r) => r.name === `${at}.end_to_end`)
+          .map((r) => r.baselineName);
+        assert.deepEqual(baselines, ["JSON over HTTP", "Arrow IPC over Unix socket"]);
+      }
+    }
+    assert.match(await Deno.readTextFile(chart), /^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+  } finally {
+    await Deno.remove(chart);
+  }
+});
+
+Deno.test("bench/main.ts --output json prints one report document on stdout", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/main.ts", "--tiny", "--only", "compiler", "--output", "json"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const report = JSON.parse(new TextDecoder().decode(out.stdout)) as Report;
+  assert.equal(report.scale, "tiny");
+  assert.deepEqual(report.sections.map((s) => s.name), ["compiler"]);
+  const parse = report.sections[0].rows.find((r) => /^compiler\.parse_\d+_lines$/.test(r.name));
+  assert.ok(parse, "the parse row is missing");
+  assert.equal(parse.baseline, 100);
+  report.sections[0].rows.forEach(assertRowShape);
+  // The human tables go to stderr, so stdout stays parseable.
+  assert.match(new TextDecoder().decode(out.stderr), /\| measurement \| Heddle \|/);
+});
+
+Deno.test("bench/main.ts rejects an unknown benchmark name with usage and exit code 2", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/main.ts", "--only", "nope"],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  assert.match(new TextDecoder().decode(out.stderr), /no benchmark `nope` \(there are: handoff/);
+});
