@@ -36,6 +36,7 @@ import {
   type StepErrorCode,
   untilStopped,
 } from "../../runtime/plugins/protocol/mod.ts";
+import type { ConfigType } from "../../compiler/modules/mod.ts";
 
 /** Which columns a step takes or gives (docs/manifest.md, "Row contracts"). */
 export interface RowSpec<T extends TypeMap = TypeMap> {
@@ -74,16 +75,8 @@ export interface StepOutput<O extends TypeMap> {
 
 export type StepResult<O extends TypeMap> = RecordBatch<O> | Table<O> | StepOutput<O>;
 
-/** A config value's type as manifests declare it. */
-export type ConfigType =
-  | "string"
-  | "int"
-  | "number"
-  | "bool"
-  | "duration"
-  | "list"
-  | "object"
-  | { enum: string[] };
+/** A config value's type as manifests declare it: the compiler's own definition. */
+export type { ConfigType };
 
 export interface ConfigFieldSpec {
   type: ConfigType;
