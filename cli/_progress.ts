@@ -65,9 +65,9 @@ export class Progress {
     }
   }
 
-  /** Prints the final state of every stage. */
+  /** Removes the live lines: the run's summary, printed next, replaces them. */
   finish(): void {
-    if (this.format !== "json" && this.term.interactive) this.#redraw(true);
+    if (this.format !== "json" && this.term.interactive) this.#clear();
   }
 
   #message(text: string): void {
@@ -87,7 +87,8 @@ export class Progress {
     if (!force && now - this.#lastDraw < REDRAW_INTERVAL_MS) return;
     this.#lastDraw = now;
     this.#clear();
-    const lines = [...this.#stages].map(([id, line]) => stageText(id, line));
+    const lines = [...this.#stages].sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
+      .map(([id, line]) => stageText(id, line));
     if (lines.length > 0) this.term.err(lines.join("\n") + "\n");
     this.#drawnLines = lines.length;
   }
