@@ -16,7 +16,7 @@ import {
   type WorkflowInfo,
 } from "../protocol/mod.ts";
 import { compileForDeploy } from "./_compile.ts";
-import { type RunRecord, Store } from "./_store.ts";
+import { type AttemptRecord, type RunRecord, Store } from "./_store.ts";
 
 export interface ControlPlaneOptions {
   /** SQLite database path; `:memory:` keeps nothing across restarts. */
@@ -166,7 +166,7 @@ export class ControlPlane implements ControlApi {
     });
   }
 
-  attempts(runId: string) {
+  attempts(runId: string): AttemptRecord[] {
     return this.#store.attempts(runId);
   }
 
