@@ -65,16 +65,28 @@ function fuse(
   }
 }
 
+/** `from input` opening a block, and any other mention of `input` in it. */
+const FROM_INPUT = /^\s*from\s+input\b/;
+const INPUT = /\binput\b/g;
+
+/**
+ * A block that starts `from input` and names `input` nowhere else is a pure continuation of
+ * whatever feeds it, so its transforms can follow the previous block's in one pipeline.
+ */
+function continuesInput(prql: string): boolean {
+  return FROM_INPUT.test(prql) && (prql.match(INPUT)?.length ?? 0) === 1;
+}
+
 function fusePrql(ir: Ir, g: IrGraph): void {
   fuse(
     ir,
     g,
-    (a, b) => a.kind === "prql" && b.kind === "prql" && !a.handler && !b.handler,
+    (a, b) =>
+      a.kind === "prql" && b.kind === "prql" && !a.handler && !b.handler &&
+      continuesInput(b.prql!),
     (a, b) => {
-      // The second block reads what the first produced: name it and read from it.
-      const first = a.prql!.replace(/^\s*from\s+input\b/, "from input");
-      const second = b.prql!.replace(/^\s*from\s+input\b/, "from _fused");
-      a.prql = `let _fused = (\n${first}\n)\n${second}`;
+      // PRQL pipelines compose by concatenation: b's transforms run on a's result.
+      a.prql = `${a.prql!.trimEnd()}\n${b.prql!.replace(FROM_INPUT, "").replace(/^\s*\n/, "")}`;
     },
     (a, b) =>
       `adjacent PRQL blocks ${a.id} and ${b.id} run as one query: no batch is materialised between them`,

@@ -286,3 +286,39 @@ Deno.test("Ctrl-C drains a run: the sink flushes what was read and no memory is 
   out.slice(1).forEach((line, i) => assert.equal(line, `${i},${2 * i}`));
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("three adjacent PRQL blocks fuse into one query that computes what they would", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-fuse-" });
+  await Deno.writeTextFile(`${dir}/in.csv`, "n\n" + [5, 12, 7, 30, 18, 1].join("\n") + "\n");
+  const program = [
+    'import "fhub/file" file',
+    "workflow Fused {",
+    '  file.read { path: "in.csv", format: "csv" } : { n: int64 }',
+    "  | (",
+    "    from input",
+    "    filter n > 6",
+    "  )",
+    "  | (",
+    "    from input",
+    "    derive { m = n * 10 }",
+    "  )",
+    "  | (",
+    "    from input",
+    "    sort {-m}",
+    "    select {n, m}",
+    "  )",
+    '  | file.write { path: "out.csv", format: "csv" }',
+    "}",
+    "",
+  ].join("\n");
+  await Deno.writeTextFile(`${dir}/fused.he`, program);
+  const ir = await heddle(["inspect", "--ir", `${dir}/fused.he`]);
+  assert.equal((ir.stdout.match(/adjacent PRQL blocks/g) ?? []).length, 2, ir.stdout);
+  const r = await heddle(["run", `${dir}/fused.he`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    await Deno.readTextFile(`${dir}/out.csv`),
+    "n,m\n30,300\n18,180\n12,120\n7,70\n",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
