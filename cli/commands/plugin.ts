@@ -8,14 +8,11 @@
  */
 import { Command, Option } from "@commander-js/extra-typings";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { MANIFEST_FILE } from "../../compiler/modules/mod.ts";
-import { scaffoldPlugin } from "../../runtime/plugins/mod.ts";
+import { pluginAssets, scaffoldPlugin } from "../../runtime/plugins/mod.ts";
 import { manifestText } from "../../sdk/typescript/manifest.ts";
 import { CliError, ExitCode, jsonLine, type Terminal } from "../_terminal.ts";
 import { example, outputOption } from "../_options.ts";
-
-const PYTHON_SDK = fileURLToPath(new URL("../../sdk/python", import.meta.url));
 
 export function pluginCommand(term: Terminal, exit: { code: number }) {
   const plugin = new Command("plugin")
@@ -168,7 +165,7 @@ async function generate(dir: string, manifest: string | null): Promise<string> {
     out = await new Deno.Command("python3", {
       args: ["-m", "heddle_sdk", "manifest", entry],
       cwd: dir,
-      env: { PYTHONPATH: [PYTHON_SDK, inherited].filter((p) => p).join(":") },
+      env: { PYTHONPATH: [pluginAssets().pythonPath, inherited].filter((p) => p).join(":") },
       stdout: "piped",
       stderr: "piped",
     }).output();

@@ -13,7 +13,6 @@ import {
   type InvokeRequest,
   type InvokeResponse,
   type PluginClient,
-  PROTO_PATH,
 } from "./protocol/mod.ts";
 import { PluginError } from "./_errors.ts";
 
@@ -58,8 +57,10 @@ export class PluginProcess {
 
   constructor(readonly spec: ProcessSpec, readonly label: string) {
     const [command, ...args] = spec.entry;
-    // `deno` in a manifest means the Deno running this worker, whatever PATH says.
-    const program = command === "deno" ? Deno.execPath() : command;
+    // `deno` in a manifest means the Deno running this worker, whatever PATH says; inside a
+    // compiled `heddle` binary there is no such Deno, so PATH's `deno` serves.
+    const runningDeno = /(^|\/)deno$/.test(Deno.execPath());
+    const program = command === "deno" && runningDeno ? Deno.execPath() : command;
     this.#child = new Deno.Command(program, {
       args,
       cwd: spec.dir,
@@ -67,7 +68,6 @@ export class PluginProcess {
         ...spec.env,
         [ENV.socket]: spec.socketPath,
         [ENV.workerPid]: String(Deno.pid),
-        [ENV.protoPath]: PROTO_PATH,
       },
       stdin: "null",
       stdout: "null",

@@ -29,10 +29,13 @@ import {
 import {
   checkSchema,
   type DeclaredRow,
+  ENV,
   type InvokeRequest,
   type WireRowError,
 } from "./protocol/mod.ts";
-import { fileURLToPath } from "node:url";
+import { pluginAssets } from "./_assets.ts";
+
+export { type PluginAssets, pluginAssets } from "./_assets.ts";
 import { PluginError } from "./_errors.ts";
 import { PluginProcess, type PluginState } from "./_process.ts";
 
@@ -103,8 +106,6 @@ interface Slot {
 }
 
 let nextSerial = 1;
-
-const PYTHON_SDK = fileURLToPath(new URL("../../sdk/python", import.meta.url));
 
 function declaredRow(row: RowContract | null): DeclaredRow {
   if (row === null || row.kind === "open" || row.kind === "sql") return { kind: "open" };
@@ -298,13 +299,17 @@ export class PluginHost {
   #slot(dir: string, entry: string[], runtime: string): Slot {
     let slot = this.#slots.get(dir);
     if (slot === undefined) {
-      const env = { ...this.#options.env };
+      const assets = pluginAssets();
+      const env: Record<string, string> = {
+        ...this.#options.env,
+        [ENV.protoPath]: assets.protoPath,
+      };
       if (runtime === "python") {
         // The worker lends Python plugins the SDK it ships with, so that a plugin speaks this
         // worker's protocol even where heddle_sdk was never pip-installed; an installed
         // heddle_sdk only wins if the worker's environment puts it first.
         const inherited = env.PYTHONPATH ?? Deno.env.get("PYTHONPATH");
-        env.PYTHONPATH = [PYTHON_SDK, inherited].filter((p) => p).join(":");
+        env.PYTHONPATH = [assets.pythonPath, inherited].filter((p) => p).join(":");
       }
       const base = dir.split("/").filter((s) => s).pop() ?? "plugin";
       const tag = `plugin_${base.replace(/[^A-Za-z0-9_]/g, "_")}`;
