@@ -146,8 +146,8 @@ export async function benchStages(o: StagesOptions): Promise<BenchSection> {
         `each stage is \`${QUERY}\` with its own \`? rejected\` handler, which keeps the ` +
         "optimiser from fusing adjacent blocks (fused blocks become one query)",
         "floor: the same compiled PRQL query run on the same Arrow batches in a plain loop, " +
-        "so the difference is what the executor adds (registry put/open/release, queues, " +
-        "lineage, fault handling)",
+        "so the difference is what the executor adds (queues, lineage, fault handling, " +
+        "events; in-process stages hand tables over without the registry)",
       ],
     };
   } finally {

@@ -6,13 +6,7 @@
  * everything ends in a `RunSummary`. It must never commit a position whose rows were not all
  * acknowledged, and never leave a registry object unreleased, even when the run fails.
  */
-import {
-  type Schema,
-  type Table,
-  Table as ArrowTable,
-  tableFromIPC,
-  tableToIPC,
-} from "apache-arrow";
+import { type Schema, type Table, Table as ArrowTable } from "apache-arrow";
 import type { Ir } from "../../compiler/ir/mod.ts";
 import type {
   ConnectorContext,
@@ -23,7 +17,7 @@ import type {
   Source,
   Transform,
 } from "../connectors/mod.ts";
-import type { ObjectHandle } from "../registry/mod.ts";
+import type { Lease, ObjectHandle } from "../registry/mod.ts";
 import { type CompiledQuery, compilePrql, execute } from "../prql/mod.ts";
 import type {
   EventBody,
@@ -42,16 +36,26 @@ import {
   StepAttemptError,
 } from "./_faults.ts";
 import { Lineage, type Origin } from "./_lineage.ts";
+import { dropAll, Pin, retainAll } from "./_pin.ts";
 import type { Plan, PlannedCall, PlannedStage } from "./_plan.ts";
 import { type BatchRegistry, pluginFailureIsFatal, type PluginInvoker } from "./_ports.ts";
 import { BoundedQueue } from "./_queue.ts";
 import { distinctKeys, type ErrorDetails, failedRows, untypedFailures } from "./_tables.ts";
 
-/** A batch in flight between two stages. */
+/**
+ * A batch in flight between two stages: a table handed over inside this process, or a
+ * registry object (for a plugin consumer, or a plugin's output). Exactly one of `table` and
+ * `handle` is set.
+ */
 interface Envelope {
-  handle: ObjectHandle;
+  /** The batch as a table of this process; null for a registry object. */
+  table: Table | null;
+  /** The batch as a registry object, holding one consumer count for this envelope. */
+  handle: ObjectHandle | null;
   rows: number;
   origins: Origin[];
+  /** Registry objects the table may view: the envelope holds one reference on each. */
+  pins: Pin[];
 }
 
 /** What a stage works on: one envelope, or (for a blocking query) everything collected. */
@@ -59,6 +63,16 @@ interface Work {
   handle: ObjectHandle | null;
   rows: number;
   origins: Origin[];
+  /** What the work's table may view; outputs handed on in-process carry these on. */
+  pins: Pin[];
+}
+
+/** Consumers of one stage, split by how a batch reaches them. */
+interface Targets {
+  /** In-process consumers: they get the table itself. */
+  local: BoundedQueue<Envelope>[];
+  /** Plugin consumers: they get a registry object, which crosses the process boundary. */
+  plugin: BoundedQueue<Envelope>[];
 }
 
 /** PRQL transforms that need every row at once: over bounded input they run at the end. */
@@ -90,17 +104,36 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-function schemaKey(schemas: Record<string, Schema>): string {
-  return Object.entries(schemas).map(([name, s]) =>
-    `${name}(${s.fields.map((f) => `${f.name}:${f.type}${f.nullable ? "?" : ""}`).join(",")})`
-  ).join(";");
+/** Schema texts by schema object: batches of one stream usually share their schema. */
+const schemaTexts = new WeakMap<Schema, string>();
+
+function schemaText(s: Schema): string {
+  let text = schemaTexts.get(s);
+  if (text === undefined) {
+    text = s.fields.map((f) => `${f.name}:${f.type}${f.nullable ? "?" : ""}`).join(",");
+    schemaTexts.set(s, text);
+  }
+  return text;
 }
+
+function schemaKey(schemas: Record<string, Schema>): string {
+  return Object.entries(schemas).map(([name, s]) => `${name}(${schemaText(s)})`).join(";");
+}
+
+/**
+ * Compiled PRQL by block text and input schemas, shared by every stage and run of this
+ * process: compiling costs milliseconds (prql-js), running a block over a small batch
+ * microseconds, and a worker runs the same blocks over the same schemas again and again.
+ * A compiled query is immutable, so sharing it is safe. Oldest entries go first.
+ */
+const compiledQueries = new Map<string, CompiledQuery>();
+const COMPILED_QUERIES_KEPT = 512;
 
 export class Run {
   #lineage: Lineage;
   #queues = new Map<string, BoundedQueue<Envelope>>();
   #runtimes = new Map<string, StageRuntime>();
-  #compiled = new Map<string, Map<string, CompiledQuery>>();
+  #targets = new Map<string, Targets>();
   #stats = new Map<string, StageStats & { started: number }>();
   #held = new Map<string, Origin[][]>();
   #blocking = new Set<string>();
@@ -366,37 +399,70 @@ export class Run {
   }
 
   /**
-   * A blocking query over bounded input: copies every batch out of the registry as it
-   * arrives (so upstream memory is freed), then runs once over all of them at the end.
+   * A blocking query over bounded input: keeps every batch as a registry object as it
+   * arrives (so it counts against the memory budget and spills to a file over it, instead
+   * of growing the heap), then maps them all back, zero-copy, and runs once at the end.
    */
   async #collectThenProcess(s: PlannedStage, queue: BoundedQueue<Envelope>): Promise<void> {
-    const collected: { table: Table; origins: Origin[] }[] = [];
-    for (let env = await queue.next(); env; env = await queue.next()) {
-      if (this.#fatal) {
-        this.#discard(env);
-        continue;
+    const registry = this.settings.registry;
+    const collected: { handle: ObjectHandle; origins: Origin[] }[] = [];
+    const leases: Lease[] = [];
+    const free = () => {
+      for (const l of leases) l.release();
+      for (const c of collected) registry.release(c.handle.id);
+    };
+    try {
+      for (let env = await queue.next(); env; env = await queue.next()) {
+        if (this.#fatal) {
+          this.#discard(env);
+          continue;
+        }
+        if (env.handle) collected.push({ handle: env.handle, origins: env.origins });
+        else {
+          try {
+            collected.push({ handle: registry.put(env.table!, 1), origins: env.origins });
+          } finally {
+            dropAll(env.pins);
+          }
+        }
       }
-      const lease = this.settings.registry.open(env.handle);
-      try {
-        collected.push({ table: tableFromIPC(tableToIPC(lease.table)), origins: env.origins });
-      } finally {
-        lease.release();
-        this.settings.registry.release(env.handle.id);
-      }
+      if (this.#fatal || collected.length === 0) return free();
+      for (const c of collected) leases.push(registry.open(c.handle));
+    } catch (error) {
+      free();
+      throw error;
     }
-    if (this.#fatal || collected.length === 0) return;
     const origins = [
       ...new Map(collected.flatMap((c) => c.origins).map((o) => [`${o.source}#${o.seq}`, o]))
         .values(),
     ];
     this.#lineage.adjust(origins, 1);
     for (const c of collected) this.#lineage.adjust(c.origins, -1);
-    const table = new ArrowTable(collected.flatMap((c) => c.table.batches));
-    await this.#process(s, { handle: null, rows: table.numRows, origins }, table);
+    const table = new ArrowTable(leases.flatMap((l) => l.table.batches));
+    // The result may view the collected objects (a `take` slices), so they live as long as it.
+    const pin = new Pin(free);
+    try {
+      await this.#process(s, { handle: null, rows: table.numRows, origins, pins: [pin] }, table);
+    } finally {
+      pin.drop();
+    }
+  }
+
+  /**
+   * A blocking stage's result, cut (zero-copy) into micro-batches again, so that the stages
+   * after it keep working on batches of `batchRows` rows instead of the whole input at once.
+   */
+  #microBatches(table: Table): { table: Table; handle?: ObjectHandle }[] {
+    const n = this.settings.batchRows;
+    if (table.numRows <= n) return [{ table }];
+    return Array.from({ length: Math.ceil(table.numRows / n) }, (_, i) => ({
+      table: table.slice(i * n, (i + 1) * n),
+    }));
   }
 
   #discard(env: Envelope): void {
-    this.settings.registry.release(env.handle.id);
+    dropAll(env.pins);
+    if (env.handle) this.settings.registry.release(env.handle.id);
   }
 
   #progress(s: PlannedStage, rowsIn: number, rowsOut: number, quarantined: number): void {
@@ -418,18 +484,45 @@ export class Run {
     });
   }
 
-  /**
-   * Sends one table to every consumer of `s` as one registry object: `ready` when it is
-   * already registered with one consumer count per consumer (a plugin's output), else a put.
-   */
-  async #send(s: PlannedStage, table: Table, origins: Origin[], ready?: ObjectHandle) {
-    const consumers = s.consumers.map((c) => this.#queues.get(c)!);
-    if (consumers.length === 0) return;
-    const handle = ready ?? this.settings.registry.put(table, consumers.length);
-    for (const q of consumers) {
-      if (!(await q.push({ handle, rows: table.numRows, origins }))) {
-        this.settings.registry.release(handle.id);
+  #targetsOf(s: PlannedStage): Targets {
+    let targets = this.#targets.get(s.id);
+    if (targets === undefined) {
+      targets = { local: [], plugin: [] };
+      for (const c of s.consumers) {
+        const side = this.#runtimes.get(c)?.kind === "plugin" ? targets.plugin : targets.local;
+        side.push(this.#queues.get(c)!);
       }
+      this.#targets.set(s.id, targets);
+    }
+    return targets;
+  }
+
+  /**
+   * Sends one table to every consumer of `s`. In-process consumers get the table itself
+   * (with `pins` on whatever it views); plugin consumers share one registry object, put
+   * once with a consumer count each. `ready` is a table already registered with one count
+   * per consumer (a plugin's output): everyone gets its handle and nothing is copied.
+   */
+  async #send(
+    s: PlannedStage,
+    table: Table,
+    origins: Origin[],
+    pins: Pin[],
+    ready?: ObjectHandle,
+  ): Promise<void> {
+    const { local, plugin } = this.#targetsOf(s);
+    const rows = table.numRows;
+    const byHandle = ready ? [...local, ...plugin] : plugin;
+    const handle = ready ??
+      (plugin.length > 0 ? this.settings.registry.put(table, plugin.length) : null);
+    for (const q of byHandle) {
+      const env = { table: null, handle, rows, origins, pins: [] };
+      if (!(await q.push(env))) this.#discard(env);
+    }
+    if (ready) return;
+    for (const q of local) {
+      const env = { table, handle: null, rows, origins, pins: retainAll(pins) };
+      if (!(await q.push(env))) this.#discard(env);
     }
   }
 
@@ -448,10 +541,10 @@ export class Run {
         `${rows.numRows} row(s) failed and no handler catches them: ${message}`,
       );
     }
-    const handle = this.settings.registry.put(rows, 1);
+    // A handler's `*` runs in this process: the rows (copies) are handed over as they are.
     const queue = this.#queues.get(target)!;
-    if (!(await queue.push({ handle, rows: rows.numRows, origins }))) {
-      this.settings.registry.release(handle.id);
+    const env = { table: rows, handle: null, rows: rows.numRows, origins, pins: [] };
+    if (!(await queue.push(env))) {
       throw new FatalStageError(`handler \`${s.handler}\` had already finished: ${message}`);
     }
   }
@@ -465,7 +558,7 @@ export class Run {
       const sends = rows > 0 ? s.consumers.length : 0;
       const failed = batch.errors.length > 0 ? 1 : 0;
       this.#lineage.adjust([origin], sends + failed - 1);
-      if (sends > 0) await this.#send(s, batch.table, [origin]);
+      if (sends > 0) await this.#send(s, batch.table, [origin], []);
       if (failed) {
         const details: ErrorDetails[] = batch.errors.map((e) => ({
           step: s.label,
@@ -481,12 +574,24 @@ export class Run {
 
   async #consume(s: PlannedStage, env: Envelope): Promise<void> {
     if (this.#fatal) return this.#discard(env);
-    const lease = this.settings.registry.open(env.handle);
+    let { table, pins } = env;
+    if (env.handle) {
+      const registry = this.settings.registry;
+      const handle = env.handle;
+      let lease: Lease;
+      try {
+        lease = registry.open(handle);
+      } catch (error) {
+        this.#discard(env);
+        throw error;
+      }
+      pins = [...pins, new Pin(() => (lease.release(), registry.release(handle.id)))];
+      table = lease.table;
+    }
     try {
-      await this.#process(s, env, lease.table);
+      await this.#process(s, { ...env, pins }, table!);
     } finally {
-      lease.release();
-      this.settings.registry.release(env.handle.id);
+      dropAll(pins);
     }
   }
 
@@ -563,17 +668,19 @@ export class Run {
 
   #compile(s: PlannedStage, relations: Record<string, Table>): CompiledQuery {
     const schemas = Object.fromEntries(Object.entries(relations).map(([k, t]) => [k, t.schema]));
-    const key = schemaKey(schemas);
-    if (!this.#compiled.has(s.id)) this.#compiled.set(s.id, new Map());
-    const cache = this.#compiled.get(s.id)!;
-    const hit = cache.get(key);
+    const text = s.ir.prql ?? "";
+    const key = `${schemaKey(schemas)}\n${text}`;
+    const hit = compiledQueries.get(key);
     if (hit) return hit;
-    const result = compilePrql(s.ir.prql ?? "", schemas);
+    const result = compilePrql(text, schemas);
     if (!result.value) {
       const messages = result.diagnostics.map((d) => d.message).join("; ");
       throw new FatalStageError(`the PRQL block does not compile for this input: ${messages}`);
     }
-    cache.set(key, result.value);
+    if (compiledQueries.size >= COMPILED_QUERIES_KEPT) {
+      compiledQueries.delete(compiledQueries.keys().next().value!);
+    }
+    compiledQueries.set(key, result.value);
     return result.value;
   }
 
@@ -606,7 +713,12 @@ export class Run {
       }
       const outputs = isolated.results.filter((r) =>
         r.result.value !== null && r.result.value.numRows > 0
-      ).map((r) => ({ table: r.result.value!, handle: r.result.handle }));
+      ).flatMap((r) =>
+        this.#blocking.has(s.id) ? this.#microBatches(r.result.value!) : [{
+          table: r.result.value!,
+          handle: r.result.handle,
+        }]
+      );
       const rt = this.#runtimes.get(s.id)!;
       const failed = indexes.length > 0 ? 1 : 0;
       if (rt.kind === "sink") {
@@ -620,7 +732,7 @@ export class Run {
       }
       for (const out of outputs) {
         if (out.handle) forwarded.add(out.handle.id);
-        await this.#send(s, out.table, env.origins, out.handle);
+        await this.#send(s, out.table, env.origins, env.pins, out.handle);
       }
       if (failed) {
         const order = indexes.map((_, k) => k).sort((a, b) => indexes[a] - indexes[b]);

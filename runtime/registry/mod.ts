@@ -212,7 +212,6 @@ interface Entry {
   mapping?: MappedSegment;
   /** Bytes the object occupies where it lives (the whole segment or spill file). */
   size: number;
-  lastUsed: number;
 }
 
 let nextSerial = 1;
@@ -224,7 +223,14 @@ export class Registry {
   readonly ownerPid: number;
   readonly prefix: string;
   #entries = new Map<string, Entry>();
-  #clock = 0;
+  /**
+   * Resident objects, least recently used first (`open` moves an object to the end): the
+   * spill order. Kept incrementally, like `#bytesInMemory`, because a blocking stage can
+   * hold thousands of objects and every `put` checks the budget.
+   */
+  #resident = new Map<string, Entry>();
+  /** What `stats().bytesInMemory` reports, kept up to date by `#add`, `#spill`, `#forget`. */
+  #bytesInMemory = 0;
   #closed = false;
 
   /** Validates the options and sweeps segments left by dead owners with the same prefix. */
@@ -291,7 +297,7 @@ export class Registry {
   /** Maps, validates and leases an object; the lease pins it in place until released. */
   open(handleOrId: ObjectHandle | string): Lease {
     const entry = this.#entry(handleOrId);
-    entry.lastUsed = ++this.#clock;
+    if (this.#resident.delete(entry.handle.id)) this.#resident.set(entry.handle.id, entry);
     const segment = entry.mapping ??
       openSegment(entry.handle.segment, entry.handle.offset + entry.handle.length);
     let lease: Lease;
@@ -324,6 +330,7 @@ export class Registry {
     const entry = this.#entry(id);
     if (--entry.consumers > 0) return;
     removeSegment(entry.handle.segment);
+    this.#resident.delete(entry.handle.id);
     if (entry.leases > 0) entry.state = "draining";
     else this.#forget(entry);
   }
@@ -390,14 +397,16 @@ export class Registry {
   }
 
   #add(handle: ObjectHandle, consumers: number, size: number): void {
-    this.#entries.set(handle.id, {
+    const entry: Entry = {
       handle,
       state: "resident",
       consumers,
       leases: 0,
       size,
-      lastUsed: ++this.#clock,
-    });
+    };
+    this.#entries.set(handle.id, entry);
+    this.#resident.set(handle.id, entry);
+    this.#bytesInMemory += size;
     this.#enforceBudget();
   }
 
@@ -411,16 +420,17 @@ export class Registry {
   #forget(entry: Entry): void {
     entry.mapping?.release();
     entry.mapping = undefined;
+    if (isShmName(entry.handle.segment)) this.#bytesInMemory -= entry.size;
     entry.state = "freed";
     this.#entries.delete(entry.handle.id);
+    this.#resident.delete(entry.handle.id);
   }
 
   #enforceBudget(): void {
-    while (this.stats().bytesInMemory > this.memoryBudget) {
-      const victim = [...this.#entries.values()]
-        .filter((entry) => entry.state === "resident" && entry.leases === 0)
-        .sort((a, b) => a.lastUsed - b.lastUsed)[0];
-      if (victim === undefined || !this.#spill(victim)) return;
+    if (this.#bytesInMemory <= this.memoryBudget) return;
+    for (const entry of [...this.#resident.values()]) {
+      if (this.#bytesInMemory <= this.memoryBudget) return;
+      if (entry.leases === 0 && !this.#spill(entry)) return;
     }
   }
 
@@ -445,6 +455,8 @@ export class Registry {
       source?.release();
     }
     removeSegment(segment);
+    this.#resident.delete(entry.handle.id);
+    this.#bytesInMemory -= entry.size;
     entry.handle = { ...entry.handle, segment: path, offset: 0 };
     entry.size = length;
     entry.state = "spilled";

@@ -295,3 +295,25 @@ Deno.test("a table with no batches round-trips with its schema", async () => {
     assert.equal(lease.table.schema.fields[0].name, "n");
   });
 });
+
+Deno.test("memory freed by release() and by spilling counts again toward the budget", async () => {
+  const size = 1000;
+  const probe = await measure(column(size, 1));
+  await withRegistry({ memoryBudget: probe * 3 + probe / 2 }, (registry, place) => {
+    const first = [1, 2, 3, 4, 5].map((seed) => registry.put(column(size, seed), 1));
+    assert.deepEqual(
+      first.map((h) => registry.state(h.id)),
+      ["spilled", "spilled", "resident", "resident", "resident"],
+    );
+    for (const handle of first) registry.release(handle.id);
+    const second = [6, 7, 8].map((seed) => registry.put(column(size, seed), 1));
+    assert.deepEqual(
+      second.map((h) => registry.state(h.id)),
+      ["resident", "resident", "resident"],
+      "released and spilled bytes no longer count as resident",
+    );
+    assert.equal(registry.stats().bytesInMemory, second.reduce((n, h) => n + h.length, 0));
+    for (const handle of second) registry.release(handle.id);
+    assert.deepEqual(leftovers(place), []);
+  });
+});
