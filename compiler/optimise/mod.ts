@@ -86,7 +86,9 @@ function fusePrql(ir: Ir, g: IrGraph): void {
       continuesInput(b.prql!),
     (a, b) => {
       // PRQL pipelines compose by concatenation: b's transforms run on a's result.
-      a.prql = `${a.prql!.trimEnd()}\n${b.prql!.replace(FROM_INPUT, "").replace(/^\s*\n/, "")}`;
+      // `from input | filter x` leaves `| filter x`, and a line may not start with a pipe.
+      const rest = b.prql!.replace(FROM_INPUT, "").replace(/^\s*\|?\s*/, "");
+      a.prql = `${a.prql!.trimEnd()}\n${rest}`;
     },
     (a, b) =>
       `adjacent PRQL blocks ${a.id} and ${b.id} run as one query: no batch is materialised between them`,
