@@ -161,6 +161,10 @@ serviceTest(
     const producer = new kafka.Producer({
       clientId: "heddle-smoke",
       bootstrapBrokers: serviceConfig.kafka.brokers,
+      // A send retried while a fresh broker elects leaders must not duplicate records: the
+      // assertions below count offsets and values one to one.
+      idempotent: true,
+      acks: -1,
       serializers: {
         key: kafka.stringSerializer,
         value: kafka.jsonSerializer<Event>,

@@ -293,8 +293,10 @@ class KafkaSink implements Sink {
     this.#producer = new Producer({
       ...client.options,
       // Every in-sync replica must have the record before `write` resolves: the executor
-      // commits source offsets on that acknowledgement.
+      // commits source offsets on that acknowledgement. Idempotence lets the broker drop
+      // the duplicates a retried send would otherwise leave (a fresh broker electing leaders).
       acks: -1,
+      idempotent: true,
       serializers: {
         key: stringSerializer,
         value: stringSerializer,
