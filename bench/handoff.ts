@@ -7,9 +7,13 @@
  * the producer's own; a mismatch aborts the benchmark rather than reporting a skipped read.
  * Each method starts from its natural in-memory form (an Arrow table; plain row objects for
  * JSON), so the timed part is exactly what the handoff adds. It must never time process
- * start-up: consumers start once and are reused.
+ * start-up: consumers start once and are reused. Both processes collect their garbage before
+ * each timed part, so that one measurement's 1 GB buffers are never freed inside another's
+ * timing (docs/benchmarks.md, "What bounds the handoff", shows what that cost before).
  */
 import { tableToIPC } from "apache-arrow";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { encodeStream, Registry } from "../runtime/registry/mod.ts";
 import { type BenchRow, type BenchSection, median, memoryAvailable, row } from "./_report.ts";
 import {
@@ -44,6 +48,8 @@ export interface HandoffPoint {
   shmHandoff: number;
   /** Inside the consumer: mapping plus decoding the metadata; reading every value. */
   consumerMap: number;
+  /** Inside the consumer: from the handle's arrival to its reply (map, decode, unmap). */
+  consumerServe: number;
   consumerRead: number;
   /** Put, handle delivery, mapping, and the consumer reading every value. */
   shmTotal: number;
@@ -70,7 +76,7 @@ async function startConsumer(language: ConsumerLanguage, dir: string): Promise<C
   const socketPath = `${dir}/${language}.sock`;
   const command = language === "ts"
     ? new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${BENCH_DIR}_handoff_consumer.ts`, socketPath],
+      args: ["run", "-A", "--v8-flags=--expose-gc", `${BENCH_DIR}_handoff_consumer.ts`, socketPath],
       stdout: "piped",
       stderr: "inherit",
     })
@@ -120,7 +126,14 @@ function verifyRows(what: string, expected: number, got: unknown): void {
   if (rows !== expected) throw new Error(`${what}: expected ${expected} rows, got ${rows}`);
 }
 
+/** V8's collector, exposed at run time so that `deno task bench` needs no extra flag. */
+const collectGarbage: () => void = (() => {
+  setFlagsFromString("--expose-gc");
+  return runInNewContext("gc");
+})();
+
 async function timed<T>(f: () => Promise<T>): Promise<[number, T]> {
+  collectGarbage();
   const t0 = performance.now();
   const value = await f();
   return [performance.now() - t0, value];
@@ -149,6 +162,7 @@ async function measure(
     shmPut: [],
     shmHandoff: [],
     consumerMap: [],
+    consumerServe: [],
     consumerRead: [],
     shmTotal: [],
     arrowHandoff: [],
@@ -183,6 +197,7 @@ async function measure(
       samples.shmPut.push(put);
       samples.shmHandoff.push(mapOnly);
       samples.consumerMap.push((mapped as { mapMs: number }).mapMs);
+      samples.consumerServe.push((mapped as { serveMs: number }).serveMs);
       samples.consumerRead.push((read as { readMs: number }).readMs);
       samples.shmTotal.push(put + readAll);
       samples.arrowHandoff.push(arrowHandoff);
@@ -206,6 +221,7 @@ async function measure(
     shmPut: median(samples.shmPut),
     shmHandoff: median(samples.shmHandoff),
     consumerMap: median(samples.consumerMap),
+    consumerServe: median(samples.consumerServe),
     consumerRead: median(samples.consumerRead),
     shmTotal: median(samples.shmTotal),
     arrowHandoff: median(samples.arrowHandoff),
@@ -245,6 +261,9 @@ function rowsOf(p: HandoffPoint): BenchRow[] {
     }),
     row(`${at}.put`, p.shmPut, "ms", null, { note: "producer writes the batch into shm" }),
     row(`${at}.consumer_map`, p.consumerMap, "ms", null, { note: "inside the consumer" }),
+    row(`${at}.consumer_serve`, p.consumerServe, "ms", null, {
+      note: "inside the consumer: handle arrival to reply (map, decode, unmap)",
+    }),
     row(`${at}.consumer_read`, p.consumerRead, "ms", null, {
       note: "inside the consumer: every value",
     }),
