@@ -153,6 +153,17 @@ class Printer {
 // ---------------------------------------------------------------------------------------
 // Declarations and statements.
 
+/** `keyword name = `, the head that resource, step and type declarations share. */
+function printBinding(
+  p: Printer,
+  keyword: string,
+  item: Ast.ResourceDecl | Ast.StepDecl | Ast.TypeDecl,
+) {
+  p.word(`${keyword} `, item.span.start);
+  p.word(item.name.name, item.name.span.start, item.name.span.end);
+  p.raw(" = ");
+}
+
 function printItem(p: Printer, item: Ast.Item) {
   switch (item.kind) {
     case "Import":
@@ -162,9 +173,7 @@ function printItem(p: Printer, item: Ast.Item) {
       p.word(item.alias.name, item.alias.span.start, item.alias.span.end);
       return;
     case "Resource":
-      p.word("resource ", item.span.start);
-      p.word(item.name.name, item.name.span.start, item.name.span.end);
-      p.raw(" = ");
+      printBinding(p, "resource", item);
       p.word(qualified(item.type), item.type.span.start, item.type.span.end);
       if (item.config !== null) {
         p.raw(" ");
@@ -172,15 +181,11 @@ function printItem(p: Printer, item: Ast.Item) {
       }
       return;
     case "Step":
-      p.word("step ", item.span.start);
-      p.word(item.name.name, item.name.span.start, item.name.span.end);
-      p.raw(" = ");
+      printBinding(p, "step", item);
       printStage(p, item.call, true);
       return;
     case "TypeDecl":
-      p.word("type ", item.span.start);
-      p.word(item.name.name, item.name.span.start, item.name.span.end);
-      p.raw(" = ");
+      printBinding(p, "type", item);
       printType(p, item.type, true);
       return;
     case "Handler":
