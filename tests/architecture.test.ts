@@ -83,3 +83,18 @@ Deno.test("private _files are imported only from their own folder tree", async (
   });
   assert.deepEqual(bad, []);
 });
+
+Deno.test("no code or test reads a file by an absolute path outside the repository", async () => {
+  // A checkout can live anywhere, so a literal rooted at the original machine's layout (or any
+  // /home, /work, /root) works on one machine only.
+  const bad: string[] = [];
+  for (const dir of ["compiler", "runtime", "cli", "sdk", "bench", "tests"]) {
+    for await (const file of sourceFiles(dir)) {
+      const text = await Deno.readTextFile(root + file);
+      for (const m of text.matchAll(/["'`](\/(?:work|home|root)\/[^"'`]*)["'`]/g)) {
+        bad.push(`${file}: ${m[1]}`);
+      }
+    }
+  }
+  assert.deepEqual(bad, []);
+});

@@ -1,8 +1,0 @@
-import { check } from "/work/main/compiler/mod.ts";
-import { renderHuman } from "/work/main/compiler/diagnostics/mod.ts";
-for (const f of Deno.args) {
-  const src = Deno.readTextFileSync(f);
-  const r = check(src, f);
-  console.log("==", f, r.value.optimised ? "OPT" : "stopped");
-  console.log(renderHuman(r.diagnostics, src, f, { color: false }));
-}
