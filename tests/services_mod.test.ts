@@ -94,3 +94,28 @@ Deno.test("requireService() calls ClickHouse down when /ping answers with an err
     await server.shutdown();
   }
 });
+
+Deno.test("serviceTest() declares a test ignored when its service is down, so the summary counts it", async () => {
+  const port = String(closedPort());
+  const env: Record<string, string> = {
+    NO_COLOR: "1",
+    // The parent may run under HEDDLE_REQUIRE_SERVICES=1; the child must be allowed to skip.
+    HEDDLE_REQUIRE_SERVICES: "0",
+    HEDDLE_KAFKA_PORT: port,
+    HEDDLE_PG_PORT: port,
+    HEDDLE_CLICKHOUSE_PORT: port,
+  };
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", new URL("./services/_skipped.ts", import.meta.url).pathname],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const { code, stdout } = await child.output();
+  const text = new TextDecoder().decode(stdout);
+  assert.equal(code, 0, text);
+  assert.match(text, /needs kafka \.\.\. ignored/);
+  assert.match(text, /needs postgres and clickhouse \.\.\. ignored/);
+  assert.match(text, /skip: needs kafka: kafka is not running/);
+  assert.match(text, /ok \| 1 passed \| 0 failed \| 2 ignored/);
+});

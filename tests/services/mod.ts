@@ -8,11 +8,14 @@
  * instead of skipping silently. This module must never start, stop or reconfigure a
  * service, and never reach an address beyond loopback unless the environment says so.
  *
- * The pattern, since `Deno.test`'s `ignore` is decided before an async probe can run:
+ * The pattern: the services are probed once, when this module is first imported (a
+ * top-level await, because `Deno.test`'s `ignore` is decided when the test is declared),
+ * and a test whose service is down is declared ignored, so the runner's closing line counts
+ * it under `ignored` and a run without services cannot look complete:
  *
  * ```ts
  * serviceTest("the kafka source reads what was produced", ["kafka"], async () => {
- *   // runs only when Kafka answers; otherwise the test prints a skip line and returns
+ *   // runs only when Kafka answers; otherwise the test is reported as ignored
  * });
  * ```
  */
@@ -163,9 +166,23 @@ async function httpProbe(url: string): Promise<string | undefined> {
   return response.ok ? undefined : `${url} answered ${response.status}: ${body.trim()}`;
 }
 
+const allServices: readonly ServiceName[] = ["kafka", "postgres", "clickhouse"];
+
 /**
- * Declares a `Deno.test` that runs `fn` only when every listed service answers; otherwise the
- * test prints why and returns (or fails under `HEDDLE_REQUIRE_SERVICES=1`).
+ * Which services answered when this module was loaded. Under `HEDDLE_REQUIRE_SERVICES=1`
+ * nothing is probed here: every service test runs, and `requireService` fails it.
+ */
+const down: ReadonlySet<ServiceName> = Deno.env.get("HEDDLE_REQUIRE_SERVICES") === "1"
+  ? new Set()
+  : new Set(
+    (await Promise.all(allServices.map(async (name) => [name, await probe(name, serviceConfig)])))
+      .filter(([, problem]) => problem !== undefined).map(([name]) => name as ServiceName),
+  );
+
+/**
+ * Declares a `Deno.test` that runs `fn` only when every listed service answers. A test whose
+ * service was down at load time is declared with `ignore: true` (the runner reports it as
+ * ignored, and a `skip:` line says why); under `HEDDLE_REQUIRE_SERVICES=1` it fails instead.
  */
 export function serviceTest(
   name: string,
@@ -173,9 +190,14 @@ export function serviceTest(
   fn: (t: Deno.TestContext) => void | Promise<void>,
   options: Omit<Deno.TestDefinition, "name" | "fn"> = {},
 ): void {
+  const missing = services.filter((service) => down.has(service));
+  for (const service of missing) {
+    console.log(`skip: ${name}: ${service} is not running (tests/services/${service}.sh start)`);
+  }
   Deno.test({
     ...options,
     name,
+    ignore: options.ignore === true || missing.length > 0,
     async fn(t) {
       for (const service of services) {
         if (!await requireService(service)) return;
