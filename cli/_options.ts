@@ -35,12 +35,24 @@ const units: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
-/** Parses a size such as `256MiB`, `1GB` or `1048576`. */
+/**
+ * The largest size accepted (1 PiB): far above any machine's memory, and small enough that
+ * byte counts stay exact integers. Larger values are typos, not budgets.
+ */
+export const MAX_BYTES = 2 ** 50;
+
+/** Parses a size such as `256MiB`, `1GB` or `1048576`: a whole number of bytes, 1 to 1PiB. */
 export function parseBytes(value: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(value.trim());
   const unit = match ? units[match[2].toLowerCase()] : undefined;
   if (!match || unit === undefined) {
     throw new InvalidArgumentError(`expected a size such as 256MiB or 1GB, found \`${value}\``);
   }
-  return Math.round(Number(match[1]) * unit);
+  const bytes = Math.round(Number(match[1]) * unit);
+  if (!(bytes >= 1 && bytes <= MAX_BYTES)) {
+    throw new InvalidArgumentError(
+      `expected a size from 1 byte to 1PiB (such as 256MiB), found \`${value}\``,
+    );
+  }
+  return bytes;
 }

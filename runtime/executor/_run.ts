@@ -574,7 +574,7 @@ export class Run {
 
   async #consume(s: PlannedStage, env: Envelope): Promise<void> {
     if (this.#fatal) return this.#discard(env);
-    let { table, pins } = env;
+    let { table, pins, handle: current } = env;
     if (env.handle) {
       const registry = this.settings.registry;
       const handle = env.handle;
@@ -587,9 +587,12 @@ export class Run {
       }
       pins = [...pins, new Pin(() => (lease.release(), registry.release(handle.id)))];
       table = lease.table;
+      // The object may have spilled while queued: pass on where it is now (the lease keeps
+      // it there), never the name it had when it was sent.
+      current = lease.handle;
     }
     try {
-      await this.#process(s, { ...env, pins }, table!);
+      await this.#process(s, { ...env, handle: current, pins }, table!);
     } finally {
       dropAll(pins);
     }
@@ -626,6 +629,8 @@ export class Run {
       case "plugin":
         return async (piece) => {
           const input = piece.whole && env.handle ? env.handle : registry.put(piece.table, 1);
+          // A lease pins the object where `input` says until the plugin has read it.
+          const pinned = input !== env.handle ? registry.open(input) : undefined;
           const consumers = Math.max(1, s.consumers.length);
           let outcome;
           try {
@@ -636,6 +641,7 @@ export class Run {
               { consumers, timeoutMs: s.retry.timeoutMs },
             );
           } finally {
+            pinned?.release();
             if (input !== env.handle) registry.release(input.id);
           }
           if (!outcome.ok) {

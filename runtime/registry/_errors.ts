@@ -18,7 +18,12 @@ export type RegistryErrorCode =
   | "unknown-object"
   /** The caller passed something the registry cannot store (no schema, bad counts). */
   | "invalid-input"
-  /** The operating system refused (no space in /dev/shm, permissions). */
+  /**
+   * Neither /dev/shm nor the spill directory has room for the object (ENOSPC). Retrying
+   * cannot help until something else frees space: an executor fails the run at once.
+   */
+  | "no-space"
+  /** The operating system refused (permissions, too many open files, ...). */
   | "system"
   /** The registry was closed; nothing can be put or opened any more. */
   | "closed";

@@ -20,6 +20,7 @@ const SEEK_END = 2;
 export const ENOENT = 2;
 const ESRCH = 3;
 export const EEXIST = 17;
+export const ENOSPC = 28;
 
 const MAP_FAILED = 0xffffffffffffffffn;
 

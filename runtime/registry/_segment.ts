@@ -10,6 +10,7 @@ import {
   closeFd,
   EEXIST,
   ENOENT,
+  ENOSPC,
   fdSize,
   map,
   type Mapping,
@@ -39,10 +40,24 @@ export function isShmName(location: string): boolean {
   return /^\/[^/]+$/.test(location);
 }
 
-function toRegistryError(error: unknown, location: string): RegistryError {
+/** True for "no space left on device", from libc (errno) or from Deno's file API. */
+export function isNoSpace(error: unknown): boolean {
+  if (error instanceof OsError) return error.errno === ENOSPC;
+  return error instanceof Error && (error as { code?: string }).code === "ENOSPC";
+}
+
+/** Turns any failure on `location` into a RegistryError with a code callers can act on. */
+export function toRegistryError(error: unknown, location: string): RegistryError {
   if (error instanceof RegistryError) return error;
   if (error instanceof OsError && error.errno === ENOENT) {
     return new RegistryError("missing", `segment \`${location}\` does not exist`, {
+      cause: error,
+      segment: location,
+    });
+  }
+  if (isNoSpace(error)) {
+    const where = isShmName(location) ? "/dev/shm" : "the spill directory";
+    return new RegistryError("no-space", `no space left in ${where} for \`${location}\``, {
       cause: error,
       segment: location,
     });

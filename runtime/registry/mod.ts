@@ -13,7 +13,7 @@
 import type { Table } from "apache-arrow";
 import type { ObjectHandle } from "./handle.ts";
 import { RegistryError } from "./_errors.ts";
-import { type ArrowData, decodeStream, encodeStream } from "./_ipc.ts";
+import { type ArrowData, decodeStream, type EncodedStream, encodeStream } from "./_ipc.ts";
 import { sweepOrphans } from "./_janitor.ts";
 import {
   createSegment,
@@ -22,6 +22,7 @@ import {
   type MappedSegment,
   openSegment,
   removeSegment,
+  toRegistryError,
 } from "./_segment.ts";
 
 export type { ObjectHandle } from "./handle.ts";
@@ -115,14 +116,13 @@ export function writeStreamInto(
  * (id: the name without its slash). The caller owns the segment until a registry adopts it.
  */
 export function writeSegment(name: string, data: ArrowData): ObjectHandle {
-  return writeNew(data, (size) => createSegment(name, size));
+  return writeNew(encodeStream(data), (size) => createSegment(name, size));
 }
 
 function writeNew(
-  data: ArrowData,
+  stream: EncodedStream,
   create: (size: number) => MappedSegment | undefined,
 ): ObjectHandle {
-  const stream = encodeStream(data);
   let segment: MappedSegment | undefined;
   while (segment === undefined) segment = create(stream.byteLength);
   try {
@@ -216,6 +216,9 @@ interface Entry {
 
 let nextSerial = 1;
 
+/** The largest memory budget accepted (1 PiB): larger values are typos, not budgets. */
+export const MAX_MEMORY_BUDGET = 2 ** 50;
+
 /** Owns objects in shared memory and spill files on one host. Not safe across workers. */
 export class Registry {
   readonly memoryBudget: number;
@@ -240,8 +243,14 @@ export class Registry {
       `${Deno.env.get("TMPDIR") ?? "/tmp"}/heddle-spill`;
     this.ownerPid = options.ownerPid ?? Deno.pid;
     this.prefix = options.prefix ?? "heddle";
-    if (!Number.isSafeInteger(this.memoryBudget) || this.memoryBudget < 0) {
-      throw new RegistryError("invalid-input", `memory budget ${this.memoryBudget} is not valid`);
+    if (
+      !Number.isSafeInteger(this.memoryBudget) || this.memoryBudget < 1 ||
+      this.memoryBudget > MAX_MEMORY_BUDGET
+    ) {
+      throw new RegistryError(
+        "invalid-input",
+        `the memory budget must be a whole number of bytes from 1 to 2^50 (1 PiB), not ${this.memoryBudget}`,
+      );
     }
     if (!/^[A-Za-z0-9_-]+$/.test(this.prefix) || /-\d+$/.test(this.prefix)) {
       throw new RegistryError("invalid-input", `prefix \`${this.prefix}\` is not a valid name`);
@@ -249,17 +258,26 @@ export class Registry {
     sweepOrphans({ prefix: this.prefix, spillDir: this.spillDir });
   }
 
-  /** Stores `data` for `consumers` downstream readers; returns its handle. */
+  /**
+   * Stores `data` for `consumers` downstream readers; returns its current handle (a spill
+   * file's if the budget or a full /dev/shm sent it there at once). Throws `no-space` when
+   * neither /dev/shm nor the spill directory has room.
+   */
   put(data: ArrowData, consumers: number): ObjectHandle {
     this.#checkOpen();
     this.#checkConsumers(consumers);
-    const handle = writeNew(data, (size) =>
-      createSegmentIfAbsent(
-        segmentName(this.ownerPid, nextSerial++, { prefix: this.prefix }),
-        size,
-      ));
-    this.#add(handle, consumers, handle.length);
-    return { ...handle };
+    const stream = encodeStream(data);
+    let name = "";
+    try {
+      const handle = writeNew(stream, (size) => {
+        name = segmentName(this.ownerPid, nextSerial++, { prefix: this.prefix });
+        return createSegmentIfAbsent(name, size);
+      });
+      return this.#add(handle, consumers, handle.length);
+    } catch (error) {
+      if (!(error instanceof RegistryError && error.code === "no-space")) throw error;
+      return this.#putSpilled(stream, name.slice(1), consumers, error);
+    }
   }
 
   /**
@@ -289,9 +307,7 @@ export class Registry {
       }
       throw error;
     }
-    const adopted = { ...handle, id };
-    this.#add(adopted, consumers, size);
-    return { ...adopted };
+    return this.#add({ ...handle, id }, consumers, size);
   }
 
   /** Maps, validates and leases an object; the lease pins it in place until released. */
@@ -396,7 +412,11 @@ export class Registry {
     return entry;
   }
 
-  #add(handle: ObjectHandle, consumers: number, size: number): void {
+  /**
+   * Registers a resident object and enforces the budget, which may spill it at once:
+   * returns the handle as it is afterwards, so no caller hands out a name already removed.
+   */
+  #add(handle: ObjectHandle, consumers: number, size: number): ObjectHandle {
     const entry: Entry = {
       handle,
       state: "resident",
@@ -408,6 +428,51 @@ export class Registry {
     this.#resident.set(handle.id, entry);
     this.#bytesInMemory += size;
     this.#enforceBudget();
+    return { ...entry.handle };
+  }
+
+  /**
+   * /dev/shm is full: writes the object straight to its spill file, where readers map it
+   * the same way. Throws `no-space` naming both places when the spill directory is full too.
+   */
+  #putSpilled(
+    stream: EncodedStream,
+    id: string,
+    consumers: number,
+    shmError: RegistryError,
+  ): ObjectHandle {
+    const path = `${this.spillDir}/${id}.arrows`;
+    const bytes = new Uint8Array(stream.byteLength);
+    stream.writeInto(bytes);
+    try {
+      Deno.mkdirSync(this.spillDir, { recursive: true, mode: 0o700 });
+      Deno.writeFileSync(path, bytes, { createNew: true, mode: 0o600 });
+    } catch (error) {
+      removeSegment(path);
+      const spillError = toRegistryError(error, path);
+      if (spillError.code !== "no-space") throw spillError;
+      throw new RegistryError(
+        "no-space",
+        `no space for a ${stream.byteLength}-byte object: ${shmError.message}, and ${spillError.message}`,
+        { cause: spillError, segment: path },
+      );
+    }
+    const handle: ObjectHandle = {
+      id,
+      segment: path,
+      offset: 0,
+      length: stream.byteLength,
+      schemaFingerprint: stream.schemaFingerprint,
+      rows: stream.rows,
+    };
+    this.#entries.set(id, {
+      handle,
+      state: "spilled",
+      consumers,
+      leases: 0,
+      size: stream.byteLength,
+    });
+    return { ...handle };
   }
 
   #endLease(entry: Entry): void {

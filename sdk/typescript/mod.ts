@@ -391,7 +391,17 @@ export async function invokeStep(plugin: Plugin, request: InvokeRequest): Promis
         start += batch.numRows;
       }
       schema ??= chain.reduce((s, link) => outputSchemaFor(link.step, s), lease.table.schema);
-      const output = writeSegment(request.outputSegment, new Table(schema, batches));
+      let output;
+      try {
+        output = writeSegment(request.outputSegment, new Table(schema, batches));
+      } catch (error) {
+        // A full /dev/shm: a code of its own, so that the worker fails at once instead of
+        // retrying what cannot succeed until space is freed.
+        if (error instanceof RegistryError && error.code === "no-space") {
+          throw new ChainFailure(chain.length - 1, new StepFailure("NO_SPACE", error.message));
+        }
+        throw error;
+      }
       return { result: "ok", ok: { output, rowErrors, stepsRun: chain.length } };
     } finally {
       lease.release();

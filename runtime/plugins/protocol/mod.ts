@@ -77,7 +77,9 @@ export type StepErrorCode =
    * saying which input row each output row came from; the worker splits the batch until it can
    * tell (a one-row input needs no mapping).
    */
-  | "ROW_ORIGIN_LOST";
+  | "ROW_ORIGIN_LOST"
+  /** The output segment could not be reserved: /dev/shm is full. Retrying cannot help. */
+  | "NO_SPACE";
 
 export interface WireStepError {
   code: StepErrorCode | string;

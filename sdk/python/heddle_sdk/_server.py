@@ -7,6 +7,7 @@ InvokeResponse with a StepError, so the worker can tell a failing step from a dy
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -87,7 +88,14 @@ class _Servicer:
         finally:
             mapped.close()
         schema, batches = out_batches
-        written = write_output(request.output_segment, schema, batches)
+        try:
+            written = write_output(request.output_segment, schema, batches)
+        except OSError as error:
+            if error.errno != errno.ENOSPC:
+                raise
+            raise StepFailure("NO_SPACE", f"no space left in /dev/shm for output "
+                              f"`{request.output_segment}`: {error.strerror}",
+                              step_index=len(chain) - 1)
         return self._pb.ObjectHandle(
             id=request.output_segment.lstrip("/"), segment=request.output_segment, offset=0,
             length=written.length, schema_fingerprint=schema_fingerprint(schema),

@@ -69,6 +69,10 @@ def write_output(name: str, schema: pa.Schema, batches: Iterable[pa.RecordBatch]
     fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         os.ftruncate(fd, length)
+        # Reserve the pages now: on a full /dev/shm, ftruncate alone succeeds and the first
+        # write into the mapping then kills the process with SIGBUS. posix_fallocate raises
+        # OSError(ENOSPC) here instead, which the server reports as NO_SPACE.
+        os.posix_fallocate(fd, 0, length)
         mm = mmap.mmap(fd, length)
         try:
             sink = pa.FixedSizeBufferWriter(pa.py_buffer(mm))
