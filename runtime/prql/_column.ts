@@ -1,10 +1,11 @@
 /**
- * The engine's in-memory column: one typed array (or one array of strings) plus a byte per
- * row of validity, read from and written back to Arrow. Numbers, dates and timestamps stay
- * in typed arrays so that kernels run without allocating per row; a column read from Arrow
- * shares the Arrow buffer whenever its layout allows. This file must never change a value
- * while converting: integers beyond 2^53, which a float64 cannot hold exactly, are refused
- * with an error instead of being rounded.
+ * The engine's in-memory column: one typed array (numbers) or UTF-8 offsets and bytes (text,
+ * as Arrow keeps them), plus a byte per row of validity, read from and written back to Arrow.
+ * Text stays in UTF-8 bytes through reading, gathering, hashing, sorting and writing; only
+ * kernels that work on JS strings (lower, regex, ...) decode it, once per column. A column
+ * read from Arrow shares the Arrow buffers whenever its layout allows. This file must never
+ * change a value while converting: integers beyond 2^53, which a float64 cannot hold
+ * exactly, are refused with an error instead of being rounded.
  */
 import * as arrow from "apache-arrow";
 
@@ -33,9 +34,16 @@ export type NumArray =
   | Uint16Array
   | Uint8Array;
 
+/** Text as Arrow holds it: row i is `bytes[offsets[i] .. offsets[i + 1])` (offsets may not start at 0). */
+export interface Utf8 {
+  offsets: Int32Array;
+  bytes: Uint8Array;
+}
+
 /**
  * A column of `length` rows, or a scalar broadcast to any length when `scalar` is set
- * (then the arrays hold one entry). `valid` is null when every row is valid.
+ * (then the arrays hold one entry). `valid` is null when every row is valid. A text column
+ * has `utf8`, `strs` or both (see `texts` and `utf8Of`).
  */
 export interface Column {
   kind: Kind;
@@ -44,6 +52,7 @@ export interface Column {
   scalar: boolean;
   nums: NumArray | null;
   strs: (string | null)[] | null;
+  utf8?: Utf8 | null;
   valid: Uint8Array | null;
 }
 
@@ -116,29 +125,28 @@ function unsafeInteger(field: string): Error {
   );
 }
 
-const utf8 = new TextDecoder();
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /** Decodes bytes [start, end); short ASCII strings skip TextDecoder's call overhead. */
 function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start > 32) return utf8.decode(bytes.subarray(start, end));
+  if (end - start > 32) return decoder.decode(bytes.subarray(start, end));
   let s = "";
   for (let k = start; k < end; k++) {
     const b = bytes[k];
-    if (b >= 0x80) return utf8.decode(bytes.subarray(start, end));
+    if (b >= 0x80) return decoder.decode(bytes.subarray(start, end));
     s += String.fromCharCode(b);
   }
   return s;
 }
 
-/** Encodes strings as Arrow Utf8 offsets and bytes, without a per-value builder. */
-function encodeUtf8(strs: (string | null)[], valid: Uint8Array | null, scalar: boolean, n: number) {
+/** Encodes strings as UTF-8 offsets and bytes, without a per-value builder. */
+function encodeUtf8(strs: (string | null)[], valid: Uint8Array | null, n: number): Utf8 {
   const offsets = new Int32Array(n + 1);
   let bytes = new Uint8Array(Math.max(16, n * 8));
   let at = 0;
-  const encoder = new TextEncoder();
   for (let i = 0; i < n; i++) {
-    const j = scalar ? 0 : i;
-    const v = valid && !valid[j] ? null : strs[j];
+    const v = valid && !valid[i] ? null : strs[i];
     if (v) {
       if (at + v.length * 3 > bytes.length) {
         const grown = new Uint8Array(Math.max(bytes.length * 2, at + v.length * 3));
@@ -161,6 +169,101 @@ function encodeUtf8(strs: (string | null)[], valid: Uint8Array | null, scalar: b
   return { offsets, bytes: bytes.subarray(0, at) };
 }
 
+/** The rows of a text column as JS strings (decoded once, then kept on the column). */
+export function texts(col: Column): (string | null)[] {
+  if (col.strs) return col.strs;
+  const { offsets, bytes } = col.utf8!;
+  const n = offsets.length - 1, valid = col.valid;
+  const out = new Array<string | null>(n);
+  for (let i = 0; i < n; i++) {
+    out[i] = valid && !valid[i] ? null : decodeUtf8(bytes, offsets[i], offsets[i + 1]);
+  }
+  return col.strs = out;
+}
+
+/** The rows of a text column as UTF-8 (encoded once, then kept on the column). */
+export function utf8Of(col: Column): Utf8 {
+  if (col.utf8) return col.utf8;
+  const strs = col.strs!;
+  return col.utf8 = encodeUtf8(strs, col.valid, strs.length);
+}
+
+/** Compares two UTF-8 byte ranges; byte order is code point order. */
+export function compareBytes(
+  x: Uint8Array,
+  xs: number,
+  xe: number,
+  y: Uint8Array,
+  ys: number,
+  ye: number,
+): number {
+  const len = Math.min(xe - xs, ye - ys);
+  for (let k = 0; k < len; k++) {
+    const a = x[xs + k], b = y[ys + k];
+    if (a !== b) return a < b ? -1 : 1;
+  }
+  return xe - xs - (ye - ys);
+}
+
+/** Whether two UTF-8 byte ranges hold the same text. */
+export function equalBytes(
+  x: Uint8Array,
+  xs: number,
+  xe: number,
+  y: Uint8Array,
+  ys: number,
+  ye: number,
+): boolean {
+  if (xe - xs !== ye - ys) return false;
+  for (let k = 0; k < xe - xs; k++) if (x[xs + k] !== y[ys + k]) return false;
+  return true;
+}
+
+/** Reads the text chunks of an Arrow column: one chunk shares Arrow's buffers. */
+function readUtf8(chunks: readonly arrow.Data[], n: number): Utf8 {
+  if (chunks.length === 1 && chunks[0].valueOffsets instanceof Int32Array) {
+    const d = chunks[0];
+    return { offsets: (d.valueOffsets as Int32Array).subarray(0, n + 1), bytes: d.values };
+  }
+  let total = 0;
+  for (const d of chunks) total += Number(d.valueOffsets[d.length]) - Number(d.valueOffsets[0]);
+  const offsets = new Int32Array(n + 1);
+  const bytes = new Uint8Array(total);
+  let i = 0, at = 0;
+  for (const d of chunks) {
+    const off = d.valueOffsets as Int32Array | BigInt64Array;
+    const base = Number(off[0]), end = Number(off[d.length]);
+    bytes.set((d.values as Uint8Array).subarray(base, end), at);
+    for (let j = 1; j <= d.length; j++) offsets[i + j] = at + Number(off[j]) - base;
+    i += d.length;
+    at += end - base;
+  }
+  return { offsets, bytes };
+}
+
+const TWO_32 = 4294967296;
+
+/**
+ * Reads 64-bit integers as float64 through their two 32-bit halves (no BigInt per value),
+ * refusing a valid value beyond ±2^53.
+ */
+function readInt64(
+  vals: BigInt64Array | BigUint64Array,
+  signed: boolean,
+  out: Float64Array,
+  at: number,
+  valid: Uint8Array | null,
+  field: string,
+): void {
+  const words = new Int32Array(vals.buffer, vals.byteOffset, vals.length * 2);
+  for (let j = 0; j < vals.length; j++) {
+    const lo = words[2 * j] >>> 0, hi = words[2 * j + 1];
+    const h = signed ? hi : hi >>> 0;
+    if ((h > 0x1fffff || h < -0x200000) && (!valid || valid[at + j])) throw unsafeInteger(field);
+    out[at + j] = h * TWO_32 + lo;
+  }
+}
+
 /** Reads one Arrow column (all its chunks) into an engine column. */
 export function fromArrow(vector: arrow.Vector, kind: Kind, field: string): Column {
   const n = vector.length;
@@ -174,20 +277,9 @@ export function fromArrow(vector: arrow.Vector, kind: Kind, field: string): Colu
     at += d.length;
   }
   if (!anyNull) valid = null;
-  const col: Column = { kind, type, scalar: false, nums: null, strs: null, valid };
+  const col: Column = { kind, type, scalar: false, nums: null, strs: null, utf8: null, valid };
   if (kind === "text") {
-    const strs = new Array<string | null>(n);
-    let i = 0;
-    for (const d of chunks) {
-      const offsets = d.valueOffsets as Int32Array | BigInt64Array;
-      const bytes = d.values as Uint8Array;
-      for (let j = 0; j < d.length; j++, i++) {
-        strs[i] = valid && !valid[i]
-          ? null
-          : decodeUtf8(bytes, Number(offsets[j]), Number(offsets[j + 1]));
-      }
-    }
-    col.strs = strs;
+    col.utf8 = readUtf8(chunks, n);
     return col;
   }
   if (kind === "bool") {
@@ -218,13 +310,15 @@ export function fromArrow(vector: arrow.Vector, kind: Kind, field: string): Colu
   const out = new Float64Array(n);
   let i = 0;
   for (const d of chunks) {
-    const vals = d.values as ArrayLike<number | bigint>;
-    for (let j = 0; j < d.length; j++, i++) {
-      const raw = vals[j];
-      const v = typeof raw === "bigint" ? Number(raw) : raw;
-      if (isBig && !Number.isSafeInteger(v) && (!valid || valid[i])) throw unsafeInteger(field);
-      out[i] = v * scale;
+    if (isBig) {
+      const vals = (d.values as BigInt64Array | BigUint64Array).subarray(0, d.length);
+      readInt64(vals, vals instanceof BigInt64Array, out, i, valid, field);
+      if (scale !== 1) { for (let j = 0; j < d.length; j++) out[i + j] *= scale; }
+      i += d.length;
+      continue;
     }
+    const nums = d.values as NumArray;
+    for (let j = 0; j < d.length; j++, i++) out[i] = nums[j] * scale;
   }
   col.nums = out;
   return col;
@@ -243,12 +337,34 @@ function packValidity(valid: Uint8Array | null, scalar: boolean, n: number) {
     : { nullCount: nulls, nullBitmap: bitmap };
 }
 
+/** Writes 64-bit integers through their two 32-bit halves; NaN or ±Inf is an error. */
+function writeInt64(out: BigInt64Array | BigUint64Array, at: (i: number) => number, n: number) {
+  const words = new Int32Array(out.buffer, out.byteOffset, n * 2);
+  for (let i = 0; i < n; i++) {
+    let v = at(i);
+    if (!Number.isSafeInteger(v)) {
+      if (!Number.isFinite(v)) throw new Error(`an integer result is out of range: ${v}`);
+      v = Math.trunc(v);
+      if (!Number.isSafeInteger(v)) {
+        out[i] = BigInt(v);
+        continue;
+      }
+    }
+    const hi = Math.floor(v / TWO_32);
+    words[2 * i] = v - hi * TWO_32;
+    words[2 * i + 1] = hi;
+  }
+}
+
 /** Writes an engine column of `n` rows back as Arrow data of the column's type. */
 export function toArrow(col: Column, n: number): arrow.Data {
   const { nullCount, nullBitmap } = packValidity(col.valid, col.scalar, n);
   const type = col.type;
   if (col.kind === "text") {
-    const { offsets, bytes } = encodeUtf8(col.strs!, col.valid, col.scalar, n);
+    let { offsets, bytes } = col.scalar ? utf8Of(broadcast(col, n)) : utf8Of(col);
+    const base = offsets[0];
+    bytes = bytes.subarray(base, offsets[n]);
+    if (base !== 0) offsets = offsets.map((o) => o - base);
     return arrow.makeData({
       type: new arrow.Utf8(),
       length: n,
@@ -279,17 +395,12 @@ export function toArrow(col: Column, n: number): arrow.Data {
     new (n: number): ArrayLike<number | bigint> & { [i: number]: number | bigint };
   };
   const out = new Ctor(n);
-  const big = out instanceof BigInt64Array || out instanceof BigUint64Array;
-  for (let i = 0; i < n; i++) {
-    const v = at(i) * scale;
-    if (big) {
-      if (!Number.isSafeInteger(v)) {
-        if (col.valid && !col.valid[col.scalar ? 0 : i]) continue;
-        if (Number.isFinite(v)) out[i] = BigInt(Math.trunc(v));
-        else throw new Error(`an integer result is out of range: ${v}`);
-      } else out[i] = BigInt(v);
-    } else out[i] = v;
-  }
+  if (out instanceof BigInt64Array || out instanceof BigUint64Array) {
+    const valid = col.valid;
+    writeInt64(out, (i) => valid && !valid[col.scalar ? 0 : i] ? 0 : at(i) * scale, n);
+  } else if (scale === 1 && !col.scalar && src.length === n && !(src instanceof Uint8Array)) {
+    (out as unknown as NumArray).set(src);
+  } else for (let i = 0; i < n; i++) out[i] = at(i) * scale;
   // deno-lint-ignore no-explicit-any
   return arrow.makeData({ type, length: n, nullCount, nullBitmap, data: out } as any);
 }
@@ -297,6 +408,28 @@ export function toArrow(col: Column, n: number): arrow.Data {
 /** Makes a fresh typed array of the same class as `a`. */
 function like(a: NumArray, n: number): NumArray {
   return new (a.constructor as new (n: number) => NumArray)(n);
+}
+
+/** The byte ranges `idx` of `src` (-1: an empty row), copied into fresh offsets and bytes. */
+function gatherUtf8(src: Utf8, idx: Int32Array): Utf8 {
+  const n = idx.length, so = src.offsets, sb = src.bytes;
+  const offsets = new Int32Array(n + 1);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const j = idx[i];
+    if (j >= 0) total += so[j + 1] - so[j];
+    offsets[i + 1] = total;
+  }
+  const bytes = new Uint8Array(total);
+  for (let i = 0; i < n; i++) {
+    const j = idx[i];
+    if (j < 0) continue;
+    const s = so[j], e = so[j + 1];
+    let at = offsets[i];
+    if (e - s > 24) bytes.set(sb.subarray(s, e), at);
+    else for (let k = s; k < e; k++) bytes[at++] = sb[k];
+  }
+  return { offsets, bytes };
 }
 
 /** The rows `idx` of `col`, in that order; an index of -1 yields a null row. */
@@ -318,8 +451,9 @@ export function gather(col: Column, idx: Int32Array): Column {
       valid[i] = j < 0 ? 0 : srcValid ? srcValid[j] : 1;
     }
   }
-  if (col.strs) {
-    const src = col.strs;
+  if (col.kind === "text") {
+    if (col.utf8) return { ...col, strs: null, utf8: gatherUtf8(col.utf8, idx), valid };
+    const src = col.strs!;
     const out = new Array<string | null>(n);
     for (let i = 0; i < n; i++) {
       const j = idx[i];
@@ -336,6 +470,11 @@ export function gather(col: Column, idx: Int32Array): Column {
   return { ...col, nums: out, valid };
 }
 
+/** A scalar column repeated over `n` rows. */
+export function broadcast(c: Column, n: number): Column {
+  return gather({ ...c, scalar: false }, new Int32Array(n));
+}
+
 /** Rows `[start, end)` of `col`, sharing its arrays. */
 export function slice(col: Column, start: number, end: number): Column {
   if (col.scalar) return col;
@@ -343,6 +482,7 @@ export function slice(col: Column, start: number, end: number): Column {
     ...col,
     nums: col.nums ? col.nums.subarray(start, end) : null,
     strs: col.strs ? col.strs.slice(start, end) : null,
+    utf8: col.utf8 ? { ...col.utf8, offsets: col.utf8.offsets.subarray(start, end + 1) } : null,
     valid: col.valid ? col.valid.subarray(start, end) : null,
   };
 }
@@ -357,8 +497,9 @@ export function concat(a: Column, an: number, b: Column, bn: number, type: arrow
   }
   if (a.kind === "text") {
     const out = new Array<string | null>(n);
-    for (let i = 0; i < an; i++) out[i] = a.strs![a.scalar ? 0 : i];
-    for (let i = 0; i < bn; i++) out[an + i] = b.strs![b.scalar ? 0 : i];
+    const x = texts(a), y = texts(b);
+    for (let i = 0; i < an; i++) out[i] = x[a.scalar ? 0 : i];
+    for (let i = 0; i < bn; i++) out[an + i] = y[b.scalar ? 0 : i];
     return { kind: a.kind, type, scalar: false, nums: null, strs: out, valid };
   }
   const out = new Float64Array(n);

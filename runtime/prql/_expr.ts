@@ -7,7 +7,16 @@
  * a kernel that cannot match that SQL exactly must not exist.
  */
 import type * as arrow from "apache-arrow";
-import { type Column, defaultType, type Kind, scalarColumn } from "./_column.ts";
+import {
+  type Column,
+  compareBytes,
+  defaultType,
+  equalBytes,
+  type Kind,
+  scalarColumn,
+  texts,
+  utf8Of,
+} from "./_column.ts";
 import { type CId, type Expr, type Literal, tagOf } from "./_rq.ts";
 
 /** A compile-time failure; `needle` is text to look for in the PRQL source for a span. */
@@ -93,7 +102,10 @@ const enum Arith {
 
 function arith(op: Arith, kind: Kind, a: Column, b: Column, n: number): Column {
   const out = output(kind, n, false);
-  const valid = bothValid(a, b, n) ?? (op >= Arith.DivF ? new Uint8Array(n).fill(1) : null);
+  // DuckDB divides floats as IEEE does (x / 0 is ±inf, 0 / 0 NaN, and `//` is TRUNC of `/`);
+  // only an integer `%` by zero is NULL.
+  const intMod = op === Arith.Mod && kind === "int";
+  const valid = bothValid(a, b, n) ?? (intMod ? new Uint8Array(n).fill(1) : null);
   const x = a.nums!, y = b.nums!, r = out.nums as Float64Array;
   const as = a.scalar ? 0 : 1, bs = b.scalar ? 0 : 1;
   switch (op) {
@@ -106,25 +118,16 @@ function arith(op: Arith, kind: Kind, a: Column, b: Column, n: number): Column {
     case Arith.Mul:
       for (let i = 0; i < n; i++) r[i] = x[i * as] * y[i * bs];
       break;
-    // DuckDB returns NULL for a zero divisor in `/`, `//` (TRUNC of `/`) and `%`.
     case Arith.DivF:
-      for (let i = 0; i < n; i++) {
-        const d = y[i * bs];
-        if (d === 0) valid![i] = 0;
-        else r[i] = x[i * as] / d;
-      }
+      for (let i = 0; i < n; i++) r[i] = x[i * as] / y[i * bs];
       break;
     case Arith.DivI:
-      for (let i = 0; i < n; i++) {
-        const d = y[i * bs];
-        if (d === 0) valid![i] = 0;
-        else r[i] = Math.trunc(x[i * as] / d);
-      }
+      for (let i = 0; i < n; i++) r[i] = Math.trunc(x[i * as] / y[i * bs]);
       break;
     case Arith.Mod:
       for (let i = 0; i < n; i++) {
         const d = y[i * bs];
-        if (d === 0) valid![i] = 0;
+        if (d === 0 && intMod) valid![i] = 0;
         else r[i] = x[i * as] % d;
       }
       break;
@@ -140,6 +143,22 @@ const enum Cmp {
   Lte,
   Gt,
   Gte,
+}
+
+/** Whether `a op b` holds in SQL order, where NaN equals NaN and is greater than any number. */
+function holdsWithNaN(op: Cmp, a: number, b: number): boolean {
+  const c = a !== a ? (b !== b ? 0 : 1) : b !== b ? -1 : a < b ? -1 : a > b ? 1 : 0;
+  return op === Cmp.Eq
+    ? c === 0
+    : op === Cmp.Ne
+    ? c !== 0
+    : op === Cmp.Lt
+    ? c < 0
+    : op === Cmp.Lte
+    ? c <= 0
+    : op === Cmp.Gt
+    ? c > 0
+    : c >= 0;
 }
 
 function compareNums(op: Cmp, a: Column, b: Column, n: number): Column {
@@ -166,42 +185,34 @@ function compareNums(op: Cmp, a: Column, b: Column, n: number): Column {
       for (let i = 0; i < n; i++) r[i] = x[i * as] >= y[i * bs] ? 1 : 0;
       break;
   }
+  // Only float arrays can hold NaN; their rows are redone in DuckDB's order.
+  if (a.kind === "float" || b.kind === "float") {
+    for (let i = 0; i < n; i++) {
+      const p = x[i * as], q = y[i * bs];
+      if (p !== p || q !== q) r[i] = holdsWithNaN(op, p, q) ? 1 : 0;
+    }
+  }
   out.valid = bothValid(a, b, n);
   return out;
 }
 
-/** Compares strings by code point, as DuckDB compares UTF-8 bytes. */
-export function compareText(x: string, y: string): number {
-  if (x === y) return 0;
-  const len = Math.min(x.length, y.length);
-  for (let i = 0; i < len; i++) {
-    const c = x.codePointAt(i)!, d = y.codePointAt(i)!;
-    if (c !== d) return c < d ? -1 : 1;
-    if (c > 0xffff) i++;
-  }
-  return x.length < y.length ? -1 : 1;
-}
-
 function compareStrs(op: Cmp, a: Column, b: Column, n: number): Column {
   const out = output("bool", n, false);
-  const x = a.strs!, y = b.strs!, r = out.nums as Uint8Array;
+  const r = out.nums as Uint8Array;
+  const x = utf8Of(a), y = utf8Of(b);
+  const xo = x.offsets, xb = x.bytes, yo = y.offsets, yb = y.bytes;
   const as = a.scalar ? 0 : 1, bs = b.scalar ? 0 : 1;
   const valid = bothValid(a, b, n);
+  const eq = op === Cmp.Eq || op === Cmp.Ne;
   for (let i = 0; i < n; i++) {
-    const s = x[i * as], t = y[i * bs];
-    if (s === null || t === null) continue;
-    const c = op === Cmp.Eq || op === Cmp.Ne ? (s === t ? 0 : 1) : compareText(s, t);
-    r[i] = (op === Cmp.Eq
-        ? c === 0
-        : op === Cmp.Ne
-        ? c !== 0
-        : op === Cmp.Lt
-        ? c < 0
-        : op === Cmp.Lte
-        ? c <= 0
-        : op === Cmp.Gt
-        ? c > 0
-        : c >= 0)
+    if (valid && !valid[i]) continue;
+    const p = i * as, q = i * bs;
+    if (eq) {
+      r[i] = equalBytes(xb, xo[p], xo[p + 1], yb, yo[q], yo[q + 1]) === (op === Cmp.Eq) ? 1 : 0;
+      continue;
+    }
+    const c = compareBytes(xb, xo[p], xo[p + 1], yb, yo[q], yo[q + 1]);
+    r[i] = (op === Cmp.Lt ? c < 0 : op === Cmp.Lte ? c <= 0 : op === Cmp.Gt ? c > 0 : c >= 0)
       ? 1
       : 0;
   }
@@ -254,7 +265,7 @@ function mapText<T extends string | number | boolean>(
   f: (s: string) => T,
 ): Column {
   const out = output(kind, n, c.valid !== null);
-  const x = c.strs!, s = c.scalar ? 0 : 1;
+  const x = texts(c), s = c.scalar ? 0 : 1;
   for (let i = 0; i < n; i++) {
     const v = x[i * s];
     if (v === null) continue;
@@ -283,8 +294,9 @@ function like(pat: Column, subject: Column, n: number, prefix: string, suffix: s
   out.valid = bothValid(pat, subject, n);
   const ps = pat.scalar ? 0 : 1, ss = subject.scalar ? 0 : 1;
   let cached: RegExp | null = null;
+  const pats = texts(pat), subjects = texts(subject);
   for (let i = 0; i < n; i++) {
-    const p = pat.strs![i * ps], s = subject.strs![i * ss];
+    const p = pats[i * ps], s = subjects[i * ss];
     if (p === null || s === null) continue;
     const re: RegExp = ps === 0 && cached ? cached : likeRegExp(prefix + p + suffix);
     cached = re;
@@ -494,7 +506,7 @@ function concatRule(): OperatorRule {
           for (const c of cols) {
             const j = c.scalar ? 0 : i;
             if (c.valid && !c.valid[j]) continue; // DuckDB's CONCAT skips NULLs.
-            s += c.strs ? c.strs[j] : String(c.nums![j]);
+            s += c.kind === "text" ? texts(c)[j] : String(c.nums![j]);
           }
           out.strs![i] = s;
         }
@@ -575,8 +587,8 @@ const OPERATORS: Record<string, OperatorRule> = {
         const out = output("text", f.n, false);
         out.valid = valid;
         for (let i = 0; i < f.n; i++) {
-          const x = a.strs![a.scalar ? 0 : i], y = b.strs![b.scalar ? 0 : i];
-          const z = s.strs![s.scalar ? 0 : i];
+          const x = texts(a)[a.scalar ? 0 : i], y = texts(b)[b.scalar ? 0 : i];
+          const z = texts(s)[s.scalar ? 0 : i];
           out.strs![i] = x === null || y === null || z === null ? null : z.replaceAll(x, y);
         }
         return out;
@@ -627,7 +639,7 @@ function coalesce(a: Column, b: Column, n: number): Column {
     const useA = a.valid[i * as] === 1;
     const src = useA ? a : b, j = useA ? i * as : i * bs;
     if (out.valid) out.valid[i] = src.valid ? src.valid[j] : 1;
-    if (out.strs) out.strs[i] = src.strs![j];
+    if (out.strs) out.strs[i] = texts(src)[j];
     else out.nums![i] = src.nums![j];
   }
   return out;
@@ -637,12 +649,13 @@ function inList(a: Column, values: Column[], hasNull: boolean, n: number): Colum
   const out = output("bool", n, false);
   const valid = new Uint8Array(n);
   const s = a.scalar ? 0 : 1;
+  const strs = a.kind === "text" ? texts(a) : null;
   const set = new Set<number | string | null>(
-    values.map((v) => (v.strs ? v.strs[0] : asTimestampValue(v, a))),
+    values.map((v) => (v.kind === "text" ? texts(v)[0] : asTimestampValue(v, a))),
   );
   for (let i = 0; i < n; i++) {
     if (a.valid && !a.valid[i * s]) continue;
-    const x = a.strs ? a.strs[i * s] : a.nums![i * s];
+    const x = strs ? strs[i * s] : a.nums![i * s];
     const hit = set.has(x);
     out.nums![i] = hit ? 1 : 0;
     valid[i] = hit || !hasNull ? 1 : 0; // x IN (..., NULL) is NULL unless x matched.
@@ -673,7 +686,7 @@ function caseExpr(cases: { cond: CompiledExpr; value: CompiledExpr }[], kind: Ki
           if (done[i] || !c.nums![i * cs] || (c.valid && !c.valid[i * cs])) continue;
           done[i] = 1;
           out.valid![i] = v.valid ? v.valid[i * vs] : 1;
-          if (out.strs) out.strs[i] = v.strs![i * vs];
+          if (out.strs) out.strs[i] = texts(v)[i * vs];
           else out.nums![i] = v.nums![i * vs];
         }
       }

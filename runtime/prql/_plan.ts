@@ -8,6 +8,7 @@
  */
 import type * as arrow from "apache-arrow";
 import {
+  broadcast,
   type Column,
   concat,
   defaultType,
@@ -19,7 +20,6 @@ import {
 } from "./_column.ts";
 import {
   type ColType,
-  compareText,
   type CompiledExpr,
   compileExpr,
   type Frame,
@@ -40,6 +40,8 @@ import {
   type Take,
   type Transform,
 } from "./_rq.ts";
+import { countDistinct, groupIds, hashJoin } from "./_keys.ts";
+import { rowComparator, sortIndex, type SortKey, topK } from "./_sort.ts";
 
 /** One column of a relation's output, by position. */
 export interface OutColumn {
@@ -123,115 +125,10 @@ function intLiteral(e: Expr | null, what: string): number | null {
   return lit.Integer;
 }
 
-/** Compares two rows of a column for sorting, NULLs last in both directions (DuckDB's default). */
-function rowComparator(col: Column, desc: boolean): (i: number, j: number) => number {
-  const v = col.valid, sign = desc ? -1 : 1;
-  const s = col.scalar ? 0 : 1;
-  if (col.strs) {
-    const x = col.strs;
-    return (i, j) => {
-      const a = x[i * s], b = x[j * s];
-      if (a === null || b === null) return a === b ? 0 : a === null ? 1 : -1;
-      return sign * compareText(a, b);
-    };
-  }
-  const x = col.nums!;
-  return (i, j) => {
-    const av = v ? v[i * s] : 1, bv = v ? v[j * s] : 1;
-    if (!av || !bv) return av === bv ? 0 : av ? -1 : 1;
-    const a = x[i * s], b = x[j * s];
-    return a === b ? 0 : a < b ? -sign : sign;
-  };
-}
-
-function sortIndex(n: number, cmps: ((i: number, j: number) => number)[]): Int32Array {
-  const idx = new Int32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  // Typed-array sort is not guaranteed stable, so ties fall back to the original position.
-  return idx.sort((i, j) => {
-    for (const c of cmps) {
-      const r = c(i, j);
-      if (r !== 0) return r;
-    }
-    return i - j;
-  });
-}
-
-/** The first `k` rows in comparator order (ties by position), sorted: a bounded heap. */
-function topK(n: number, cmps: ((i: number, j: number) => number)[], k: number): Int32Array {
-  if (k >= n / 4) return sortIndex(n, cmps).subarray(0, Math.min(k, n));
-  const cmp = (i: number, j: number) => {
-    for (const c of cmps) {
-      const r = c(i, j);
-      if (r !== 0) return r;
-    }
-    return i - j;
-  };
-  // A max-heap of the best k so far: its root is the worst of them.
-  const heap = new Int32Array(k);
-  let size = 0;
-  const down = (at: number) => {
-    for (;;) {
-      const l = 2 * at + 1, r = l + 1;
-      let top = at;
-      if (l < size && cmp(heap[l], heap[top]) > 0) top = l;
-      if (r < size && cmp(heap[r], heap[top]) > 0) top = r;
-      if (top === at) return;
-      [heap[at], heap[top]] = [heap[top], heap[at]];
-      at = top;
-    }
-  };
-  for (let i = 0; i < n; i++) {
-    if (size < k) {
-      let at = size++;
-      heap[at] = i;
-      while (at > 0) {
-        const p = (at - 1) >> 1;
-        if (cmp(heap[at], heap[p]) <= 0) break;
-        [heap[at], heap[p]] = [heap[p], heap[at]];
-        at = p;
-      }
-    } else if (k > 0 && cmp(i, heap[0]) < 0) {
-      heap[0] = i;
-      down(0);
-    }
-  }
-  return heap.subarray(0, size).sort(cmp);
-}
-
 function gatherFrame(frame: Frame, idx: Int32Array, live: Set<CId>): Frame {
   const cols = new Map<CId, Column>();
   for (const [id, c] of frame.cols) if (live.has(id)) cols.set(id, gather(c, idx));
   return { n: idx.length, cols };
-}
-
-/** A hashable key of one row over several columns; null when any part is NULL. */
-function rowKeyFn(cols: Column[]): (i: number) => string | number | null {
-  if (cols.length === 1) {
-    const c = cols[0], s = c.scalar ? 0 : 1;
-    if (c.strs) return (i) => c.strs![i * s];
-    return (i) => (c.valid && !c.valid[i * s] ? null : c.nums![i * s]);
-  }
-  const parts = cols.map((c) => rowKeyFn([c]));
-  return (i) => {
-    let key = "";
-    for (const p of parts) {
-      const v = p(i);
-      if (v === null) return null;
-      key += (typeof v === "number" ? "n" : "s") + String(v).length + ":" + v;
-    }
-    return key;
-  };
-}
-
-/** Group keys where NULL is a group of its own, as in SQL GROUP BY. */
-function groupKeyFn(cols: Column[]): (i: number) => string | number {
-  const parts = cols.map((c) => rowKeyFn([c]));
-  if (parts.length === 1) {
-    const p = parts[0];
-    return (i) => p(i) ?? "\u0000null";
-  }
-  return (i) => parts.map((p) => String(p(i) ?? "\u0000null")).join("\u0001");
 }
 
 function toTimestamps(c: Column, kind: Kind | "null"): Column {
@@ -295,15 +192,8 @@ function runAggregate(a: AggPlan, frame: Frame, gid: Int32Array, groups: number)
     return { ...a.out, scalar: false, nums: count, strs: null, valid: null };
   }
   if (a.name === "count_distinct") {
-    const seen = new Set<string>();
-    const key = rowKeyFn([col!]);
-    for (let i = 0; i < n; i++) {
-      const k = key(i);
-      if (k === null) continue;
-      const tagged = `${gid[i]}|${typeof k}|${k}`;
-      if (!seen.has(tagged)) (seen.add(tagged), count[gid[i]]++);
-    }
-    return { ...a.out, scalar: false, nums: count, strs: null, valid: null };
+    const nums = countDistinct(col!.scalar ? broadcast(col!, n) : col!, gid, groups, n);
+    return { ...a.out, scalar: false, nums, strs: null, valid: null };
   }
   if (a.name === "sum" || a.name === "average") {
     const sum = new Float64Array(groups);
@@ -332,11 +222,6 @@ function runAggregate(a: AggPlan, frame: Frame, gid: Int32Array, groups: number)
     if (b < 0 || cmp(i, b) < 0) best[g] = i;
   }
   return gather(col!.scalar ? broadcast(col!, n) : col!, best);
-}
-
-function broadcast(c: Column, n: number): Column {
-  const idx = new Int32Array(n);
-  return gather({ ...c, scalar: false }, idx);
 }
 
 /** Splits a join condition into equality pairs (left id, right id) and the rest. */
@@ -653,10 +538,11 @@ class Planner {
             ? intLiteral(next.Take.range.end, "end")
             : null;
           return execs.push((f) => {
-            const cmps = keys.map((s) =>
-              rowComparator(f.cols.get(s.column)!, s.direction === "Desc")
-            );
-            const idx = limit === null ? sortIndex(f.n, cmps) : topK(f.n, cmps, limit);
+            const sortKeys = keys.map((s) => ({
+              col: f.cols.get(s.column)!,
+              desc: s.direction === "Desc",
+            }));
+            const idx = limit === null ? sortIndex(f.n, sortKeys) : topK(f.n, sortKeys, limit);
             return gatherFrame(f, idx, live);
           });
         }
@@ -735,18 +621,18 @@ class Planner {
       }
       // Rows are numbered within each partition in the order of `sort`; the partitions come
       // out in key order, as DISTINCT ON (...) ORDER BY does.
-      const cmps = [
-        ...t.partition.map((c) => rowComparator(f.cols.get(c)!, false)),
-        ...t.sort.map((s) => rowComparator(f.cols.get(s.column)!, s.direction === "Desc")),
+      const parts = t.partition.map((c) => f.cols.get(c)!);
+      const sortKeys: SortKey[] = [
+        ...parts.map((col) => ({ col, desc: false })),
+        ...t.sort.map((s) => ({ col: f.cols.get(s.column)!, desc: s.direction === "Desc" })),
       ];
-      const idx = sortIndex(f.n, cmps);
-      const key = groupKeyFn(t.partition.map((c) => f.cols.get(c)!));
+      const idx = sortIndex(f.n, sortKeys);
+      const { gid } = groupIds(parts, f.n);
       const keep: number[] = [];
-      let prev: string | number | undefined, rank = 0;
+      let prev = -1, rank = 0;
       for (const r of idx) {
-        const k = key(r);
-        rank = k === prev ? rank + 1 : 1;
-        prev = k;
+        rank = gid[r] === prev ? rank + 1 : 1;
+        prev = gid[r];
         if (rank >= start && rank <= end) keep.push(r);
       }
       return gatherFrame(f, Int32Array.from(keep), live);
@@ -763,22 +649,11 @@ class Planner {
     for (const p of plans) env.set(p.id, p.out);
     for (const c of partition) this.typeOf(env, c);
     return (f) => {
-      const gid = new Int32Array(f.n);
-      const first: number[] = [];
-      if (partition.length === 0) first.push(0);
-      else {
-        const key = groupKeyFn(partition.map((c) => f.cols.get(c)!));
-        const ids = new Map<string | number, number>();
-        for (let i = 0; i < f.n; i++) {
-          const k = key(i);
-          let g = ids.get(k);
-          if (g === undefined) (ids.set(k, g = first.length), first.push(i));
-          gid[i] = g;
-        }
-      }
-      const groups = first.length;
+      let gid: Int32Array, firstIdx: Int32Array;
+      if (partition.length === 0) (gid = new Int32Array(f.n), firstIdx = new Int32Array(1));
+      else ({ gid, first: firstIdx } = groupIds(partition.map((c) => f.cols.get(c)!), f.n));
+      const groups = firstIdx.length;
       const cols = new Map<CId, Column>();
-      const firstIdx = Int32Array.from(first);
       for (const c of partition) cols.set(c, gather(f.cols.get(c)!, firstIdx));
       for (const p of plans) cols.set(p.id, runAggregate(p, f, gid, groups));
       return { n: groups, cols };
@@ -814,27 +689,17 @@ class Planner {
         if (c) right.cols.set(cid, c);
       });
       // Candidate pairs, grouped by left row in left order, right rows in right order.
-      const li: number[] = [], ri: number[] = [];
+      let L: Int32Array, R: Int32Array;
       if (pairs.length === 0) {
-        for (let a = 0; a < f.n; a++) for (let b = 0; b < right.n; b++) (li.push(a), ri.push(b));
+        L = new Int32Array(f.n * right.n), R = new Int32Array(f.n * right.n);
+        for (let a = 0, p = 0; a < f.n; a++) {
+          for (let b = 0; b < right.n; b++, p++) (L[p] = a, R[p] = b);
+        }
       } else {
-        const rk = rowKeyFn(pairs.map(([, r], k) => toTimestamps(right.cols.get(r)!, keyKinds[k])));
-        const lk = rowKeyFn(pairs.map(([l], k) => toTimestamps(f.cols.get(l)!, keyKinds[k])));
-        const table = new Map<string | number, number[]>();
-        for (let b = 0; b < right.n; b++) {
-          const k = rk(b);
-          if (k === null) continue;
-          const list = table.get(k);
-          if (list) list.push(b);
-          else table.set(k, [b]);
-        }
-        for (let a = 0; a < f.n; a++) {
-          const k = lk(a);
-          const hits = k === null ? undefined : table.get(k);
-          if (hits) { for (const b of hits) (li.push(a), ri.push(b)); }
-        }
+        const rk = pairs.map(([, r], k) => toTimestamps(right.cols.get(r)!, keyKinds[k]));
+        const lk = pairs.map(([l], k) => toTimestamps(f.cols.get(l)!, keyKinds[k]));
+        ({ L, R } = hashJoin(lk, f.n, rk, right.n));
       }
-      let L: Int32Array = Int32Array.from(li), R: Int32Array = Int32Array.from(ri);
       if (residual.length > 0) {
         const pairFrame = joinFrame(f, right, L, R, null);
         const keep: number[] = [];

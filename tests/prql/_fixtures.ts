@@ -23,6 +23,19 @@ const WORDS = [
   "Zeta",
 ];
 
+/** Text whose UTF-8 byte order differs from its UTF-16 order, and other non-ASCII. */
+const UNICODE_WORDS = ["日本", "😀x", "\uff21", "Ωmega", "é", "e\u0301", "ß", "Ä"];
+
+/** What a dataset stresses beyond the plain one. */
+export interface DatasetOptions {
+  /** NaN, -0 and infinities among the floats. */
+  specials?: boolean;
+  /** Non-ASCII text, including characters outside the BMP. */
+  unicode?: boolean;
+  /** `users` holds repeated user ids (joins fan out) and `input` few distinct keys. */
+  duplicates?: boolean;
+}
+
 export interface Dataset {
   tables: Record<string, arrow.Table>;
   /** DuckDB column types, per table, in field order. */
@@ -30,22 +43,27 @@ export interface Dataset {
 }
 
 /** Builds `input`, `users` and `risk` with `n` input rows from `seed`. */
-export function makeDataset(seed: number, n: number): Dataset {
+export function makeDataset(seed: number, n: number, o: DatasetOptions = {}): Dataset {
   const rnd = prng(seed);
   const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
   const maybe = <T>(v: T, p = 0.1): T | null => (rnd() < p ? null : v);
-  const ids = Array.from({ length: n }, () => maybe(1 + Math.floor(rnd() * 40)));
+  const words = o.unicode ? [...WORDS, ...UNICODE_WORDS] : WORDS;
+  const idRange = o.duplicates ? 6 : 40;
+  const ids = Array.from({ length: n }, () => maybe(1 + Math.floor(rnd() * idRange)));
+  const special = () => pick([NaN, -0, 0, Infinity, -Infinity, NaN]);
   const input = new arrow.Table({
     user_id: arrow.vectorFromArray(ids, new arrow.Int32()),
     amount: arrow.vectorFromArray(
-      ids.map(() => maybe(Math.round(rnd() * 40000 - 5000) / 4)),
+      ids.map(() =>
+        maybe(o.specials && rnd() < 0.15 ? special() : Math.round(rnd() * 40000 - 5000) / 4)
+      ),
       new arrow.Float64(),
     ),
     qty: arrow.vectorFromArray(
       ids.map(() => maybe(BigInt(Math.floor(rnd() * 21) - 5))),
       new arrow.Int64(),
     ),
-    name: arrow.vectorFromArray(ids.map(() => maybe(pick(WORDS))), new arrow.Utf8()),
+    name: arrow.vectorFromArray(ids.map(() => maybe(pick(words))), new arrow.Utf8()),
     flag: arrow.vectorFromArray(ids.map(() => maybe(rnd() < 0.5)), new arrow.Bool()),
     d: arrow.vectorFromArray(
       ids.map(() => maybe(new Date(Date.UTC(2019, 0, 1) + Math.floor(rnd() * 900) * 86400000))),
@@ -58,7 +76,10 @@ export function makeDataset(seed: number, n: number): Dataset {
   });
   const users = new arrow.Table({
     user_id: arrow.vectorFromArray(
-      Array.from({ length: 30 }, (_, i) => (i === 29 ? null : i + 1 + (i > 20 ? 30 : 0))),
+      Array.from(
+        { length: 30 },
+        (_, i) => (i === 29 ? null : o.duplicates ? 1 + (i % 7) : i + 1 + (i > 20 ? 30 : 0)),
+      ),
       new arrow.Int32(),
     ),
     country: arrow.vectorFromArray(
@@ -92,6 +113,8 @@ export function makeDataset(seed: number, n: number): Dataset {
 
 function sqlLiteral(v: unknown, type: string): string {
   if (v === null || v === undefined) return "NULL";
+  if (typeof v === "number" && !Number.isFinite(v)) return `'${v}'::DOUBLE`;
+  if (Object.is(v, -0)) return "-0.0";
   if (type === "VARCHAR") return `'${String(v).replaceAll("'", "''")}'`;
   if (type === "DATE") return `DATE '${new Date(v as number).toISOString().slice(0, 10)}'`;
   if (type === "TIMESTAMP") {
@@ -122,7 +145,8 @@ export async function loadDuckDb(ds: Dataset): Promise<DuckDBConnection> {
 /** A plain comparable value: numbers (floats rounded to 9 digits), strings, booleans, null. */
 export type Plain = number | string | boolean | null;
 
-function roundFloat(x: number): number {
+function roundFloat(x: number): Plain {
+  if (!Number.isFinite(x)) return String(x); // JSON would print NaN and infinities as null
   return Number.isInteger(x) ? x : Number(x.toPrecision(12));
 }
 
