@@ -205,20 +205,6 @@ export function compareBytes(
   return xe - xs - (ye - ys);
 }
 
-/** Whether two UTF-8 byte ranges hold the same text. */
-export function equalBytes(
-  x: Uint8Array,
-  xs: number,
-  xe: number,
-  y: Uint8Array,
-  ys: number,
-  ye: number,
-): boolean {
-  if (xe - xs !== ye - ys) return false;
-  for (let k = 0; k < xe - xs; k++) if (x[xs + k] !== y[ys + k]) return false;
-  return true;
-}
-
 /** Reads the text chunks of an Arrow column: one chunk shares Arrow's buffers. */
 function readUtf8(chunks: readonly arrow.Data[], n: number): Utf8 {
   if (chunks.length === 1 && chunks[0].valueOffsets instanceof Int32Array) {

@@ -11,7 +11,6 @@ import {
   type Column,
   compareBytes,
   defaultType,
-  equalBytes,
   type Kind,
   scalarColumn,
   texts,
@@ -208,7 +207,8 @@ function compareStrs(op: Cmp, a: Column, b: Column, n: number): Column {
     if (valid && !valid[i]) continue;
     const p = i * as, q = i * bs;
     if (eq) {
-      r[i] = equalBytes(xb, xo[p], xo[p + 1], yb, yo[q], yo[q + 1]) === (op === Cmp.Eq) ? 1 : 0;
+      const same = compareBytes(xb, xo[p], xo[p + 1], yb, yo[q], yo[q + 1]) === 0;
+      r[i] = same === (op === Cmp.Eq) ? 1 : 0;
       continue;
     }
     const c = compareBytes(xb, xo[p], xo[p + 1], yb, yo[q], yo[q + 1]);

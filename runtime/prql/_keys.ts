@@ -8,7 +8,7 @@
  * compare keys other than by value: two rows get the same code exactly when SQL would call
  * their keys equal (or, for grouping, both NULL).
  */
-import { type Column, equalBytes, type Utf8, utf8Of } from "./_column.ts";
+import { type Column, compareBytes, type Utf8, utf8Of } from "./_column.ts";
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
@@ -117,7 +117,7 @@ export class KeyTable {
       const x = slots[at];
       if (x === 0) break;
       const c = x - 1;
-      if (hashes[c] === h && equalBytes(own!, starts[c], ends[c], b, s, e)) return c;
+      if (hashes[c] === h && compareBytes(own!, starts[c], ends[c], b, s, e) === 0) return c;
       at = (at + 1) & mask;
     }
     if (!insert) return -1;
