@@ -1,17 +1,34 @@
 /**
- * Benchmark of the PRQL engine against DuckDB running the SQL that prql-js generates for the
- * same query over the same rows. DuckDB's time is measured two ways: the query alone on
- * tables already loaded (its best case) and the query plus loading the micro-batch through
- * the appender (what embedding DuckDB would cost per batch, since the JS API cannot scan
- * Arrow memory in place). Both sides materialise their full result in JS memory. This file
- * must never assert anything: numbers go to docs/prql-engine.md, not to tests.
+ * Benchmark of the PRQL engine's relational stages (filter, derive, group/aggregate, join,
+ * sort, sort + take, take) against DuckDB and Polars, each on one thread, over the same rows
+ * written once as Arrow IPC files. Every engine runs in a process of its own that loads the
+ * files, then runs each query once cold (Heddle's cold run includes compiling the PRQL) and
+ * `runs` times warm; every run materialises the whole result as an Arrow table, starting
+ * from Arrow tables in memory, so the cost of getting data into each engine is counted
+ * (Polars' conversion from Arrow is in its load time, reported apart). DuckDB runs the SQL
+ * prql-js generates; Polars runs hand-written equivalents (bench/_prql_peers.py). Row
+ * counts must agree across engines: a disagreement is reported as FAILED. A peer whose
+ * Python package is missing is skipped with one line. This file must never assert speed.
  */
 import * as arrow from "apache-arrow";
-import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { compilePrql, execute } from "../runtime/prql/mod.ts";
 import { type BenchRow, median, row } from "./_report.ts";
 
 export type { BenchRow };
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** The queries, named; Polars' equivalents carry the same names in bench/_prql_peers.py. */
+export const QUERIES: Record<string, string> = {
+  filter: "from input | filter amount > 10000 | select {user_id, amount}",
+  derive: "from input | derive {v = amount * qty / 100} | filter v > 50 && qty != 7",
+  group_aggregate:
+    "from input | group {name} (aggregate {n = count this, s = sum amount, a = average qty})",
+  join: "from input | join users (==user_id) | select {input.user_id, amount, country}",
+  sort: "from input | sort {-amount}",
+  sort_take: "from input | sort {-amount} | take 100",
+  take: "from input | take 1000",
+};
 
 function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -23,118 +40,204 @@ function prng(seed: number): () => number {
   };
 }
 
-function makeTables(rows: number, userCount: number): Record<string, arrow.Table> {
+/** A Utf8 vector built straight from offsets and bytes (vectorFromArray is slow at 10M). */
+function utf8Vector(n: number, value: (i: number) => string): arrow.Vector {
+  const enc = new TextEncoder();
+  const offsets = new Int32Array(n + 1);
+  const parts: Uint8Array[] = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const b = enc.encode(value(i));
+    parts.push(b);
+    offsets[i + 1] = at += b.length;
+  }
+  const bytes = new Uint8Array(at);
+  for (let i = 0; i < n; i++) bytes.set(parts[i], offsets[i]);
+  return arrow.makeVector(
+    arrow.makeData({ type: new arrow.Utf8(), length: n, valueOffsets: offsets, data: bytes }),
+  );
+}
+
+/** `input` (rows) with a 1,000-value text key, and `users` (rows / 10) to join with. */
+function makeTables(rows: number): Record<string, arrow.Table> {
   const rnd = prng(1);
-  const names = ["alpha", "beta", "gamma", "delta", "epsilon"];
+  const userCount = Math.max(10, Math.floor(rows / 10));
   const uid = new Int32Array(rows), amount = new Float64Array(rows), qty = new Int32Array(rows);
-  const name: string[] = new Array(rows);
+  const merchant = new Int32Array(rows);
   for (let i = 0; i < rows; i++) {
     uid[i] = Math.floor(rnd() * userCount);
     amount[i] = Math.floor(rnd() * 2_000_000) / 100;
     qty[i] = Math.floor(rnd() * 50);
-    name[i] = names[i % names.length];
+    merchant[i] = Math.floor(rnd() * 1000);
   }
-  const users = new Int32Array(userCount).map((_, i) => i);
-  const country = Array.from({ length: userCount }, (_, i) => ["FR", "DE", "US", "JP"][i % 4]);
+  const countries = ["FR", "DE", "US", "JP", "BR", "IN"];
   return {
     input: new arrow.Table({
       user_id: arrow.makeVector(uid),
       amount: arrow.makeVector(amount),
       qty: arrow.makeVector(qty),
-      name: arrow.vectorFromArray(name, new arrow.Utf8()),
+      name: utf8Vector(rows, (i) => `merchant-${merchant[i]}`),
     }),
     users: new arrow.Table({
-      user_id: arrow.makeVector(users),
-      country: arrow.vectorFromArray(country, new arrow.Utf8()),
+      user_id: arrow.makeVector(new Int32Array(userCount).map((_, i) => i)),
+      country: utf8Vector(userCount, (i) => countries[i % countries.length]),
     }),
   };
 }
 
-const QUERIES: Record<string, string> = {
-  filter_select: "from input | filter amount > 10000 | select {user_id, amount}",
-  projection: "from input | select {uid = user_id, amount}",
-  derive_filter: "from input | derive {v = amount * qty / 100} | filter v > 50 && qty != 7",
-  group_aggregate:
-    "from input | group {name} (aggregate {n = count this, s = sum amount, a = average qty})",
-  lookup_join:
-    "from input | filter amount > 15000 | join users (==user_id) | select {input.user_id, amount, country}",
-  sort_take: "from input | sort {-amount} | take 100",
-};
-
-async function load(conn: DuckDBConnection, tables: Record<string, arrow.Table>) {
-  for (const [name, t] of Object.entries(tables)) {
-    const cols = t.schema.fields.map((f) =>
-      `"${f.name}" ${
-        arrow.DataType.isUtf8(f.type)
-          ? "VARCHAR"
-          : arrow.DataType.isFloat(f.type)
-          ? "DOUBLE"
-          : "INTEGER"
-      }`
-    );
-    await conn.run(`CREATE OR REPLACE TABLE "${name}" (${cols.join(", ")})`);
-    const app = await conn.createAppender(name);
-    const vecs = t.schema.fields.map((f) => ({ f, v: t.getChild(f.name)!.toArray() }));
-    for (let i = 0; i < t.numRows; i++) {
-      for (const { f, v } of vecs) {
-        if (arrow.DataType.isUtf8(f.type)) app.appendVarchar(v[i] as string);
-        else if (arrow.DataType.isFloat(f.type)) app.appendDouble(v[i] as number);
-        else app.appendInteger(v[i] as number);
-      }
-      app.endRow();
-    }
-    app.closeSync();
-  }
+/** What each engine's process reports. */
+interface EngineResult {
+  skipped?: string;
+  load_ms?: number;
+  queries?: Record<string, { cold_ms: number; warm_ms: number; rows: number }>;
 }
 
-async function timeAsync(f: () => Promise<unknown>): Promise<number> {
+/** Heddle's side, run in a process of its own (`--worker`): same shape as the peers' JSON. */
+async function heddleWorker(dir: string, runs: number): Promise<EngineResult> {
   const t0 = performance.now();
-  await f();
-  return performance.now() - t0;
-}
-
-/**
- * Runs every query on both engines over `rows` input rows; returns one row per measurement.
- * Ratios are DuckDB's time over Heddle's (>1: Heddle is faster).
- */
-export async function benchPrql(rows = 1_000_000, runs = 5): Promise<BenchRow[]> {
-  const tables = makeTables(rows, Math.max(10, Math.floor(rows / 10)));
-  const schemas = Object.fromEntries(Object.entries(tables).map(([k, t]) => [k, t.schema]));
-  const db = await DuckDBInstance.create(":memory:");
-  const conn = await db.connect();
-  const loadMs = await timeAsync(() => load(conn, tables));
-  const out: BenchRow[] = [
-    row(`prql.duckdb_load_${rows}_rows`, loadMs, "ms", null, { note: "DuckDB appender" }),
-  ];
-  for (const [name, text] of Object.entries(QUERIES)) {
-    const t0 = performance.now();
-    const q = compilePrql(text, schemas).value!;
-    const compileMs = performance.now() - t0;
-    const mine: number[] = [], theirs: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      mine.push(await timeAsync(() => Promise.resolve(execute(q, tables))));
-      theirs.push(await timeAsync(() => conn.runAndReadAll(q.sql)));
-    }
-    const m = median(mine), d = median(theirs);
-    out.push(
-      row(`prql.${name}.compile`, compileMs, "ms"),
-      row(`prql.${name}.vs_duckdb_query`, m, "ms", d, { baselineName: "DuckDB, query only" }),
-      row(`prql.${name}.vs_duckdb_load_and_query`, m, "ms", d + loadMs, {
-        baselineName: "DuckDB, load + query",
-      }),
-    );
+  const tables: Record<string, arrow.Table> = {};
+  for (const name of ["input", "users"]) {
+    tables[name] = arrow.tableFromIPC(await Deno.readFile(`${dir}/${name}.arrow`));
   }
-  conn.closeSync();
+  const schemas = Object.fromEntries(Object.entries(tables).map(([k, t]) => [k, t.schema]));
+  const out: EngineResult = { load_ms: performance.now() - t0, queries: {} };
+  for (const [name, text] of Object.entries(QUERIES)) {
+    const times: number[] = [];
+    let rows = 0;
+    // The cold run compiles, as a stage does the first time it meets a block.
+    let t = performance.now();
+    const q = compilePrql(text, schemas).value!;
+    for (let r = 0; r <= runs; r++) {
+      if (r > 0) t = performance.now();
+      rows = execute(q, tables).numRows;
+      times.push(performance.now() - t);
+    }
+    out.queries![name] = { cold_ms: times[0], warm_ms: median(times.slice(1)), rows };
+  }
   return out;
 }
 
-if (import.meta.main) {
-  for (const r of await benchPrql()) {
-    console.log(
-      `${r.name.padEnd(46)} ${r.value.toFixed(2).padStart(10)} ${r.unit}` +
-        (r.baseline === null
-          ? ""
-          : `  duckdb ${r.baseline.toFixed(2)}  ratio ${r.ratio?.toFixed(2)}`),
+async function runEngine(
+  engine: "heddle" | "duckdb" | "polars",
+  dir: string,
+  runs: number,
+  sql: Record<string, string>,
+): Promise<EngineResult> {
+  const cmd = engine === "heddle"
+    ? new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}bench/prql.ts`, "--worker", dir, String(runs)],
+      stdout: "piped",
+      stderr: "piped",
+    })
+    : new Deno.Command("python3", {
+      args: [`${ROOT}bench/_prql_peers.py`, engine, dir, String(runs)],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    });
+  let child: Deno.ChildProcess;
+  try {
+    child = cmd.spawn();
+  } catch (e) {
+    return { skipped: `${engine}: cannot start (${e instanceof Error ? e.message : e})` };
+  }
+  if (engine !== "heddle") {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(JSON.stringify(sql)));
+    await w.close();
+  }
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) {
+    throw new Error(
+      `${engine} failed (exit ${out.code}): ${new TextDecoder().decode(out.stderr).slice(-600)}`,
     );
+  }
+  return JSON.parse(text.split("\n").pop()!) as EngineResult;
+}
+
+const PEERS = [
+  { engine: "duckdb", label: "DuckDB (1 thread)" },
+  { engine: "polars", label: "Polars (1 thread)" },
+] as const;
+
+/**
+ * Runs every query on Heddle, DuckDB and Polars over `rows` input rows; one row per
+ * measurement, Heddle's time against each peer's (ratio > 1: Heddle is faster).
+ */
+export async function benchPrql(
+  rows: number,
+  runs: number,
+): Promise<{ rows: BenchRow[]; notes: string[] }> {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-bench-prql-" });
+  try {
+    const tables = makeTables(rows);
+    for (const [name, t] of Object.entries(tables)) {
+      await Deno.writeFile(`${dir}/${name}.arrow`, arrow.tableToIPC(t, "file"));
+    }
+    const schemas = Object.fromEntries(Object.entries(tables).map(([k, t]) => [k, t.schema]));
+    const sql = Object.fromEntries(
+      Object.entries(QUERIES).map(([k, q]) => [k, compilePrql(q, schemas).value!.sql]),
+    );
+    const mine = await runEngine("heddle", dir, runs, sql);
+    const out: BenchRow[] = [];
+    const notes: string[] = [];
+    const size = rows >= 1e6 ? `${rows / 1e6}M` : `${rows / 1e3}k`;
+    out.push(row(`prql.${size}.heddle.load`, mine.load_ms!, "ms", null, {
+      note: "read the Arrow IPC files",
+    }));
+    const peers = [];
+    for (const p of PEERS) {
+      const r = await runEngine(p.engine, dir, runs, sql);
+      if (r.skipped) notes.push(`${p.label} skipped: ${r.skipped}`);
+      else {
+        peers.push({ ...p, r });
+        out.push(row(`prql.${size}.${p.engine}.load`, r.load_ms!, "ms", null, {
+          note: p.engine === "polars" ? "read the files + pl.from_arrow" : "read the files",
+        }));
+      }
+    }
+    for (const name of Object.keys(QUERIES)) {
+      const m = mine.queries![name];
+      for (const { engine, label, r } of peers) {
+        const t = r.queries![name];
+        if (!t) continue;
+        const wrong = t.rows !== m.rows
+          ? `FAILED: ${label} returned ${t.rows} rows, Heddle ${m.rows}`
+          : undefined;
+        for (const phase of ["warm", "cold"] as const) {
+          const v = phase === "warm" ? m.warm_ms : m.cold_ms;
+          const b = phase === "warm" ? t.warm_ms : t.cold_ms;
+          out.push(row(`prql.${size}.${name}.${phase}.vs_${engine}`, v, "ms", b, {
+            baselineName: label,
+            note: wrong ?? (phase === "warm" && engine === "duckdb" ? "goal: ratio >= 0.5" : ""),
+          }));
+        }
+      }
+    }
+    notes.push(
+      `${size} rows (1,000 distinct text keys); the join dimension has ` +
+        `${tables.users.numRows.toLocaleString("en-US")} rows`,
+    );
+    return { rows: out, notes };
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  if (Deno.args[0] === "--worker") {
+    console.log(JSON.stringify(await heddleWorker(Deno.args[1], Number(Deno.args[2]))));
+  } else {
+    const { rows } = await benchPrql(Number(Deno.args[0] ?? 1_000_000), 3);
+    for (const r of rows) {
+      console.log(
+        `${r.name.padEnd(44)} ${r.value.toFixed(1).padStart(9)} ${r.unit}` +
+          (r.baseline === null
+            ? ""
+            : `  ${r.baselineName} ${r.baseline.toFixed(1)}  ratio ${r.ratio?.toFixed(2)}`) +
+          (r.note ? `  ${r.note}` : ""),
+      );
+    }
   }
 }

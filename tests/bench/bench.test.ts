@@ -5,15 +5,16 @@
  * about timings: speed is what the suite reports, not what tests check.
  */
 import assert from "node:assert/strict";
-import { BENCHMARK_NAMES, type Report, runSuite } from "../../bench/main.ts";
-import { type BenchRow, ratioOf } from "../../bench/_report.ts";
+import { BENCHMARK_NAMES, failedChecks, type Report, runSuite } from "../../bench/main.ts";
+import { type BenchRow, ratioOf, row } from "../../bench/_report.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
 function assertRowShape(r: BenchRow): void {
   assert.equal(typeof r.name, "string");
   assert.equal(typeof r.unit, "string");
-  if (r.note?.startsWith("FAILED")) return; // a reported failure carries no number
+  // A row reports FAILED when its check failed (a wrong answer, a memory budget exceeded).
+  assert.ok(!r.note?.startsWith("FAILED"), `${r.name}: ${r.note}`);
   // No sign check: per-stage rows are differences of two timings, which at toy sizes can
   // come out below zero; asserting otherwise would be a timing assertion.
   assert.ok(Number.isFinite(r.value), `${r.name}: value ${r.value}`);
@@ -27,7 +28,7 @@ function assertRowShape(r: BenchRow): void {
 Deno.test("runSuite() at tiny sizes reports every benchmark with ratios computed from its numbers", async () => {
   const chart = await Deno.makeTempFile({ suffix: ".svg" });
   try {
-    const { report } = await runSuite({ scale: "tiny", chart });
+    const { report, failed } = await runSuite({ scale: "tiny", chart });
     assert.deepEqual(report.sections.map((s) => s.name), BENCHMARK_NAMES);
     assert.ok(report.machine.cpu.length > 0 && report.machine.cores >= 1);
     assert.match(report.machine.deno, /^\d+\.\d+\.\d+/);
@@ -42,6 +43,8 @@ Deno.test("runSuite() at tiny sizes reports every benchmark with ratios computed
       assert.ok(s.runs >= 1);
       s.rows.forEach(assertRowShape);
     }
+    assert.deepEqual(report.sections.flatMap(failedChecks), []);
+    assert.equal(failed, false, "the suite reported a failure");
     const handoff = report.sections.find((s) => s.name === "handoff")!;
     for (const consumer of ["ts", "py"]) {
       for (const size of [0.05, 0.2]) {
@@ -55,6 +58,23 @@ Deno.test("runSuite() at tiny sizes reports every benchmark with ratios computed
   } finally {
     await Deno.remove(chart);
   }
+});
+
+Deno.test("failedChecks() finds a section's FAILED rows and a section that could not run", () => {
+  const ok = row("memory.peak_rss", 300, "MiB", 400, { baselineName: "no budget" });
+  const over = row("memory.peak_rss", 900, "MiB", 400, {
+    baselineName: "no budget",
+    note: "FAILED: peak RSS 900 MiB exceeds the 256 MiB budget + 512 MiB",
+  });
+  const section = { name: "memory", title: "m", runs: 1, rows: [ok], notes: [] };
+  assert.deepEqual(failedChecks(section), []);
+  assert.deepEqual(failedChecks({ ...section, rows: [ok, over] }), [
+    "memory.peak_rss: FAILED: peak RSS 900 MiB exceeds the 256 MiB budget + 512 MiB",
+  ]);
+  assert.deepEqual(failedChecks({ ...section, rows: [], skipped: "FAILED: boom" }), [
+    "memory: FAILED: boom",
+  ]);
+  assert.throws(() => assertRowShape(over), /exceeds the 256 MiB budget/);
 });
 
 Deno.test("bench/main.ts --output json prints one report document on stdout", async () => {
