@@ -122,15 +122,27 @@ function checkField(fb: Flatbuffer, field: (index: number) => number, depth: num
   checkKeyValues(fb, field(6));
 }
 
-function checkRecordBatch(fb: Flatbuffer, batch: (field: number) => number): void {
+function checkRecordBatch(fb: Flatbuffer, batch: (field: number) => number): bigint {
+  const length = batch(0) === 0 ? 0n : fb.i64(batch(0), "the batch length");
   if (batch(1) !== 0) fb.vector(batch(1), 16, "field nodes");
   if (batch(2) !== 0) fb.vector(batch(2), 16, "buffers");
   fb.child(batch(3), "compression");
   if (batch(4) !== 0) fb.vector(batch(4), 8, "variadic buffer counts");
+  return length;
 }
 
-/** Checks one `Message` flatbuffer; returns its header type and body length. */
-function checkMessage(fb: Flatbuffer): { headerType: number; bodyLength: number } {
+/** What one message's metadata says, once checked. */
+export interface MessageInfo {
+  /** 1 schema, 2 dictionary batch, 3 record batch. */
+  headerType: number;
+  /** Bytes of body that follow the metadata. */
+  bodyLength: number;
+  /** Rows of a record batch (0 for other messages). */
+  rows: number;
+}
+
+/** Checks one `Message` flatbuffer; returns its header type, body length and rows. */
+function checkMessage(fb: Flatbuffer): MessageInfo {
   const message = fb.table(fb.deref(fb.start, "the message root"), "the message");
   const headerType = message(1) === 0 ? 0 : fb.u8(message(1), "the header type");
   const bodyLength = message(3) === 0 ? 0n : fb.i64(message(3), "the body length");
@@ -139,12 +151,16 @@ function checkMessage(fb: Flatbuffer): { headerType: number; bodyLength: number 
   }
   const header = fb.child(message(2), "the message header");
   if (header === undefined) throw new Bad("the message has no header");
+  let rows = 0n;
   if (headerType === HEADER_SCHEMA) {
     fb.tables(header(1), "schema fields", (field) => checkField(fb, field, 0));
     checkKeyValues(fb, header(2));
     if (header(3) !== 0) fb.vector(header(3), 8, "schema features");
   } else if (headerType === HEADER_RECORD_BATCH) {
-    checkRecordBatch(fb, header);
+    rows = checkRecordBatch(fb, header);
+    if (rows < 0n || rows > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new Bad(`batch length ${rows} is impossible`);
+    }
   } else if (headerType === HEADER_DICTIONARY_BATCH) {
     const data = fb.child(header(1), "dictionary data");
     if (data !== undefined) checkRecordBatch(fb, data);
@@ -152,7 +168,20 @@ function checkMessage(fb: Flatbuffer): { headerType: number; bodyLength: number 
     throw new Bad(`message type ${headerType} is not a schema, batch or dictionary`);
   }
   checkKeyValues(fb, message(4));
-  return { headerType, bodyLength: Number(bodyLength) };
+  return { headerType, bodyLength: Number(bodyLength), rows: Number(rows) };
+}
+
+/**
+ * Checks the flatbuffer metadata of one message on its own (for transports that carry
+ * messages one at a time, as Arrow Flight does): a problem, or what the metadata declares.
+ */
+export function checkMessageMetadata(metadata: Uint8Array): MessageInfo | FramingProblem {
+  const view = new DataView(metadata.buffer, metadata.byteOffset, metadata.byteLength);
+  try {
+    return checkMessage(new Flatbuffer(view, 0, metadata.byteLength));
+  } catch (error) {
+    return { kind: "corrupt", detail: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /**
@@ -186,7 +215,7 @@ export function checkFraming(bytes: Uint8Array): FramingProblem | undefined {
           `${bytes.byteLength - metadataStart} remain`,
       );
     }
-    let header: { headerType: number; bodyLength: number };
+    let header: MessageInfo;
     try {
       header = checkMessage(new Flatbuffer(view, metadataStart, metadataStart + metadataLength));
     } catch (error) {

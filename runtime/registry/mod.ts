@@ -29,6 +29,7 @@ export type { ObjectHandle } from "./handle.ts";
 export { RegistryError, type RegistryErrorCode } from "./_errors.ts";
 export { canonicalSchemaText, schemaFingerprint } from "./_fingerprint.ts";
 export { type ArrowData, type EncodedStream, encodeStream } from "./_ipc.ts";
+export { checkMessageMetadata, type FramingProblem, type MessageInfo } from "./_framing.ts";
 export {
   type Closable,
   installExitCleanup,

@@ -1,0 +1,206 @@
+/**
+ * The protobuf wire encoding of `FlightData` (proto/flight.proto), written by hand because
+ * it carries the Arrow bodies: protobufjs would copy a body into its own writer and again
+ * into the result, and decode it into a fresh buffer. Here encoding writes the few bytes of
+ * framing and copies the body once, and decoding returns views into the received message.
+ * Decoding never trusts a length: every field must lie inside the message, and unknown
+ * fields are skipped by their wire type as protobuf requires.
+ */
+import { Buffer } from "node:buffer";
+
+/** `FlightDescriptor.DescriptorType`. */
+export type DescriptorType = "UNKNOWN" | "PATH" | "CMD";
+
+export interface FlightDescriptor {
+  type: DescriptorType;
+  cmd: Uint8Array;
+  path: string[];
+}
+
+/** One Flight message: an Arrow IPC message split into metadata and body. */
+export interface FlightData {
+  flightDescriptor?: FlightDescriptor;
+  /** The IPC message's flatbuffer metadata, without the 8-byte prefix. */
+  dataHeader: Uint8Array;
+  appMetadata: Uint8Array;
+  /** The IPC message's body. */
+  dataBody: Uint8Array;
+}
+
+/** A malformed protobuf message from the peer. */
+export class WireError extends Error {
+  override name = "WireError";
+}
+
+const DESCRIPTOR_TYPES: DescriptorType[] = ["UNKNOWN", "PATH", "CMD"];
+const EMPTY = new Uint8Array(0);
+
+/** Tag bytes: (field number << 3) | wire type 2 (length-delimited), as varints. */
+const TAG_DESCRIPTOR = 0x0a;
+const TAG_HEADER = 0x12;
+const TAG_APP_METADATA = 0x1a;
+const TAG_BODY = [0xc2, 0x3e]; // field 1000
+
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+function writeVarint(target: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    target[at++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  target[at++] = value;
+  return at;
+}
+
+function encodeDescriptor(descriptor: FlightDescriptor): Uint8Array {
+  const text = new TextEncoder();
+  const paths = descriptor.path.map((p) => text.encode(p));
+  const typeCode = DESCRIPTOR_TYPES.indexOf(descriptor.type);
+  let size = typeCode > 0 ? 1 + varintSize(typeCode) : 0;
+  if (descriptor.cmd.byteLength > 0) {
+    size += 1 + varintSize(descriptor.cmd.byteLength) + descriptor.cmd.byteLength;
+  }
+  for (const p of paths) size += 1 + varintSize(p.byteLength) + p.byteLength;
+  const out = new Uint8Array(size);
+  let at = 0;
+  if (typeCode > 0) {
+    out[at++] = 0x08;
+    at = writeVarint(out, at, typeCode);
+  }
+  if (descriptor.cmd.byteLength > 0) at = writeBytes(out, at, 0x12, descriptor.cmd);
+  for (const p of paths) at = writeBytes(out, at, 0x1a, p);
+  return out;
+}
+
+function writeBytes(out: Uint8Array, at: number, tag: number, bytes: Uint8Array): number {
+  out[at++] = tag;
+  at = writeVarint(out, at, bytes.byteLength);
+  out.set(bytes, at);
+  return at + bytes.byteLength;
+}
+
+function fieldSize(tagBytes: number, length: number): number {
+  return tagBytes + varintSize(length) + length;
+}
+
+/** Encodes one FlightData; the body is copied once, into the returned buffer. */
+export function encodeFlightData(data: FlightData): Buffer {
+  const descriptor = data.flightDescriptor ? encodeDescriptor(data.flightDescriptor) : undefined;
+  let size = 0;
+  if (descriptor) size += fieldSize(1, descriptor.byteLength);
+  if (data.dataHeader.byteLength > 0) size += fieldSize(1, data.dataHeader.byteLength);
+  if (data.appMetadata.byteLength > 0) size += fieldSize(1, data.appMetadata.byteLength);
+  if (data.dataBody.byteLength > 0) size += fieldSize(2, data.dataBody.byteLength);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  if (descriptor) at = writeBytes(out, at, TAG_DESCRIPTOR, descriptor);
+  if (data.dataHeader.byteLength > 0) at = writeBytes(out, at, TAG_HEADER, data.dataHeader);
+  if (data.appMetadata.byteLength > 0) {
+    at = writeBytes(out, at, TAG_APP_METADATA, data.appMetadata);
+  }
+  if (data.dataBody.byteLength > 0) {
+    out[at++] = TAG_BODY[0];
+    out[at++] = TAG_BODY[1];
+    at = writeVarint(out, at, data.dataBody.byteLength);
+    out.set(data.dataBody, at);
+    at += data.dataBody.byteLength;
+  }
+  return out;
+}
+
+/** Reads protobuf fields from a message, checking every length against its end. */
+class Reader {
+  at = 0;
+  constructor(readonly bytes: Uint8Array) {}
+
+  get done(): boolean {
+    return this.at >= this.bytes.byteLength;
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 10; i++) {
+      if (this.at >= this.bytes.byteLength) throw new WireError("a varint runs past the message");
+      const byte = this.bytes[this.at++];
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        if (!Number.isSafeInteger(value)) throw new WireError(`varint ${value} is too large`);
+        return value;
+      }
+      scale *= 128;
+    }
+    throw new WireError("a varint is longer than 10 bytes");
+  }
+
+  /** A length-delimited field's bytes, as a view. */
+  bytesField(): Uint8Array {
+    const length = this.varint();
+    const end = this.at + length;
+    if (end > this.bytes.byteLength) {
+      throw new WireError(
+        `a field declares ${length} bytes, ${this.bytes.byteLength - this.at} remain`,
+      );
+    }
+    const view = this.bytes.subarray(this.at, end);
+    this.at = end;
+    return view;
+  }
+
+  skip(wireType: number): void {
+    if (wireType === 0) this.varint();
+    else if (wireType === 1) this.advance(8);
+    else if (wireType === 2) this.bytesField();
+    else if (wireType === 5) this.advance(4);
+    else throw new WireError(`wire type ${wireType} is not supported`);
+  }
+
+  advance(count: number): void {
+    if (this.at + count > this.bytes.byteLength) throw new WireError("a field runs past the end");
+    this.at += count;
+  }
+}
+
+function decodeDescriptor(bytes: Uint8Array): FlightDescriptor {
+  const reader = new Reader(bytes);
+  const descriptor: FlightDescriptor = { type: "UNKNOWN", cmd: EMPTY, path: [] };
+  while (!reader.done) {
+    const tag = reader.varint();
+    const field = Math.floor(tag / 8);
+    if (field === 1 && tag % 8 === 0) {
+      descriptor.type = DESCRIPTOR_TYPES[reader.varint()] ?? "UNKNOWN";
+    } else if (field === 2 && tag % 8 === 2) descriptor.cmd = reader.bytesField();
+    else if (field === 3 && tag % 8 === 2) {
+      descriptor.path.push(new TextDecoder().decode(reader.bytesField()));
+    } else reader.skip(tag % 8);
+  }
+  return descriptor;
+}
+
+/** Decodes one FlightData; the byte fields are views into `bytes`. */
+export function decodeFlightData(bytes: Uint8Array): FlightData {
+  const reader = new Reader(bytes);
+  const data: FlightData = { dataHeader: EMPTY, appMetadata: EMPTY, dataBody: EMPTY };
+  while (!reader.done) {
+    const tag = reader.varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag % 8;
+    if (wireType !== 2 || ![1, 2, 3, 1000].includes(field)) {
+      reader.skip(wireType);
+      continue;
+    }
+    const value = reader.bytesField();
+    if (field === 1) data.flightDescriptor = decodeDescriptor(value);
+    else if (field === 2) data.dataHeader = value;
+    else if (field === 3) data.appMetadata = value;
+    else data.dataBody = value;
+  }
+  return data;
+}

@@ -1,0 +1,482 @@
+/**
+ * The producer side of the data plane: a worker's registry objects served over Arrow Flight.
+ * An object is fetchable only once it is published for named remote consumers; `DoGet`
+ * streams it from its shared-memory mapping (schema first, then its batches, bodies never
+ * re-encoded), and the object stays in the registry until every named consumer sent the
+ * `release` action, which is how the registry's consumer counts reach across hosts. An edge
+ * bounds how many of its objects are in flight (published, not yet released by all) so a
+ * slow remote consumer holds its producer back instead of filling the producer's memory.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import type { ObjectHandle, Registry } from "../registry/mod.ts";
+import type { FlightData } from "./_codec.ts";
+import { DataPlaneError } from "./_errors.ts";
+import { CHANNEL_OPTIONS, flightService } from "./_service.ts";
+import { encapsulate, splitStream } from "./_stream.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/** The actions a Heddle Flight server understands (ListActions reports them). */
+export const ACTIONS = {
+  release: 'Acknowledges a ticket: body {"ticket", "consumer"}; the object is freed ' +
+    "once every consumer it was published for released it.",
+  next: 'Waits for the next object of an edge: body {"edge", "consumer"}; answers ' +
+    '{"ticket", "rows", "bytes"} or {"end": true} once the edge is closed and drained.',
+} as const;
+
+/** What `next` answers for one object. */
+export interface NextObject {
+  ticket: string;
+  rows: number;
+  bytes: number;
+}
+
+interface Publication {
+  handle: ObjectHandle;
+  /** Consumers that have not released the object yet. */
+  pending: Set<string>;
+  onReleased?: () => void;
+}
+
+/** Counters of what the server moved, for tests and benchmarks. */
+export interface DataPlaneStats {
+  /** Body and header bytes sent in DoGet streams. */
+  bytesSent: number;
+  /** DoGet streams completed. */
+  streamsServed: number;
+  /** Objects published and not yet released by every consumer. */
+  published: number;
+}
+
+/**
+ * The objects a worker offers to other hosts. Publishing hands the publication one registry
+ * consumer count per named consumer; each consumer's release gives one back.
+ */
+export class DataPlane {
+  readonly registry: Registry;
+  #publications = new Map<string, Publication>();
+  #edges = new Map<string, FlightEdge>();
+  #stats = { bytesSent: 0, streamsServed: 0 };
+
+  constructor(registry: Registry) {
+    this.registry = registry;
+  }
+
+  /**
+   * Makes an object fetchable by `consumers` (names, unique). The object must hold one
+   * registry consumer count for each of them; the ticket is the object's id.
+   */
+  publish(handle: ObjectHandle, consumers: string[], onReleased?: () => void): string {
+    if (consumers.length === 0 || new Set(consumers).size !== consumers.length) {
+      throw new DataPlaneError(
+        "invalid",
+        "an object is published for one or more distinct consumers",
+      );
+    }
+    if (this.#publications.has(handle.id)) {
+      throw new DataPlaneError("invalid", `object \`${handle.id}\` is already published`);
+    }
+    this.#publications.set(handle.id, { handle, pending: new Set(consumers), onReleased });
+    return handle.id;
+  }
+
+  /** One consumer is done with a ticket. Releasing twice is harmless; an unknown consumer is not. */
+  release(ticket: string, consumer: string): void {
+    const publication = this.#publications.get(ticket);
+    if (publication === undefined) {
+      throw new DataPlaneError("not-found", `no published object \`${ticket}\``);
+    }
+    if (!publication.pending.delete(consumer)) {
+      throw new DataPlaneError(
+        "not-found",
+        `object \`${ticket}\` is not published for consumer \`${consumer}\``,
+      );
+    }
+    this.registry.release(ticket);
+    if (publication.pending.size === 0) {
+      this.#publications.delete(ticket);
+      publication.onReleased?.();
+    }
+  }
+
+  /** An edge: a sequence of objects for fixed consumers, at most `capacity` in flight. */
+  edge(id: string, consumers: string[], capacity = 4): FlightEdge {
+    if (this.#edges.has(id)) throw new DataPlaneError("invalid", `edge \`${id}\` already exists`);
+    if (!Number.isSafeInteger(capacity) || capacity < 1) {
+      throw new DataPlaneError("invalid", `edge capacity must be at least 1, got ${capacity}`);
+    }
+    const edge = new FlightEdge(this, id, consumers, capacity, () => this.#edges.delete(id));
+    this.#edges.set(id, edge);
+    return edge;
+  }
+
+  stats(): DataPlaneStats {
+    return { ...this.#stats, published: this.#publications.size };
+  }
+
+  /** Gives back every count still held by unreleased publications (the worker shuts down). */
+  close(): void {
+    for (const edge of this.#edges.values()) edge.close();
+    for (const [id, publication] of this.#publications) {
+      for (const _ of publication.pending) {
+        try {
+          this.registry.release(id);
+        } catch {
+          // A closed registry freed it already.
+        }
+      }
+    }
+    this.#publications.clear();
+  }
+
+  /** The gRPC handlers. */
+  handlers(): grpc.UntypedServiceImplementation {
+    return {
+      Handshake: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        call.on("data", () => call.write({ protocolVersion: 0, payload: EMPTY }));
+        call.on("end", () => call.end());
+      },
+      ListFlights: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        for (const publication of this.#publications.values()) {
+          try {
+            call.write(this.#info(publication.handle.id));
+          } catch {
+            // Released between the listing and now.
+          }
+        }
+        call.end();
+      },
+      GetFlightInfo: unary((request: Descriptor) => this.#info(ticketOf(request))),
+      GetSchema: unary((request: Descriptor) => ({ schema: this.#schema(ticketOf(request)) })),
+      PollFlightInfo: unimplemented("PollFlightInfo"),
+      DoPut: unimplemented("DoPut"),
+      DoExchange: unimplemented("DoExchange"),
+      DoGet: (call: grpc.ServerWritableStream<{ ticket: Uint8Array }, FlightData>) => {
+        // grpc-js turns an emitted error into the call's status; destroy() would end the
+        // stream without one and leave the client waiting.
+        this.#serve(call).catch((error) => call.emit("error", toStatus(error)));
+      },
+      DoAction: (call: grpc.ServerWritableStream<{ type: string; body: Uint8Array }, unknown>) => {
+        this.#action(call).then(
+          (results) => {
+            for (const body of results) call.write({ body });
+            call.end();
+          },
+          (error) => call.emit("error", toStatus(error)),
+        );
+      },
+      ListActions: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        for (const [type, description] of Object.entries(ACTIONS)) {
+          call.write({ type, description });
+        }
+        call.end();
+      },
+    };
+  }
+
+  #publication(ticket: string): Publication {
+    const publication = this.#publications.get(ticket);
+    if (publication === undefined) {
+      throw new DataPlaneError("not-found", `no published object \`${ticket}\``);
+    }
+    return publication;
+  }
+
+  #schema(ticket: string): Uint8Array {
+    this.#publication(ticket);
+    using lease = this.registry.open(ticket);
+    const [schema] = splitStream(lease.bytes);
+    return encapsulate(schema.metadata).slice();
+  }
+
+  #info(ticket: string) {
+    const { handle } = this.#publication(ticket);
+    return {
+      schema: this.#schema(ticket),
+      flightDescriptor: { type: "PATH", path: [ticket], cmd: EMPTY },
+      endpoint: [{ ticket: { ticket: Buffer.from(ticket) }, location: [], appMetadata: EMPTY }],
+      totalRecords: handle.rows,
+      totalBytes: handle.length,
+      ordered: true,
+      appMetadata: EMPTY,
+    };
+  }
+
+  async #serve(call: grpc.ServerWritableStream<{ ticket: Uint8Array }, FlightData>) {
+    const ticket = new TextDecoder().decode(call.request.ticket);
+    this.#publication(ticket);
+    // The lease pins the mapping (and keeps the object from spilling) while it streams.
+    // grpc-js serialises a written message later, when the stream gets to it, and the
+    // serialiser reads the body from the mapping: so the lease ends only when the call has
+    // settled, never when the last write was queued.
+    const lease = this.registry.open(ticket);
+    settled(call).then(() => lease.release());
+    for (const message of splitStream(lease.bytes)) {
+      if (call.cancelled) return;
+      const ready = call.write({
+        dataHeader: message.metadata,
+        appMetadata: EMPTY,
+        dataBody: message.body,
+      });
+      this.#stats.bytesSent += message.metadata.byteLength + message.body.byteLength;
+      if (!ready) await drained(call);
+    }
+    call.end();
+    this.#stats.streamsServed++;
+  }
+
+  async #action(
+    call: grpc.ServerWritableStream<{ type: string; body: Uint8Array }, unknown>,
+  ): Promise<Uint8Array[]> {
+    const { type, body } = call.request;
+    const request = parseBody(body);
+    const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    if (type === "release") {
+      this.release(field(request, "ticket"), field(request, "consumer"));
+      return [];
+    }
+    if (type === "next") {
+      const edge = this.#edges.get(field(request, "edge"));
+      if (edge === undefined) {
+        throw new DataPlaneError("not-found", `no edge \`${field(request, "edge")}\``);
+      }
+      const next = await edge.next(field(request, "consumer"), () => call.cancelled);
+      return [text(next ?? { end: true })];
+    }
+    throw new DataPlaneError(
+      "invalid",
+      `unknown action \`${type}\` (known: ${Object.keys(ACTIONS).join(", ")})`,
+    );
+  }
+}
+
+/**
+ * A stream of objects from one producer stage to fixed remote consumers. `send` waits while
+ * `capacity` objects are in flight; each consumer takes objects in order with the `next`
+ * action and acknowledges them with `release`.
+ */
+export class FlightEdge {
+  #sequence: ObjectHandle[] = [];
+  /** Index in `#sequence` of its first element (released entries are trimmed). */
+  #base = 0;
+  #cursors: Map<string, number>;
+  #inFlight = 0;
+  #closed = false;
+  /** Consumers that were told the edge ended. */
+  #ended = new Set<string>();
+  #wakeConsumers: (() => void)[] = [];
+  #wakeProducer: (() => void)[] = [];
+
+  constructor(
+    readonly plane: DataPlane,
+    readonly id: string,
+    readonly consumers: string[],
+    readonly capacity: number,
+    readonly onDrained: () => void,
+  ) {
+    this.#cursors = new Map(consumers.map((c) => [c, 0]));
+  }
+
+  /** Objects published on this edge and not yet released by every consumer. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /**
+   * Publishes the next object for every consumer (it must hold one registry consumer count
+   * per edge consumer), waiting first while the edge is at capacity.
+   */
+  async send(handle: ObjectHandle): Promise<void> {
+    if (this.#closed) throw new DataPlaneError("invalid", `edge \`${this.id}\` is closed`);
+    while (this.#inFlight >= this.capacity) {
+      await new Promise<void>((resolve) => this.#wakeProducer.push(resolve));
+    }
+    this.#inFlight++;
+    this.plane.publish(handle, this.consumers, () => {
+      this.#inFlight--;
+      this.#wake(this.#wakeProducer);
+      this.#checkDrained();
+    });
+    this.#sequence.push(handle);
+    this.#wake(this.#wakeConsumers);
+  }
+
+  /** No more objects; consumers get `end` once they took everything sent. */
+  close(): void {
+    this.#closed = true;
+    this.#wake(this.#wakeConsumers);
+    this.#checkDrained();
+  }
+
+  /** The next object for `consumer`, or undefined at the end; waits for one to be sent. */
+  async next(consumer: string, cancelled: () => boolean): Promise<NextObject | undefined> {
+    const cursor = this.#cursors.get(consumer);
+    if (cursor === undefined) {
+      throw new DataPlaneError("not-found", `edge \`${this.id}\` has no consumer \`${consumer}\``);
+    }
+    while (cursor - this.#base >= this.#sequence.length && !this.#closed && !cancelled()) {
+      await new Promise<void>((resolve) => this.#wakeConsumers.push(resolve));
+    }
+    if (cancelled()) return undefined;
+    const handle = this.#sequence[cursor - this.#base];
+    if (handle === undefined) {
+      // Closed and drained for this consumer: it got its `end`.
+      this.#ended.add(consumer);
+      this.#checkDrained();
+      return undefined;
+    }
+    this.#cursors.set(consumer, cursor + 1);
+    this.#trim();
+    return { ticket: handle.id, rows: handle.rows, bytes: handle.length };
+  }
+
+  /** Forgets objects every consumer has taken (their publications track the rest). */
+  #trim(): void {
+    const slowest = Math.min(...this.#cursors.values());
+    while (this.#base < slowest && this.#sequence.length > 0) {
+      this.#sequence.shift();
+      this.#base++;
+    }
+  }
+
+  #checkDrained(): void {
+    // The edge goes once nothing is in flight and every consumer got its `end`.
+    if (this.#closed && this.#inFlight === 0 && this.#ended.size === this.consumers.length) {
+      this.onDrained();
+    }
+  }
+
+  #wake(waiters: (() => void)[]): void {
+    for (const wake of waiters.splice(0)) wake();
+  }
+}
+
+type Descriptor = { type: string; cmd: Uint8Array; path: string[] };
+
+function ticketOf(descriptor: Descriptor): string {
+  if (descriptor.path?.length === 1) return descriptor.path[0];
+  if (descriptor.cmd?.byteLength > 0) return new TextDecoder().decode(descriptor.cmd);
+  throw new DataPlaneError("invalid", "a descriptor names one object: a one-element path or a cmd");
+}
+
+function parseBody(body: Uint8Array): Record<string, unknown> {
+  try {
+    const value = JSON.parse(new TextDecoder().decode(body));
+    if (typeof value === "object" && value !== null) return value;
+  } catch {
+    // Reported below.
+  }
+  throw new DataPlaneError("invalid", "an action body must be a JSON object");
+}
+
+function field(request: Record<string, unknown>, name: string): string {
+  const value = request[name];
+  if (typeof value !== "string" || value === "") {
+    throw new DataPlaneError("invalid", `the action body needs a string \`${name}\``);
+  }
+  return value;
+}
+
+function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("cancelled", done);
+      resolve();
+    };
+    call.on("drain", done);
+    call.on("cancelled", done);
+  });
+}
+
+/** Resolves once the call can no longer serialise a message (finished, cancelled or failed). */
+function settled(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    for (const event of ["finish", "cancelled", "close", "error"]) {
+      call.once(event, () => resolve());
+    }
+  });
+}
+
+type Callback = (error: grpc.ServiceError | null, value?: unknown) => void;
+
+function unary<A>(fn: (request: A) => unknown) {
+  return (call: { request: A }, callback: Callback) => {
+    try {
+      callback(null, fn(call.request));
+    } catch (error) {
+      callback(toStatus(error));
+    }
+  };
+}
+
+function unimplemented(method: string) {
+  return (call: { emit(event: string, e: Error): void }, callback?: Callback) => {
+    const error = status(
+      grpc.status.UNIMPLEMENTED,
+      `Heddle's Flight server does not implement ${method}`,
+    );
+    if (callback) callback(error);
+    else call.emit("error", error);
+  };
+}
+
+const codes: Record<string, grpc.status> = {
+  "not-found": grpc.status.NOT_FOUND,
+  "invalid": grpc.status.INVALID_ARGUMENT,
+  "unauthenticated": grpc.status.UNAUTHENTICATED,
+};
+
+function status(code: grpc.status, message: string): grpc.ServiceError {
+  const error = new Error(message) as grpc.ServiceError;
+  error.code = code;
+  error.details = message;
+  return error;
+}
+
+function toStatus(error: unknown): grpc.ServiceError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof DataPlaneError) {
+    return status(codes[error.code] ?? grpc.status.INTERNAL, message);
+  }
+  if (error instanceof Error && error.name === "RegistryError") {
+    const code = (error as Error & { code: string }).code;
+    return status(
+      code === "unknown-object" ? grpc.status.NOT_FOUND : grpc.status.INTERNAL,
+      message,
+    );
+  }
+  return status(grpc.status.INTERNAL, message);
+}
+
+/** A listening Flight server; `address` has the port resolved. */
+export interface FlightListening {
+  address: string;
+  close(): Promise<void>;
+}
+
+/** Serves `plane` over Flight at `address` (`host:port`, port 0 picks one). */
+export async function serveFlight(plane: DataPlane, address: string): Promise<FlightListening> {
+  const server = new grpc.Server(CHANNEL_OPTIONS);
+  server.addService(flightService(), plane.handlers());
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      address,
+      grpc.ServerCredentials.createInsecure(),
+      (error, bound) => error ? reject(error) : resolve(bound),
+    )
+  );
+  return {
+    address: address.replace(/:\d+$/, `:${port}`),
+    close: () =>
+      new Promise((resolve) => {
+        // Long-polling `next` calls would hold a graceful shutdown forever.
+        const timer = setTimeout(() => server.forceShutdown(), 2_000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
