@@ -3,8 +3,9 @@ Heddle's data plane in tests and benchmarks. pyarrow decides whether two tables 
 so an interop test cannot pass by Heddle agreeing with itself.
 
     _flight_peer.py get URI TICKET EXPECTED.arrows   do_get, compare with the file, release
-    _flight_peer.py serve TABLE.arrows                serve the file's table for any ticket;
-                                                      prints the port, runs until stdin closes
+    _flight_peer.py serve TABLE.arrows [HOST]         serve the file's table for any ticket on
+                                                      HOST (default 127.0.0.1); prints the port,
+                                                      runs until stdin closes
     _flight_peer.py compare A.arrows B.arrows         exit 0 when the two tables are equal
     _flight_peer.py write OUT.arrows ROWS             writes the interop table (many types)
     _flight_peer.py bench URI TICKET ROUNDS           do_get ROUNDS times, prints bytes and seconds
@@ -47,8 +48,8 @@ def interop_table(rows):
 
 
 class Server(flight.FlightServerBase):
-    def __init__(self, table):
-        super().__init__("grpc://127.0.0.1:0")
+    def __init__(self, table, host):
+        super().__init__(f"grpc://{host}:0")
         self.table = table
         self.released = []
 
@@ -74,7 +75,7 @@ def main():
         actions = sorted(a.type for a in client.list_actions())
         print(json.dumps({"rows": got.num_rows, "actions": actions}))
     elif mode == "serve":
-        server = Server(read(sys.argv[2]))
+        server = Server(read(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1")
         print(server.port, flush=True)
         threading.Thread(target=server.serve, daemon=True).start()
         sys.stdin.read()
