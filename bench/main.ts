@@ -8,6 +8,7 @@
  * never hide a failed benchmark: a failure is reported in its section and the exit code is 1.
  */
 import { benchCheck } from "./check.ts";
+import { benchCluster } from "./cluster.ts";
 import { handoffSvg } from "./_chart.ts";
 import { benchE2e } from "./e2e.ts";
 import { benchHandoff } from "./handoff.ts";
@@ -91,6 +92,12 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
     benchMemory({
       rows: pick(ctx.scale, 10_000_000, 300_000, 2_000),
       budget: pick(ctx.scale, 256, 16, 1) * 1024 * 1024,
+      log: ctx.log,
+    }),
+  cluster: (ctx) =>
+    benchCluster({
+      megabytes: pick(ctx.scale, 256, 64, 1),
+      runs: pick(ctx.scale, 5, 3, 1),
       log: ctx.log,
     }),
   prql: async (ctx) => {
