@@ -152,6 +152,13 @@ export const BUILTIN_MODULES: ReadonlyMap<string, ModuleContract> = new Map([
         config: [
           cfg("path", "string", true, "File path."),
           cfg("format", { enum: ["csv", "jsonl", "arrow"] }, true, "File format."),
+          cfg(
+            "quotes",
+            { enum: ["strict", "lenient"] },
+            false,
+            "CSV: a bare quote in an unquoted field is a row error (strict) or text (lenient).",
+          ),
+          cfg("max_record_bytes", "int", false, "Longest record (row or line) read, in bytes."),
         ],
         slots: [],
         input: null,

@@ -103,16 +103,16 @@ export function coerce(value: unknown, type: DataType, column: string): unknown 
   };
   switch (type.typeId) {
     case Type.Int: {
-      const bits = (type as Int64).bitWidth;
-      if (bits === 64) {
-        if (typeof value === "bigint") return value;
-        const text = typeof value === "number" ? String(value) : String(value).trim();
-        if (!/^[+-]?\d+$/.test(text)) fail();
-        return BigInt(text);
-      }
-      const n = typeof value === "number" ? value : Number(String(value).trim());
-      if (!Number.isInteger(n) || String(value).trim() === "") fail();
-      return n;
+      // Out-of-range values are rejected: an Arrow builder would silently wrap them.
+      const { bitWidth: bits, isSigned } = type as Int64;
+      const text = typeof value === "bigint" ? String(value) : String(value).trim();
+      if (!/^[+-]?\d+$/.test(text)) fail();
+      const big = BigInt(text);
+      const width = BigInt(bits);
+      const min = isSigned ? -(1n << (width - 1n)) : 0n;
+      const max = isSigned ? (1n << (width - 1n)) - 1n : (1n << width) - 1n;
+      if (big < min || big > max) fail();
+      return bits === 64 ? big : Number(big);
     }
     case Type.Float: {
       if (typeof value === "number") return value;

@@ -56,16 +56,24 @@ export interface Lookup {
 export type SinkAck =
   /** Rows are durable once `write` resolves (a broker that acknowledged them). */
   | "on-write"
-  /** Rows are durable only after `flush` resolves (a file renamed into place at the end). */
+  /**
+   * Rows are durable only after `flush` resolves, which publishes the whole output at once (a
+   * file renamed into place). A run that fails, or is stopped before a bounded source reached
+   * its end, calls `abort` instead, so partial output is never published.
+   */
   | "on-flush";
 
 export interface Sink {
   readonly acknowledges: SinkAck;
   /** Accepts rows; the sink must copy what it keeps, since `rows` is freed afterwards. */
   write(rows: Table, signal: AbortSignal): Promise<void>;
-  /** Makes everything written so far durable. Called at the end of a run or on drain. */
+  /**
+   * Makes everything written so far durable (for `on-flush` sinks: publishes it). Called once
+   * at the end of a run that did not fail; for an `on-flush` sink only if no bounded source
+   * was stopped before its end. An unbounded run that drains after a stop is complete.
+   */
   flush(): Promise<void>;
-  /** Discards whatever was not flushed (a failed run); never throws. */
+  /** Discards whatever was not flushed (a failed or cut-short run); never throws. */
   abort(): Promise<void>;
 }
 

@@ -2,13 +2,35 @@
  * `fhub/file`: reading CSV, JSON Lines and Arrow IPC files as a bounded source, and writing
  * them as a sink. It exists so that a program runs with no outside service at all (the
  * quickstart, tests). A malformed line must never crash a run: it becomes a row error that
- * the executor routes to a handler. A written file must never be seen half-written: rows go
- * to a temporary file that is renamed into place only when the sink is flushed.
+ * the executor routes to a handler, and no value may change on the way in (see `_columns.ts`).
+ * A written file must never be seen half-written: rows go to a locked temporary file that is
+ * renamed into place only when the run completes (`flush`); a stopped or failed run removes
+ * it (`abort`), leaving any previous file untouched.
  */
-import { type Schema, Table, tableFromIPC, tableToIPC } from "apache-arrow";
-import { dirname, isAbsolute, join } from "node:path";
+import {
+  makeData,
+  RecordBatch,
+  type Schema,
+  Struct,
+  Table,
+  tableFromIPC,
+  tableToIPC,
+} from "apache-arrow";
+import { basename, dirname, isAbsolute, join } from "node:path";
 import type { ArrowField } from "../../compiler/modules/mod.ts";
-import { jsonValue, rowsOf, tableFromRows, toArrowSchema } from "./_arrow.ts";
+import { jsonValue, rawRowsOf, toArrowSchema } from "./_arrow.ts";
+import {
+  cellText,
+  type ColumnBuilder,
+  columnBuilder,
+  inferCsvField,
+  inferJsonField,
+  rawJson,
+} from "./_columns.ts";
+import { type CsvBatch, type CsvOptions, CsvReader } from "./_csv.ts";
+import { type JsonLine, JsonlReader } from "./_jsonl.ts";
+import { DEFAULT_MAX_RECORD_BYTES, excerpt } from "./_records.ts";
+import { intOf } from "./_remote.ts";
 import {
   type ColumnSpec,
   type ConnectorContext,
@@ -23,13 +45,13 @@ import {
 
 type Format = "csv" | "jsonl" | "arrow";
 
-interface FileConfig {
+interface FileConfig extends CsvOptions {
   path: string;
   format: Format;
 }
 
 function fileConfig(ctx: ConnectorContext): FileConfig {
-  const { path, format } = ctx.config;
+  const { path, format, quotes = "strict", max_record_bytes } = ctx.config;
   if (typeof path !== "string" || path === "") {
     throw new ConnectorError("config", "`path` must be a non-empty string");
   }
@@ -39,79 +61,19 @@ function fileConfig(ctx: ConnectorContext): FileConfig {
       `\`format\` must be one of \`csv\`, \`jsonl\`, \`arrow\`; found ${JSON.stringify(format)}`,
     );
   }
-  return { path: isAbsolute(path) ? path : join(ctx.baseDir, path), format };
-}
-
-/** Splits text into CSV records: a newline inside double quotes does not end a record. */
-async function* records(file: Deno.FsFile): AsyncGenerator<string> {
-  let pending = "";
-  let quoted = false;
-  let scanFrom = 0;
-  for await (const chunk of file.readable.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
-    let start = 0;
-    for (let i = scanFrom; i < pending.length; i++) {
-      const ch = pending[i];
-      if (ch === '"') quoted = !quoted;
-      else if (ch === "\n" && !quoted) {
-        yield pending.slice(start, i).replace(/\r$/, "");
-        start = i + 1;
-      }
-    }
-    pending = pending.slice(start);
-    scanFrom = pending.length;
+  if (quotes !== "strict" && quotes !== "lenient") {
+    throw new ConnectorError("config", "`quotes` must be `strict` or `lenient`");
   }
-  if (pending.trim() !== "") yield pending.replace(/\r$/, "");
-}
-
-function parseCsvRecord(text: string): string[] | string {
-  const cells: string[] = [];
-  let i = 0;
-  while (true) {
-    if (text[i] === '"') {
-      let value = "";
-      i++;
-      while (true) {
-        const end = text.indexOf('"', i);
-        if (end < 0) return "unterminated quoted field";
-        value += text.slice(i, end);
-        i = end + 1;
-        if (text[i] === '"') {
-          value += '"';
-          i++;
-        } else break;
-      }
-      cells.push(value);
-      if (i < text.length && text[i] !== ",") return `unexpected \`${text[i]}\` after a quote`;
-    } else {
-      const end = text.indexOf(",", i);
-      cells.push(text.slice(i, end < 0 ? text.length : end));
-      i = end < 0 ? text.length : end;
-    }
-    if (i >= text.length) return cells;
-    i++;
+  const maxRecordBytes = intOf(ctx.config, "max_record_bytes", DEFAULT_MAX_RECORD_BYTES);
+  if (maxRecordBytes < 1 || (max_record_bytes !== undefined && maxRecordBytes > 2 ** 30)) {
+    throw new ConnectorError("config", "`max_record_bytes` must be between 1 and 1073741824");
   }
-}
-
-function excerpt(text: string): string {
-  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
-}
-
-type Cell = string | number | boolean | null | object;
-
-/** The Arrow type a column's first values suggest; text when in doubt. */
-function inferField(name: string, values: Cell[]): ArrowField {
-  const present = values.filter((v) => v !== null && v !== "");
-  const text = (v: Cell) => typeof v === "string" ? v.trim() : JSON.stringify(v);
-  const is = (re: RegExp) => present.length > 0 && present.every((v) => re.test(text(v)));
-  const type = is(/^[+-]?\d{1,15}$/)
-    ? "int64"
-    : is(/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/)
-    ? "float64"
-    : is(/^(true|false)$/)
-    ? "bool"
-    : "utf8";
-  return { name, type: { kind: "primitive", name: type }, nullable: true };
+  return {
+    path: isAbsolute(path) ? path : join(ctx.baseDir, path),
+    format,
+    lenient: quotes === "lenient",
+    maxRecordBytes,
+  };
 }
 
 /**
@@ -121,7 +83,7 @@ function inferField(name: string, values: Cell[]): ArrowField {
 function resolveSchema(
   pinned: ColumnSpec[] | null,
   columns: string[],
-  sample: Record<string, Cell>[],
+  infer: (name: string) => ArrowField,
 ): Schema {
   const byName = new Map((pinned ?? []).map((f) => [f.name, f]));
   const names = [
@@ -130,50 +92,68 @@ function resolveSchema(
   ];
   return toArrowSchema(names.map((name) => {
     const spec = byName.get(name);
-    const inferred = inferField(name, sample.map((r) => r[name] ?? null));
-    return spec?.type ? { name, type: spec.type, nullable: spec.nullable } : inferred;
+    return spec?.type ? { name, type: spec.type, nullable: spec.nullable } : infer(name);
   }));
 }
 
-/** Builds a typed batch; rows that do not fit the schema become row errors, one by one. */
-function typedBatch(
-  schema: Schema,
-  rows: { record: number; raw: string; value: Record<string, Cell> }[],
-  errors: SourceRowError[],
-  where: string,
-): Table {
-  try {
-    return tableFromRows(schema, rows.map((r) => r.value));
-  } catch {
-    const good: Record<string, Cell>[] = [];
-    for (const r of rows) {
-      try {
-        tableFromRows(schema, [r.value]);
-        good.push(r.value);
-      } catch (e) {
-        errors.push(recordError(where, r.record, (e as Error).message, r.raw));
-      }
+function recordError(where: string, record: number, why: string, raw: string): SourceRowError {
+  return { record, message: `${where}: record ${record + 1}: ${why}: ${raw}` };
+}
+
+/** Builds one typed batch row by row; a row any column rejects becomes a row error. */
+class BatchBuilder {
+  #builders: ColumnBuilder[];
+  #rows = 0;
+  errors: SourceRowError[] = [];
+
+  constructor(readonly schema: Schema, private path: string) {
+    this.#builders = schema.fields.map(columnBuilder);
+  }
+
+  /** Appends a row through `fill`, which returns why a cell does not fit or null. */
+  row(record: number, fill: (builders: ColumnBuilder[]) => string | null, raw: () => string) {
+    const why = fill(this.#builders);
+    if (why === null) this.#rows++;
+    else {
+      for (const b of this.#builders) b.truncate(this.#rows);
+      this.reject(record, why, raw());
     }
-    errors.sort((a, b) => a.record - b.record);
-    return tableFromRows(schema, good);
+  }
+
+  reject(record: number, why: string, raw: string): void {
+    this.errors.push(recordError(this.path, record, why, raw));
+  }
+
+  finish(): Table {
+    const data = makeData({
+      type: new Struct(this.schema.fields),
+      length: this.#rows,
+      nullCount: 0,
+      children: this.#builders.map((b) => b.finish()),
+    });
+    return new Table([new RecordBatch(this.schema, data)]);
   }
 }
 
-function recordError(where: string, record: number, why: string, raw: string): SourceRowError {
-  return { record, message: `${where}: record ${record + 1}: ${why}: ${excerpt(raw)}` };
-}
-
-class LineSource implements Source {
+/** What a text source needs from its format: a header, a sample, and typed batches. */
+abstract class TextSource<Raw> implements Source {
   readonly bounded = true;
   schema!: Schema;
   committed: Position | null = null;
-  #header: string[] | null = null;
-  #iterator!: AsyncGenerator<string>;
   #file!: Deno.FsFile;
-  #record = 0;
-  #first: { record: number; raw: string }[] = [];
+  #first: SourceBatch | null = null;
+  #skip = 0;
 
-  constructor(private config: FileConfig, private ctx: ConnectorContext) {}
+  constructor(protected config: FileConfig, protected ctx: ConnectorContext) {}
+
+  /** Reads what comes before the data (the CSV header). */
+  protected abstract start(file: Deno.FsFile): Promise<void>;
+  /** The next raw batch of at most `n` records, or null at the end. */
+  protected abstract read(n: number): Promise<Raw | null>;
+  /** The column names and an inference function, from the first raw batch. */
+  protected abstract sample(raw: Raw | null): { columns: string[]; infer: Infer };
+  /** Types the records numbered `skip` and up; returns the batch and its position. */
+  protected abstract build(raw: Raw, skip: number): { batch: BatchBuilder; position: number };
 
   async open(): Promise<this> {
     try {
@@ -183,71 +163,32 @@ class LineSource implements Source {
         cause: e,
       });
     }
-    this.#iterator = records(this.#file);
-    if (this.config.format === "csv") {
-      const head = await this.#iterator.next();
-      const cells = head.done ? [] : parseCsvRecord(head.value);
-      if (typeof cells === "string" || cells.length === 0) {
-        throw new ConnectorError("config", `\`${this.config.path}\` has no CSV header line`);
-      }
-      this.#header = cells.map((c) => c.trim());
+    try {
+      await this.start(this.#file);
+      this.#skip = typeof this.ctx.resumeAfter === "number" ? this.ctx.resumeAfter : 0;
+      const raw = await this.read(this.ctx.batchRows);
+      const { columns, infer } = this.sample(raw);
+      this.schema = resolveSchema(this.ctx.schema, columns, infer);
+      if (raw) this.#first = this.#typed(raw);
+    } catch (e) {
+      await this.close();
+      throw e;
     }
-    const skip = typeof this.ctx.resumeAfter === "number" ? this.ctx.resumeAfter : 0;
-    this.#first = await this.#take(this.ctx.batchRows, skip);
-    const sample = this.#first.map((r) => this.#parse(r.raw)).filter((r) =>
-      typeof r !== "string"
-    ) as Record<string, Cell>[];
-    const columns = this.#header ?? [...new Set(sample.flatMap((r) => Object.keys(r)))];
-    this.schema = resolveSchema(this.ctx.schema, columns, sample);
     return this;
   }
 
-  async #take(n: number, skip = 0): Promise<{ record: number; raw: string }[]> {
-    const out: { record: number; raw: string }[] = [];
-    while (out.length < n) {
-      const next = await this.#iterator.next();
-      if (next.done) break;
-      if (next.value.trim() === "") continue;
-      const record = this.#record++;
-      if (record >= skip) out.push({ record, raw: next.value });
-    }
-    return out;
-  }
-
-  #parse(raw: string): Record<string, Cell> | string {
-    if (this.#header) {
-      const cells = parseCsvRecord(raw);
-      if (typeof cells === "string") return cells;
-      if (cells.length !== this.#header.length) {
-        return `expected ${this.#header.length} fields, found ${cells.length}`;
-      }
-      return Object.fromEntries(this.#header.map((h, i) => [h, cells[i] === "" ? null : cells[i]]));
-    }
-    try {
-      const value = JSON.parse(raw);
-      if (value === null || typeof value !== "object" || Array.isArray(value)) {
-        return "expected a JSON object";
-      }
-      return value;
-    } catch (e) {
-      return `invalid JSON: ${(e as Error).message}`;
-    }
+  #typed(raw: Raw): SourceBatch {
+    const { batch, position } = this.build(raw, this.#skip);
+    return { table: batch.finish(), errors: batch.errors, position };
   }
 
   async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
-    let chunk = this.#first;
-    while (chunk.length > 0 && !signal.aborted) {
-      const errors: SourceRowError[] = [];
-      const rows: { record: number; raw: string; value: Record<string, Cell> }[] = [];
-      for (const r of chunk) {
-        const parsed = this.#parse(r.raw);
-        if (typeof parsed === "string") {
-          errors.push(recordError(this.config.path, r.record, parsed, r.raw));
-        } else rows.push({ ...r, value: parsed });
-      }
-      const table = typedBatch(this.schema, rows, errors, this.config.path);
-      yield { table, errors, position: chunk[chunk.length - 1].record + 1 };
-      chunk = await this.#take(this.ctx.batchRows);
+    let next = this.#first;
+    this.#first = null;
+    while (next && !signal.aborted) {
+      if (next.table.numRows > 0 || next.errors.length > 0) yield next;
+      const raw = await this.read(this.ctx.batchRows);
+      next = raw ? this.#typed(raw) : null;
     }
   }
 
@@ -260,9 +201,141 @@ class LineSource implements Source {
     try {
       this.#file?.close();
     } catch {
-      // Already closed when the reader ran to the end of the file.
+      // Already closed.
     }
     return Promise.resolve();
+  }
+}
+
+type Infer = (name: string) => ArrowField;
+
+class CsvSource extends TextSource<CsvBatch> {
+  #reader!: CsvReader;
+  #header: string[] = [];
+
+  protected async start(file: Deno.FsFile): Promise<void> {
+    this.#reader = new CsvReader(file, this.config.path, this.config);
+    const head = await this.#reader.header();
+    const where = `\`${this.config.path}\``;
+    if (!head) throw new ConnectorError("config", `${where} has no CSV header line`);
+    const { batch: b, record: r } = head;
+    if (r.error) throw new ConnectorError("config", `${where}: the header line: ${r.error}`);
+    this.#header = Array.from(
+      { length: r.fields },
+      (_, i) =>
+        cellText(b.buf, b.starts[r.first + i], b.ends[r.first + i], b.flags[r.first + i])
+          .trim(),
+    );
+    const empty = this.#header.findIndex((h) => h === "");
+    if (empty >= 0) {
+      throw new ConnectorError("config", `${where}: header column ${empty + 1} has no name`);
+    }
+    const seen = new Map<string, number>();
+    const dupes: string[] = [];
+    this.#header.forEach((h, i) => {
+      if (seen.has(h)) dupes.push(`\`${h}\` (columns ${seen.get(h)! + 1} and ${i + 1})`);
+      else seen.set(h, i);
+    });
+    if (dupes.length > 0) {
+      throw new ConnectorError("config", `${where}: duplicate header names: ${dupes.join(", ")}`);
+    }
+  }
+
+  protected read(n: number): Promise<CsvBatch | null> {
+    return this.#reader.read(n);
+  }
+
+  protected sample(raw: CsvBatch | null) {
+    const width = this.#header.length;
+    const good = (raw?.records ?? []).filter((r) => !r.error && r.fields === width);
+    const infer = (name: string) => {
+      const c = this.#header.indexOf(name);
+      const texts = good.map((r) => {
+        const f = r.first + c;
+        return raw!.flags[f] === 0 && raw!.starts[f] === raw!.ends[f]
+          ? ""
+          : cellText(raw!.buf, raw!.starts[f], raw!.ends[f], raw!.flags[f]);
+      });
+      return inferCsvField(name, texts);
+    };
+    return { columns: this.#header, infer };
+  }
+
+  protected build(raw: CsvBatch, skip: number) {
+    const batch = new BatchBuilder(this.schema, this.config.path);
+    const width = this.#header.length;
+    const { buf, starts, ends, flags } = raw;
+    for (const r of raw.records) {
+      if (r.record < skip) continue;
+      const text = () => excerpt(buf, r.start, r.end);
+      if (r.error) batch.reject(r.record, r.error, text());
+      else if (r.fields !== width) {
+        batch.reject(r.record, `expected ${width} fields, found ${r.fields}`, text());
+      } else {
+        batch.row(r.record, (builders) => {
+          for (let c = 0; c < builders.length; c++) {
+            const f = r.first + c;
+            const why = c < width
+              ? builders[c].cell(buf, starts[f], ends[f], flags[f])
+              : builders[c].value(null);
+            if (why !== null) return why;
+          }
+          return null;
+        }, text);
+      }
+    }
+    return { batch, position: raw.records[raw.records.length - 1].record + 1 };
+  }
+}
+
+class JsonlSource extends TextSource<{ buf: Uint8Array; lines: JsonLine[] }> {
+  #reader!: JsonlReader;
+  #sampled = 0;
+
+  protected start(file: Deno.FsFile): Promise<void> {
+    this.#reader = new JsonlReader(file, this.config.path, this.config);
+    return Promise.resolve();
+  }
+
+  protected read(n: number) {
+    return this.#reader.read(n);
+  }
+
+  protected sample(raw: { lines: JsonLine[] } | null) {
+    const objects = (raw?.lines ?? []).flatMap((l) => typeof l.value === "string" ? [] : [l.value]);
+    this.#sampled = raw?.lines.length ?? 0;
+    const columns = [...new Set(objects.flatMap((o) => Object.keys(o)))];
+    const infer = (name: string) => inferJsonField(name, objects.map((o) => o[name]));
+    return { columns, infer };
+  }
+
+  protected build(raw: { buf: Uint8Array; lines: JsonLine[] }, skip: number) {
+    const batch = new BatchBuilder(this.schema, this.config.path);
+    const fields = this.schema.fields;
+    const known = new Set(fields.map((f) => f.name));
+    for (const line of raw.lines) {
+      if (line.record < skip) continue;
+      const text = () => excerpt(raw.buf, line.start, line.end);
+      const value = line.value;
+      if (typeof value === "string") {
+        batch.reject(line.record, value, text());
+        continue;
+      }
+      batch.row(line.record, (builders) => {
+        for (const key in value) {
+          if (!known.has(key) && value[key] !== null) {
+            return `key \`${key}\` is not a column: the schema was inferred from the first ` +
+              `${this.#sampled} lines (declare the field in the step's row type)`;
+          }
+        }
+        for (let c = 0; c < builders.length; c++) {
+          const why = builders[c].value(value[fields[c].name]);
+          if (why !== null) return why;
+        }
+        return null;
+      }, text);
+    }
+    return { batch, position: raw.lines[raw.lines.length - 1].record + 1 };
   }
 }
 
@@ -314,7 +387,57 @@ function csvCell(value: unknown): string {
   const v = jsonValue(value);
   if (v === null || v === undefined) return "";
   const text = typeof v === "object" ? JSON.stringify(v) : String(v);
-  return /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  // An empty string is written quoted so that it reads back as "" rather than null.
+  return text === "" || /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** One JSON line; 64-bit integers are written as exact JSON numbers, never rounded. */
+function jsonLine(row: Record<string, unknown>): string {
+  return JSON.stringify(
+    row,
+    (key, v) => key === "" ? v : typeof v === "bigint" ? rawJson(v.toString()) : jsonValue(v),
+  ) + "\n";
+}
+
+const TEMP_MARK = ".heddle-tmp-";
+/** A temp file this young and still empty may be one another process is about to lock. */
+const FRESH_MS = 5_000;
+
+/**
+ * Removes the hidden temporary outputs for `name` in `dir` that no live process holds. Every
+ * writer keeps an exclusive lock on its temp file until it renames or removes it, and the
+ * kernel drops a lock when its process dies (`kill -9` included), so an unlocked temp file is
+ * a leftover. A lock is seen across PID namespaces, unlike a PID in the file name.
+ */
+async function removeStaleTemps(dir: string, name: string): Promise<void> {
+  const prefix = `.${name}${TEMP_MARK}`;
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(dir));
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.isFile || !e.name.startsWith(prefix)) continue;
+    const path = join(dir, e.name);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch {
+      continue;
+    }
+    try {
+      if (!(await file.tryLock(true))) continue;
+      const info = await file.stat();
+      const age = Date.now() - (info.mtime?.getTime() ?? 0);
+      if (info.size === 0 && age < FRESH_MS) continue;
+      await Deno.remove(path);
+    } catch {
+      // Gone already, or not ours to remove: leave it.
+    } finally {
+      file.close();
+    }
+  }
 }
 
 class FileSink implements Sink {
@@ -327,17 +450,19 @@ class FileSink implements Sink {
   #encoder = new TextEncoder();
 
   constructor(private config: FileConfig, private ctx: ConnectorContext) {
-    const name = config.path.slice(config.path.lastIndexOf("/") + 1);
     this.#temp = join(
       dirname(config.path),
-      `.${name}.heddle-tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
+      `.${basename(config.path)}${TEMP_MARK}${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
     );
   }
 
   async open(): Promise<this> {
     try {
       await Deno.mkdir(dirname(this.config.path), { recursive: true });
+      await removeStaleTemps(dirname(this.config.path), basename(this.config.path));
       this.#file = await Deno.open(this.#temp, { write: true, createNew: true });
+      // Held until the file is renamed or removed: it tells other processes it is live.
+      await this.#file.lock(true);
     } catch (e) {
       throw new ConnectorError("config", `cannot write next to \`${this.config.path}\`: ${e}`, {
         cause: e,
@@ -358,9 +483,9 @@ class FileSink implements Sink {
       this.#arrow.push(tableFromIPC(tableToIPC(rows, "stream")));
       return;
     }
-    const objects = rowsOf(rows);
+    const objects = rawRowsOf(rows);
     if (this.config.format === "jsonl") {
-      await this.#append(objects.map((o) => JSON.stringify(o) + "\n").join(""));
+      await this.#append(objects.map(jsonLine).join(""));
       return;
     }
     if (!this.#columns) {
@@ -373,6 +498,7 @@ class FileSink implements Sink {
     );
   }
 
+  /** Publishes the output: renames the complete file into place (the run completed). */
   async flush(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
@@ -384,20 +510,27 @@ class FileSink implements Sink {
     } else if (this.config.format === "csv" && !this.#columns && this.ctx.schema) {
       await this.#append(this.ctx.schema.map((f) => csvCell(f.name)).join(",") + "\n");
     }
+    await this.#file!.sync();
+    // Renamed while still locked, so no other process takes it for a leftover meanwhile.
+    await Deno.rename(this.#temp, this.config.path);
     this.#file!.close();
     this.#file = null;
-    await Deno.rename(this.#temp, this.config.path);
   }
 
+  /** Discards the output: the previous file at `path`, if any, stays as it was. */
   async abort(): Promise<void> {
     this.#done = true;
     try {
-      this.#file?.close();
-      this.#file = null;
-      await Deno.remove(this.#temp);
+      if (this.#file) await Deno.remove(this.#temp);
     } catch {
       // Nothing left to clean up.
     }
+    try {
+      this.#file?.close();
+    } catch {
+      // Already closed.
+    }
+    this.#file = null;
   }
 }
 
@@ -406,13 +539,13 @@ export const fileRead: ConnectorFactory = {
   role: "source",
   async open(ctx) {
     const config = fileConfig(ctx);
-    return config.format === "arrow"
-      ? await new ArrowFileSource(config, ctx).open()
-      : await new LineSource(config, ctx).open();
+    if (config.format === "arrow") return await new ArrowFileSource(config, ctx).open();
+    if (config.format === "csv") return await new CsvSource(config, ctx).open();
+    return await new JsonlSource(config, ctx).open();
   },
 };
 
-/** `file.write {path, format}`: a sink that appears atomically when flushed. */
+/** `file.write {path, format}`: a sink whose file appears, complete, when the run completes. */
 export const fileWrite: ConnectorFactory = {
   role: "sink",
   async open(ctx) {

@@ -138,6 +138,8 @@ export class Run {
   #held = new Map<string, Origin[][]>();
   #blocking = new Set<string>();
   #fatal: { message: string; stage: string | null } | null = null;
+  /** A bounded source was stopped before its end: on-flush sinks must not publish. */
+  #cutShort = false;
   #stop = new AbortController();
   #hard = new AbortController();
   #started = Date.now();
@@ -384,7 +386,8 @@ export class Run {
   async #finishSink(s: PlannedStage): Promise<void> {
     const rt = this.#runtimes.get(s.id);
     if (rt?.kind !== "sink") return;
-    if (this.#fatal) {
+    // An on-flush sink publishes its output whole; a bounded input cut short is not whole.
+    if (this.#fatal || (this.#cutShort && rt.sink.acknowledges === "on-flush")) {
       await rt.sink.abort();
       return;
     }
@@ -570,6 +573,7 @@ export class Run {
       }
       this.#progress(s, rows + batch.errors.length, rows, batch.errors.length);
     }
+    if (rt.source.bounded && this.#stop.signal.aborted) this.#cutShort = true;
   }
 
   async #consume(s: PlannedStage, env: Envelope): Promise<void> {

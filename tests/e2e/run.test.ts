@@ -253,11 +253,12 @@ Deno.test("after kill -9 of a run, its plugin exits and the next start removes i
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("Ctrl-C drains a run: the sink flushes what was read and no memory is left", async () => {
+Deno.test("Ctrl-C stops a run: the previous output stays untouched, no memory or temp file is left", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heddle-drain-" });
   const rows = ["n"];
   for (let i = 0; i < 2_000_000; i++) rows.push(String(i));
   await Deno.writeTextFile(`${dir}/numbers.csv`, rows.join("\n") + "\n");
+  await Deno.writeTextFile(`${dir}/out.csv`, "previous,run\n");
   await Deno.writeTextFile(
     `${dir}/copy.he`,
     [
@@ -276,14 +277,13 @@ Deno.test("Ctrl-C drains a run: the sink flushes what was read and no memory is 
   const child = spawnHeddle(["run", "--batch-rows", "500", `${dir}/copy.he`]);
   await waitForLine(child.stderr, /file\.read: \d+ in/);
   child.kill("SIGINT");
-  const status = await child.status;
+  await child.status;
   await child.stdout.cancel();
-  assert.equal(status.code, 0);
   assert.deepEqual(segmentsOf(child.pid), []);
-  const out = (await Deno.readTextFile(`${dir}/out.csv`)).trim().split("\n");
-  assert.equal(out[0], "n,twice");
-  assert.ok(out.length - 1 < 2_000_000, "the run stopped before the end of its input");
-  out.slice(1).forEach((line, i) => assert.equal(line, `${i},${2 * i}`));
+  // The partial output (a prefix of the 2,000,000 rows) is never published as the result.
+  assert.equal(await Deno.readTextFile(`${dir}/out.csv`), "previous,run\n");
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  assert.deepEqual(names, ["copy.he", "numbers.csv", "out.csv"]);
   await Deno.remove(dir, { recursive: true });
 });
 

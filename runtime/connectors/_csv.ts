@@ -1,0 +1,220 @@
+/**
+ * The CSV tokenizer: RFC 4180 over bytes. A double quote opens a quoted field only at the
+ * start of a field; inside one, `""` is a quote and commas, CR and LF are data; a record ends
+ * at an unquoted LF, CRLF or CR. It exists because record boundaries decide everything after:
+ * a quote in the middle of an unquoted field (`5" screen`) must never swallow the rest of the
+ * file. Such a field is a row error in the default strict mode and literal text in lenient
+ * mode (Python's `csv` reads it the same way); either way the next line is a new record.
+ */
+import { ESCAPED, MESSY, QUOTED } from "./_columns.ts";
+import { ByteWindow, type ReadLimits, validUtf8 } from "./_records.ts";
+
+const COMMA = 44;
+const QUOTE = 34;
+const LF = 10;
+const CR = 13;
+
+/** Stop a batch early once it holds this many bytes, so a batch of long rows stays bounded. */
+const BATCH_BYTES = 32 << 20;
+
+export interface CsvOptions extends ReadLimits {
+  /** Keep bare quotes and text after a closing quote as data instead of rejecting the row. */
+  lenient: boolean;
+}
+
+/** One record of a batch: where its bytes and fields are, and why it is malformed if it is. */
+export interface CsvRecord {
+  /** Zero-based number among the data records (the header and blank lines not counted). */
+  record: number;
+  start: number;
+  end: number;
+  /** Index of its first field in the batch's field arrays, and how many fields it has. */
+  first: number;
+  fields: number;
+  error: string | null;
+}
+
+/** Records found in one pass; offsets point into `buf`, valid until the next `read`. */
+export interface CsvBatch {
+  buf: Uint8Array;
+  records: CsvRecord[];
+  starts: Int32Array;
+  ends: Int32Array;
+  flags: Uint8Array;
+}
+
+class FieldList {
+  starts = new Int32Array(4096);
+  ends = new Int32Array(4096);
+  flags = new Uint8Array(4096);
+  count = 0;
+
+  push(start: number, end: number, flags: number): void {
+    if (this.count === this.starts.length) {
+      const n = this.count * 2;
+      const s = new Int32Array(n), e = new Int32Array(n), f = new Uint8Array(n);
+      s.set(this.starts), e.set(this.ends), f.set(this.flags);
+      this.starts = s, this.ends = e, this.flags = f;
+    }
+    this.starts[this.count] = start;
+    this.ends[this.count] = end;
+    this.flags[this.count++] = flags;
+  }
+}
+
+function isEnd(c: number): boolean {
+  return c === COMMA || c === LF || c === CR;
+}
+
+/**
+ * Scans one record starting at `from`. Returns the offset after its line terminator, or -1
+ * when `buf[from, len)` ends inside the record and more bytes may follow (`eof` false).
+ */
+function scanRecord(
+  buf: Uint8Array,
+  from: number,
+  len: number,
+  eof: boolean,
+  lenient: boolean,
+  out: FieldList,
+  problem: { error: string | null },
+): number {
+  let i = from;
+  let n = 0;
+  while (true) {
+    const start = i;
+    let flags = 0;
+    if (i < len && buf[i] === QUOTE) {
+      flags = QUOTED;
+      let j = i + 1;
+      while (true) {
+        let q = buf.indexOf(QUOTE, j);
+        if (q >= len) q = -1;
+        if (q < 0) {
+          if (!eof) return -1;
+          problem.error ??= `field ${n + 1}: the quote that opens it is never closed`;
+          out.push(start, len, flags | MESSY);
+          return len;
+        }
+        if (q + 1 === len && !eof) return -1;
+        if (q + 1 < len && buf[q + 1] === QUOTE) {
+          flags |= ESCAPED;
+          j = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      if (i < len && !isEnd(buf[i])) {
+        if (!lenient) {
+          problem.error ??= `field ${n + 1}: unexpected \`${
+            String.fromCharCode(buf[i])
+          }\` after the closing quote`;
+        }
+        flags |= MESSY;
+        while (i < len && !isEnd(buf[i])) i++;
+        if (i === len && !eof) return -1;
+      }
+    } else {
+      let bare = false;
+      for (; i < len; i++) {
+        const c = buf[i];
+        if (c === COMMA || c === LF || c === CR) break;
+        if (c === QUOTE) bare = true;
+      }
+      if (i === len && !eof) return -1;
+      if (bare && !lenient) {
+        problem.error ??= `field ${n + 1}: a \`"\` inside an unquoted field ` +
+          `(quote the field and double the quote, or read with \`quotes: "lenient"\`)`;
+      }
+    }
+    out.push(start, i, flags);
+    n++;
+    if (i === len) return len;
+    if (buf[i] === COMMA) {
+      i++;
+      continue;
+    }
+    if (buf[i] === CR) {
+      if (i + 1 === len && !eof) return -1;
+      return buf[i + 1] === LF && i + 1 < len ? i + 2 : i + 1;
+    }
+    return i + 1;
+  }
+}
+
+/** Reads a CSV file batch by batch; the first record can be taken as the header. */
+export class CsvReader {
+  #window: ByteWindow;
+  #fields = new FieldList();
+  #pos = 0;
+  #record = 0;
+  #problem: { error: string | null } = { error: null };
+
+  constructor(file: Deno.FsFile, path: string, private options: CsvOptions) {
+    this.#window = new ByteWindow(file, path, options);
+  }
+
+  /** The next batch of at most `max` records (blank lines skipped), or null at the end. */
+  async read(max: number): Promise<CsvBatch | null> {
+    const w = this.#window;
+    w.compact(this.#pos);
+    this.#pos = 0;
+    this.#fields.count = 0;
+    const records: CsvRecord[] = [];
+    while (records.length < max && this.#pos < BATCH_BYTES) {
+      if (this.#pos >= w.length) {
+        if (!(await w.more(this.#pos, this.#record))) break;
+        continue;
+      }
+      const first = this.#fields.count;
+      this.#problem.error = null;
+      const end = scanRecord(
+        w.buf,
+        this.#pos,
+        w.length,
+        w.eof,
+        this.options.lenient,
+        this.#fields,
+        this.#problem,
+      );
+      if (end < 0) {
+        this.#fields.count = first;
+        await w.more(this.#pos, this.#record);
+        continue;
+      }
+      w.check(this.#pos, end, this.#record);
+      const f = this.#fields;
+      const blank = f.count - first === 1 && f.starts[first] === f.ends[first] &&
+        f.flags[first] === 0;
+      if (!blank) {
+        records.push({
+          record: this.#record++,
+          start: this.#pos,
+          end,
+          first,
+          fields: f.count - first,
+          error: this.#problem.error,
+        });
+      } else f.count = first;
+      this.#pos = end;
+    }
+    if (records.length === 0) return null;
+    const buf = w.buf;
+    if (!validUtf8(buf, records[0].start, records[records.length - 1].end)) {
+      for (const r of records) {
+        if (!validUtf8(buf, r.start, r.end)) r.error ??= "invalid UTF-8";
+      }
+    }
+    const f = this.#fields;
+    return { buf, records, starts: f.starts, ends: f.ends, flags: f.flags };
+  }
+
+  /** Takes the next record as the header (it does not count as a data record). */
+  async header(): Promise<{ batch: CsvBatch; record: CsvRecord } | null> {
+    const batch = await this.read(1);
+    if (!batch) return null;
+    this.#record--;
+    return { batch, record: batch.records[0] };
+  }
+}
