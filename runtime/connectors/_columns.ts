@@ -71,26 +71,27 @@ function isSpace(c: number): boolean {
   return c === 32 || c === 9;
 }
 
-/** Grows a typed array to hold at least `need` elements. */
-function grow<T extends { length: number; set(a: ArrayLike<number | bigint>): void }>(
-  a: T,
-  need: number,
-  make: (n: number) => T,
-): T {
-  if (need <= a.length) return a;
-  const b = make(Math.max(need, a.length * 2, 64));
-  b.set(a as unknown as ArrayLike<number>);
+type Growable = Uint8Array | Int32Array | Float64Array;
+
+/** A copy of `a` with room for at least `need` elements (callers check `need` first). */
+function grown<T extends Growable>(a: T, need: number): T {
+  const b = new (a.constructor as new (n: number) => T)(Math.max(need, a.length * 2, 64));
+  b.set(a as never);
   return b;
 }
 
 /** Validity as one byte per row, packed into Arrow's bitmap at the end. */
 class Validity {
-  bytes = new Uint8Array(64);
+  bytes: Uint8Array;
   nulls = 0;
   length = 0;
 
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array(capacity);
+  }
+
   push(valid: boolean): void {
-    this.bytes = grow(this.bytes, this.length + 1, (n) => new Uint8Array(n));
+    if (this.length === this.bytes.length) this.bytes = grown(this.bytes, this.length + 1);
     this.bytes[this.length++] = valid ? 1 : 0;
     if (!valid) this.nulls++;
   }
@@ -109,8 +110,10 @@ class Validity {
 }
 
 abstract class Base implements ColumnBuilder {
-  protected valid = new Validity();
-  constructor(readonly field: Field) {}
+  protected valid: Validity;
+  constructor(readonly field: Field, protected capacity: number) {
+    this.valid = new Validity(capacity);
+  }
 
   get length(): number {
     return this.valid.length;
@@ -154,11 +157,11 @@ class IntBuilder extends Base {
   #bigMin: bigint;
   #bigMax: bigint;
 
-  constructor(field: Field) {
-    super(field);
+  constructor(field: Field, capacity: number) {
+    super(field, capacity);
     const t = field.type as IntType;
     this.#wide = t.bitWidth === 64;
-    this.#words = new Int32Array(this.#wide ? 128 : 64);
+    this.#words = new Int32Array(this.#wide ? 2 * capacity : capacity);
     const bits = BigInt(t.bitWidth);
     this.#bigMin = t.isSigned ? -(1n << (bits - 1n)) : 0n;
     this.#bigMax = t.isSigned ? (1n << (bits - 1n)) - 1n : (1n << bits) - 1n;
@@ -173,18 +176,18 @@ class IntBuilder extends Base {
   #put(n: number): void {
     const i = this.valid.length - 1;
     if (this.#wide) {
-      this.#words = grow(this.#words, 2 * i + 2, (k) => new Int32Array(k));
+      if (2 * i + 2 > this.#words.length) this.#words = grown(this.#words, 2 * i + 2);
       this.#words[2 * i] = n >>> 0;
       this.#words[2 * i + 1] = Math.floor(n / TWO32) | 0;
     } else {
-      this.#words = grow(this.#words, i + 1, (k) => new Int32Array(k));
+      if (i >= this.#words.length) this.#words = grown(this.#words, i + 1);
       this.#words[i] = n;
     }
   }
 
   #putBig(b: bigint): void {
     const i = this.valid.length - 1;
-    this.#words = grow(this.#words, 2 * i + 2, (k) => new Int32Array(k));
+    if (2 * i + 2 > this.#words.length) this.#words = grown(this.#words, 2 * i + 2);
     this.#words[2 * i] = Number(BigInt.asUintN(32, b)) | 0;
     this.#words[2 * i + 1] = Number(BigInt.asIntN(32, b >> 32n));
   }
@@ -228,7 +231,13 @@ class IntBuilder extends Base {
       if (d < 0 || d > 9) return this.mismatch(cellText(buf, start, end, flags));
       n = n * 10 + d;
     }
-    return this.#number(neg ? -n : n, utf8.decode(buf.subarray(start, end)));
+    const v = neg ? -n : n;
+    if (v < this.#min || v > this.#max) {
+      return this.mismatch(utf8.decode(buf.subarray(start, end)), " (out of range)");
+    }
+    this.valid.push(true);
+    this.#put(v);
+    return null;
   }
 
   value(v: unknown): string | null {
@@ -273,11 +282,12 @@ const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** float32 and float64. Simple decimals take Clinger's exact fast path. */
 class FloatBuilder extends Base {
-  #values: Float64Array = new Float64Array(64);
+  #values: Float64Array;
   #max: number;
 
-  constructor(field: Field) {
-    super(field);
+  constructor(field: Field, capacity: number) {
+    super(field, capacity);
+    this.#values = new Float64Array(capacity);
     this.#max = (field.type as FloatType).precision === 1 ? FLOAT32_MAX : Number.MAX_VALUE;
   }
 
@@ -286,8 +296,9 @@ class FloatBuilder extends Base {
   }
 
   #put(n: number): void {
-    this.#values = grow(this.#values, this.valid.length, (k) => new Float64Array(k));
-    this.#values[this.valid.length - 1] = n;
+    const i = this.valid.length - 1;
+    if (i >= this.#values.length) this.#values = grown(this.#values, i + 1);
+    this.#values[i] = n;
   }
 
   #number(n: number, shown: unknown): string | null {
@@ -365,15 +376,16 @@ class FloatBuilder extends Base {
 }
 
 class BoolBuilder extends Base {
-  #values = new Uint8Array(64);
+  #values = new Uint8Array(this.capacity);
 
   protected putNull(): void {
     this.#put(false);
   }
 
   #put(b: boolean): void {
-    this.#values = grow(this.#values, this.valid.length, (k) => new Uint8Array(k));
-    this.#values[this.valid.length - 1] = b ? 1 : 0;
+    const i = this.valid.length - 1;
+    if (i >= this.#values.length) this.#values = grown(this.#values, i + 1);
+    this.#values[i] = b ? 1 : 0;
   }
 
   value(v: unknown): string | null {
@@ -419,16 +431,18 @@ export const rawJson = (JSON as unknown as { rawJSON(text: string): unknown }).r
 
 /** UTF-8 text: CSV bytes are copied as they are (the reader checked they are valid UTF-8). */
 class Utf8Builder extends Base {
-  #offsets = new Int32Array(65);
-  #bytes = new Uint8Array(1024);
+  #offsets = new Int32Array(this.capacity + 1);
+  #bytes = new Uint8Array(this.capacity * 16);
 
   #end(): number {
     return this.#offsets[this.valid.length - 1];
   }
 
   #room(extra: number): void {
-    this.#offsets = grow(this.#offsets, this.valid.length + 1, (k) => new Int32Array(k));
-    this.#bytes = grow(this.#bytes, this.#end() + extra, (k) => new Uint8Array(k));
+    const n = this.valid.length + 1;
+    if (n > this.#offsets.length) this.#offsets = grown(this.#offsets, n);
+    const bytes = this.#end() + extra;
+    if (bytes > this.#bytes.length) this.#bytes = grown(this.#bytes, bytes);
   }
 
   protected putNull(): void {
@@ -450,8 +464,12 @@ class Utf8Builder extends Base {
     } else {
       const from = flags & QUOTED ? start + 1 : start;
       const to = flags & QUOTED ? end - 1 : end;
-      this.#bytes.set(buf.subarray(from, to), at);
-      at += to - from;
+      // Short fields are copied by hand: a subarray per cell costs more than the copy.
+      if (to - from < 32) { for (let i = from; i < to; i++) this.#bytes[at++] = buf[i]; }
+      else {
+        this.#bytes.set(buf.subarray(from, to), at);
+        at += to - from;
+      }
     }
     this.#offsets[this.valid.length] = at;
     return null;
@@ -521,21 +539,22 @@ class ValueBuilder extends Base {
   }
 }
 
-/** A builder for `field`, its storage chosen by the field's Arrow type. */
-export function columnBuilder(field: Field): ColumnBuilder {
+/** A builder for `field` sized for `capacity` rows, its storage chosen by the Arrow type. */
+export function columnBuilder(field: Field, capacity: number): ColumnBuilder {
+  const rows = Math.max(1, capacity);
   switch (field.type.typeId) {
     case Type.Int:
-      return new IntBuilder(field);
+      return new IntBuilder(field, rows);
     case Type.Float:
       return (field.type as FloatType).precision === 0
-        ? new ValueBuilder(field)
-        : new FloatBuilder(field);
+        ? new ValueBuilder(field, rows)
+        : new FloatBuilder(field, rows);
     case Type.Bool:
-      return new BoolBuilder(field);
+      return new BoolBuilder(field, rows);
     case Type.Utf8:
-      return new Utf8Builder(field);
+      return new Utf8Builder(field, rows);
     default:
-      return new ValueBuilder(field);
+      return new ValueBuilder(field, rows);
   }
 }
 

@@ -65,8 +65,10 @@ export class JsonlReader {
   /** The next batch of at most `max` non-blank lines, or null at the end. */
   async read(max: number): Promise<{ buf: Uint8Array; lines: JsonLine[] } | null> {
     const w = this.#window;
-    w.compact(this.#pos);
-    this.#pos = 0;
+    if (this.#pos > w.buf.length >> 1) {
+      w.compact(this.#pos);
+      this.#pos = 0;
+    }
     const lines: JsonLine[] = [];
     while (lines.length < max) {
       let nl = w.buf.indexOf(LF, this.#pos);

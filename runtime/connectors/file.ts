@@ -102,26 +102,24 @@ function recordError(where: string, record: number, why: string, raw: string): S
 
 /** Builds one typed batch row by row; a row any column rejects becomes a row error. */
 class BatchBuilder {
-  #builders: ColumnBuilder[];
+  readonly builders: ColumnBuilder[];
   #rows = 0;
   errors: SourceRowError[] = [];
 
-  constructor(readonly schema: Schema, private path: string) {
-    this.#builders = schema.fields.map(columnBuilder);
+  constructor(readonly schema: Schema, private path: string, capacity: number) {
+    this.builders = schema.fields.map((f) => columnBuilder(f, capacity));
   }
 
-  /** Appends a row through `fill`, which returns why a cell does not fit or null. */
-  row(record: number, fill: (builders: ColumnBuilder[]) => string | null, raw: () => string) {
-    const why = fill(this.#builders);
+  /**
+   * Ends a row: kept when `why` is null, else rolled back in every column and rejected with
+   * the start of its text, `buf[start, end)`.
+   */
+  end(record: number, why: string | null, buf: Uint8Array, start: number, end: number): void {
     if (why === null) this.#rows++;
     else {
-      for (const b of this.#builders) b.truncate(this.#rows);
-      this.reject(record, why, raw());
+      for (const b of this.builders) b.truncate(this.#rows);
+      this.errors.push(recordError(this.path, record, why, excerpt(buf, start, end)));
     }
-  }
-
-  reject(record: number, why: string, raw: string): void {
-    this.errors.push(recordError(this.path, record, why, raw));
   }
 
   finish(): Table {
@@ -129,7 +127,7 @@ class BatchBuilder {
       type: new Struct(this.schema.fields),
       length: this.#rows,
       nullCount: 0,
-      children: this.#builders.map((b) => b.finish()),
+      children: this.builders.map((b) => b.finish()),
     });
     return new Table([new RecordBatch(this.schema, data)]);
   }
@@ -262,26 +260,24 @@ class CsvSource extends TextSource<CsvBatch> {
   }
 
   protected build(raw: CsvBatch, skip: number) {
-    const batch = new BatchBuilder(this.schema, this.config.path);
+    const batch = new BatchBuilder(this.schema, this.config.path, raw.records.length);
+    const builders = batch.builders;
     const width = this.#header.length;
     const { buf, starts, ends, flags } = raw;
     for (const r of raw.records) {
       if (r.record < skip) continue;
-      const text = () => excerpt(buf, r.start, r.end);
-      if (r.error) batch.reject(r.record, r.error, text());
+      if (r.error) batch.end(r.record, r.error, buf, r.start, r.end);
       else if (r.fields !== width) {
-        batch.reject(r.record, `expected ${width} fields, found ${r.fields}`, text());
+        batch.end(r.record, `expected ${width} fields, found ${r.fields}`, buf, r.start, r.end);
       } else {
-        batch.row(r.record, (builders) => {
-          for (let c = 0; c < builders.length; c++) {
-            const f = r.first + c;
-            const why = c < width
-              ? builders[c].cell(buf, starts[f], ends[f], flags[f])
-              : builders[c].value(null);
-            if (why !== null) return why;
-          }
-          return null;
-        }, text);
+        let why: string | null = null;
+        for (let c = 0; c < builders.length && why === null; c++) {
+          const f = r.first + c;
+          why = c < width
+            ? builders[c].cell(buf, starts[f], ends[f], flags[f])
+            : builders[c].value(null);
+        }
+        batch.end(r.record, why, buf, r.start, r.end);
       }
     }
     return { batch, position: raw.records[raw.records.length - 1].record + 1 };
@@ -309,31 +305,29 @@ class JsonlSource extends TextSource<{ buf: Uint8Array; lines: JsonLine[] }> {
     return { columns, infer };
   }
 
+  /** Appends one object's values; returns why it does not fit, or null. */
+  #fill(builders: ColumnBuilder[], value: Record<string, unknown>, known: Set<string>) {
+    for (const key in value) {
+      if (!known.has(key) && value[key] !== null) {
+        return `key \`${key}\` is not a column: the schema was inferred from the first ` +
+          `${this.#sampled} lines (declare the field in the step's row type)`;
+      }
+    }
+    for (const b of builders) {
+      const why = b.value(value[b.field.name]);
+      if (why !== null) return why;
+    }
+    return null;
+  }
+
   protected build(raw: { buf: Uint8Array; lines: JsonLine[] }, skip: number) {
-    const batch = new BatchBuilder(this.schema, this.config.path);
-    const fields = this.schema.fields;
-    const known = new Set(fields.map((f) => f.name));
+    const batch = new BatchBuilder(this.schema, this.config.path, raw.lines.length);
+    const known = new Set(this.schema.fields.map((f) => f.name));
     for (const line of raw.lines) {
       if (line.record < skip) continue;
-      const text = () => excerpt(raw.buf, line.start, line.end);
       const value = line.value;
-      if (typeof value === "string") {
-        batch.reject(line.record, value, text());
-        continue;
-      }
-      batch.row(line.record, (builders) => {
-        for (const key in value) {
-          if (!known.has(key) && value[key] !== null) {
-            return `key \`${key}\` is not a column: the schema was inferred from the first ` +
-              `${this.#sampled} lines (declare the field in the step's row type)`;
-          }
-        }
-        for (let c = 0; c < builders.length; c++) {
-          const why = builders[c].value(value[fields[c].name]);
-          if (why !== null) return why;
-        }
-        return null;
-      }, text);
+      const why = typeof value === "string" ? value : this.#fill(batch.builders, value, known);
+      batch.end(line.record, why, raw.buf, line.start, line.end);
     }
     return { batch, position: raw.lines[raw.lines.length - 1].record + 1 };
   }
