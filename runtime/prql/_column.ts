@@ -8,6 +8,8 @@
  * exactly, are refused with an error instead of being rounded.
  */
 import * as arrow from "apache-arrow";
+import { KeyTable } from "./_hash.ts";
+import { decodeUtf8, encodeUtf8, type Utf8 } from "./_utf8.ts";
 
 /** What a column holds, as far as PRQL's SQL semantics care. */
 export type Kind =
@@ -33,12 +35,6 @@ export type NumArray =
   | Uint32Array
   | Uint16Array
   | Uint8Array;
-
-/** Text as Arrow holds it: row i is `bytes[offsets[i] .. offsets[i + 1])` (offsets may not start at 0). */
-export interface Utf8 {
-  offsets: Int32Array;
-  bytes: Uint8Array;
-}
 
 /**
  * A column of `length` rows, or a scalar broadcast to any length when `scalar` is set
@@ -125,50 +121,6 @@ function unsafeInteger(field: string): Error {
   );
 }
 
-const decoder = new TextDecoder();
-const encoder = new TextEncoder();
-
-/** Decodes bytes [start, end); short ASCII strings skip TextDecoder's call overhead. */
-function decodeUtf8(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start > 32) return decoder.decode(bytes.subarray(start, end));
-  let s = "";
-  for (let k = start; k < end; k++) {
-    const b = bytes[k];
-    if (b >= 0x80) return decoder.decode(bytes.subarray(start, end));
-    s += String.fromCharCode(b);
-  }
-  return s;
-}
-
-/** Encodes strings as UTF-8 offsets and bytes, without a per-value builder. */
-function encodeUtf8(strs: (string | null)[], valid: Uint8Array | null, n: number): Utf8 {
-  const offsets = new Int32Array(n + 1);
-  let bytes = new Uint8Array(Math.max(16, n * 8));
-  let at = 0;
-  for (let i = 0; i < n; i++) {
-    const v = valid && !valid[i] ? null : strs[i];
-    if (v) {
-      if (at + v.length * 3 > bytes.length) {
-        const grown = new Uint8Array(Math.max(bytes.length * 2, at + v.length * 3));
-        grown.set(bytes.subarray(0, at));
-        bytes = grown;
-      }
-      let ascii = true;
-      for (let k = 0; k < v.length; k++) {
-        const c = v.charCodeAt(k);
-        if (c >= 0x80) {
-          ascii = false;
-          break;
-        }
-        bytes[at + k] = c;
-      }
-      at += ascii ? v.length : encoder.encodeInto(v, bytes.subarray(at)).written;
-    }
-    offsets[i + 1] = at;
-  }
-  return { offsets, bytes: bytes.subarray(0, at) };
-}
-
 /** The rows of a text column as JS strings (decoded once, then kept on the column). */
 export function texts(col: Column): (string | null)[] {
   if (col.strs) return col.strs;
@@ -186,23 +138,6 @@ export function utf8Of(col: Column): Utf8 {
   if (col.utf8) return col.utf8;
   const strs = col.strs!;
   return col.utf8 = encodeUtf8(strs, col.valid, strs.length);
-}
-
-/** Compares two UTF-8 byte ranges; byte order is code point order. */
-export function compareBytes(
-  x: Uint8Array,
-  xs: number,
-  xe: number,
-  y: Uint8Array,
-  ys: number,
-  ye: number,
-): number {
-  const len = Math.min(xe - xs, ye - ys);
-  for (let k = 0; k < len; k++) {
-    const a = x[xs + k], b = y[ys + k];
-    if (a !== b) return a < b ? -1 : 1;
-  }
-  return xe - xs - (ye - ys);
 }
 
 /** Reads the text chunks of an Arrow column: one chunk shares Arrow's buffers. */
@@ -381,6 +316,11 @@ export function toArrow(col: Column, n: number): arrow.Data {
     new (n: number): ArrayLike<number | bigint> & { [i: number]: number | bigint };
   };
   const out = new Ctor(n);
+  if (scale === 1 && !col.scalar && src instanceof Ctor && src.length === n) {
+    // A computed or gathered column already in the output's layout is handed over as is.
+    // deno-lint-ignore no-explicit-any
+    return arrow.makeData({ type, length: n, nullCount, nullBitmap, data: src } as any);
+  }
   if (out instanceof BigInt64Array || out instanceof BigUint64Array) {
     const valid = col.valid;
     writeInt64(out, (i) => valid && !valid[col.scalar ? 0 : i] ? 0 : at(i) * scale, n);
@@ -418,6 +358,47 @@ function gatherUtf8(src: Utf8, idx: Int32Array): Utf8 {
   return { offsets, bytes };
 }
 
+/**
+ * `gatherUtf8` for a large gather from a column with few distinct values: the rows are coded
+ * against a dictionary first (a sequential pass), so the random reads touch 4-byte codes and
+ * a dictionary that stays in cache instead of the column's offsets and bytes. Null when the
+ * column has too many distinct values for that to pay (seen on its first rows).
+ */
+function gatherUtf8ByDictionary(src: Utf8, idx: Int32Array): Utf8 | null {
+  const rows = src.offsets.length - 1;
+  if (idx.length < 1 << 15 || rows < 1 << 15) return null;
+  const table = new KeyTable();
+  const o = src.offsets, b = src.bytes;
+  const codes = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    codes[i] = table.text(b, o[i], o[i + 1], true);
+    // Stop at the first rows when they are mostly distinct.
+    if (i === 4095 && table.size > 1024) return null;
+  }
+  const dict = new Int32Array(table.size);
+  for (let i = rows - 1; i >= 0; i--) dict[codes[i]] = i;
+  const n = idx.length;
+  const offsets = new Int32Array(n + 1);
+  const picked = new Int32Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const j = idx[i];
+    if (j >= 0) {
+      const r = dict[picked[i] = codes[j]];
+      total += o[r + 1] - o[r];
+    } else picked[i] = -1;
+    offsets[i + 1] = total;
+  }
+  const bytes = new Uint8Array(total);
+  for (let i = 0; i < n; i++) {
+    if (picked[i] < 0) continue;
+    const r = dict[picked[i]];
+    let at = offsets[i];
+    for (let k = o[r]; k < o[r + 1]; k++) bytes[at++] = b[k];
+  }
+  return { offsets, bytes };
+}
+
 /** The rows `idx` of `col`, in that order; an index of -1 yields a null row. */
 export function gather(col: Column, idx: Int32Array): Column {
   if (col.scalar) {
@@ -438,7 +419,10 @@ export function gather(col: Column, idx: Int32Array): Column {
     }
   }
   if (col.kind === "text") {
-    if (col.utf8) return { ...col, strs: null, utf8: gatherUtf8(col.utf8, idx), valid };
+    if (col.utf8) {
+      const utf8 = gatherUtf8ByDictionary(col.utf8, idx) ?? gatherUtf8(col.utf8, idx);
+      return { ...col, strs: null, utf8, valid };
+    }
     const src = col.strs!;
     const out = new Array<string | null>(n);
     for (let i = 0; i < n; i++) {

@@ -9,14 +9,15 @@
 import type * as arrow from "apache-arrow";
 import {
   type Column,
-  compareBytes,
   defaultType,
   type Kind,
+  type NumArray,
   scalarColumn,
   texts,
   utf8Of,
 } from "./_column.ts";
 import { type CId, type Expr, type Literal, tagOf } from "./_rq.ts";
+import { compareBytes } from "./_utf8.ts";
 
 /** A compile-time failure; `needle` is text to look for in the PRQL source for a span. */
 export class UnsupportedError extends Error {
@@ -160,10 +161,51 @@ function holdsWithNaN(op: Cmp, a: number, b: number): boolean {
     : c >= 0;
 }
 
+/** A column against a constant that is not NaN: one loop, NaN rows decided inline. */
+function compareToConstant(op: Cmp, x: NumArray, c: number, r: Uint8Array, n: number): void {
+  // NaN is greater than any constant: `>`, `>=` and `!=` hold for it, the others do not
+  // (JS agrees except for `>` and `>=`).
+  switch (op) {
+    case Cmp.Eq:
+      for (let i = 0; i < n; i++) r[i] = x[i] === c ? 1 : 0;
+      break;
+    case Cmp.Ne:
+      for (let i = 0; i < n; i++) r[i] = x[i] !== c ? 1 : 0;
+      break;
+    case Cmp.Lt:
+      for (let i = 0; i < n; i++) r[i] = x[i] < c ? 1 : 0;
+      break;
+    case Cmp.Lte:
+      for (let i = 0; i < n; i++) r[i] = x[i] <= c ? 1 : 0;
+      break;
+    case Cmp.Gt:
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        r[i] = v > c || v !== v ? 1 : 0;
+      }
+      break;
+    case Cmp.Gte:
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        r[i] = v >= c || v !== v ? 1 : 0;
+      }
+      break;
+  }
+}
+
+const FLIPPED = [Cmp.Eq, Cmp.Ne, Cmp.Gt, Cmp.Gte, Cmp.Lt, Cmp.Lte];
+
 function compareNums(op: Cmp, a: Column, b: Column, n: number): Column {
   const out = output("bool", n, false);
   const x = a.nums!, y = b.nums!, r = out.nums as Uint8Array;
   const as = a.scalar ? 0 : 1, bs = b.scalar ? 0 : 1;
+  if (as !== bs && (bs === 0 ? y[0] === y[0] : x[0] === x[0])) {
+    // `c < x` is `x > c`: the constant always goes to the right.
+    if (bs === 0) compareToConstant(op, x, y[0], r, n);
+    else compareToConstant(FLIPPED[op], y, x[0], r, n);
+    out.valid = bothValid(a, b, n);
+    return out;
+  }
   switch (op) {
     case Cmp.Eq:
       for (let i = 0; i < n; i++) r[i] = x[i * as] === y[i * bs] ? 1 : 0;

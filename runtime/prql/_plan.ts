@@ -521,12 +521,14 @@ class Planner {
           }
           return execs.push((f) => {
             const m = e.eval(f);
-            const s = m.scalar ? 0 : 1;
-            const idx = new Int32Array(f.n);
-            let k = 0;
-            for (let r = 0; r < f.n; r++) {
-              if (m.nums![r * s] && (!m.valid || m.valid[r * s])) idx[k++] = r;
+            if (m.scalar) {
+              const keep = m.nums![0] === 1 && (!m.valid || m.valid[0] === 1);
+              return gatherFrame(f, new Int32Array(keep ? f.n : 0).map((_, i) => i), live);
             }
+            const idx = new Int32Array(f.n), mask = m.nums!, valid = m.valid;
+            let k = 0;
+            if (valid) { for (let r = 0; r < f.n; r++) if (mask[r] & valid[r]) idx[k++] = r; }
+            else for (let r = 0; r < f.n; r++) if (mask[r]) idx[k++] = r;
             return gatherFrame(f, idx.subarray(0, k), live);
           });
         }

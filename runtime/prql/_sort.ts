@@ -7,7 +7,8 @@
  * places that look at few rows (top-k, min/max). This file must never order rows by
  * anything but their values and their input position.
  */
-import { type Column, compareBytes, utf8Of } from "./_column.ts";
+import { type Column, utf8Of } from "./_column.ts";
+import { compareBytes } from "./_utf8.ts";
 import { groupIds } from "./_keys.ts";
 
 export interface SortKey {

@@ -1,0 +1,137 @@
+/**
+ * The hash table under every key comparison of the engine: values to dense codes 0, 1, 2,
+ * ... in insertion order. Numbers hash their float64 bits (0 and -0 are one key, every NaN
+ * is one key, as DuckDB's GROUP BY and join treat them); text hashes its UTF-8 bytes where
+ * they lie. This file must never call two values equal that SQL would not.
+ */
+import { compareBytes } from "./_utf8.ts";
+
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+
+function mix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** The value a number is keyed by: -0 is 0 and every NaN is the same NaN. */
+function normal(v: number): number {
+  return v === 0 ? 0 : v !== v ? NaN : v;
+}
+
+function hashNumber(v: number): number {
+  f64[0] = v;
+  return mix(u32[0] ^ Math.imul(u32[1], 0x9e3779b1));
+}
+
+function hashBytes(b: Uint8Array, s: number, e: number): number {
+  let h = 0x811c9dc5 ^ (e - s);
+  let k = s;
+  for (; k + 4 <= e; k += 4) {
+    h = Math.imul(h ^ (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)), 0x01000193);
+    h ^= h >>> 15;
+  }
+  for (; k < e; k++) h = Math.imul(h ^ b[k], 0x01000193);
+  return mix(h);
+}
+
+/**
+ * An open-addressing hash table from key values to codes 0, 1, 2, ... in insertion order.
+ * Text keys point into the bytes of the one column that inserted them.
+ */
+export class KeyTable {
+  size = 0;
+  /** The code of NULL when NULL is a key of its own (grouping), else -1. */
+  nullCode = -1;
+  #slots = new Int32Array(16);
+  #hashes = new Int32Array(8);
+  #nums = new Float64Array(8);
+  #starts = new Int32Array(8);
+  #ends = new Int32Array(8);
+  #bytes: Uint8Array | null = null;
+
+  #grow(): void {
+    const cap = this.#slots.length * 2, mask = cap - 1;
+    const slots = new Int32Array(cap);
+    for (let c = 0; c < this.size; c++) {
+      if (c === this.nullCode) continue; // NULL is found by `null()`, never by value
+      let at = this.#hashes[c] & mask;
+      while (slots[at] !== 0) at = (at + 1) & mask;
+      slots[at] = c + 1;
+    }
+    this.#slots = slots;
+  }
+
+  #newCode(h: number): number {
+    const c = this.size++;
+    if (c === this.#hashes.length) {
+      const grow = <T extends Int32Array | Float64Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.#hashes = grow(this.#hashes);
+      this.#nums = grow(this.#nums);
+      this.#starts = grow(this.#starts);
+      this.#ends = grow(this.#ends);
+    }
+    this.#hashes[c] = h;
+    return c;
+  }
+
+  /** The code of number `v`; inserts it when absent and `insert` is set, else returns -1. */
+  number(v: number, insert: boolean): number {
+    v = normal(v);
+    const h = hashNumber(v);
+    const slots = this.#slots, mask = slots.length - 1, nums = this.#nums;
+    let at = h & mask;
+    for (;;) {
+      const s = slots[at];
+      if (s === 0) break;
+      const k = nums[s - 1];
+      if (k === v || (k !== k && v !== v)) return s - 1;
+      at = (at + 1) & mask;
+    }
+    if (!insert) return -1;
+    const c = this.#newCode(h);
+    this.#nums[c] = v;
+    slots[at] = c + 1;
+    if (this.size * 2 > slots.length) this.#grow();
+    return c;
+  }
+
+  /** The code of the text in `b[s, e)`; inserting rows must all come from the same bytes. */
+  text(b: Uint8Array, s: number, e: number, insert: boolean): number {
+    const h = hashBytes(b, s, e);
+    const slots = this.#slots, mask = slots.length - 1;
+    const own = this.#bytes, starts = this.#starts, ends = this.#ends, hashes = this.#hashes;
+    let at = h & mask;
+    for (;;) {
+      const x = slots[at];
+      if (x === 0) break;
+      const c = x - 1;
+      if (hashes[c] === h && compareBytes(own!, starts[c], ends[c], b, s, e) === 0) return c;
+      at = (at + 1) & mask;
+    }
+    if (!insert) return -1;
+    if (this.#bytes !== null && this.#bytes !== b) {
+      throw new Error("internal: a key table's text keys come from two columns");
+    }
+    this.#bytes = b;
+    const c = this.#newCode(h);
+    this.#starts[c] = s;
+    this.#ends[c] = e;
+    slots[at] = c + 1;
+    if (this.size * 2 > slots.length) this.#grow();
+    return c;
+  }
+
+  /** The code NULL gets when it is a key of its own. */
+  null(insert: boolean): number {
+    if (this.nullCode < 0 && insert) this.nullCode = this.#newCode(0);
+    return this.nullCode;
+  }
+}
