@@ -1,7 +1,7 @@
 /**
  * `heddle dev`: the developer servers that editors launch. `--lsp` serves the Language
- * Server Protocol on stdio (see docs/lsp.md); `--dap`, the debugger, is announced but not
- * available yet. Once the server runs, stdout belongs to the protocol: nothing else may
+ * Server Protocol on stdio (see docs/lsp.md); `--dap` the Debug Adapter Protocol (see
+ * docs/editors.md). Once a server runs, stdout belongs to the protocol: nothing else may
  * write there.
  */
 import { Command } from "@commander-js/extra-typings";
@@ -10,19 +10,26 @@ import { example } from "../_options.ts";
 
 export function devCommand(term: Terminal, exit: { code: number }) {
   return new Command("dev")
-    .description("Run the developer servers that editors use: the language server (LSP).")
+    .description(
+      "Run the developer servers that editors use: the language server (LSP) or the debugger (DAP).",
+    )
     .option("--lsp", "serve the Language Server Protocol")
     .option("--stdio", "talk over standard input and output (the default transport)")
-    .option("--dap", "serve the Debug Adapter Protocol (not available yet)")
-    .addHelpText("after", example("heddle dev --lsp --stdio"))
+    .option("--dap", "serve the Debug Adapter Protocol")
+    .addHelpText("after", example("heddle dev --lsp --stdio", "heddle dev --dap"))
     .action(async (options) => {
-      if (options.dap) {
-        term.err("heddle: the debugger (--dap) is not available yet\n");
+      if (options.dap && options.lsp) {
+        term.err("heddle: choose one server: --lsp or --dap\n");
         exit.code = ExitCode.usage;
         return;
       }
+      if (options.dap) {
+        const { serveDebugAdapter } = await import("../dap/mod.ts");
+        exit.code = await serveDebugAdapter();
+        return;
+      }
       if (!options.lsp) {
-        term.err("heddle: choose a server: `heddle dev --lsp --stdio`\n");
+        term.err("heddle: choose a server: `heddle dev --lsp --stdio` or `heddle dev --dap`\n");
         exit.code = ExitCode.usage;
         return;
       }

@@ -72,7 +72,8 @@ export function runCommand(term: Terminal, exit: { code: number }) {
     });
 }
 
-function chooseWorkflow(workflows: string[], wanted: string | undefined): string {
+/** The workflow to run: the one asked for, else the program's only one. */
+export function chooseWorkflow(workflows: string[], wanted: string | undefined): string {
   if (wanted !== undefined) {
     if (workflows.includes(wanted)) return wanted;
     throw new CliError(

@@ -38,7 +38,12 @@ import {
 import { Lineage, type Origin } from "./_lineage.ts";
 import { dropAll, Pin, retainAll } from "./_pin.ts";
 import type { Plan, PlannedCall, PlannedStage } from "./_plan.ts";
-import { type BatchRegistry, pluginFailureIsFatal, type PluginInvoker } from "./_ports.ts";
+import {
+  type BatchRegistry,
+  pluginFailureIsFatal,
+  type PluginInvoker,
+  type StageInterceptor,
+} from "./_ports.ts";
 import { BoundedQueue } from "./_queue.ts";
 import { distinctKeys, type ErrorDetails, failedRows, untypedFailures } from "./_tables.ts";
 
@@ -89,6 +94,7 @@ export interface RunSettings {
   baseDir: string;
   resume: Record<string, Position>;
   random: () => number;
+  intercept: StageInterceptor | null;
 }
 
 type StageRuntime =
@@ -561,6 +567,7 @@ export class Run {
       const sends = rows > 0 ? s.consumers.length : 0;
       const failed = batch.errors.length > 0 ? 1 : 0;
       this.#lineage.adjust([origin], sends + failed - 1);
+      if (this.settings.intercept) await this.#intercept(s, batch.table);
       if (sends > 0) await this.#send(s, batch.table, [origin], []);
       if (failed) {
         const details: ErrorDetails[] = batch.errors.map((e) => ({
@@ -694,7 +701,19 @@ export class Run {
     return result.value;
   }
 
+  /** Lets the interceptor see (and hold) a batch; its failures never reach the run. */
+  async #intercept(s: PlannedStage, table: Table): Promise<void> {
+    const intercept = this.settings.intercept!;
+    const { id, label, graph, consumers } = s;
+    try {
+      await intercept({ id, label, graph, span: s.ir.span, consumers }, table);
+    } catch {
+      // An interceptor observes; a failing one must not fail the run.
+    }
+  }
+
   async #process(s: PlannedStage, env: Work, table: Table): Promise<void> {
+    if (this.settings.intercept) await this.#intercept(s, table);
     const runner = new FaultRunner(s.retry, this.settings.random, this.#hard.signal);
     const batch = this.#stats.get(s.id)!.batches;
     const event = { stage: s.id, batch };

@@ -10,11 +10,11 @@ import type { Ir } from "../../compiler/ir/mod.ts";
 import { builtinConnectors, type ConnectorRegistry, type Position } from "../connectors/mod.ts";
 import type { EventSink, RunSummary } from "./_events.ts";
 import { plan } from "./_plan.ts";
-import type { BatchRegistry, PluginInvoker } from "./_ports.ts";
+import type { BatchRegistry, PluginInvoker, StageInterceptor } from "./_ports.ts";
 import { Run } from "./_run.ts";
 
 export type { EventSink, RunEvent, RunStatus, RunSummary, StageStats } from "./_events.ts";
-export type { BatchRegistry, PluginInvoker } from "./_ports.ts";
+export type { BatchRegistry, InterceptedStage, PluginInvoker, StageInterceptor } from "./_ports.ts";
 export { DEFAULT_RETRY, type RetryPolicy } from "./_plan.ts";
 
 export interface RunOptions {
@@ -44,6 +44,8 @@ export interface RunOptions {
   runId?: string;
   /** Uniform random numbers in [0, 1) for backoff jitter (default: Math.random). */
   random?: () => number;
+  /** Sees every batch before a stage handles it, and may hold it (the debugger does). */
+  intercept?: StageInterceptor;
 }
 
 /** A run in progress: `stop()` drains it; `done` resolves with its summary. */
@@ -92,6 +94,7 @@ export function startWorkflow(ir: Ir, options: RunOptions): RunHandle {
     baseDir: options.baseDir ?? dirOf(ir.file),
     resume: options.resume ?? {},
     random: options.random ?? Math.random,
+    intercept: options.intercept ?? null,
   });
   return { runId, stop: () => run.stop(), done: run.execute(options.signal) };
 }

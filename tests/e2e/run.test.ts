@@ -6,23 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { heddle, spawnHeddle, waitForLine } from "../_cli.ts";
+import { quickstartCopy, quickstartEnv as env } from "../_quickstart.ts";
 
 const examples = new URL("../../examples/", import.meta.url).pathname;
-
-/**
- * Copies the quickstart and its data into a fresh directory, so outputs land there; its
- * plugin is found through HEDDLE_PATH, as a user's installed plugins would be.
- */
-async function quickstartCopy(): Promise<string> {
-  const dir = await Deno.makeTempDir({ prefix: "heddle-e2e-" });
-  await Deno.mkdir(`${dir}/data`);
-  for (const f of ["quickstart.he", "data/transactions.csv", "data/users.jsonl"]) {
-    await Deno.copyFile(`${examples}${f}`, `${dir}/${f}`);
-  }
-  return dir;
-}
-
-const env = { HEDDLE_PATH: `${examples}plugins` };
 
 interface Tx {
   tx_id: string;

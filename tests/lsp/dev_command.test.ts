@@ -1,6 +1,6 @@
 /**
- * `heddle dev` as a command: the options it refuses before any server starts. (The server
- * itself is tested end to end in e2e.test.ts.)
+ * `heddle dev` as a command: the options it refuses before any server starts. (The servers
+ * are tested end to end in e2e.test.ts and tests/dap/.)
  */
 import assert from "node:assert/strict";
 import { devCommand } from "../../cli/commands/dev.ts";
@@ -20,10 +20,10 @@ async function run(args: string[]): Promise<{ code: number; err: string; out: st
   return { code: exit.code, err, out };
 }
 
-Deno.test("`heddle dev --dap` says the debugger is not available yet and exits 2", async () => {
-  const r = await run(["--dap"]);
+Deno.test("`heddle dev --lsp --dap` is a usage error: one server at a time", async () => {
+  const r = await run(["--lsp", "--dap"]);
   assert.equal(r.code, 2);
-  assert.match(r.err, /debugger .* not available yet/);
+  assert.match(r.err, /one server/);
   assert.equal(r.err.trim().split("\n").length, 1);
   assert.equal(r.out, "");
 });
