@@ -16,7 +16,9 @@ function checkout(config) {
   if (configured) return configured;
   for (const folder of vscode.workspace.workspaceFolders ?? []) {
     const dir = folder.uri.fsPath;
-    if (fs.existsSync(path.join(dir, "cli", "main.ts")) && fs.existsSync(path.join(dir, "deno.json"))) {
+    if (
+      fs.existsSync(path.join(dir, "cli", "main.ts")) && fs.existsSync(path.join(dir, "deno.json"))
+    ) {
       return dir;
     }
   }
@@ -54,7 +56,9 @@ function startClient(context) {
     documentSelector: [{ scheme: "file", language: "heddle" }],
     synchronize: {
       // A changed schema snapshot or plugin manifest changes what open programs mean.
-      fileEvents: vscode.workspace.createFileSystemWatcher("**/{*.schema.json,heddle.manifest.json}"),
+      fileEvents: vscode.workspace.createFileSystemWatcher(
+        "**/{*.schema.json,heddle.manifest.json}",
+      ),
     },
   });
   context.subscriptions.push(client);
@@ -62,28 +66,42 @@ function startClient(context) {
 }
 
 function escapeHtml(text) {
-  return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+  return String(text).replace(
+    /[&<>"]/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c],
+  );
 }
 
 /** The `heddle/dag` answer as a page: one table of stages per workflow and handler. */
 function dagHtml(dag) {
   const graphs = dag.graphs.map((g) => {
     const rows = g.stages.map((s) =>
-      `<tr><td>${escapeHtml(s.id)}</td><td>${escapeHtml(s.kind)}</td><td>${escapeHtml(s.label)}</td>` +
+      `<tr><td>${escapeHtml(s.id)}</td><td>${escapeHtml(s.kind)}</td><td>${
+        escapeHtml(s.label)
+      }</td>` +
       `<td>${s.line}</td><td>${escapeHtml(s.inputs.join(", "))}</td></tr>`
     ).join("");
     return `<h2>${escapeHtml(g.kind)} ${escapeHtml(g.name)}</h2>` +
       `<table><tr><th>stage</th><th>kind</th><th>runs</th><th>line</th><th>inputs</th></tr>${rows}</table>` +
       `<pre>${escapeHtml(g.mermaid)}</pre>`;
   }).join("");
-  return `<!DOCTYPE html><html><body>${graphs || "<p>The program has errors: no graph.</p>"}</body></html>`;
+  return `<!DOCTYPE html><html><body>${
+    graphs || "<p>The program has errors: no graph.</p>"
+  }</body></html>`;
 }
 
 async function showDag() {
   const editor = vscode.window.activeTextEditor;
   if (!editor || !client) return;
-  const dag = await client.sendRequest("heddle/dag", { textDocument: { uri: editor.document.uri.toString() } });
-  const panel = vscode.window.createWebviewPanel("heddleDag", "Heddle graph", vscode.ViewColumn.Beside, {});
+  const dag = await client.sendRequest("heddle/dag", {
+    textDocument: { uri: editor.document.uri.toString() },
+  });
+  const panel = vscode.window.createWebviewPanel(
+    "heddleDag",
+    "Heddle graph",
+    vscode.ViewColumn.Beside,
+    {},
+  );
   panel.webview.html = dagHtml(dag);
 }
 
@@ -102,7 +120,11 @@ function activate(context) {
         if (!config.type && !config.request) {
           const editor = vscode.window.activeTextEditor;
           if (editor?.document.languageId !== "heddle") return config;
-          Object.assign(config, { type: "heddle", request: "launch", name: "Run this Heddle program" });
+          Object.assign(config, {
+            type: "heddle",
+            request: "launch",
+            name: "Run this Heddle program",
+          });
         }
         if (!config.program) config.program = "${file}";
         return config;

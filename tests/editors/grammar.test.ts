@@ -36,7 +36,9 @@ Deno.test("the grammar's assertion files pass vscode-tmgrammar-test", async () =
     f.name.endsWith(".he")
   );
   assert.ok(files.length >= 2);
-  for (const f of files) assert.match(out, new RegExp(`✓ editors/vscode/test/${f.name} run successful`));
+  for (const f of files) {
+    assert.match(out, new RegExp(`✓ editors/vscode/test/${f.name} run successful`));
+  }
 });
 
 async function grammarRegistry(): Promise<textmate.Registry> {
@@ -102,7 +104,8 @@ Deno.test("every example is highlighted as the parser reads it", async () => {
     const parsed = parse(source);
     assert.deepEqual(parsed.diagnostics.filter((d) => d.severity === "error"), [], file);
     const scopes = scopesOf(grammar, source);
-    const where = (i: number) => `${file} at offset ${i} (${JSON.stringify(source.slice(i, i + 20))})`;
+    const where = (i: number) =>
+      `${file} at offset ${i} (${JSON.stringify(source.slice(i, i + 20))})`;
     for (const c of parsed.value.comments) {
       for (let i = c.span.start; i < c.span.end; i++) {
         assert.ok(scopes[i].some((s) => s.startsWith("comment.")), `comment: ${where(i)}`);
