@@ -5,7 +5,6 @@
  * a new shared-memory segment, and the registry adopts it only after its full validation, so
  * a peer's bytes are treated exactly like a plugin's. Errors name the peer's address.
  */
-import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import {
   createSegment,
@@ -15,10 +14,11 @@ import {
   removeSegment,
   segmentName,
 } from "../registry/mod.ts";
-import type { FlightData } from "./_codec.ts";
+import { decodeFlightData } from "./_codec.ts";
 import { DataPlaneError, type DataPlaneErrorCode } from "./_errors.ts";
+import { GrpcError, GrpcStatus, H2Client } from "./_h2.ts";
 import type { NextObject } from "./_server.ts";
-import { CHANNEL_OPTIONS, flightService } from "./_service.ts";
+import { flightService } from "./_service.ts";
 import { StreamAssembler } from "./_stream.ts";
 
 let nextSerial = 1;
@@ -38,66 +38,71 @@ export interface ClientStats {
   objects: number;
 }
 
-// deno-lint-ignore no-explicit-any
-type Stub = any;
+const SERVICE_PATH = "/arrow.flight.protocol.FlightService/";
 
-const Client = grpc.makeGenericClientConstructor(flightService(), "FlightService");
-
-/** A Flight client bound to one peer. */
+/** A Flight client bound to one peer (`host:port`), over one HTTP/2 connection. */
 export class FlightClient {
   readonly address: string;
-  #stub: Stub;
+  #h2: H2Client;
   #stats: ClientStats = { bytesReceived: 0, objects: 0 };
 
   constructor(address: string) {
     this.address = address;
-    this.#stub = new Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const colon = address.lastIndexOf(":");
+    const port = Number(address.slice(colon + 1));
+    if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
+      throw new DataPlaneError("invalid", `\`${address}\` is not a host:port Flight address`);
+    }
+    this.#h2 = new H2Client(address.slice(0, colon).replace(/^\[|\]$/g, ""), port);
   }
 
   /** Fetches the stream of `ticket` with DoGet and adopts it into `registry`. */
-  get(ticket: string | Uint8Array, registry: Registry, options: GetOptions = {}) {
+  async get(
+    ticket: string | Uint8Array,
+    registry: Registry,
+    options: GetOptions = {},
+  ): Promise<ObjectHandle> {
     const bytes = typeof ticket === "string" ? Buffer.from(ticket) : ticket;
     const name = typeof ticket === "string" ? ticket : `${bytes.byteLength}-byte ticket`;
     const assembler = new StreamAssembler(`Flight peer ${this.address} (ticket \`${name}\`)`);
-    return new Promise<ObjectHandle>((resolve, reject) => {
-      const stream = this.#stub.DoGet({ ticket: bytes });
-      let failed = false;
-      stream.on("data", (message: FlightData) => {
-        if (failed) return;
-        try {
-          assembler.add(message.dataHeader, message.dataBody);
-          this.#stats.bytesReceived += message.dataHeader.byteLength + message.dataBody.byteLength;
-        } catch (error) {
-          failed = true;
-          stream.cancel();
-          reject(error);
-        }
-      });
-      stream.on("error", (error: grpc.ServiceError) => {
-        if (!failed && error.code !== grpc.status.CANCELLED) reject(this.#error(error));
-        failed = true;
-      });
-      stream.on("end", () => {
-        if (failed) return;
-        try {
-          resolve(this.#adopt(assembler, registry, options));
-        } catch (error) {
-          reject(error);
-        }
-      });
+    await this.#call("DoGet", { ticket: bytes }, (message) => {
+      const data = decodeFlightData(message);
+      assembler.add(data.dataHeader, data.dataBody);
+      this.#stats.bytesReceived += data.dataHeader.byteLength + data.dataBody.byteLength;
     });
+    return this.#adopt(assembler, registry, options);
   }
 
   /** Runs an action; resolves with the bodies of its results. */
-  action(type: string, body: unknown): Promise<Uint8Array[]> {
+  async action(type: string, body: unknown): Promise<Uint8Array[]> {
+    const results: Uint8Array[] = [];
     const encoded = Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const results: Uint8Array[] = [];
-      const stream = this.#stub.DoAction({ type, body: encoded });
-      stream.on("data", (result: { body: Uint8Array }) => results.push(result.body));
-      stream.on("error", (error: grpc.ServiceError) => reject(this.#error(error)));
-      stream.on("end", () => resolve(results));
+    const method = flightService().DoAction;
+    await this.#call("DoAction", { type, body: encoded }, (message) => {
+      results.push((method.responseDeserialize(Buffer.from(message)) as { body: Uint8Array }).body);
     });
+    return results;
+  }
+
+  /** The actions the peer lists (ListActions). */
+  async listActions(): Promise<{ type: string; description: string }[]> {
+    const actions: { type: string; description: string }[] = [];
+    const method = flightService().ListActions;
+    await this.#call("ListActions", {}, (message) => {
+      actions.push(method.responseDeserialize(Buffer.from(message)) as (typeof actions)[number]);
+    });
+    return actions;
+  }
+
+  /** One call; protocol and peer errors become DataPlaneErrors naming the peer. */
+  async #call(name: string, request: unknown, onMessage: (message: Uint8Array) => void) {
+    const method = flightService()[name];
+    try {
+      await this.#h2.call(SERVICE_PATH + name, method.requestSerialize(request), onMessage);
+    } catch (error) {
+      if (error instanceof GrpcError) throw this.#error(error);
+      throw error;
+    }
   }
 
   /** Tells the producer that `consumer` holds its own copy of `ticket`. */
@@ -131,7 +136,7 @@ export class FlightClient {
   }
 
   close(): void {
-    this.#stub.close();
+    this.#h2.close();
   }
 
   #adopt(assembler: StreamAssembler, registry: Registry, options: GetOptions): ObjectHandle {
@@ -182,20 +187,20 @@ export class FlightClient {
     }
   }
 
-  #error(error: grpc.ServiceError): DataPlaneError {
-    const code: DataPlaneErrorCode = error.code === grpc.status.UNAVAILABLE
+  #error(error: GrpcError): DataPlaneError {
+    const code: DataPlaneErrorCode = error.code === GrpcStatus.UNAVAILABLE
       ? "unavailable"
-      : error.code === grpc.status.UNAUTHENTICATED
+      : error.code === GrpcStatus.UNAUTHENTICATED
       ? "unauthenticated"
-      : error.code === grpc.status.NOT_FOUND
+      : error.code === GrpcStatus.NOT_FOUND
       ? "not-found"
-      : error.code === grpc.status.INVALID_ARGUMENT
+      : error.code === GrpcStatus.INVALID_ARGUMENT
       ? "invalid"
+      : error.code === GrpcStatus.UNIMPLEMENTED
+      ? "unimplemented"
       : "failed";
-    return new DataPlaneError(
-      code,
-      `Flight peer ${this.address}: ${error.details || error.message}`,
-      { cause: error },
-    );
+    return new DataPlaneError(code, `Flight peer ${this.address}: ${error.message}`, {
+      cause: error,
+    });
   }
 }

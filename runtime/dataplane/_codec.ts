@@ -90,27 +90,40 @@ function fieldSize(tagBytes: number, length: number): number {
   return tagBytes + varintSize(length) + length;
 }
 
-/** Encodes one FlightData; the body is copied once, into the returned buffer. */
-export function encodeFlightData(data: FlightData): Buffer {
+/**
+ * Encodes one FlightData as two parts: the protobuf framing with the small fields, and the
+ * body itself (a view, not copied), which comes last on the wire because it is field 1000.
+ */
+export function encodeFlightDataParts(data: FlightData): Uint8Array[] {
   const descriptor = data.flightDescriptor ? encodeDescriptor(data.flightDescriptor) : undefined;
   let size = 0;
   if (descriptor) size += fieldSize(1, descriptor.byteLength);
   if (data.dataHeader.byteLength > 0) size += fieldSize(1, data.dataHeader.byteLength);
   if (data.appMetadata.byteLength > 0) size += fieldSize(1, data.appMetadata.byteLength);
-  if (data.dataBody.byteLength > 0) size += fieldSize(2, data.dataBody.byteLength);
-  const out = Buffer.allocUnsafe(size);
+  const body = data.dataBody.byteLength;
+  if (body > 0) size += 2 + varintSize(body);
+  const head = new Uint8Array(size);
   let at = 0;
-  if (descriptor) at = writeBytes(out, at, TAG_DESCRIPTOR, descriptor);
-  if (data.dataHeader.byteLength > 0) at = writeBytes(out, at, TAG_HEADER, data.dataHeader);
+  if (descriptor) at = writeBytes(head, at, TAG_DESCRIPTOR, descriptor);
+  if (data.dataHeader.byteLength > 0) at = writeBytes(head, at, TAG_HEADER, data.dataHeader);
   if (data.appMetadata.byteLength > 0) {
-    at = writeBytes(out, at, TAG_APP_METADATA, data.appMetadata);
+    at = writeBytes(head, at, TAG_APP_METADATA, data.appMetadata);
   }
-  if (data.dataBody.byteLength > 0) {
-    out[at++] = TAG_BODY[0];
-    out[at++] = TAG_BODY[1];
-    at = writeVarint(out, at, data.dataBody.byteLength);
-    out.set(data.dataBody, at);
-    at += data.dataBody.byteLength;
+  if (body === 0) return [head];
+  head[at++] = TAG_BODY[0];
+  head[at++] = TAG_BODY[1];
+  writeVarint(head, at, body);
+  return [head, data.dataBody];
+}
+
+/** Encodes one FlightData into one buffer (for grpc-js, which wants a single buffer). */
+export function encodeFlightData(data: FlightData): Buffer {
+  const parts = encodeFlightDataParts(data);
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
   }
   return out;
 }

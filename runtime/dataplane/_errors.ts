@@ -17,6 +17,8 @@ export type DataPlaneErrorCode =
   | "invalid"
   /** The peer cannot be reached or went away. */
   | "unavailable"
+  /** The peer does not implement the call. */
+  | "unimplemented"
   /** The peer refused the credentials. */
   | "unauthenticated"
   /** Anything else the peer reported. */

@@ -7,12 +7,12 @@
  * bounds how many of its objects are in flight (published, not yet released by all) so a
  * slow remote consumer holds its producer back instead of filling the producer's memory.
  */
-import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import type { ObjectHandle, Registry } from "../registry/mod.ts";
-import type { FlightData } from "./_codec.ts";
-import { DataPlaneError } from "./_errors.ts";
-import { CHANNEL_OPTIONS, flightService } from "./_service.ts";
+import { type ObjectHandle, type Registry, RegistryError } from "../registry/mod.ts";
+import { encodeFlightDataParts } from "./_codec.ts";
+import { DataPlaneError, type DataPlaneErrorCode } from "./_errors.ts";
+import { GrpcStatus, serveH2, type ServerCall } from "./_h2.ts";
+import { flightService } from "./_service.ts";
 import { encapsulate, splitStream } from "./_stream.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -130,49 +130,67 @@ export class DataPlane {
     this.#publications.clear();
   }
 
-  /** The gRPC handlers. */
-  handlers(): grpc.UntypedServiceImplementation {
-    return {
-      Handshake: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
-        call.on("data", () => call.write({ protocolVersion: 0, payload: EMPTY }));
-        call.on("end", () => call.end());
+  /** Answers one Flight call; every path ends the call with a status. */
+  handle(call: ServerCall): void {
+    const name = call.path.startsWith(SERVICE_PATH) ? call.path.slice(SERVICE_PATH.length) : "";
+    const method = flightService()[name];
+    if (method === undefined) {
+      call.finish(GrpcStatus.UNIMPLEMENTED, `unknown method ${call.path}`);
+      return;
+    }
+    let request: unknown;
+    try {
+      request = method.requestDeserialize(Buffer.from(call.request));
+    } catch (error) {
+      call.finish(GrpcStatus.INVALID_ARGUMENT, `a malformed request: ${error}`);
+      return;
+    }
+    const reply = (value: unknown) => call.send([method.responseSerialize(value)]);
+    this.#answer(name, request, call, reply).then(
+      () => call.finish(GrpcStatus.OK),
+      (error) => {
+        const { code, message } = toStatus(error);
+        return call.finish(code, message);
       },
-      ListFlights: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-        for (const publication of this.#publications.values()) {
-          try {
-            call.write(this.#info(publication.handle.id));
-          } catch {
-            // Released between the listing and now.
-          }
+    );
+  }
+
+  async #answer(
+    name: string,
+    request: unknown,
+    call: ServerCall,
+    reply: (value: unknown) => Promise<void>,
+  ): Promise<void> {
+    switch (name) {
+      case "DoGet":
+        return await this.#serve(call, request as { ticket: Uint8Array });
+      case "DoAction":
+        for (const body of await this.#action(request as ActionRequest, call)) {
+          await reply({ body });
         }
-        call.end();
-      },
-      GetFlightInfo: unary((request: Descriptor) => this.#info(ticketOf(request))),
-      GetSchema: unary((request: Descriptor) => ({ schema: this.#schema(ticketOf(request)) })),
-      PollFlightInfo: unimplemented("PollFlightInfo"),
-      DoPut: unimplemented("DoPut"),
-      DoExchange: unimplemented("DoExchange"),
-      DoGet: (call: grpc.ServerWritableStream<{ ticket: Uint8Array }, FlightData>) => {
-        // grpc-js turns an emitted error into the call's status; destroy() would end the
-        // stream without one and leave the client waiting.
-        this.#serve(call).catch((error) => call.emit("error", toStatus(error)));
-      },
-      DoAction: (call: grpc.ServerWritableStream<{ type: string; body: Uint8Array }, unknown>) => {
-        this.#action(call).then(
-          (results) => {
-            for (const body of results) call.write({ body });
-            call.end();
-          },
-          (error) => call.emit("error", toStatus(error)),
-        );
-      },
-      ListActions: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        return;
+      case "ListActions":
         for (const [type, description] of Object.entries(ACTIONS)) {
-          call.write({ type, description });
+          await reply({ type, description });
         }
-        call.end();
-      },
-    };
+        return;
+      case "ListFlights":
+        for (const id of [...this.#publications.keys()]) {
+          if (this.#publications.has(id)) await reply(this.#info(id));
+        }
+        return;
+      case "GetFlightInfo":
+        return await reply(this.#info(ticketOf(request as Descriptor)));
+      case "GetSchema":
+        return await reply({ schema: this.#schema(ticketOf(request as Descriptor)) });
+      default:
+        // Handshake, DoPut, DoExchange and PollFlightInfo: streams from the client or
+        // long-running queries, which a worker's data plane has no use for.
+        throw new DataPlaneError(
+          "unimplemented",
+          `Heddle's Flight server does not implement ${name}`,
+        );
+    }
   }
 
   #publication(ticket: string): Publication {
@@ -203,33 +221,26 @@ export class DataPlane {
     };
   }
 
-  async #serve(call: grpc.ServerWritableStream<{ ticket: Uint8Array }, FlightData>) {
-    const ticket = new TextDecoder().decode(call.request.ticket);
+  async #serve(call: ServerCall, request: { ticket: Uint8Array }) {
+    const ticket = new TextDecoder().decode(request.ticket);
     this.#publication(ticket);
-    // The lease pins the mapping (and keeps the object from spilling) while it streams.
-    // grpc-js serialises a written message later, when the stream gets to it, and the
-    // serialiser reads the body from the mapping: so the lease ends only when the call has
-    // settled, never when the last write was queued.
-    const lease = this.registry.open(ticket);
-    settled(call).then(() => lease.release());
+    // The lease pins the mapping (and keeps the object from spilling) while it streams;
+    // each send resolves once its bytes were copied out of the mapping into the socket.
+    using lease = this.registry.open(ticket);
     for (const message of splitStream(lease.bytes)) {
       if (call.cancelled) return;
-      const ready = call.write({
+      await call.send(encodeFlightDataParts({
         dataHeader: message.metadata,
         appMetadata: EMPTY,
         dataBody: message.body,
-      });
+      }));
       this.#stats.bytesSent += message.metadata.byteLength + message.body.byteLength;
-      if (!ready) await drained(call);
     }
-    call.end();
     this.#stats.streamsServed++;
   }
 
-  async #action(
-    call: grpc.ServerWritableStream<{ type: string; body: Uint8Array }, unknown>,
-  ): Promise<Uint8Array[]> {
-    const { type, body } = call.request;
+  async #action(action: ActionRequest, call: ServerCall): Promise<Uint8Array[]> {
+    const { type, body } = action;
     const request = parseBody(body);
     const text = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
     if (type === "release") {
@@ -353,6 +364,9 @@ export class FlightEdge {
 }
 
 type Descriptor = { type: string; cmd: Uint8Array; path: string[] };
+type ActionRequest = { type: string; body: Uint8Array };
+
+const SERVICE_PATH = "/arrow.flight.protocol.FlightService/";
 
 function ticketOf(descriptor: Descriptor): string {
   if (descriptor.path?.length === 1) return descriptor.path[0];
@@ -378,76 +392,22 @@ function field(request: Record<string, unknown>, name: string): string {
   return value;
 }
 
-function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      call.off("drain", done);
-      call.off("cancelled", done);
-      resolve();
-    };
-    call.on("drain", done);
-    call.on("cancelled", done);
-  });
-}
-
-/** Resolves once the call can no longer serialise a message (finished, cancelled or failed). */
-function settled(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    for (const event of ["finish", "cancelled", "close", "error"]) {
-      call.once(event, () => resolve());
-    }
-  });
-}
-
-type Callback = (error: grpc.ServiceError | null, value?: unknown) => void;
-
-function unary<A>(fn: (request: A) => unknown) {
-  return (call: { request: A }, callback: Callback) => {
-    try {
-      callback(null, fn(call.request));
-    } catch (error) {
-      callback(toStatus(error));
-    }
-  };
-}
-
-function unimplemented(method: string) {
-  return (call: { emit(event: string, e: Error): void }, callback?: Callback) => {
-    const error = status(
-      grpc.status.UNIMPLEMENTED,
-      `Heddle's Flight server does not implement ${method}`,
-    );
-    if (callback) callback(error);
-    else call.emit("error", error);
-  };
-}
-
-const codes: Record<string, grpc.status> = {
-  "not-found": grpc.status.NOT_FOUND,
-  "invalid": grpc.status.INVALID_ARGUMENT,
-  "unauthenticated": grpc.status.UNAUTHENTICATED,
+const codes: Partial<Record<DataPlaneErrorCode, number>> = {
+  "not-found": GrpcStatus.NOT_FOUND,
+  "invalid": GrpcStatus.INVALID_ARGUMENT,
+  "unauthenticated": GrpcStatus.UNAUTHENTICATED,
+  "unimplemented": GrpcStatus.UNIMPLEMENTED,
 };
 
-function status(code: grpc.status, message: string): grpc.ServiceError {
-  const error = new Error(message) as grpc.ServiceError;
-  error.code = code;
-  error.details = message;
-  return error;
-}
-
-function toStatus(error: unknown): grpc.ServiceError {
+function toStatus(error: unknown): { code: number; message: string } {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof DataPlaneError) {
-    return status(codes[error.code] ?? grpc.status.INTERNAL, message);
+    return { code: codes[error.code] ?? GrpcStatus.INTERNAL, message };
   }
-  if (error instanceof Error && error.name === "RegistryError") {
-    const code = (error as Error & { code: string }).code;
-    return status(
-      code === "unknown-object" ? grpc.status.NOT_FOUND : grpc.status.INTERNAL,
-      message,
-    );
+  if (error instanceof RegistryError && error.code === "unknown-object") {
+    return { code: GrpcStatus.NOT_FOUND, message };
   }
-  return status(grpc.status.INTERNAL, message);
+  return { code: GrpcStatus.INTERNAL, message };
 }
 
 /** A listening Flight server; `address` has the port resolved. */
@@ -457,26 +417,13 @@ export interface FlightListening {
 }
 
 /** Serves `plane` over Flight at `address` (`host:port`, port 0 picks one). */
-export async function serveFlight(plane: DataPlane, address: string): Promise<FlightListening> {
-  const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(flightService(), plane.handlers());
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      address,
-      grpc.ServerCredentials.createInsecure(),
-      (error, bound) => error ? reject(error) : resolve(bound),
-    )
-  );
-  return {
-    address: address.replace(/:\d+$/, `:${port}`),
-    close: () =>
-      new Promise((resolve) => {
-        // Long-polling `next` calls would hold a graceful shutdown forever.
-        const timer = setTimeout(() => server.forceShutdown(), 2_000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      }),
-  };
+export function serveFlight(plane: DataPlane, address: string): Promise<FlightListening> {
+  const colon = address.lastIndexOf(":");
+  const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "");
+  const listener = Deno.listen({ hostname, port: Number(address.slice(colon + 1)) });
+  const server = serveH2(listener, (call) => plane.handle(call));
+  return Promise.resolve({
+    address: `${address.slice(0, colon)}:${server.port}`,
+    close: () => server.close(),
+  });
 }

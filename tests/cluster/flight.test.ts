@@ -312,3 +312,46 @@ Deno.test("an edge with two remote consumers frees each object only after both r
     client.close();
   }
 });
+
+Deno.test("clients that vanish mid-stream or hang up after large streams leave the server serving", async () => {
+  // grpc-js on node:http2 (the first transport) aborted the whole server process, an nghttp2
+  // assertion, when a client hung up after four 64 MB DoGets; a worker must survive any peer.
+  await using producer = await node();
+  const rows = 2_000_000;
+  const handle = producer.registry.put(
+    tableFromArrays({ x: new Float64Array(rows).fill(0.5), v: new Int32Array(rows) }),
+    1,
+  );
+  producer.plane.publish(handle, ["c"]);
+  const script = new URL("./_node.ts", import.meta.url).pathname;
+  const fetch = (rounds: number) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", script, "fetch", producer.server.address, handle.id, String(rounds)],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  {
+    // Killed while streams are under way, three times.
+    for (let i = 0; i < 3; i++) {
+      const child = fetch(50);
+      await new Promise((r) => setTimeout(r, 1500));
+      child.kill("SIGKILL");
+      await child.status;
+    }
+    // Several large streams on one connection, then the client exits.
+    const finished = await fetch(3).output();
+    assert.equal(finished.code, 0);
+    assert.equal(JSON.parse(new TextDecoder().decode(finished.stdout)).seconds.length, 3);
+    // Still serving, and the object is intact.
+    await using consumer = await node();
+    const client = new FlightClient(producer.server.address);
+    try {
+      const got = await client.get(handle.id, consumer.registry);
+      assert.equal(got.rows, rows);
+      await client.release(handle.id, "c");
+      assert.equal(producer.registry.state(handle.id), "freed");
+    } finally {
+      client.close();
+    }
+  }
+});
