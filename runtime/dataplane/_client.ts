@@ -17,7 +17,7 @@ import {
 import { decodeFlightData } from "./_codec.ts";
 import { DataPlaneError, type DataPlaneErrorCode } from "./_errors.ts";
 import { GrpcError, GrpcStatus, H2Client } from "./_h2.ts";
-import type { NextObject } from "./_server.ts";
+import type { FlightCredentials, NextObject } from "./_server.ts";
 import { flightService } from "./_service.ts";
 import { StreamAssembler } from "./_stream.ts";
 
@@ -46,14 +46,15 @@ export class FlightClient {
   #h2: H2Client;
   #stats: ClientStats = { bytesReceived: 0, objects: 0 };
 
-  constructor(address: string) {
+  /** `credentials`: the node's token and TLS material, as the peer's server requires. */
+  constructor(address: string, credentials: FlightCredentials = { token: null, tls: null }) {
     this.address = address;
     const colon = address.lastIndexOf(":");
     const port = Number(address.slice(colon + 1));
     if (colon <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
       throw new DataPlaneError("invalid", `\`${address}\` is not a host:port Flight address`);
     }
-    this.#h2 = new H2Client(address.slice(0, colon).replace(/^\[|\]$/g, ""), port);
+    this.#h2 = new H2Client(address.slice(0, colon).replace(/^\[|\]$/g, ""), port, credentials);
   }
 
   /** Fetches the stream of `ticket` with DoGet and adopts it into `registry`. */

@@ -12,8 +12,10 @@
  * length a peer sends is checked; a protocol error closes that connection, never the process.
  */
 import { Buffer } from "node:buffer";
+import { timingSafeEqual } from "node:crypto";
 // @ts-types="./_hpack.d.ts"
 import HPACK from "hpack";
+import { connectTls, listenTls, type Socket, type TlsFiles } from "./_tls.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -90,7 +92,7 @@ class FrameReader {
   #start = 0;
   #end = 0;
 
-  constructor(readonly conn: Deno.Conn) {}
+  constructor(readonly conn: Socket) {}
 
   async #fill(count: number): Promise<boolean> {
     while (this.#end - this.#start < count) {
@@ -245,7 +247,7 @@ class Connection {
   onStream?: (stream: StreamState) => void;
   onClose?: () => void;
 
-  constructor(readonly conn: Deno.Conn, readonly role: "server" | "client") {
+  constructor(readonly conn: Socket, readonly role: "server" | "client") {
     this.reader = new FrameReader(conn);
   }
 
@@ -600,30 +602,55 @@ export interface H2Server {
   close(): Promise<void>;
 }
 
-/** Serves gRPC calls on `listener`; `handle` must answer every call with `finish`. */
-export function serveH2(listener: Deno.Listener, handle: (call: ServerCall) => void): H2Server {
+/** Who may call: a bearer token every call must carry, and TLS (mutual) when given. */
+export interface H2Security {
+  token?: string | null;
+  tls?: TlsFiles | null;
+}
+
+/**
+ * Serves gRPC calls on `hostname:port` (0 picks a port); `handle` must answer every call
+ * with `finish`. With a token, a call without `authorization: Bearer <token>` ends with
+ * UNAUTHENTICATED before `handle` sees it; with TLS, peers need a certificate of the CA.
+ */
+export async function serveH2(
+  hostname: string,
+  port: number,
+  security: H2Security,
+  handle: (call: ServerCall) => void,
+): Promise<H2Server> {
   const connections = new Set<Connection>();
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      if (conn.remoteAddr.transport === "tcp") {
-        try {
-          (conn as Deno.TcpConn).setNoDelay(true);
-        } catch {
-          // Not a TCP socket after all.
-        }
+  const token = security.token ?? null;
+  const admit = (socket: Socket) => {
+    const connection = new Connection(socket, "server");
+    connections.add(connection);
+    connection.onClose = () => connections.delete(connection);
+    connection.onStream = (stream) => dispatch(connection, stream, token, handle);
+    connection.run();
+  };
+  let stop: () => void;
+  let bound: number;
+  let accepting: Promise<void> = Promise.resolve();
+  if (security.tls) {
+    const listener = await listenTls(hostname, port, security.tls, admit);
+    bound = listener.port;
+    stop = () => listener.close();
+  } else {
+    const listener = Deno.listen({ hostname, port });
+    bound = (listener.addr as Deno.NetAddr).port;
+    stop = () => listener.close();
+    accepting = (async () => {
+      for await (const conn of listener) {
+        conn.setNoDelay(true);
+        admit(conn);
       }
-      const connection = new Connection(conn, "server");
-      connections.add(connection);
-      connection.onClose = () => connections.delete(connection);
-      connection.onStream = (stream) => dispatch(connection, stream, handle);
-      connection.run();
-    }
-  })().catch(() => {});
+    })().catch(() => {});
+  }
   return {
-    port: (listener.addr as Deno.NetAddr).port,
+    port: bound,
     async close() {
       try {
-        listener.close();
+        stop();
       } catch {
         // Closed already.
       }
@@ -633,7 +660,20 @@ export function serveH2(listener: Deno.Listener, handle: (call: ServerCall) => v
   };
 }
 
-function dispatch(connection: Connection, stream: StreamState, handle: (call: ServerCall) => void) {
+/** Whether an `authorization` header carries `token` (constant-time comparison). */
+function authorized(header: string | undefined, token: string): boolean {
+  if (header === undefined || !header.startsWith("Bearer ")) return false;
+  const given = new TextEncoder().encode(header.slice("Bearer ".length));
+  const expected = new TextEncoder().encode(token);
+  return given.byteLength === expected.byteLength && timingSafeEqual(given, expected);
+}
+
+function dispatch(
+  connection: Connection,
+  stream: StreamState,
+  token: string | null,
+  handle: (call: ServerCall) => void,
+) {
   const headers = stream.headers ?? new Map();
   const start = async () => {
     if (stream.headersSent) return;
@@ -678,6 +718,10 @@ function dispatch(connection: Connection, stream: StreamState, handle: (call: Se
   };
   if (headers.get("content-type")?.startsWith("application/grpc") !== true) {
     call.finish(GrpcStatus.INTERNAL, "not a gRPC request");
+    return;
+  }
+  if (token !== null && !authorized(headers.get("authorization"), token)) {
+    call.finish(GrpcStatus.UNAUTHENTICATED, "a valid token is required");
     return;
   }
   if (problem !== undefined) {
@@ -752,7 +796,11 @@ class MessageCutter {
 export class H2Client {
   #connection: Promise<Connection> | undefined;
 
-  constructor(readonly hostname: string, readonly port: number) {}
+  constructor(
+    readonly hostname: string,
+    readonly port: number,
+    readonly security: H2Security = {},
+  ) {}
 
   #connect(): Promise<Connection> {
     const current = this.#connection;
@@ -764,9 +812,14 @@ export class H2Client {
 
   #reconnect(): Promise<Connection> {
     this.#connection = (async () => {
-      const conn = await Deno.connect({ hostname: this.hostname, port: this.port });
-      conn.setNoDelay(true);
-      const connection = new Connection(conn, "client");
+      let socket: Socket;
+      if (this.security.tls) socket = await connectTls(this.hostname, this.port, this.security.tls);
+      else {
+        const conn = await Deno.connect({ hostname: this.hostname, port: this.port });
+        conn.setNoDelay(true);
+        socket = conn;
+      }
+      const connection = new Connection(socket, "client");
       connection.run();
       return connection;
     })();
@@ -846,6 +899,9 @@ export class H2Client {
         [":authority", `${this.hostname}:${this.port}`],
         ["content-type", "application/grpc"],
         ["te", "trailers"],
+        ...(this.security.token
+          ? [["authorization", `Bearer ${this.security.token}`] as [string, string]]
+          : []),
         ...metadata,
       ];
       connection.sendHeaders(stream, headers, false)

@@ -13,6 +13,7 @@ import { encodeFlightDataParts } from "./_codec.ts";
 import { DataPlaneError, type DataPlaneErrorCode } from "./_errors.ts";
 import { GrpcStatus, serveH2, type ServerCall } from "./_h2.ts";
 import { flightService } from "./_service.ts";
+import type { TlsFiles } from "./_tls.ts";
 import { encapsulate, splitStream } from "./_stream.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -416,14 +417,32 @@ export interface FlightListening {
   close(): Promise<void>;
 }
 
+/**
+ * Who may use a node's data plane: the node's shared token and TLS material, the same as
+ * its control channel's (`Credentials` of runtime/protocol has this shape). A null token
+ * serves without authentication (tests of the protocol alone); a null `tls` is plaintext.
+ */
+export interface FlightCredentials {
+  token: string | null;
+  tls: TlsFiles | null;
+}
+
 /** Serves `plane` over Flight at `address` (`host:port`, port 0 picks one). */
-export function serveFlight(plane: DataPlane, address: string): Promise<FlightListening> {
+export async function serveFlight(
+  plane: DataPlane,
+  address: string,
+  credentials: FlightCredentials = { token: null, tls: null },
+): Promise<FlightListening> {
   const colon = address.lastIndexOf(":");
   const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "");
-  const listener = Deno.listen({ hostname, port: Number(address.slice(colon + 1)) });
-  const server = serveH2(listener, (call) => plane.handle(call));
-  return Promise.resolve({
+  const server = await serveH2(
+    hostname,
+    Number(address.slice(colon + 1)),
+    credentials,
+    (call) => plane.handle(call),
+  );
+  return {
     address: `${address.slice(0, colon)}:${server.port}`,
     close: () => server.close(),
-  });
+  };
 }

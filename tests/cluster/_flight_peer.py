@@ -9,10 +9,16 @@ so an interop test cannot pass by Heddle agreeing with itself.
     _flight_peer.py compare A.arrows B.arrows         exit 0 when the two tables are equal
     _flight_peer.py write OUT.arrows ROWS             writes the interop table (many types)
     _flight_peer.py bench URI TICKET ROUNDS           do_get ROUNDS times, prints bytes and seconds
+    _flight_peer.py refused URI TICKET                exit 0 when do_get is refused as
+                                                      unauthenticated
+
+With HEDDLE_TOKEN set, calls carry `authorization: Bearer <token>`; with HEDDLE_TLS_DIR set
+(ca.pem, node.pem, node.key), grpc+tls:// URIs use mutual TLS with those files.
 """
 
 import datetime
 import json
+import os
 import sys
 import threading
 import time
@@ -47,6 +53,20 @@ def interop_table(rows):
     return pa.Table.from_batches([batch.slice(0, rows // 2), batch.slice(rows // 2)])
 
 
+def connect(uri):
+    tls = os.environ.get("HEDDLE_TLS_DIR")
+    if tls is None:
+        return flight.FlightClient(uri)
+    files = [open(f"{tls}/{name}", "rb").read() for name in ("ca.pem", "node.pem", "node.key")]
+    return flight.FlightClient(uri, tls_root_certs=files[0], cert_chain=files[1], private_key=files[2])
+
+
+def options():
+    token = os.environ.get("HEDDLE_TOKEN")
+    headers = [(b"authorization", b"Bearer " + token.encode())] if token else []
+    return flight.FlightCallOptions(headers=headers)
+
+
 class Server(flight.FlightServerBase):
     def __init__(self, table, host):
         super().__init__(f"grpc://{host}:0")
@@ -65,14 +85,14 @@ def main():
     mode = sys.argv[1]
     if mode == "get":
         uri, ticket, expected = sys.argv[2], sys.argv[3], read(sys.argv[4])
-        client = flight.FlightClient(uri)
-        got = client.do_get(flight.Ticket(ticket.encode())).read_all()
+        client = connect(uri)
+        got = client.do_get(flight.Ticket(ticket.encode()), options()).read_all()
         if not got.equals(expected):
             print(f"tables differ:\n{got.schema}\n{expected.schema}\n{got}\n{expected}", file=sys.stderr)
             sys.exit(1)
         body = json.dumps({"ticket": ticket, "consumer": "pyarrow"}).encode()
-        list(client.do_action(flight.Action("release", body)))
-        actions = sorted(a.type for a in client.list_actions())
+        list(client.do_action(flight.Action("release", body), options()))
+        actions = sorted(a.type for a in client.list_actions(options()))
         print(json.dumps({"rows": got.num_rows, "actions": actions}))
     elif mode == "serve":
         server = Server(read(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1")
@@ -100,6 +120,14 @@ def main():
             total = table.nbytes
             del table
         print(json.dumps({"bytes": total, "seconds": seconds}))
+    elif mode == "refused":
+        uri, ticket = sys.argv[2], sys.argv[3]
+        try:
+            connect(uri).do_get(flight.Ticket(ticket.encode()), options()).read_all()
+        except flight.FlightUnauthenticatedError as error:
+            print(json.dumps({"refused": str(error).splitlines()[0]}))
+            return
+        sys.exit("do_get was not refused")
     else:
         sys.exit(f"unknown mode {mode}")
 
