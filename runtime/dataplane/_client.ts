@@ -8,26 +8,45 @@
 import { Buffer } from "node:buffer";
 import {
   createSegment,
+  type MappedSegment,
   type ObjectHandle,
   type Registry,
   RegistryError,
   removeSegment,
   segmentName,
 } from "../registry/mod.ts";
-import { decodeFlightData } from "./_codec.ts";
+import { FlightDataReader, WireError } from "./_codec.ts";
 import { DataPlaneError, type DataPlaneErrorCode } from "./_errors.ts";
-import { GrpcError, GrpcStatus, H2Client } from "./_h2.ts";
+import { GrpcError, GrpcStatus, H2Client, type MessageSink, wholeMessages } from "./_h2.ts";
 import type { FlightCredentials, NextObject } from "./_server.ts";
 import { flightService } from "./_service.ts";
 import { StreamAssembler } from "./_stream.ts";
 
 let nextSerial = 1;
 
+/** A new segment for a received stream, named so the registry's janitor knows its owner. */
+function newSegment(registry: Registry, size: number): MappedSegment {
+  if (!Number.isSafeInteger(size) || size < 16) {
+    throw new DataPlaneError("invalid", `a stream of ${size} bytes cannot hold an Arrow schema`);
+  }
+  const name = segmentName(registry.ownerPid, nextSerial++, {
+    tag: "flight",
+    prefix: registry.prefix,
+  });
+  return createSegment(name, size);
+}
+
 export interface GetOptions {
   /** Local consumers of the adopted object (its registry consumer count), default 1. */
   consumers?: number;
   /** The schema fingerprint the consumer expects; anything else is `schema-mismatch`. */
   schemaFingerprint?: string;
+  /**
+   * The stream's size in bytes when the producer announced it (a Heddle edge's `next`
+   * does): the stream is then written straight into its segment as it arrives, instead of
+   * being kept in memory and copied in at the end. A stream of another size is refused.
+   */
+  bytes?: number;
 }
 
 /** Counters of what the client moved. */
@@ -65,13 +84,55 @@ export class FlightClient {
   ): Promise<ObjectHandle> {
     const bytes = typeof ticket === "string" ? Buffer.from(ticket) : ticket;
     const name = typeof ticket === "string" ? ticket : `${bytes.byteLength}-byte ticket`;
-    const assembler = new StreamAssembler(`Flight peer ${this.address} (ticket \`${name}\`)`);
-    await this.#call("DoGet", { ticket: bytes }, (message) => {
-      const data = decodeFlightData(message);
-      assembler.add(data.dataHeader, data.dataBody);
-      this.#stats.bytesReceived += data.dataHeader.byteLength + data.dataBody.byteLength;
-    });
-    return this.#adopt(assembler, registry, options);
+    const where = `Flight peer ${this.address} (ticket \`${name}\`)`;
+    const segment = options.bytes === undefined ? undefined : newSegment(registry, options.bytes);
+    try {
+      const assembler = new StreamAssembler(where, segment?.bytes);
+      const reader = new FlightDataReader((header, _appMetadata, bodyLength) => {
+        this.#stats.bytesReceived += header.byteLength + bodyLength;
+        return assembler.begin(header, bodyLength);
+      });
+      await this.#call("DoGet", { ticket: bytes }, reader);
+      const stream = assembler.finish();
+      if (options.schemaFingerprint && stream.schemaFingerprint !== options.schemaFingerprint) {
+        throw new DataPlaneError(
+          "schema-mismatch",
+          `${where} sent schema ${stream.schemaFingerprint}, expected ${options.schemaFingerprint}`,
+        );
+      }
+      let written = segment;
+      if (written === undefined) {
+        written = newSegment(registry, stream.byteLength);
+        try {
+          stream.writeInto(written.bytes);
+        } catch (error) {
+          written.release();
+          removeSegment(written.location);
+          throw error;
+        }
+      }
+      written.release();
+      return this.#adopt(where, registry, options, {
+        id: written.location.slice(1),
+        segment: written.location,
+        offset: 0,
+        length: stream.byteLength,
+        schemaFingerprint: stream.schemaFingerprint,
+        rows: stream.rows,
+      });
+    } catch (error) {
+      if (segment !== undefined) {
+        segment.release();
+        removeSegment(segment.location);
+      }
+      if (error instanceof WireError) {
+        throw new DataPlaneError(
+          "corrupt",
+          `${where} sent a malformed FlightData: ${error.message}`,
+        );
+      }
+      throw error;
+    }
   }
 
   /** Runs an action; resolves with the bodies of its results. */
@@ -79,9 +140,15 @@ export class FlightClient {
     const results: Uint8Array[] = [];
     const encoded = Buffer.from(JSON.stringify(body));
     const method = flightService().DoAction;
-    await this.#call("DoAction", { type, body: encoded }, (message) => {
-      results.push((method.responseDeserialize(Buffer.from(message)) as { body: Uint8Array }).body);
-    });
+    await this.#call(
+      "DoAction",
+      { type, body: encoded },
+      wholeMessages((message) => {
+        results.push(
+          (method.responseDeserialize(Buffer.from(message)) as { body: Uint8Array }).body,
+        );
+      }),
+    );
     return results;
   }
 
@@ -89,17 +156,21 @@ export class FlightClient {
   async listActions(): Promise<{ type: string; description: string }[]> {
     const actions: { type: string; description: string }[] = [];
     const method = flightService().ListActions;
-    await this.#call("ListActions", {}, (message) => {
-      actions.push(method.responseDeserialize(Buffer.from(message)) as (typeof actions)[number]);
-    });
+    await this.#call(
+      "ListActions",
+      {},
+      wholeMessages((message) => {
+        actions.push(method.responseDeserialize(Buffer.from(message)) as (typeof actions)[number]);
+      }),
+    );
     return actions;
   }
 
   /** One call; protocol and peer errors become DataPlaneErrors naming the peer. */
-  async #call(name: string, request: unknown, onMessage: (message: Uint8Array) => void) {
+  async #call(name: string, request: unknown, sink: MessageSink) {
     const method = flightService()[name];
     try {
-      await this.#h2.call(SERVICE_PATH + name, method.requestSerialize(request), onMessage);
+      await this.#h2.call(SERVICE_PATH + name, method.requestSerialize(request), sink);
     } catch (error) {
       if (error instanceof GrpcError) throw this.#error(error);
       throw error;
@@ -126,7 +197,7 @@ export class FlightClient {
       const [answer] = await this.action("next", { edge, consumer });
       const next = JSON.parse(new TextDecoder().decode(answer)) as NextObject | { end: true };
       if ("end" in next) return;
-      const handle = await this.get(next.ticket, registry, options);
+      const handle = await this.get(next.ticket, registry, { ...options, bytes: next.bytes });
       await this.release(next.ticket, consumer);
       yield handle;
     }
@@ -140,47 +211,18 @@ export class FlightClient {
     this.#h2.close();
   }
 
-  #adopt(assembler: StreamAssembler, registry: Registry, options: GetOptions): ObjectHandle {
-    const stream = assembler.finish();
-    if (options.schemaFingerprint && stream.schemaFingerprint !== options.schemaFingerprint) {
-      throw new DataPlaneError(
-        "schema-mismatch",
-        `${assembler.where} sent schema ${stream.schemaFingerprint}, ` +
-          `expected ${options.schemaFingerprint}`,
-      );
-    }
-    const name = segmentName(registry.ownerPid, nextSerial++, {
-      tag: "flight",
-      prefix: registry.prefix,
-    });
-    const segment = createSegment(name, stream.byteLength);
+  /** Adopts a written segment; the registry validates the whole stream again. */
+  #adopt(where: string, registry: Registry, options: GetOptions, handle: ObjectHandle) {
     try {
-      stream.writeInto(segment.bytes);
-    } catch (error) {
-      segment.release();
-      removeSegment(name);
-      throw error;
-    }
-    segment.release();
-    const handle: ObjectHandle = {
-      id: name.slice(1),
-      segment: name,
-      offset: 0,
-      length: stream.byteLength,
-      schemaFingerprint: stream.schemaFingerprint,
-      rows: stream.rows,
-    };
-    try {
-      // Adoption validates the whole stream again (apache-arrow, buffer sizes, row count).
       const adopted = registry.adopt(handle, options.consumers ?? 1);
       this.#stats.objects++;
       return adopted;
     } catch (error) {
-      removeSegment(name);
+      removeSegment(handle.segment);
       if (error instanceof RegistryError) {
         throw new DataPlaneError(
           error.code === "truncated" ? "truncated" : "corrupt",
-          `${assembler.where}: ${error.message}`,
+          `${where}: ${error.message}`,
           { cause: error },
         );
       }

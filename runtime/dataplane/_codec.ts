@@ -217,3 +217,138 @@ export function decodeFlightData(bytes: Uint8Array): FlightData {
   }
   return data;
 }
+
+/** Bytes of FlightData fields other than the body a streaming reader keeps per message. */
+const MAX_HEAD = 64 << 20;
+
+/**
+ * Reads FlightData messages as their bytes stream in, without holding a whole message: the
+ * small fields are collected, and when the body's tag and length arrive, `onHeader` says
+ * where the body goes (a view into its final place, such as a shared-memory segment), and
+ * the body's bytes are copied there straight from the socket buffer. Bodies must come after
+ * data_header, as field 1000 does in every Arrow implementation's encoding.
+ */
+export class FlightDataReader {
+  #head = new Uint8Array(256);
+  #headLength = 0;
+  /** Parsed prefix of `#head`. */
+  #parsed = 0;
+  #header: Uint8Array = EMPTY;
+  #appMetadata: Uint8Array = EMPTY;
+  #body: Uint8Array | undefined;
+  #bodyHave = 0;
+  #sawBody = false;
+
+  constructor(
+    readonly onHeader: (
+      header: Uint8Array,
+      appMetadata: Uint8Array,
+      bodyLength: number,
+    ) => Uint8Array,
+  ) {}
+
+  start(_length: number): void {
+    this.#headLength = 0;
+    this.#parsed = 0;
+    this.#header = EMPTY;
+    this.#appMetadata = EMPTY;
+    this.#body = undefined;
+    this.#bodyHave = 0;
+    this.#sawBody = false;
+  }
+
+  bytes(piece: Uint8Array): void {
+    let at = 0;
+    while (at < piece.byteLength) {
+      if (this.#body !== undefined) {
+        const take = Math.min(this.#body.byteLength - this.#bodyHave, piece.byteLength - at);
+        this.#body.set(piece.subarray(at, at + take), this.#bodyHave);
+        this.#bodyHave += take;
+        at += take;
+        if (this.#bodyHave === this.#body.byteLength) this.#body = undefined;
+        continue;
+      }
+      // Head bytes: keep them until a whole field (or the body's tag and length) is there.
+      const take = this.#sawBody ? piece.byteLength - at : Math.min(piece.byteLength - at, 16);
+      this.#keep(piece.subarray(at, at + take));
+      at += take;
+      this.#parse();
+    }
+  }
+
+  end(): void {
+    if (this.#body !== undefined) throw new WireError("a FlightData message ends inside its body");
+    this.#parse();
+    if (this.#parsed !== this.#headLength) {
+      throw new WireError("a FlightData message ends inside a field");
+    }
+    if (!this.#sawBody) this.onHeader(this.#header, this.#appMetadata, 0);
+  }
+
+  #keep(bytes: Uint8Array): void {
+    if (this.#headLength + bytes.byteLength > this.#head.byteLength) {
+      if (this.#headLength + bytes.byteLength > MAX_HEAD) {
+        throw new WireError(`FlightData fields before the body exceed ${MAX_HEAD} bytes`);
+      }
+      const grown = new Uint8Array(
+        Math.max(this.#head.byteLength * 2, this.#headLength + bytes.byteLength),
+      );
+      grown.set(this.#head.subarray(0, this.#headLength));
+      this.#head = grown;
+    }
+    this.#head.set(bytes, this.#headLength);
+    this.#headLength += bytes.byteLength;
+  }
+
+  /** Parses whole fields from the kept head bytes; stops at an incomplete one. */
+  #parse(): void {
+    while (this.#parsed < this.#headLength && this.#body === undefined) {
+      const reader = new Reader(this.#head.subarray(this.#parsed, this.#headLength));
+      let tag: number;
+      let length: number;
+      try {
+        tag = reader.varint();
+        const wireType = tag % 8;
+        if (wireType !== 2) {
+          reader.skip(wireType);
+          this.#parsed += reader.at;
+          continue;
+        }
+        length = reader.varint();
+      } catch (error) {
+        if (error instanceof WireError && /runs past/.test(error.message)) return;
+        throw error;
+      }
+      const field = Math.floor(tag / 8);
+      if (field === 1000) {
+        if (this.#sawBody) throw new WireError("a FlightData message has two bodies");
+        this.#sawBody = true;
+        this.#parsed += reader.at;
+        const destination = this.onHeader(this.#header, this.#appMetadata, length);
+        if (destination.byteLength !== length) {
+          throw new WireError(
+            `a body destination of ${destination.byteLength} bytes for ${length}`,
+          );
+        }
+        // Bytes of the body already kept in the head go first.
+        const early = this.#head.subarray(
+          this.#parsed,
+          Math.min(this.#headLength, this.#parsed + length),
+        );
+        destination.set(early);
+        this.#bodyHave = early.byteLength;
+        this.#parsed += early.byteLength;
+        if (this.#bodyHave < length) this.#body = destination;
+        continue;
+      }
+      if (reader.at + length > this.#headLength - this.#parsed) return; // not all there yet
+      const value = this.#head.slice(this.#parsed + reader.at, this.#parsed + reader.at + length);
+      this.#parsed += reader.at + length;
+      if (field === 2) this.#header = value;
+      else if (field === 3) this.#appMetadata = value;
+      else if (field === 1) {
+        if (this.#sawBody) throw new WireError("a descriptor after the body");
+      }
+    }
+  }
+}

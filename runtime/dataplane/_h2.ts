@@ -121,7 +121,8 @@ class FrameReader {
     return view;
   }
 
-  async frame(): Promise<Frame | undefined> {
+  /** The next frame's 9-byte header, checked against the largest frame this side accepts. */
+  async header(): Promise<Omit<Frame, "payload"> & { length: number } | undefined> {
     const head = await this.bytes(9);
     if (head === undefined) return undefined;
     const length = (head[0] << 16) | (head[1] << 8) | head[2];
@@ -129,9 +130,27 @@ class FrameReader {
     const flags = head[4];
     const stream = ((head[5] & 0x7f) << 24 | head[6] << 16 | head[7] << 8 | head[8]) >>> 0;
     if (length > MAX_RECEIVE_FRAME) throw new ProtocolError(`a ${length}-byte frame`);
-    const payload = await this.bytes(length);
-    if (payload === undefined) return undefined;
-    return { type, flags, stream, payload };
+    return { type, flags, stream, length };
+  }
+
+  /**
+   * The next `count` bytes as views of what has arrived, in order, without waiting for all
+   * of them: DATA payloads are handed on as they come, never gathered or moved first.
+   */
+  async *pieces(count: number): AsyncGenerator<Uint8Array> {
+    while (count > 0) {
+      if (this.#start === this.#end) {
+        this.#start = this.#end = 0;
+        const read = await this.conn.read(this.#buffer);
+        if (read === null) throw new ProtocolError("the connection ended inside a frame");
+        this.#end = read;
+      }
+      const take = Math.min(count, this.#end - this.#start);
+      const piece = this.#buffer.subarray(this.#start, this.#start + take);
+      this.#start += take;
+      count -= take;
+      yield piece;
+    }
   }
 }
 
@@ -164,7 +183,7 @@ function u32(value: number): Uint8Array {
   return out;
 }
 
-/** Strips padding and priority fields from HEADERS or DATA payloads. */
+/** Strips padding and priority fields from a HEADERS payload. */
 function unpad(frame: Frame): Uint8Array {
   let payload = frame.payload;
   if (frame.flags & PADDED) {
@@ -292,9 +311,15 @@ class Connection {
     try {
       await this.start();
       while (!this.#closed) {
-        const next = await this.reader.frame();
+        const next = await this.reader.header();
         if (next === undefined) break;
-        this.#handle(next);
+        if (next.type === DATA) {
+          await this.#data(next);
+          continue;
+        }
+        const payload = await this.reader.bytes(next.length);
+        if (payload === undefined) break;
+        this.#handle({ ...next, payload });
       }
     } catch (error) {
       if (error instanceof ProtocolError && !this.#closed) {
@@ -356,8 +381,6 @@ class Connection {
         if (f.flags & END_HEADERS) this.#endHeaders(stream, false);
         return;
       }
-      case DATA:
-        return this.#data(f);
       case RST_STREAM: {
         const stream = this.#streams.get(f.stream);
         if (stream) {
@@ -447,36 +470,47 @@ class Connection {
     }
   }
 
-  #data(f: Frame): void {
-    const stream = this.#streams.get(f.stream);
+  /** A DATA frame, its payload handed on piece by piece as it arrives. */
+  async #data(f: Omit<Frame, "payload"> & { length: number }): Promise<void> {
+    if (this.#continuing !== undefined) throw new ProtocolError("DATA inside a header block");
+    let stream = this.#streams.get(f.stream);
     // Flow control counts the whole frame, padding included; give it all back at once:
     // this side reads everything it is sent as it arrives.
-    if (f.payload.byteLength > 0) {
+    if (f.length > 0) {
       const credit = concat([
-        frame(WINDOW_UPDATE, 0, 0, u32(f.payload.byteLength)),
+        frame(WINDOW_UPDATE, 0, 0, u32(f.length)),
         ...(stream && !(f.flags & END_STREAM)
-          ? [frame(WINDOW_UPDATE, 0, f.stream, u32(f.payload.byteLength))]
+          ? [frame(WINDOW_UPDATE, 0, f.stream, u32(f.length))]
           : []),
       ]);
       this.write(credit).catch(() => {});
     }
-    if (stream === undefined) return; // reset already
-    const payload = unpad(f);
-    const ended = (f.flags & END_STREAM) !== 0;
-    if (this.role === "server") {
-      stream.bodyLength += payload.byteLength;
-      if (stream.bodyLength > MAX_REQUEST_BODY) {
-        this.reset(stream, GrpcStatus.RESOURCE_EXHAUSTED);
-        return;
-      }
-      stream.body.push(payload.slice());
-      if (ended) {
-        stream.closedByPeer = true;
-        this.onStream?.(stream);
-      }
-    } else {
-      stream.onData?.(payload, ended);
+    let padding = 0;
+    if (f.flags & PADDED) {
+      const pad = await this.reader.bytes(1);
+      if (pad === undefined) throw new ProtocolError("the connection ended inside a frame");
+      padding = pad[0];
+      if (padding >= f.length) throw new ProtocolError("padding longer than the frame");
     }
+    const ended = (f.flags & END_STREAM) !== 0;
+    for await (const piece of this.reader.pieces(f.length - (padding > 0 ? 1 : 0) - padding)) {
+      stream = this.#streams.get(f.stream); // a handler may have reset it meanwhile
+      if (stream === undefined) continue;
+      if (this.role === "server") {
+        stream.bodyLength += piece.byteLength;
+        if (stream.bodyLength > MAX_REQUEST_BODY) this.reset(stream, GrpcStatus.RESOURCE_EXHAUSTED);
+        else stream.body.push(piece.slice());
+      } else stream.onData?.(piece, false);
+    }
+    for await (const _ of this.reader.pieces(padding)) {
+      // Padding is read and dropped.
+    }
+    stream = this.#streams.get(f.stream);
+    if (stream === undefined || !ended) return;
+    if (this.role === "server") {
+      stream.closedByPeer = true;
+      this.onStream?.(stream);
+    } else stream.onData?.(new Uint8Array(0), true);
   }
 
   #newStream(id: number): StreamState {
@@ -739,19 +773,52 @@ export class GrpcError extends Error {
   }
 }
 
+/**
+ * Receives a response's gRPC messages as they stream in: `start` with the message's length,
+ * `bytes` with its pieces in order (views valid only during the call), `end` when complete.
+ * A sink that streams can put bytes where they belong without buffering whole messages.
+ */
+export interface MessageSink {
+  start(length: number): void;
+  bytes(piece: Uint8Array): void;
+  end(): void;
+}
+
 /** Messages up to this size get their buffer at once; larger ones grow as bytes arrive. */
 const PREALLOCATE = 64 << 20;
 
-/** Cuts a response's DATA payloads into gRPC messages; copies each byte once. */
+/** A sink that hands over each whole message, copied once out of the socket buffer. */
+export function wholeMessages(deliver: (message: Uint8Array) => void): MessageSink {
+  let message: Uint8Array | undefined;
+  let chunks: Uint8Array[] = [];
+  let have = 0;
+  return {
+    start(length) {
+      message = length <= PREALLOCATE ? new Uint8Array(length) : undefined;
+      chunks = [];
+      have = 0;
+    },
+    bytes(piece) {
+      if (message) message.set(piece, have);
+      else chunks.push(piece.slice());
+      have += piece.byteLength;
+    },
+    end() {
+      deliver(message ?? concat(chunks));
+      message = undefined;
+      chunks = [];
+    },
+  };
+}
+
+/** Cuts a response's DATA payloads at gRPC message boundaries for a sink. */
 class MessageCutter {
   #prefix = new Uint8Array(5);
   #prefixHave = 0;
-  #message: Uint8Array | undefined;
-  #chunks: Uint8Array[] = [];
   #need = 0;
   #have = 0;
 
-  constructor(readonly deliver: (message: Uint8Array) => void) {}
+  constructor(readonly sink: MessageSink) {}
 
   get idle(): boolean {
     return this.#prefixHave === 0 && this.#need === 0;
@@ -770,23 +837,17 @@ class MessageCutter {
         if (this.#prefix[0] !== 0) throw new GrpcError(GrpcStatus.INTERNAL, "a compressed message");
         this.#need = new DataView(this.#prefix.buffer).getUint32(1);
         this.#have = 0;
-        this.#chunks = [];
-        this.#message = this.#need <= PREALLOCATE ? new Uint8Array(this.#need) : undefined;
-        if (this.#need === 0) this.deliver(new Uint8Array(0));
+        this.sink.start(this.#need);
+        if (this.#need === 0) this.sink.end();
         continue;
       }
       const take = Math.min(this.#need - this.#have, payload.byteLength - at);
-      const piece = payload.subarray(at, at + take);
-      if (this.#message) this.#message.set(piece, this.#have);
-      else this.#chunks.push(piece.slice());
+      this.sink.bytes(payload.subarray(at, at + take));
       this.#have += take;
       at += take;
       if (this.#have === this.#need) {
-        const message = this.#message ?? concat(this.#chunks);
         this.#need = 0;
-        this.#message = undefined;
-        this.#chunks = [];
-        this.deliver(message);
+        this.sink.end();
       }
     }
   }
@@ -827,13 +888,13 @@ export class H2Client {
   }
 
   /**
-   * A unary or server-streaming call: sends `request`, hands each response message to
-   * `onMessage` as it completes, resolves at an OK status, rejects with a GrpcError.
+   * A unary or server-streaming call: sends `request`, streams each response message into
+   * `sink`, resolves at an OK status, rejects with a GrpcError (or what the sink threw).
    */
   async call(
     path: string,
     request: Uint8Array,
-    onMessage: (message: Uint8Array) => void,
+    sink: MessageSink,
     metadata: [string, string][] = [],
   ): Promise<void> {
     let connection: Connection;
@@ -851,14 +912,7 @@ export class H2Client {
         connection.forget(stream);
         reject(error);
       };
-      const cutter = new MessageCutter((message) => {
-        try {
-          onMessage(message);
-        } catch (error) {
-          connection.reset(stream, GrpcStatus.CANCELLED);
-          fail(error);
-        }
-      });
+      const cutter = new MessageCutter(sink);
       let started = false;
       stream.onHeaders = (headers, endStream) => {
         if (failed) return;
@@ -881,13 +935,17 @@ export class H2Client {
           resolve();
         }
       };
-      stream.onData = (payload) => {
+      stream.onData = (payload, endStream) => {
         if (failed) return;
         try {
           cutter.push(payload);
         } catch (error) {
           connection.reset(stream, GrpcStatus.CANCELLED);
           fail(error);
+          return;
+        }
+        if (endStream) {
+          fail(new GrpcError(GrpcStatus.INTERNAL, "the stream ended without a gRPC status"));
         }
       };
       stream.onReset = () =>

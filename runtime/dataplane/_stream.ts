@@ -63,23 +63,28 @@ export interface Assembled {
 }
 
 /**
- * Collects the Flight messages of one stream. `add` checks each message as it arrives
- * (framing, a schema first, a body exactly as long as the metadata declares); `finish`
- * returns the stream's layout. `where` names the peer in messages.
+ * Lays out the Flight messages of one stream as an Arrow IPC stream. `begin` checks each
+ * message's header as it arrives (framing, a schema first, no second schema, the body as
+ * long as the header declares) and says where its body goes; `finish` completes the stream.
+ * With a `target` (memory of the stream's announced size, a new segment), headers and bodies
+ * are written into it as they arrive; without, they are kept until `writeInto`. `where`
+ * names the peer in messages.
  */
 export class StreamAssembler {
   #messages: IpcMessage[] = [];
+  #count = 0;
   #byteLength = 8; // the end-of-stream marker
   #rows = 0;
   #fingerprint: string | undefined;
 
-  constructor(readonly where: string) {}
+  constructor(readonly where: string, readonly target?: Uint8Array) {}
 
-  add(metadata: Uint8Array, body: Uint8Array): void {
-    const index = this.#messages.length;
+  /** Checks one message's metadata; returns the memory its `bodyLength`-byte body goes to. */
+  begin(metadata: Uint8Array, bodyLength: number): Uint8Array {
+    const index = this.#count;
     if (metadata.byteLength === 0) {
       // Flight allows messages that carry only app_metadata; they hold no Arrow data.
-      if (body.byteLength === 0) return;
+      if (bodyLength === 0) return new Uint8Array(0);
       throw this.#corrupt(`message ${index} has a body but no header`);
     }
     const info = checkMessageMetadata(metadata);
@@ -90,24 +95,44 @@ export class StreamAssembler {
     if (index > 0 && info.headerType === HEADER_SCHEMA) {
       throw this.#corrupt(`message ${index} is a second schema`);
     }
-    if (body.byteLength !== info.bodyLength) {
+    if (bodyLength !== info.bodyLength) {
       throw new DataPlaneError(
-        body.byteLength < info.bodyLength ? "truncated" : "corrupt",
-        `${this.where} sent message ${index} with a ${body.byteLength}-byte body; ` +
+        bodyLength < info.bodyLength ? "truncated" : "corrupt",
+        `${this.where} sent message ${index} with a ${bodyLength}-byte body; ` +
           `its header declares ${info.bodyLength}`,
       );
     }
     if (index === 0) this.#fingerprint = readFingerprint(metadata, this.where);
     if (info.headerType === HEADER_RECORD_BATCH) this.#rows += info.rows;
-    this.#messages.push({ metadata, body });
+    this.#count++;
     // Bodies are not padded: the next message starts where the declared body ends (Arrow
     // writers keep body lengths multiples of 8, so bodies stay aligned).
-    this.#byteLength += 8 + pad8(metadata.byteLength) + body.byteLength;
+    const at = this.#byteLength - 8;
+    this.#byteLength += 8 + pad8(metadata.byteLength) + bodyLength;
+    if (this.target === undefined) {
+      const body = new Uint8Array(bodyLength);
+      this.#messages.push({ metadata: metadata.slice(), body });
+      return body;
+    }
+    if (this.#byteLength > this.target.byteLength) {
+      throw this.#corrupt(`the stream grows past the ${this.target.byteLength} bytes announced`);
+    }
+    const bodyStart = writeMessageHead(this.target, at, metadata);
+    return this.target.subarray(bodyStart, bodyStart + bodyLength);
   }
 
   finish(): Assembled {
     if (this.#fingerprint === undefined) {
       throw new DataPlaneError("truncated", `${this.where} ended the stream before its schema`);
+    }
+    if (this.target !== undefined) {
+      if (this.#byteLength !== this.target.byteLength) {
+        throw new DataPlaneError(
+          "truncated",
+          `${this.where} sent ${this.#byteLength} bytes of stream, ${this.target.byteLength} announced`,
+        );
+      }
+      writeEnd(this.target, this.#byteLength - 8);
     }
     const messages = this.#messages;
     return {
@@ -115,20 +140,13 @@ export class StreamAssembler {
       rows: this.#rows,
       schemaFingerprint: this.#fingerprint,
       writeInto(target) {
-        const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
         let at = 0;
         for (const { metadata, body } of messages) {
-          const padded = pad8(metadata.byteLength);
-          view.setUint32(at, CONTINUATION, true);
-          view.setInt32(at + 4, padded, true);
-          target.set(metadata, at + 8);
-          target.fill(0, at + 8 + metadata.byteLength, at + 8 + padded);
-          at += 8 + padded;
+          at = writeMessageHead(target, at, metadata);
           target.set(body, at);
           at += body.byteLength;
         }
-        view.setUint32(at, CONTINUATION, true);
-        view.setInt32(at + 4, 0, true);
+        writeEnd(target, at);
       },
     };
   }
@@ -136,6 +154,23 @@ export class StreamAssembler {
   #corrupt(detail: string): DataPlaneError {
     return new DataPlaneError("corrupt", `${this.where} sent a bad Arrow message: ${detail}`);
   }
+}
+
+/** Writes a message's prefix and padded metadata at `at`; returns where its body starts. */
+function writeMessageHead(target: Uint8Array, at: number, metadata: Uint8Array): number {
+  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
+  const padded = pad8(metadata.byteLength);
+  view.setUint32(at, CONTINUATION, true);
+  view.setInt32(at + 4, padded, true);
+  target.set(metadata, at + 8);
+  target.fill(0, at + 8 + metadata.byteLength, at + 8 + padded);
+  return at + 8 + padded;
+}
+
+function writeEnd(target: Uint8Array, at: number): void {
+  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
+  view.setUint32(at, CONTINUATION, true);
+  view.setInt32(at + 4, 0, true);
 }
 
 /** The fingerprint of a schema message, read by apache-arrow after the framing check. */

@@ -12,8 +12,9 @@
  *   _node.ts pull ADDRESS TICKET CONSUMER OUT      DoGet into the local registry, release at
  *                                                  the producer, write the adopted stream to
  *                                                  OUT; prints {rows, segment, shm}
- *   _node.ts fetch ADDRESS TICKET ROUNDS           DoGet ROUNDS times (benchmark); prints
- *                                                  {bytes, seconds}
+ *   _node.ts fetch ADDRESS TICKET ROUNDS [BYTES]   DoGet ROUNDS times (benchmark); BYTES is
+ *                                                  the size the producer announced, as an
+ *                                                  edge's `next` does; prints {bytes, seconds}
  */
 import { RecordBatchReader, Table } from "apache-arrow";
 import { DataPlane, FlightClient, serveFlight } from "../../runtime/dataplane/mod.ts";
@@ -58,14 +59,16 @@ if (mode === "serve") {
   client.close();
   registry.close();
 } else if (mode === "fetch") {
-  const [address, ticket, rounds] = args;
+  const [address, ticket, rounds, announced] = args;
   const registry = new Registry();
   const client = new FlightClient(address);
   const seconds: number[] = [];
   let bytes = 0;
   for (let i = 0; i < Number(rounds); i++) {
     const start = performance.now();
-    const handle = await client.get(ticket, registry);
+    const handle = await client.get(ticket, registry, {
+      bytes: announced === undefined ? undefined : Number(announced),
+    });
     seconds.push((performance.now() - start) / 1000);
     bytes = handle.length;
     registry.release(handle.id);

@@ -7,14 +7,13 @@
 import assert from "node:assert/strict";
 import { tableFromArrays } from "apache-arrow";
 import {
-  DataPlane,
   DataPlaneError,
   FlightClient,
   type FlightCredentials,
-  serveFlight,
   type TlsFiles,
 } from "../../runtime/dataplane/mod.ts";
 import { Registry } from "../../runtime/registry/mod.ts";
+import { flightNode } from "./_fixtures.ts";
 
 const peer = new URL("./_flight_peer.py", import.meta.url).pathname;
 const TOKEN = "cluster-token-7f3a";
@@ -90,24 +89,13 @@ async function authority(dir: string, name: string): Promise<TlsFiles> {
 }
 
 async function producer(credentials: FlightCredentials, consumers = ["c"]) {
-  const registry = new Registry({
-    prefix: `hdauth${Deno.pid}x${Math.floor(Math.random() * 1e6)}x`,
-  });
-  const plane = new DataPlane(registry);
-  const server = await serveFlight(plane, "127.0.0.1:0", credentials);
-  const handle = registry.put(tableFromArrays({ v: Int32Array.from([1, 2, 3]) }), consumers.length);
-  plane.publish(handle, consumers);
-  return {
-    registry,
-    plane,
-    server,
-    handle,
-    async [Symbol.asyncDispose]() {
-      await server.close();
-      plane.close();
-      registry.close();
-    },
-  };
+  const node = await flightNode(credentials);
+  const handle = node.registry.put(
+    tableFromArrays({ v: Int32Array.from([1, 2, 3]) }),
+    consumers.length,
+  );
+  node.plane.publish(handle, consumers);
+  return Object.assign(node, { handle });
 }
 
 async function refused(client: FlightClient, call: () => Promise<unknown>, code: string) {

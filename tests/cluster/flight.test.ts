@@ -7,15 +7,10 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { RecordBatchReader, Table, tableFromArrays } from "apache-arrow";
-import {
-  DataPlane,
-  DataPlaneError,
-  FlightClient,
-  type FlightListening,
-  serveFlight,
-} from "../../runtime/dataplane/mod.ts";
+import { DataPlaneError, FlightClient } from "../../runtime/dataplane/mod.ts";
 import { Registry, SHM_DIR } from "../../runtime/registry/mod.ts";
 import { CHANNEL_OPTIONS, flightService } from "../../runtime/dataplane/_service.ts";
+import { flightNode } from "./_fixtures.ts";
 
 const peer = new URL("./_flight_peer.py", import.meta.url).pathname;
 
@@ -34,32 +29,6 @@ async function interopTable(dir: string, rows = 1000): Promise<{ path: string; t
   return { path, table };
 }
 
-interface Node {
-  registry: Registry;
-  plane: DataPlane;
-  server: FlightListening;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-let prefixSerial = 0;
-
-async function node(): Promise<Node> {
-  // A prefix of its own per node, so two registries in one process never collide.
-  const registry = new Registry({ prefix: `hdflight${Deno.pid}x${prefixSerial++}x` });
-  const plane = new DataPlane(registry);
-  const server = await serveFlight(plane, "127.0.0.1:0");
-  return {
-    registry,
-    plane,
-    server,
-    async [Symbol.asyncDispose]() {
-      await server.close();
-      plane.close();
-      registry.close();
-    },
-  };
-}
-
 function segmentsOf(registry: Registry): string[] {
   return [...Deno.readDirSync(SHM_DIR)].map((e) => e.name).filter((n) =>
     n.startsWith(`${registry.prefix}-`)
@@ -68,8 +37,8 @@ function segmentsOf(registry: Registry): string[] {
 
 Deno.test("a Heddle consumer pulls a published object and frees it at the producer by releasing", async () => {
   const dir = await Deno.makeTempDir();
-  await using producer = await node();
-  await using consumer = await node();
+  await using producer = await flightNode();
+  await using consumer = await flightNode();
   const { path, table } = await interopTable(dir);
   const handle = producer.registry.put(table, 1);
   producer.plane.publish(handle, ["b"]);
@@ -95,7 +64,7 @@ Deno.test("a Heddle consumer pulls a published object and frees it at the produc
 
 Deno.test("pyarrow.flight.FlightClient.do_get against a Heddle worker gets the exact table", async () => {
   const dir = await Deno.makeTempDir();
-  await using producer = await node();
+  await using producer = await flightNode();
   try {
     const { path, table } = await interopTable(dir, 5000);
     const handle = producer.registry.put(table, 1);
@@ -169,7 +138,7 @@ async function badPeer(
 
 /** The flatbuffer metadata and body of each message of a real stream. */
 async function realMessages(): Promise<{ dataHeader: Uint8Array; dataBody: Uint8Array }[]> {
-  await using producer = await node();
+  await using producer = await flightNode();
   const handle = producer.registry.put(tableFromArrays({ x: Int32Array.from([1, 2, 3, 4]) }), 1);
   producer.plane.publish(handle, ["c"]);
   const { splitStream } = await import("../../runtime/dataplane/_stream.ts");
@@ -229,9 +198,31 @@ Deno.test("bad messages from a peer are refused before anything reaches the regi
   }
 });
 
+Deno.test("a stream of another size than announced is refused and leaves no segment", async () => {
+  await using producer = await flightNode();
+  await using consumer = await flightNode();
+  const handle = producer.registry.put(tableFromArrays({ x: Int32Array.from([1, 2, 3]) }), 1);
+  producer.plane.publish(handle, ["c"]);
+  const client = new FlightClient(producer.server.address);
+  try {
+    for (const bytes of [handle.length - 8, handle.length + 8]) {
+      await assert.rejects(client.get(handle.id, consumer.registry, { bytes }), (e) => {
+        assert.ok(e instanceof DataPlaneError, String(e));
+        assert.match(e.message, /announced/);
+        return true;
+      });
+      assert.deepEqual(segmentsOf(consumer.registry), []);
+    }
+    const got = await client.get(handle.id, consumer.registry, { bytes: handle.length });
+    assert.equal(got.rows, 3);
+  } finally {
+    client.close();
+  }
+});
+
 Deno.test("DoGet of an unpublished or released object is NOT_FOUND, naming the peer", async () => {
-  await using producer = await node();
-  await using consumer = await node();
+  await using producer = await flightNode();
+  await using consumer = await flightNode();
   const handle = producer.registry.put(tableFromArrays({ x: Int32Array.from([1]) }), 1);
   const client = new FlightClient(producer.server.address);
   try {
@@ -251,8 +242,8 @@ Deno.test("DoGet of an unpublished or released object is NOT_FOUND, naming the p
 });
 
 Deno.test("an edge holds its producer at capacity until the remote consumer releases", async () => {
-  await using producer = await node();
-  await using consumer = await node();
+  await using producer = await flightNode();
+  await using consumer = await flightNode();
   const edge = producer.plane.edge("run1/a->b", ["b"], 2);
   const sent: number[] = [];
   const produce = (async () => {
@@ -287,8 +278,8 @@ Deno.test("an edge holds its producer at capacity until the remote consumer rele
 });
 
 Deno.test("an edge with two remote consumers frees each object only after both released", async () => {
-  await using producer = await node();
-  await using consumer = await node();
+  await using producer = await flightNode();
+  await using consumer = await flightNode();
   const edge = producer.plane.edge("fan", ["x", "y"], 1);
   const handle = producer.registry.put(tableFromArrays({ v: Int32Array.from([7]) }), 2);
   await edge.send(handle);
@@ -316,7 +307,7 @@ Deno.test("an edge with two remote consumers frees each object only after both r
 Deno.test("clients that vanish mid-stream or hang up after large streams leave the server serving", async () => {
   // grpc-js on node:http2 (the first transport) aborted the whole server process, an nghttp2
   // assertion, when a client hung up after four 64 MB DoGets; a worker must survive any peer.
-  await using producer = await node();
+  await using producer = await flightNode();
   const rows = 2_000_000;
   const handle = producer.registry.put(
     tableFromArrays({ x: new Float64Array(rows).fill(0.5), v: new Int32Array(rows) }),
@@ -343,7 +334,7 @@ Deno.test("clients that vanish mid-stream or hang up after large streams leave t
     assert.equal(finished.code, 0);
     assert.equal(JSON.parse(new TextDecoder().decode(finished.stdout)).seconds.length, 3);
     // Still serving, and the object is intact.
-    await using consumer = await node();
+    await using consumer = await flightNode();
     const client = new FlightClient(producer.server.address);
     try {
       const got = await client.get(handle.id, consumer.registry);
