@@ -11,6 +11,7 @@ import { benchCheck } from "./check.ts";
 import { benchCluster } from "./cluster.ts";
 import { handoffSvg } from "./_chart.ts";
 import { benchE2e } from "./e2e.ts";
+import { benchFiles } from "./files.ts";
 import { benchHandoff } from "./handoff.ts";
 import { benchMemory } from "./memory.ts";
 import { benchParse } from "./parse.ts";
@@ -98,6 +99,12 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
     benchCluster({
       megabytes: pick(ctx.scale, 256, 64, 1),
       runs: pick(ctx.scale, 5, 3, 1),
+      log: ctx.log,
+    }),
+  files: (ctx) =>
+    benchFiles({
+      rows: pick(ctx.scale, 1_000_000, 300_000, 2_000),
+      runs: pick(ctx.scale, 5, 3, 2),
       log: ctx.log,
     }),
   prql: async (ctx) => {

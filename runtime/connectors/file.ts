@@ -28,6 +28,7 @@ import {
   rawJson,
 } from "./_columns.ts";
 import { type CsvBatch, type CsvOptions, CsvReader } from "./_csv.ts";
+import { ByteBuffer, csvHeader, csvRows } from "./_csv_writer.ts";
 import { type JsonLine, JsonlReader } from "./_jsonl.ts";
 import { DEFAULT_MAX_RECORD_BYTES, excerpt } from "./_records.ts";
 import { intOf } from "./_remote.ts";
@@ -377,14 +378,6 @@ function pinnedFields(schema: ColumnSpec[] | null): ArrowField[] {
   return (schema ?? []).flatMap((f) => f.type ? [{ ...f, type: f.type }] : []);
 }
 
-function csvCell(value: unknown): string {
-  const v = jsonValue(value);
-  if (v === null || v === undefined) return "";
-  const text = typeof v === "object" ? JSON.stringify(v) : String(v);
-  // An empty string is written quoted so that it reads back as "" rather than null.
-  return text === "" || /[",\n\r]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
 /** One JSON line; 64-bit integers are written as exact JSON numbers, never rounded. */
 function jsonLine(row: Record<string, unknown>): string {
   return JSON.stringify(
@@ -394,6 +387,8 @@ function jsonLine(row: Record<string, unknown>): string {
 }
 
 const TEMP_MARK = ".heddle-tmp-";
+/** Output is written to the file in pieces of about this size. */
+const DRAIN_BYTES = 1 << 20;
 /** A temp file this young and still empty may be one another process is about to lock. */
 const FRESH_MS = 5_000;
 
@@ -441,7 +436,8 @@ class FileSink implements Sink {
   #columns: string[] | null = null;
   #arrow: Table[] = [];
   #done = false;
-  #encoder = new TextEncoder();
+  /** Output not yet written to the file, drained past `DRAIN_BYTES` and before publishing. */
+  #out = new ByteBuffer();
 
   constructor(private config: FileConfig, private ctx: ConnectorContext) {
     this.#temp = join(
@@ -465,10 +461,11 @@ class FileSink implements Sink {
     return this;
   }
 
-  async #append(data: string | Uint8Array): Promise<void> {
-    const bytes = typeof data === "string" ? this.#encoder.encode(data) : data;
+  async #drain(): Promise<void> {
+    const bytes = this.#out.buf.subarray(0, this.#out.at);
     let written = 0;
     while (written < bytes.length) written += await this.#file!.write(bytes.subarray(written));
+    this.#out.at = 0;
   }
 
   async write(rows: Table): Promise<void> {
@@ -477,19 +474,15 @@ class FileSink implements Sink {
       this.#arrow.push(tableFromIPC(tableToIPC(rows, "stream")));
       return;
     }
-    const objects = rawRowsOf(rows);
-    if (this.config.format === "jsonl") {
-      await this.#append(objects.map(jsonLine).join(""));
-      return;
+    if (this.config.format === "jsonl") this.#out.utf8(rawRowsOf(rows).map(jsonLine).join(""));
+    else {
+      if (!this.#columns) {
+        this.#columns = rows.schema.fields.map((f) => f.name);
+        csvHeader(this.#columns, this.#out);
+      }
+      csvRows(rows, this.#columns, this.#out);
     }
-    if (!this.#columns) {
-      this.#columns = rows.schema.fields.map((f) => f.name);
-      await this.#append(this.#columns.map(csvCell).join(",") + "\n");
-    }
-    const columns = this.#columns;
-    await this.#append(
-      objects.map((o) => columns.map((c) => csvCell(o[c])).join(",") + "\n").join(""),
-    );
+    if (this.#out.at >= DRAIN_BYTES) await this.#drain();
   }
 
   /** Publishes the output: renames the complete file into place (the run completed). */
@@ -500,10 +493,12 @@ class FileSink implements Sink {
       const table = this.#arrow.length > 0
         ? new Table(this.#arrow.flatMap((t) => t.batches))
         : new Table(toArrowSchema(pinnedFields(this.ctx.schema)));
-      await this.#append(tableToIPC(table, "file"));
+      this.#out.buf = tableToIPC(table, "file");
+      this.#out.at = this.#out.buf.length;
     } else if (this.config.format === "csv" && !this.#columns && this.ctx.schema) {
-      await this.#append(this.ctx.schema.map((f) => csvCell(f.name)).join(",") + "\n");
+      csvHeader(this.ctx.schema.map((f) => f.name), this.#out);
     }
+    await this.#drain();
     await this.#file!.sync();
     // Renamed while still locked, so no other process takes it for a leftover meanwhile.
     await Deno.rename(this.#temp, this.config.path);
