@@ -9,7 +9,10 @@ import type { PluginErrorCode, PluginHost } from "../plugins/mod.ts";
 import type { Registry } from "../registry/mod.ts";
 
 /** What the executor uses of the registry: put, open (leased), release. */
-export type BatchRegistry = Pick<Registry, "put" | "open" | "release">;
+export type BatchRegistry =
+  & Pick<Registry, "put" | "open" | "release">
+  // Where a blocking sort spills and how much it may hold (absent: it never spills).
+  & Partial<Pick<Registry, "memoryBudget" | "spillDir">>;
 
 /** What the executor uses of the plugin host: `invokeChain` (one step is a chain of one). */
 export type PluginInvoker = Pick<PluginHost, "invokeChain">;

@@ -18,7 +18,13 @@ import type {
   Transform,
 } from "../connectors/mod.ts";
 import type { Lease, ObjectHandle } from "../registry/mod.ts";
-import { type CompiledQuery, compilePrql, execute } from "../prql/mod.ts";
+import {
+  type CompiledQuery,
+  compilePrql,
+  execute,
+  type ExternalSort,
+  externalSortOf,
+} from "../prql/mod.ts";
 import type {
   EventBody,
   EventSink,
@@ -416,7 +422,11 @@ export class Run {
     const registry = this.settings.registry;
     const collected: { handle: ObjectHandle; origins: Origin[] }[] = [];
     const leases: Lease[] = [];
+    // A block that only sorts is sorted externally, in runs that spill (runtime/prql/_spill.ts).
+    let sorter: ExternalSort | null | undefined;
+    const sorted: Origin[][] = [];
     const free = () => {
+      sorter?.dispose();
       for (const l of leases) l.release();
       for (const c of collected) registry.release(c.handle.id);
     };
@@ -424,6 +434,12 @@ export class Run {
       for (let env = await queue.next(); env; env = await queue.next()) {
         if (this.#fatal) {
           this.#discard(env);
+          continue;
+        }
+        if (sorter === undefined) sorter = this.#externalSort(s, env);
+        if (sorter) {
+          sorted.push(env.origins);
+          this.#feed(sorter, env);
           continue;
         }
         if (env.handle) collected.push({ handle: env.handle, origins: env.origins });
@@ -435,6 +451,7 @@ export class Run {
           }
         }
       }
+      if (sorter && !this.#fatal) return await this.#sortExternally(s, sorter, sorted);
       if (this.#fatal || collected.length === 0) return free();
       for (const c of collected) leases.push(registry.open(c.handle));
     } catch (error) {
@@ -454,6 +471,49 @@ export class Run {
       await this.#process(s, { handle: null, rows: table.numRows, origins, pins: [pin] }, table);
     } finally {
       pin.drop();
+    }
+  }
+
+  /** An external sort for a blocking stage whose block only sorts its input, else null. */
+  #externalSort(s: PlannedStage, first: Envelope): ExternalSort | null {
+    const rt = this.#runtimes.get(s.id)!;
+    const { memoryBudget, spillDir } = this.settings.registry;
+    if (rt.kind !== "prql" || rt.lookups.length > 0 || !memoryBudget || !spillDir) return null;
+    let schema = first.table?.schema;
+    if (!schema) {
+      const lease = this.settings.registry.open(first.handle!);
+      schema = lease.table.schema;
+      lease.release();
+    }
+    // A run is sorted in memory with about three times its size in working space.
+    return externalSortOf(this.#compile(s, { input: new ArrowTable(schema) }), {
+      runBytes: Math.max(1 << 20, Math.floor(memoryBudget / 4)),
+      dir: spillDir,
+      batchRows: this.settings.batchRows,
+    });
+  }
+
+  /** Hands one envelope's rows to an external sort, which releases them once spilled. */
+  #feed(sorter: ExternalSort, env: Envelope): void {
+    const registry = this.settings.registry;
+    if (!env.handle) return sorter.push(env.table!, () => dropAll(env.pins));
+    const lease = registry.open(env.handle);
+    sorter.push(lease.table, () => (lease.release(), registry.release(env.handle!.id)));
+  }
+
+  /** Sends an external sort's output on, batch by batch, with the lineage of all its input. */
+  async #sortExternally(s: PlannedStage, sorter: ExternalSort, parts: Origin[][]): Promise<void> {
+    const origins = [...new Map(parts.flat().map((o) => [`${o.source}#${o.seq}`, o])).values()];
+    this.#lineage.adjust(origins, 1);
+    for (const p of parts) this.#lineage.adjust(p, -1);
+    try {
+      // The output has the input's rows, in batches of `batchRows` but the last.
+      const batches = Math.ceil(sorter.rows / this.settings.batchRows);
+      this.#lineage.adjust(origins, batches * s.consumers.length - 1);
+      for (const table of sorter.finish()) await this.#send(s, table, origins, []);
+      this.#progress(s, sorter.rows, sorter.rows, 0);
+    } finally {
+      sorter.dispose();
     }
   }
 

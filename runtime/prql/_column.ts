@@ -331,6 +331,13 @@ export function toArrow(col: Column, n: number): arrow.Data {
   return arrow.makeData({ type, length: n, nullCount, nullBitmap, data: out } as any);
 }
 
+/** One record batch of `n` rows from Arrow column data, as a table of `schema`. */
+export function tableOf(schema: arrow.Schema, children: arrow.Data[], n: number): arrow.Table {
+  const type = new arrow.Struct(schema.fields);
+  const data = arrow.makeData({ type, length: n, nullCount: 0, children });
+  return new arrow.Table(schema, [new arrow.RecordBatch(schema, data)]);
+}
+
 /** Makes a fresh typed array of the same class as `a`. */
 function like(a: NumArray, n: number): NumArray {
   return new (a.constructor as new (n: number) => NumArray)(n);

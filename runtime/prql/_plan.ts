@@ -72,12 +72,19 @@ export interface Projection {
   fields: number[];
 }
 
+/** A projection sorted once by output columns (`keys` by output position, in sort order). */
+export interface SortedProjection extends Projection {
+  keys: { position: number; desc: boolean }[];
+}
+
 export interface Plan {
   columns: OutColumn[];
   run(relations: Record<string, arrow.Table>): Rows;
   /** Per relation, the names of the columns the query reads. */
   reads: Map<string, Set<string>>;
   projection: Projection | null;
+  /** Set when the query is a projection with one sort: it can then be sorted externally. */
+  sortedProjection: SortedProjection | null;
 }
 
 type Step = (frame: Frame, ctx: RunContext) => Frame;
@@ -277,6 +284,7 @@ class Planner {
       run: (relations) => rel.run({ relations, cache: new Map() }),
       reads: this.reads,
       projection: this.projection(steps),
+      sortedProjection: this.sortedProjection(steps),
     };
   }
 
@@ -750,13 +758,26 @@ class Planner {
 
   /** A pure projection: only renames and selections of one extern relation's columns. */
   private projection(steps: Transform[]): Projection | null {
+    return steps.some((t) => tagOf(t) === "Sort") ? null : this.sortedProjection(steps);
+  }
+
+  /**
+   * A projection that may sort once, by columns it outputs: what an external sort can do
+   * run by run and merge (the keys are given by output position).
+   */
+  private sortedProjection(steps: Transform[]): SortedProjection | null {
     const alias = new Map<CId, CId>();
     let origin: { source: number; pos: Map<CId, number> } | null = null;
+    let sort: ColumnSort[] | null = null;
     for (const t of steps) {
       const tag = tagOf(t);
       // deno-lint-ignore no-explicit-any
       const b = (t as any)[tag];
       if (tag === "Select") continue;
+      if (tag === "Sort" && !sort) {
+        sort = b as ColumnSort[];
+        continue;
+      }
       if (tag === "Compute" && b.expr.kind.ColumnRef !== undefined && !b.window) {
         alias.set(b.id, b.expr.kind.ColumnRef);
         continue;
@@ -777,13 +798,21 @@ class Planner {
     const last = steps[steps.length - 1] as { Select?: CId[] };
     if (!last.Select) return null;
     const fields: number[] = [];
-    for (let cid of last.Select) {
+    const resolve = (cid: CId) => {
       while (alias.has(cid)) cid = alias.get(cid)!;
-      const p = origin.pos.get(cid);
+      return cid;
+    };
+    for (const cid of last.Select) {
+      const p = origin.pos.get(resolve(cid));
       if (p === undefined) return null;
       fields.push(p);
     }
-    return { relation: this.externName(origin.source)!, fields };
+    const keys = (sort ?? []).map((k) => ({
+      position: last.Select!.findIndex((c) => resolve(c) === resolve(k.column)),
+      desc: k.direction === "Desc",
+    }));
+    if (keys.some((k) => k.position < 0)) return null;
+    return { relation: this.externName(origin.source)!, fields, keys };
   }
 
   /** For a table that only selects columns of an extern relation: that relation's fields. */

@@ -10,11 +10,14 @@
 import * as arrow from "apache-arrow";
 import * as prql from "prql-js";
 import type { Diagnostic, Result, Span } from "../../compiler/diagnostics/_types.ts";
-import { type Column, toArrow } from "./_column.ts";
+import { type Column, tableOf, toArrow } from "./_column.ts";
 import { supportedFunctions, UnsupportedError } from "./_expr.ts";
 import { type Plan, planQuery } from "./_plan.ts";
 import type { RelationalQuery } from "./_rq.ts";
+import { type ExternalSort, externalSort, type ExternalSortOptions } from "./_spill.ts";
 import { resolveSelfJoins } from "./_sugar.ts";
+
+export type { ExternalSort, ExternalSortOptions };
 
 export { supportedFunctions };
 
@@ -227,11 +230,20 @@ export function execute(query: CompiledQuery, relations: Record<string, arrow.Ta
     if (!c) throw new PrqlExecutionError(`internal: output column ${i} was not computed`);
     return toArrow({ ...c, type: schema.fields[i].type }, rows.n);
   });
-  const data = arrow.makeData({
-    type: new arrow.Struct(schema.fields),
-    length: rows.n,
-    nullCount: 0,
-    children,
-  });
-  return new arrow.Table(schema, [new arrow.RecordBatch(schema, data)]);
+  return tableOf(schema, children, rows.n);
+}
+
+/**
+ * An external (spilling) sort for a query that only sorts and selects its input, so that a
+ * blocking stage can sort more rows than its memory budget; null for any other query. Feed
+ * it the input batch by batch, then read the sorted output from `finish()`.
+ */
+export function externalSortOf(
+  query: CompiledQuery,
+  options: ExternalSortOptions,
+): ExternalSort | null {
+  const sorted = query.plan.sortedProjection;
+  if (!sorted || sorted.keys.length === 0) return null;
+  const run = (input: arrow.Table) => execute(query, { [sorted.relation]: input });
+  return externalSort(run, sorted, query.outputSchema, options);
 }

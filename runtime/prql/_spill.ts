@@ -1,0 +1,243 @@
+/**
+ * External merge sort for a block that only sorts (and selects): input batches are gathered
+ * into runs of at most `runBytes` of Arrow data, each run is sorted by the engine and written
+ * to the spill directory as Arrow IPC chunks, and the runs are merged chunk by chunk into
+ * batches of `batchRows` rows. Memory holds one run being sorted, or one chunk per run while
+ * merging, never the whole input. The output is exactly what sorting everything at once
+ * gives: the engine's sort is stable and ties between runs go to the earlier run. Every spill
+ * file is removed as soon as it has been read, and all of them on `dispose`.
+ */
+import * as arrow from "apache-arrow";
+import { type Column, fromArrow, gather, kindOf, tableOf, toArrow, utf8Of } from "./_column.ts";
+import type { SortedProjection } from "./_plan.ts";
+import { compareNumbers } from "./_sort.ts";
+import { compareBytes } from "./_utf8.ts";
+
+export interface ExternalSortOptions {
+  /** Arrow bytes of input gathered into one run before it is sorted and spilled. */
+  runBytes: number;
+  /** Where the runs go (created when needed). */
+  dir: string;
+  /** Rows per output batch. */
+  batchRows: number;
+  /** Rows per spilled chunk (what the merge reads at a time from each run). */
+  chunkRows?: number;
+}
+
+/** Sorts batches pushed one at a time; `finish` yields the sorted output in batches. */
+export interface ExternalSort {
+  /** Adds a batch; `release` is called once the batch is no longer needed. */
+  push(table: arrow.Table, release?: () => void): void;
+  /** The sorted output, batch by batch. */
+  finish(): Generator<arrow.Table>;
+  /** Removes every spill file left (idempotent). */
+  dispose(): void;
+  /** How many runs went to disk so far. */
+  readonly runs: number;
+  /** How many rows were pushed (and will come out). */
+  readonly rows: number;
+}
+
+/** Bytes of Arrow buffers a table holds. */
+export function arrowBytes(table: arrow.Table): number {
+  let total = 0;
+  const visit = (d: arrow.Data) => {
+    total += (d.values?.byteLength ?? 0) + (d.valueOffsets?.byteLength ?? 0) +
+      (d.nullBitmap?.byteLength ?? 0);
+    d.children.forEach(visit);
+  };
+  for (const b of table.batches) visit(b.data);
+  return total;
+}
+
+interface Chunk {
+  table: arrow.Table;
+  keys: Column[];
+}
+
+interface Run {
+  files: string[];
+  next: number;
+  chunk: Chunk | null;
+  row: number;
+}
+
+/**
+ * An external sort of the rows `run` sorts; `sorted` describes its keys by output position,
+ * `schema` its output.
+ */
+export function externalSort(
+  run: (input: arrow.Table) => arrow.Table,
+  sorted: SortedProjection,
+  schema: arrow.Schema,
+  o: ExternalSortOptions,
+): ExternalSort {
+  const chunkRows = o.chunkRows ?? 16_384;
+  let pending: { table: arrow.Table; release?: () => void }[] = [];
+  let pendingBytes = 0;
+  let rows = 0;
+  const runs: Run[] = [];
+  const files = new Set<string>();
+  const id = crypto.randomUUID().slice(0, 8);
+
+  const releasePending = () => {
+    for (const p of pending) p.release?.();
+    pending = [];
+    pendingBytes = 0;
+  };
+  const sortPending = (): arrow.Table => {
+    const batches = pending.flatMap((p) => p.table.batches);
+    const input = new arrow.Table(pending[0].table.schema, batches);
+    return run(input);
+  };
+  const spill = () => {
+    const out = sortPending();
+    releasePending();
+    Deno.mkdirSync(o.dir, { recursive: true });
+    const r: Run = { files: [], next: 0, chunk: null, row: 0 };
+    for (let at = 0; at < out.numRows; at += chunkRows) {
+      const file = `${o.dir}/heddle-sort-${Deno.pid}-${id}-${runs.length}-${r.files.length}.arrow`;
+      files.add(file);
+      Deno.writeFileSync(file, arrow.tableToIPC(out.slice(at, at + chunkRows), "stream"));
+      r.files.push(file);
+    }
+    runs.push(r);
+  };
+  const keyKinds = sorted.keys.map((k) => kindOf(schema.fields[k.position].type)!);
+  const load = (r: Run): boolean => {
+    if (r.next >= r.files.length) return (r.chunk = null, false);
+    const file = r.files[r.next++];
+    const table = arrow.tableFromIPC(Deno.readFileSync(file));
+    Deno.removeSync(file);
+    files.delete(file);
+    const keys = sorted.keys.map((k, i) => {
+      const c = fromArrow(table.getChildAt(k.position)!, keyKinds[i], "");
+      if (c.kind === "text") utf8Of(c);
+      return c;
+    });
+    r.chunk = { table, keys };
+    r.row = 0;
+    return true;
+  };
+  /** Run a's current row against run b's: key order, then the earlier run. */
+  const before = (a: number, b: number): boolean => {
+    const x = runs[a], y = runs[b];
+    for (let k = 0; k < sorted.keys.length; k++) {
+      const c = cmpKey(x.chunk!.keys[k], x.row, y.chunk!.keys[k], y.row, sorted.keys[k].desc);
+      if (c !== 0) return c < 0;
+    }
+    return a < b;
+  };
+
+  function* merge(): Generator<arrow.Table> {
+    const heap: number[] = [];
+    const down = (at: number) => {
+      for (;;) {
+        const l = 2 * at + 1, r = l + 1;
+        let top = at;
+        if (l < heap.length && before(heap[l], heap[top])) top = l;
+        if (r < heap.length && before(heap[r], heap[top])) top = r;
+        if (top === at) return;
+        [heap[at], heap[top]] = [heap[top], heap[at]];
+        at = top;
+      }
+    };
+    runs.forEach((r, i) => load(r) && heap.push(i));
+    for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
+    // Picks of the batch being built: rows of chunks, numbered in the order first used.
+    let chunks: Chunk[] = [], picks: number[] = [];
+    const bases = new Map<Chunk, number>();
+    let base = 0;
+    const emit = () => {
+      const table = gatherChunks(chunks, Int32Array.from(picks), schema);
+      (chunks = [], picks = [], base = 0);
+      bases.clear();
+      return table;
+    };
+    while (heap.length > 0) {
+      const r = runs[heap[0]];
+      const chunk = r.chunk!;
+      if (!bases.has(chunk)) {
+        (bases.set(chunk, base), chunks.push(chunk), base += chunk.table.numRows);
+      }
+      picks.push(bases.get(chunk)! + r.row);
+      if (++r.row >= chunk.table.numRows && !load(r)) {
+        heap[0] = heap[heap.length - 1];
+        heap.pop();
+      }
+      if (heap.length > 0) down(0);
+      if (picks.length === o.batchRows) yield emit();
+    }
+    if (picks.length > 0) yield emit();
+  }
+
+  return {
+    get runs() {
+      return runs.length;
+    },
+    get rows() {
+      return rows;
+    },
+    push(table, release) {
+      rows += table.numRows;
+      if (table.numRows === 0) return release?.();
+      pending.push({ table, release });
+      pendingBytes += arrowBytes(table);
+      if (pendingBytes >= o.runBytes) spill();
+    },
+    *finish() {
+      try {
+        if (runs.length === 0) {
+          if (pending.length === 0) return;
+          const out = sortPending();
+          for (let at = 0; at < out.numRows; at += o.batchRows) {
+            yield out.slice(at, at + o.batchRows);
+          }
+          return;
+        }
+        if (pending.length > 0) spill();
+        yield* merge();
+      } finally {
+        this.dispose();
+      }
+    },
+    dispose() {
+      releasePending();
+      for (const f of files) {
+        try {
+          Deno.removeSync(f);
+        } catch { /* already gone */ }
+      }
+      files.clear();
+    },
+  };
+}
+
+/** Compares row i of `a` with row j of `b` (same kind): NULLs last, NaN greatest. */
+function cmpKey(a: Column, i: number, b: Column, j: number, desc: boolean): number {
+  const av = !a.valid || a.valid[i] === 1, bv = !b.valid || b.valid[j] === 1;
+  if (!av || !bv) return av === bv ? 0 : av ? -1 : 1;
+  let c: number;
+  if (a.kind === "text") {
+    const x = a.utf8!, y = b.utf8!;
+    c = compareBytes(
+      x.bytes,
+      x.offsets[i],
+      x.offsets[i + 1],
+      y.bytes,
+      y.offsets[j],
+      y.offsets[j + 1],
+    );
+  } else c = compareNumbers(a.nums![i], b.nums![j]);
+  return desc ? -c : c;
+}
+
+/** The rows `picks` of the chunks laid end to end, as one table of `schema`. */
+function gatherChunks(chunks: Chunk[], picks: Int32Array, schema: arrow.Schema): arrow.Table {
+  const all = new arrow.Table(chunks.flatMap((c) => c.table.batches));
+  const children = schema.fields.map((f, i) => {
+    const col = fromArrow(all.getChildAt(i)!, kindOf(f.type)!, f.name);
+    return toArrow({ ...gather(col, picks), type: f.type }, picks.length);
+  });
+  return tableOf(schema, children, picks.length);
+}

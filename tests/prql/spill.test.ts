@@ -1,0 +1,112 @@
+/**
+ * The external sort (`externalSortOf`): over input pushed in batches with a run size far
+ * below the input, it spills several runs and merges them into exactly the rows, in exactly
+ * the order, that sorting everything at once gives (ties, NULLs, NaN and non-ASCII text
+ * included), releases every input batch, and leaves no spill file behind, also when the
+ * reader stops early. Queries that do more than sort are not sorted externally.
+ */
+import { strict as assert } from "node:assert";
+import * as arrow from "apache-arrow";
+import { compilePrql, execute, externalSortOf } from "../../runtime/prql/mod.ts";
+import { makeDataset, plainArrow } from "./_fixtures.ts";
+
+const ds = makeDataset(21, 6_000, { unicode: true, specials: true });
+const input = ds.tables.input;
+const schemas = { input: input.schema };
+
+function compile(text: string) {
+  const r = compilePrql(text, schemas);
+  assert.deepEqual(r.diagnostics, []);
+  return r.value!;
+}
+
+/** The input cut into batches of `rows` rows, as a stage receives it. */
+function batches(rows: number): arrow.Table[] {
+  const out: arrow.Table[] = [];
+  for (let at = 0; at < input.numRows; at += rows) out.push(input.slice(at, at + rows));
+  return out;
+}
+
+function files(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+for (
+  const text of [
+    "from input | sort {-amount}",
+    "from input | sort {name, -ts} | select {name, ts, user_id, amount}",
+    "from input | sort {flag, -user_id, d}",
+  ]
+) {
+  Deno.test(`externalSortOf() spills runs and merges them into \`${text}\`'s exact output`, () => {
+    const q = compile(text);
+    const dir = Deno.makeTempDirSync({ prefix: "heddle-spill-test-" });
+    try {
+      const sort = externalSortOf(q, { runBytes: 20_000, dir, batchRows: 1000, chunkRows: 300 });
+      assert.ok(sort);
+      let released = 0;
+      const parts = batches(700);
+      for (const b of parts) sort.push(b, () => released++);
+      const out = [...sort.finish()];
+      assert.ok(sort.runs > 3, `only ${sort.runs} runs spilled`);
+      assert.equal(released, parts.length);
+      assert.equal(sort.rows, input.numRows);
+      assert.ok(out.every((t) => t.numRows <= 1000));
+      const merged = plainArrow(new arrow.Table(out.flatMap((t) => t.batches)));
+      const whole = plainArrow(execute(q, { input }));
+      assert.equal(merged.length, whole.length);
+      const at = merged.findIndex((r, i) => JSON.stringify(r) !== JSON.stringify(whole[i]));
+      assert.equal(at, -1, `row ${at}: ${merged[at]} vs ${whole[at]}`);
+      assert.deepEqual(files(dir), []);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("externalSortOf() removes its spill files when the reader stops early", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "heddle-spill-test-" });
+  try {
+    const sort = externalSortOf(compile("from input | sort {qty}"), {
+      runBytes: 20_000,
+      dir,
+      batchRows: 100,
+    })!;
+    for (const b of batches(500)) sort.push(b);
+    assert.ok(files(dir).length > 0, "nothing spilled");
+    for (const _ of sort.finish()) break;
+    assert.deepEqual(files(dir), []);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("externalSortOf() sorts in memory when the input fits one run", () => {
+  const dir = `${Deno.makeTempDirSync({ prefix: "heddle-spill-test-" })}/never`;
+  const q = compile("from input | sort {-amount}");
+  const sort = externalSortOf(q, { runBytes: 1 << 30, dir, batchRows: 4096 })!;
+  for (const b of batches(1000)) sort.push(b);
+  const out = [...sort.finish()];
+  assert.equal(sort.runs, 0);
+  assert.deepEqual(out.map((t) => t.numRows), [4096, 1904]);
+  assert.deepEqual(files(dir), []);
+});
+
+Deno.test("externalSortOf() is null for queries that do more than sort and select", () => {
+  const opts = { runBytes: 1, dir: "/nonexistent", batchRows: 1 };
+  for (
+    const text of [
+      "from input | select {amount}",
+      "from input | sort {amount} | take 5",
+      "from input | filter qty > 0 | sort {amount}",
+      "from input | sort {amount} | select {qty}",
+      "from input | derive {x = qty + 1} | sort {x}",
+    ]
+  ) {
+    assert.equal(externalSortOf(compile(text), opts), null, text);
+  }
+});
