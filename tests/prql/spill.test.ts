@@ -10,6 +10,7 @@ import * as arrow from "apache-arrow";
 import { compilePrql, execute, externalSortOf } from "../../runtime/prql/mod.ts";
 import { makeDataset, plainArrow } from "./_fixtures.ts";
 
+const ROOT = new URL("../..", import.meta.url).pathname;
 const ds = makeDataset(21, 6_000, { unicode: true, specials: true });
 const input = ds.tables.input;
 const schemas = { input: input.schema };
@@ -108,5 +109,49 @@ Deno.test("externalSortOf() is null for queries that do more than sort and selec
     ]
   ) {
     assert.equal(externalSortOf(compile(text), opts), null, text);
+  }
+});
+
+Deno.test("heddle run sorts more rows than its memory budget holds, in order, leaving no spill file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-spill-run-" });
+  try {
+    const rows = 120_000;
+    const lines = Array.from(
+      { length: rows },
+      (_, k) => JSON.stringify({ id: k, amount: ((k * 7919) % 10_007) / 10, name: `m-${k % 97}` }),
+    );
+    await Deno.writeTextFile(`${dir}/in.jsonl`, lines.join("\n") + "\n");
+    await Deno.writeTextFile(
+      `${dir}/sort.he`,
+      `import "fhub/file" file
+
+workflow Sort {
+  file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, name: utf8 }
+  | (from input | sort {-amount, name})
+  | file.write { path: "out.jsonl", format: "jsonl" }
+}
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}cli/main.ts`, "run", "sort.he", "--memory-budget", "1000000"],
+      cwd: dir,
+      env: { TMPDIR: dir },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const got = (await Deno.readTextFile(`${dir}/out.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l) as { id: number; amount: number; name: string });
+    assert.equal(got.length, rows);
+    assert.deepEqual(new Set(got.map((r) => r.id)).size, rows);
+    for (let i = 1; i < got.length; i++) {
+      const a = got[i - 1], b = got[i];
+      const ordered = a.amount > b.amount ||
+        (a.amount === b.amount && (a.name < b.name || (a.name === b.name && a.id < b.id)));
+      assert.ok(ordered, `rows ${i - 1} and ${i} are out of order: ${lines[a.id]} ${lines[b.id]}`);
+    }
+    assert.deepEqual(files(`${dir}/heddle-spill`), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
