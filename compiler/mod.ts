@@ -5,9 +5,16 @@
  * noise. Nothing here imports the runtime; user errors come back as diagnostics.
  */
 import type { Diagnostic, Result } from "./diagnostics/_types.ts";
-import { parse, type Program } from "./syntax/mod.ts";
+import { parse, type Program, SYNTAX_CODES } from "./syntax/mod.ts";
 import { resolve, type Resolved } from "./resolve/mod.ts";
-import { infer, parseSnapshot, type SchemaSnapshot, SQL_CODES, type Typed } from "./types/mod.ts";
+import {
+  infer,
+  parseSnapshot,
+  pastDeadline,
+  type SchemaSnapshot,
+  SQL_CODES,
+  type Typed,
+} from "./types/mod.ts";
 import { type Ir, lower } from "./ir/mod.ts";
 import { optimise } from "./optimise/mod.ts";
 
@@ -30,7 +37,7 @@ export { type Ir, irToDot, irToJson, irToMermaid, irToText, lower } from "./ir/m
 export { batchQuery, optimise } from "./optimise/mod.ts";
 export { BUILTIN_MODULES, loadModule, type ModuleContract, parseManifest } from "./modules/mod.ts";
 export { RESOLVE_CODES } from "./resolve/mod.ts";
-export { SQL_CODES, TYPE_CODES } from "./types/mod.ts";
+export { prqlc, PrqlCrash, SQL_CODES, TYPE_CODES } from "./types/mod.ts";
 export { IR_CODES } from "./ir/mod.ts";
 
 export interface CheckOptions {
@@ -45,6 +52,18 @@ export interface CheckOptions {
   snapshot?: SchemaSnapshot | string | null | "auto";
   /** Reads module manifests and the snapshot; defaults to the file system. */
   read?: (path: string) => string | null;
+  /** Per-request limits for long-lived callers (a daemon, a server); none by default. */
+  limits?: CheckLimits;
+}
+
+export interface CheckLimits {
+  /** A longer source (in UTF-8 bytes) is refused unparsed with HE0016. */
+  maxSourceBytes?: number;
+  /**
+   * Checking stops with HE0209 once this many milliseconds have passed, at the next PRQL
+   * block or phase boundary (one prql-js call cannot be interrupted; it is bounded by the size).
+   */
+  timeoutMs?: number;
 }
 
 export interface Checked {
@@ -76,10 +95,33 @@ export function check(
   const diagnostics: Diagnostic[] = [];
   const out: Checked = { ast: null!, resolved: null, typed: null, ir: null, optimised: null };
   const hasErrors = () => diagnostics.some((d) => d.severity === "error");
+  const limits = options.limits ?? {};
+  const deadline = limits.timeoutMs === undefined
+    ? undefined
+    : { at: Date.now() + limits.timeoutMs, ms: limits.timeoutMs };
+  /** Whether to stop after a phase: it reported errors, or the deadline has passed. */
+  const stop = () => {
+    const late = hasErrors() ? null : pastDeadline(deadline);
+    if (late) diagnostics.push(late);
+    return hasErrors();
+  };
+  const size = bytesOver(source, limits.maxSourceBytes);
+  if (size !== null) {
+    diagnostics.push({
+      code: SYNTAX_CODES.sourceTooLarge.code,
+      severity: "error",
+      message: `the program is ${size} bytes, more than the limit of ${limits.maxSourceBytes}`,
+      span: { start: 0, end: 0 },
+      labels: [],
+      hints: ["split it into several files"],
+    });
+    out.ast = { kind: "Program", items: [], comments: [], span: { start: 0, end: 0 } };
+    return withFile({ value: out, diagnostics }, file);
+  }
   const parsed = parse(source, file);
   out.ast = parsed.value;
   diagnostics.push(...parsed.diagnostics);
-  if (hasErrors()) return { value: out, diagnostics };
+  if (stop()) return withFile({ value: out, diagnostics }, file);
 
   const read = options.read ?? readFs;
   const slash = file.lastIndexOf("/");
@@ -93,7 +135,7 @@ export function check(
   });
   out.resolved = resolved.value;
   diagnostics.push(...resolved.diagnostics);
-  if (hasErrors()) return withFile({ value: out, diagnostics }, file);
+  if (stop()) return withFile({ value: out, diagnostics }, file);
 
   let snapshot: SchemaSnapshot | null = null;
   const given = options.snapshot === undefined ? "auto" : options.snapshot;
@@ -116,10 +158,10 @@ export function check(
     } else snapshot = parsedSnapshot;
   } else if (given !== null && typeof given === "object") snapshot = given;
 
-  const typed = infer(resolved.value, { snapshot });
+  const typed = infer(resolved.value, { snapshot, deadline });
   out.typed = typed.value;
   diagnostics.push(...typed.diagnostics);
-  if (hasErrors()) return withFile({ value: out, diagnostics }, file);
+  if (stop()) return withFile({ value: out, diagnostics }, file);
 
   const ir = lower(typed.value);
   out.ir = ir.value;
@@ -128,6 +170,14 @@ export function check(
   out.optimised = optimised.value;
   diagnostics.push(...optimised.diagnostics);
   return withFile({ value: out, diagnostics }, file);
+}
+
+/** The source's size in UTF-8 bytes when it is over `max`, else null. */
+function bytesOver(text: string, max: number | undefined): number | null {
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so most sources are under without encoding them.
+  if (max === undefined || text.length * 3 <= max) return null;
+  const size = new TextEncoder().encode(text).length;
+  return size > max ? size : null;
 }
 
 function withFile<T>(r: Result<T>, file: string): Result<T> {

@@ -90,6 +90,12 @@ export const SYNTAX_CODES = {
     title: "invalid number",
     explanation: "A numeric literal is malformed or too large to be represented exactly.",
   },
+  sourceTooLarge: {
+    code: "HE0016",
+    title: "source too large",
+    explanation:
+      "The program is longer than the caller's limit (`check()`'s `limits.maxSourceBytes`, e.g. a daemon's deploy limit); it is not parsed.",
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type SyntaxCodeName = keyof typeof SYNTAX_CODES;

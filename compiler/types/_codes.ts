@@ -40,6 +40,18 @@ export const TYPE_CODES = {
     title: "annotation does not match",
     explanation: "The rows do not match the annotated row type.",
   },
+  prqlCrash: {
+    code: "HE0208",
+    title: "PRQL compiler failed",
+    explanation:
+      "prql-js itself failed on the block (usually brackets nested about 20 deep); it is restarted and other blocks are checked as usual.",
+  },
+  deadline: {
+    code: "HE0209",
+    title: "check took too long",
+    explanation:
+      "Checking ran past the caller's deadline (`check()`'s `limits.timeoutMs`) and stopped; split the program or raise the limit.",
+  },
 } as const;
 
 export const SQL_CODES = {

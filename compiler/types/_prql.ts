@@ -4,14 +4,14 @@
  * the block reads from `input` and from joined steps and which it produces. This file walks
  * RQ; it must never execute a query.
  */
-import * as prql from "prql-js";
 import { primitive } from "../modules/mod.ts";
 import { constrain, known, Row, type Site, TypeVar, unify } from "./_row.ts";
 import type { Span } from "../diagnostics/_types.ts";
+import { prqlc, PrqlCrash } from "./_prqlc.ts";
 
 /** A problem inside the block, with its span relative to the block text. */
 export interface PrqlProblem {
-  kind: "prql" | "type" | "missing-column" | "unknown-table" | "join-key";
+  kind: "prql" | "crash" | "type" | "missing-column" | "unknown-table" | "join-key";
   message: string;
   at: { start: number; end: number };
   /** A second place (absolute span) that explains it. */
@@ -31,8 +31,6 @@ export interface PrqlJoin {
 
 export interface PrqlTyping {
   output: Row | null;
-  /** SQL with `input` and joined steps as tables (generic dialect). */
-  sql: string | null;
   joins: PrqlJoin[];
   /** Columns read by name from `input`; `*` when the block keeps all of them. */
   inputColumns: string[];
@@ -48,32 +46,68 @@ interface Col {
 
 type Rq = Record<string, unknown>;
 
-const cache = new Map<string, { sql: string; rq: Rq } | { error: Rq[] }>();
+type Compiled = { rq: Rq } | { error: Rq[] } | { crash: string };
 
-/** Compiles once per distinct text: checking re-runs often (LSP) on mostly unchanged code. */
-function compilePrql(source: string): { sql: string; rq: Rq } | { error: Rq[] } {
+const cache = new Map<string, Compiled>();
+
+/**
+ * Lowers a block to RQ once per distinct text: checking re-runs often (LSP) on mostly
+ * unchanged code. Only the two stages a check reads run (PL, then RQ); SQL is never needed to
+ * type a block, and `compile` would redo both stages to produce it.
+ */
+function compilePrql(source: string): Compiled {
   // Whole-line `//` comments are Heddle's, not PRQL's (where `//` divides): blank them in place.
   const text = disambiguateJoins(source.replace(/^[ \t]*\/\/.*$/gm, (m) => " ".repeat(m.length)));
   const hit = cache.get(text);
   if (hit) return hit;
-  let out: { sql: string; rq: Rq } | { error: Rq[] };
+  let out: Compiled;
   try {
-    const opts = new prql.CompileOptions();
-    opts.target = "sql.generic";
-    opts.signature_comment = false;
-    const sql = prql.compile(text, opts) ?? "";
-    const rq = JSON.parse(prql.pl_to_rq(prql.prql_to_pl(text)!)!);
-    out = { sql, rq };
+    out = { rq: JSON.parse(prqlc.plToRq(prqlc.prqlToPl(text))) };
   } catch (e) {
-    try {
-      out = { error: JSON.parse((e as Error).message).inner };
-    } catch {
-      out = { error: [{ reason: String((e as Error).message ?? e) }] };
+    // PL carries no spans, so `pl_to_rq` reports a resolver error without a place: only then
+    // is the block compiled from its text, which locates the error.
+    out = errorOf(e);
+    if ("error" in out && out.error.every((x) => !x.span)) {
+      try {
+        prqlc.compile(text);
+      } catch (located) {
+        out = errorOf(located);
+      }
     }
   }
   if (cache.size > 5000) cache.clear();
   cache.set(text, out);
   return out;
+}
+
+function errorOf(e: unknown): Compiled {
+  if (e instanceof PrqlCrash) return { crash: e.reason };
+  try {
+    return { error: JSON.parse((e as Error).message).inner };
+  } catch {
+    return { error: [{ reason: String((e as Error).message ?? e) }] };
+  }
+}
+
+/**
+ * The deepest bracket nesting in PRQL text (strings and comments included: it only words a
+ * hint) and the outermost brackets around its first deepest point, to point at.
+ */
+function deepestNest(text: string): { depth: number; at: { start: number; end: number } } {
+  const open: number[] = [];
+  let depth = 0;
+  let at = { start: 0, end: text.length };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "(" || c === "[" || c === "{") {
+      open.push(i);
+      if (open.length > depth) {
+        depth = open.length;
+        at = { start: open[0], end: text.length };
+      }
+    } else if ((c === ")" || c === "]" || c === "}") && open.pop() === at.start) at.end = i + 1;
+  }
+  return { depth, at };
 }
 
 /**
@@ -106,8 +140,22 @@ export function typePrql(
   input: Row,
   joinTarget: (name: string) => Row | null,
 ): PrqlTyping {
-  const out: PrqlTyping = { output: null, sql: null, joins: [], inputColumns: [], problems: [] };
+  const out: PrqlTyping = { output: null, joins: [], inputColumns: [], problems: [] };
   const compiled = compilePrql(text);
+  if ("crash" in compiled) {
+    const { depth, at } = deepestNest(text);
+    out.problems.push({
+      kind: "crash",
+      message: `the PRQL compiler failed on this block (${compiled.crash})`,
+      at: depth > 16 ? at : { start: 0, end: text.length },
+      hints: depth > 16
+        ? [
+          `its brackets nest ${depth} deep; prql-js overflows at about 20: name the inner parts with \`derive\``,
+        ]
+        : ["simplify the block; other blocks are checked as usual"],
+    });
+    return out;
+  }
   if ("error" in compiled) {
     for (const e of compiled.error) {
       const m = /:(\d+)-(\d+)$/.exec(String(e.span ?? ""));
@@ -120,7 +168,6 @@ export function typePrql(
     }
     return out;
   }
-  out.sql = compiled.sql;
   const abs = (at: { start: number; end: number }): Span => ({
     start: textSpan.start + at.start,
     end: textSpan.start + at.end,

@@ -21,6 +21,7 @@ import {
 } from "./_sql.ts";
 
 export { SQL_CODES, TYPE_CODES } from "./_codes.ts";
+export { prqlc, PrqlCrash } from "./_prqlc.ts";
 export type { RowSchema, SchemaField } from "./_row.ts";
 export {
   parseSnapshot,
@@ -47,6 +48,25 @@ export const ERROR_FIELDS: ArrowField[] = [
 export interface InferOptions {
   /** The parsed schema snapshot, or null when the program has none. */
   snapshot?: SchemaSnapshot | null;
+  /** The caller's time limit: past `at` (a `Date.now()`) no further PRQL block is typed. */
+  deadline?: Deadline;
+}
+
+export interface Deadline {
+  at: number;
+  /** The limit as the caller gave it, for the message. */
+  ms: number;
+}
+
+/** HE0209 once `deadline` has passed, else null. */
+export function pastDeadline(deadline: Deadline | undefined): Diagnostic | null {
+  if (deadline === undefined || Date.now() <= deadline.at) return null;
+  return diag(
+    TYPE_CODES.deadline,
+    `checking took longer than the limit of ${deadline.ms} ms and stopped`,
+    { start: 0, end: 0 },
+    { hints: ["split the program into several files, or raise the limit"] },
+  );
 }
 
 /** What inference learnt about one stage. */
@@ -67,7 +87,6 @@ export interface SqlStep {
 }
 
 export interface PrqlBlock {
-  sql: string | null;
   joins: Array<{ step: string; side: string; keys: Array<[string, string]> }>;
   inputColumns: string[];
 }
@@ -80,7 +99,7 @@ export interface Typed {
 }
 
 export function infer(resolved: Resolved, options: InferOptions = {}): Result<Typed> {
-  return new Inferrer(resolved, options.snapshot ?? null).run();
+  return new Inferrer(resolved, options.snapshot ?? null, options.deadline).run();
 }
 
 class Inferrer {
@@ -90,7 +109,13 @@ class Inferrer {
   sql = new Map<string, SqlStep>();
   sqlRows = new Map<string, Row>();
   /** Stages that flow into each handler, to type its `*`. */
-  constructor(private r: Resolved, private snapshot: SchemaSnapshot | null) {}
+  /** Set once the deadline has passed: no further PRQL block is typed. */
+  late = false;
+  constructor(
+    private r: Resolved,
+    private snapshot: SchemaSnapshot | null,
+    private deadline: Deadline | undefined,
+  ) {}
 
   run(): Result<Typed> {
     for (const [name, step] of this.r.steps) {
@@ -314,6 +339,14 @@ class Inferrer {
   }
 
   prqlStage(stage: Ast.PrqlStage, input: Row): Row | null {
+    // prql-js is the slow part of a check, so the deadline is checked before each block.
+    if (this.late) return null;
+    const late = pastDeadline(this.deadline);
+    if (late) {
+      this.diagnostics.push(late);
+      this.late = true;
+      return null;
+    }
     const t = typePrql(stage.text, stage.textSpan, input, (name) => {
       const step = this.r.steps.get(name);
       if (!step?.call) return null;
@@ -329,6 +362,7 @@ class Inferrer {
     for (const p of t.problems) {
       const code = {
         prql: TYPE_CODES.prql,
+        crash: TYPE_CODES.prqlCrash,
         type: TYPE_CODES.typeConflict,
         "missing-column": TYPE_CODES.missingField,
         "unknown-table": TYPE_CODES.unknownTable,
@@ -344,7 +378,6 @@ class Inferrer {
     }
     for (const j of t.joins) this.join(stage, j);
     this.prql.set(stage, {
-      sql: t.sql,
       joins: t.joins.map(({ step, side, keys }) => ({ step, side, keys })),
       inputColumns: t.inputColumns,
     });
