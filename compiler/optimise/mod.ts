@@ -8,7 +8,7 @@
  */
 import type { Result } from "../diagnostics/_types.ts";
 import type { Ir, IrCall, IrGraph, IrStage, LookupJoin } from "../ir/mod.ts";
-import type { Typed } from "../types/mod.ts";
+import type { PrqlBlock, Typed } from "../types/mod.ts";
 
 /** What the optimiser needs besides the IR: the PRQL joins and SQL steps found by typing. */
 export interface OptimiseContext {
@@ -17,8 +17,11 @@ export interface OptimiseContext {
 
 export function optimise(input: Ir, ctx: OptimiseContext): Result<Ir> {
   const ir: Ir = structuredClone(input);
+  // Typed PRQL blocks by where they start, built once: a lookup per stage, not a scan.
+  const blocks = new Map<number, PrqlBlock>();
+  for (const [node, info] of ctx.typed.prql) blocks.set(node.span.start, info);
   for (const g of ir.graphs) {
-    batchLookups(ir, g, ctx);
+    batchLookups(ir, g, ctx, blocks);
     fusePrql(ir, g);
     fuseRuntime(ir, g);
   }
@@ -183,11 +186,15 @@ const CH_TYPES: Record<string, string> = {
   float64: "Float64",
 };
 
-function batchLookups(ir: Ir, g: IrGraph, ctx: OptimiseContext): void {
-  const blocks = [...ctx.typed.prql.entries()];
+function batchLookups(
+  ir: Ir,
+  g: IrGraph,
+  ctx: OptimiseContext,
+  blocks: Map<number, PrqlBlock>,
+): void {
   for (const s of g.stages) {
     if (s.kind !== "prql") continue;
-    const info = blocks.find(([node]) => node.span.start === s.span.start)?.[1];
+    const info = blocks.get(s.span.start);
     if (!info || !info.joins.length) continue;
     const lookups: LookupJoin[] = [];
     for (const j of info.joins) {

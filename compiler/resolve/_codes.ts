@@ -133,4 +133,10 @@ export const RESOLVE_CODES = {
     title: "config key given twice",
     explanation: "The same config key is written more than once in one object.",
   },
+  typeTooDeep: {
+    code: "HE0126",
+    title: "type nested too deep",
+    explanation:
+      "A type nests lists or row types more than 64 levels deep through other `type` declarations.",
+  },
 } as const;

@@ -23,6 +23,9 @@ export function closest(name: string, candidates: Iterable<string>): string | nu
   let best: string | null = null;
   let bestDistance = Math.max(1, Math.floor(name.length / 3)) + 1;
   for (const c of candidates) {
+    // The length difference is a lower bound of the distance: most candidates end here, so a
+    // very long name or a very long list costs no quadratic comparisons.
+    if (Math.abs(c.length - name.length) >= bestDistance) continue;
     const d = editDistance(name, c);
     if (d < bestDistance) {
       best = c;

@@ -7,6 +7,7 @@
  */
 import type { Diagnostic, Result, Span } from "../diagnostics/_types.ts";
 import type * as Ast from "../syntax/mod.ts";
+import { MAX_NESTING } from "../syntax/mod.ts";
 import {
   type ConfigField,
   loadModule,
@@ -95,6 +96,8 @@ class Resolver {
   declared = new Map<string, Span>();
   used = new Set<string>();
   aliasSpans = new Map<string, Ast.Ident>();
+  /** Every word of every PRQL block, built on first use by `prqlMentions`. */
+  prqlWords: Set<string> | null = null;
 
   constructor(program: Ast.Program, private options: ResolveOptions) {
     this.out = {
@@ -565,33 +568,65 @@ class Resolver {
     }
   }
 
+  /**
+   * Reports type declarations that refer to themselves and those whose expansion nests deeper
+   * than the parser's limit through other declarations. Chains of declarations can be as long
+   * as the file, so the walk keeps its own stack instead of recursing.
+   */
   typeCycles(): void {
+    /** The nesting depth of each declaration's expansion, once all it names are done. */
+    const depth = new Map<string, number>();
     const visiting = new Set<string>();
-    const done = new Set<string>();
     const names = (t: Ast.TypeExpr, acc: Ast.Ident[]): Ast.Ident[] => {
+      // One declaration's own text nests at most MAX_NESTING deep (the parser's limit).
       if (t.kind === "NamedType") acc.push(t.name);
       else if (t.kind === "RowType") t.fields.forEach((f) => names(f.type, acc));
       else names(t.element, acc);
       return acc;
     };
-    const visit = (name: string): void => {
-      if (done.has(name)) return;
-      visiting.add(name);
-      const decl = this.out.types.get(name)!;
-      for (const id of names(decl.type, [])) {
-        if (!this.out.types.has(id.name)) continue;
-        if (visiting.has(id.name)) {
-          this.report(diag(C.cycle, `type \`${id.name}\` refers to itself`, id.span, {
-            labels: [{ span: this.out.types.get(id.name)!.name.span, message: "declared here" }],
-          }));
+    const expanded = (t: Ast.TypeExpr): number =>
+      t.kind === "NamedType"
+        ? depth.get(t.name.name) ?? 0
+        : t.kind === "RowType"
+        ? 1 + t.fields.reduce((m, f) => Math.max(m, expanded(f.type)), 0)
+        : 1 + expanded(t.element);
+    for (const root of this.out.types.keys()) {
+      if (depth.has(root)) continue;
+      const stack: Array<{ name: string; refs: Ast.Ident[] }> = [];
+      const enter = (name: string) => {
+        visiting.add(name);
+        stack.push({ name, refs: names(this.out.types.get(name)!.type, []) });
+      };
+      enter(root);
+      while (stack.length) {
+        const top = stack[stack.length - 1];
+        const id = top.refs.shift();
+        if (id) {
+          if (!this.out.types.has(id.name) || depth.has(id.name)) continue;
+          if (visiting.has(id.name)) {
+            this.report(diag(C.cycle, `type \`${id.name}\` refers to itself`, id.span, {
+              labels: [{ span: this.out.types.get(id.name)!.name.span, message: "declared here" }],
+            }));
+          } else enter(id.name);
           continue;
         }
-        visit(id.name);
+        stack.pop();
+        visiting.delete(top.name);
+        const decl = this.out.types.get(top.name)!;
+        const d = expanded(decl.type);
+        depth.set(top.name, d);
+        // Reported once, where the limit is crossed, not again on every name built on it.
+        const inner = names(decl.type, []).reduce((m, n) => Math.max(m, depth.get(n.name) ?? 0), 0);
+        if (d > MAX_NESTING && inner <= MAX_NESTING) {
+          this.report(diag(
+            C.typeTooDeep,
+            `type \`${top.name}\` nests ${d} levels deep through other types; the limit is ${MAX_NESTING}`,
+            decl.name.span,
+            { hints: ["flatten the type: one declaration may nest at most as deep on its own"] },
+          ));
+        }
       }
-      visiting.delete(name);
-      done.add(name);
-    };
-    for (const name of this.out.types.keys()) visit(name);
+    }
   }
 
   handlerCycles(): void {
@@ -641,14 +676,25 @@ class Resolver {
     }
   }
 
-  /** Steps may be used only inside PRQL text (`join step_name`), which resolve cannot parse. */
+  /**
+   * Steps may be used only inside PRQL text (`join step_name`), which resolve cannot parse:
+   * the words of every block are collected once, so each name is a set lookup, not a scan.
+   */
   prqlMentions(name: string): boolean {
-    const re = new RegExp(`\\b${name}\\b`);
-    const inBody = (body: Ast.Statement[]) =>
-      body.some((st) => st.pipeline.stages.some((s) => s.kind === "Prql" && re.test(s.text)));
-    return this.out.program.items.some((i) =>
-      (i.kind === "Workflow" || i.kind === "Handler") && inBody(i.body)
-    );
+    if (!this.prqlWords) {
+      this.prqlWords = new Set();
+      for (const item of this.out.program.items) {
+        if (item.kind !== "Workflow" && item.kind !== "Handler") continue;
+        for (const st of item.body) {
+          for (const s of st.pipeline.stages) {
+            if (s.kind === "Prql") {
+              for (const [w] of s.text.matchAll(/\w+/g)) this.prqlWords.add(w);
+            }
+          }
+        }
+      }
+    }
+    return this.prqlWords.has(name);
   }
 }
 

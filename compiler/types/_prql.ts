@@ -123,13 +123,18 @@ export function disambiguateJoins(text: string): string {
   );
 }
 
-/** Finds `word` as a whole word in `text`, preferring the occurrence after `after`. */
+/**
+ * Finds `word` as a whole word in `text`, preferring the occurrence after `after`. A scan, not
+ * a regular expression built from the word: a name can be any length.
+ */
 export function locate(text: string, word: string, after = 0): { start: number; end: number } {
-  const re = new RegExp(`\\b${word.replace(/[^\w]/g, "")}\\b`, "g");
+  const w = word.replace(/[^\w]/g, "");
+  const isWord = (i: number) => i >= 0 && i < text.length && /\w/.test(text[i]);
   let first: number | null = null;
-  for (const m of text.matchAll(re)) {
-    if (first === null) first = m.index!;
-    if (m.index! >= after) return { start: m.index!, end: m.index! + word.length };
+  for (let i = w ? text.indexOf(w) : -1; i >= 0; i = text.indexOf(w, i + 1)) {
+    if (isWord(i - 1) || isWord(i + w.length)) continue;
+    first ??= i;
+    if (i >= after) return { start: i, end: i + word.length };
   }
   return first === null ? { start: 0, end: 0 } : { start: first, end: first + word.length };
 }

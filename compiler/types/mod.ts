@@ -445,34 +445,44 @@ class Inferrer {
     return row;
   }
 
-  rowOfType(t: Ast.TypeExpr, depth = 0): Row | null {
-    if (depth > 32) return null;
-    if (t.kind === "RowType") {
-      const row = new Row({ span: t.span, note: "the annotation" }, t.open);
-      for (const f of t.fields) {
-        const ft = this.fieldType(f.type);
-        if (ft) {
-          row.add(
-            f.name.name,
-            known(ft.type, { span: f.span, note: "declared here" }, ft.nullable),
-          );
-        }
+  rowOfType(type: Ast.TypeExpr): Row | null {
+    const t = this.unalias(type);
+    if (t.kind !== "RowType") return null;
+    const row = new Row({ span: t.span, note: "the annotation" }, t.open);
+    for (const f of t.fields) {
+      const ft = this.fieldType(f.type);
+      if (ft) {
+        row.add(
+          f.name.name,
+          known(ft.type, { span: f.span, note: "declared here" }, ft.nullable),
+        );
       }
-      return row;
     }
-    if (t.kind === "NamedType") {
-      const decl = this.r.types.get(t.name.name);
-      return decl ? this.rowOfType(decl.type, depth + 1) : null;
-    }
-    return null;
+    return row;
   }
 
-  fieldType(t: Ast.TypeExpr): { type: ArrowField["type"]; nullable: boolean } | null {
+  /**
+   * Follows `type A = B` declarations to the first type that is not such a name. A loop, not
+   * recursion: a chain of declarations is as long as the file (resolve reported any cycle).
+   */
+  unalias(type: Ast.TypeExpr): Ast.TypeExpr {
+    let t = type;
+    const seen = new Set<string>();
+    while (t.kind === "NamedType" && typeof parseType(t.name.name) === "string") {
+      const decl = this.r.types.get(t.name.name);
+      if (!decl || seen.has(t.name.name)) break;
+      seen.add(t.name.name);
+      t = decl.type;
+    }
+    return t;
+  }
+
+  /** A field's Arrow type; lists nest at most MAX_NESTING deep (resolve checked that). */
+  fieldType(type: Ast.TypeExpr): { type: ArrowField["type"]; nullable: boolean } | null {
+    const t = this.unalias(type);
     if (t.kind === "NamedType") {
       const p = parseType(t.name.name);
-      if (typeof p !== "string") return { type: p, nullable: t.nullable };
-      const decl = this.r.types.get(t.name.name);
-      return decl ? this.fieldType(decl.type) : null;
+      return typeof p === "string" ? null : { type: p, nullable: t.nullable };
     }
     if (t.kind === "ListType") {
       const el = this.fieldType(t.element);
