@@ -7,7 +7,7 @@
 import { primitive } from "../modules/mod.ts";
 import { constrain, known, Row, type Site, TypeVar, unify } from "./_row.ts";
 import type { Span } from "../diagnostics/_types.ts";
-import { prqlc, PrqlCrash } from "./_prqlc.ts";
+import { lowerPrql, type Rq } from "./_prql_lower.ts";
 
 /** A problem inside the block, with its span relative to the block text. */
 export interface PrqlProblem {
@@ -44,51 +44,6 @@ interface Col {
   wildcard?: Row;
 }
 
-type Rq = Record<string, unknown>;
-
-type Compiled = { rq: Rq } | { error: Rq[] } | { crash: string };
-
-const cache = new Map<string, Compiled>();
-
-/**
- * Lowers a block to RQ once per distinct text: checking re-runs often (LSP) on mostly
- * unchanged code. Only the two stages a check reads run (PL, then RQ); SQL is never needed to
- * type a block, and `compile` would redo both stages to produce it.
- */
-function compilePrql(source: string): Compiled {
-  // Whole-line `//` comments are Heddle's, not PRQL's (where `//` divides): blank them in place.
-  const text = disambiguateJoins(source.replace(/^[ \t]*\/\/.*$/gm, (m) => " ".repeat(m.length)));
-  const hit = cache.get(text);
-  if (hit) return hit;
-  let out: Compiled;
-  try {
-    out = { rq: JSON.parse(prqlc.plToRq(prqlc.prqlToPl(text))) };
-  } catch (e) {
-    // PL carries no spans, so `pl_to_rq` reports a resolver error without a place: only then
-    // is the block compiled from its text, which locates the error.
-    out = errorOf(e);
-    if ("error" in out && out.error.every((x) => !x.span)) {
-      try {
-        prqlc.compile(text);
-      } catch (located) {
-        out = errorOf(located);
-      }
-    }
-  }
-  if (cache.size > 5000) cache.clear();
-  cache.set(text, out);
-  return out;
-}
-
-function errorOf(e: unknown): Compiled {
-  if (e instanceof PrqlCrash) return { crash: e.reason };
-  try {
-    return { error: JSON.parse((e as Error).message).inner };
-  } catch {
-    return { error: [{ reason: String((e as Error).message ?? e) }] };
-  }
-}
-
 /**
  * The deepest bracket nesting in PRQL text (strings and comments included: it only words a
  * hint) and the outermost brackets around its first deepest point, to point at.
@@ -108,19 +63,6 @@ function deepestNest(text: string): { depth: number; at: { start: number; end: n
     } else if ((c === ")" || c === "]" || c === "}") && open.pop() === at.start) at.end = i + 1;
   }
   return { depth, at };
-}
-
-/**
- * PRQL 0.12 finds `(==key)` ambiguous once an earlier join brought a second `key`. Heddle
- * defines `join step (==key)` as equality with the stream's own `key`, so the shorthand is
- * spelled out as `(input.key == step.key)`; the text keeps its length-independent meaning
- * and spans of everything before the rewrite stay valid.
- */
-export function disambiguateJoins(text: string): string {
-  return text.replace(
-    /\bjoin(\s+(?:side:\w+\s+)?)([A-Za-z_]\w*)\s*\(\s*==\s*([A-Za-z_]\w*)\s*\)/g,
-    (_m, gap, step, key) => `join${gap}${step} (input.${key} == ${step}.${key})`,
-  );
 }
 
 /**
@@ -146,7 +88,7 @@ export function typePrql(
   joinTarget: (name: string) => Row | null,
 ): PrqlTyping {
   const out: PrqlTyping = { output: null, joins: [], inputColumns: [], problems: [] };
-  const compiled = compilePrql(text);
+  const compiled = lowerPrql(text);
   if ("crash" in compiled) {
     const { depth, at } = deepestNest(text);
     out.problems.push({

@@ -48,25 +48,34 @@ function guarded(call: (b: Bindings) => string | undefined): string {
   }
 }
 
+/** Calls made per prql-js function, for tests and benchmarks that count work. */
+const calls = { prqlToPl: 0, plToRq: 0, rqToSql: 0, compile: 0 };
+
 /**
  * prql-js's stage functions (PRQL's names: PL is the parsed tree, RQ the relational query).
  * PRQL errors are thrown as prql-js throws them (an `Error` whose message is JSON); an input
  * that crashes the compiler is thrown as `PrqlCrash`.
  */
 export const prqlc = {
-  prqlToPl: (text: string): string => guarded((b) => b.prql_to_pl(text)),
-  plToRq: (pl: string): string => guarded((b) => b.pl_to_rq(pl)),
-  rqToSql: (rq: string): string => guarded((b) => b.rq_to_sql(rq)),
+  prqlToPl: (text: string): string => (calls.prqlToPl++, guarded((b) => b.prql_to_pl(text))),
+  plToRq: (pl: string): string => (calls.plToRq++, guarded((b) => b.pl_to_rq(pl))),
+  rqToSql: (rq: string): string => (calls.rqToSql++, guarded((b) => b.rq_to_sql(rq))),
   /** All stages to generic SQL: slower, but its errors carry spans in `text`. */
-  compile: (text: string): string =>
-    guarded((b) => {
+  compile: (text: string): string => {
+    calls.compile++;
+    return guarded((b) => {
       const options = new b.CompileOptions();
       options.target = "sql.generic";
       options.signature_comment = false;
       return b.compile(text, options);
-    }),
+    });
+  },
   /** How many WebAssembly instances this process has made: 1 until an input crashed one. */
   get instances(): number {
     return instances;
+  },
+  /** A copy of the call counts so far. */
+  get calls(): Readonly<typeof calls> {
+    return { ...calls };
   },
 };

@@ -12,6 +12,7 @@ import { diag, type Resolved, type ResolvedCall } from "../resolve/mod.ts";
 import { SQL_CODES, TYPE_CODES } from "./_codes.ts";
 import { known, Row, type RowSchema, schemaOf, type Site, unify } from "./_row.ts";
 import { type PrqlJoin, typePrql } from "./_prql.ts";
+import { lowerAll } from "./_prql_lower.ts";
 import {
   lookupSnapshot,
   type SchemaSnapshot,
@@ -118,6 +119,13 @@ class Inferrer {
   ) {}
 
   run(): Result<Typed> {
+    // Every PRQL block is lowered up front, many per prql-js call; typing then hits the cache.
+    const bodies = [...this.r.workflows, ...this.r.handlers.values()].map((d) => d.body);
+    lowerAll(
+      bodies.flatMap((body) =>
+        body.flatMap((st) => st.pipeline.stages.flatMap((s) => s.kind === "Prql" ? [s.text] : []))
+      ),
+    );
     for (const [name, step] of this.r.steps) {
       if (step.call?.op.output?.kind === "sql") this.sqlStep(name, step.call);
     }

@@ -1,0 +1,161 @@
+/**
+ * Lowers inline PRQL blocks to RQ (PRQL's relational query) through prql-js, cached per block
+ * text and batched. Why batched: most of a `pl_to_rq` call goes to loading PRQL's standard
+ * library (about 15 ms of CPU), whatever the query, so a 10,000-line program with 400 blocks
+ * spent seconds on it. `lowerAll` lowers many blocks in one call, each as a `let` relation whose
+ * tables (`input`, joined steps) are renamed apart so that no block sees another's columns, all
+ * `append`ed as one constant column each (so their own columns stay whole); the per-block RQ is
+ * cut out of the result and the names restored. It must never cache anything
+ * that a block lowered alone would not give: a batch that fails is split until the failing
+ * blocks stand alone, and those are lowered (and their errors located) one by one.
+ */
+import { prqlc, PrqlCrash } from "./_prqlc.ts";
+
+export type Rq = Record<string, unknown>;
+
+export type Lowered = { rq: Rq } | { error: Rq[] } | { crash: string };
+
+const cache = new Map<string, Lowered>();
+
+/** The text prql-js is given for a block: what the cache is keyed by. */
+function normalise(source: string): string {
+  // Whole-line `//` comments are Heddle's, not PRQL's (where `//` divides): blank them in place.
+  return disambiguateJoins(source.replace(/^[ \t]*\/\/.*$/gm, (m) => " ".repeat(m.length)));
+}
+
+/**
+ * PRQL 0.12 finds `(==key)` ambiguous once an earlier join brought a second `key`. Heddle
+ * defines `join step (==key)` as equality with the stream's own `key`, so the shorthand is
+ * spelled out as `(input.key == step.key)`; the text keeps its length-independent meaning
+ * and spans of everything before the rewrite stay valid.
+ */
+export function disambiguateJoins(text: string): string {
+  return text.replace(
+    /\bjoin(\s+(?:side:\w+\s+)?)([A-Za-z_]\w*)\s*\(\s*==\s*([A-Za-z_]\w*)\s*\)/g,
+    (_m, gap, step, key) => `join${gap}${step} (input.${key} == ${step}.${key})`,
+  );
+}
+
+/** Forgets every lowered block, so that the next check is cold (tests and benchmarks). */
+export function forgetLowered(): void {
+  cache.clear();
+}
+
+function remember(text: string, lowered: Lowered): void {
+  if (cache.size > 5000) cache.clear();
+  cache.set(text, lowered);
+}
+
+/**
+ * One block's RQ, or its PRQL errors, or the crash it caused. Only the two stages a check
+ * reads run (PL, then RQ); SQL is never needed to type a block.
+ */
+export function lowerPrql(source: string): Lowered {
+  const text = normalise(source);
+  const hit = cache.get(text);
+  if (hit) return hit;
+  let out: Lowered;
+  try {
+    out = { rq: JSON.parse(prqlc.plToRq(prqlc.prqlToPl(text))) };
+  } catch (e) {
+    // PL carries no spans, so `pl_to_rq` reports a resolver error without a place: only then
+    // is the block compiled from its text, which locates the error.
+    out = errorOf(e);
+    if ("error" in out && out.error.every((x) => !x.span)) {
+      try {
+        prqlc.compile(text);
+      } catch (located) {
+        out = errorOf(located);
+      }
+    }
+  }
+  remember(text, out);
+  return out;
+}
+
+function errorOf(e: unknown): Lowered {
+  if (e instanceof PrqlCrash) return { crash: e.reason };
+  try {
+    return { error: JSON.parse((e as Error).message).inner };
+  } catch {
+    return { error: [{ reason: String((e as Error).message ?? e) }] };
+  }
+}
+
+/** Blocks per prql-js call: past a few dozen, the cost per block grows again (measured). */
+const BATCH = 32;
+const PREFIX = "__he";
+
+/**
+ * The relation names a block reads (`from x`, `join x`), or null when it cannot share a call:
+ * it reads a sub-query, nests deeply (a crash would cost every block of the batch a retry), or
+ * already holds the names batching makes up.
+ */
+function tablesOf(text: string): Set<string> | null {
+  if (text.includes(PREFIX) || /[([{]{8}/.test(text)) return null;
+  const names = new Set<string>();
+  for (const m of text.matchAll(/\b(from|join)\s+(?:side:\w+\s+)?(\S+)/g)) {
+    if (!/^[A-Za-z_]\w*$/.test(m[2])) return null;
+    names.add(m[2]);
+  }
+  return names.size > 0 ? names : null;
+}
+
+/**
+ * Lowers every block not cached yet, many per prql-js call. Blocks that fail in a batch are
+ * left uncached; `lowerPrql` then reports them one by one.
+ */
+export function lowerAll(sources: Iterable<string>): void {
+  const pending: Array<{ text: string; tables: Set<string> }> = [];
+  const seen = new Set<string>();
+  for (const source of sources) {
+    const text = normalise(source);
+    if (cache.has(text) || seen.has(text)) continue;
+    seen.add(text);
+    const tables = tablesOf(text);
+    if (tables) pending.push({ text, tables });
+  }
+  for (let i = 0; i < pending.length; i += BATCH) lowerBatch(pending.slice(i, i + BATCH));
+}
+
+function lowerBatch(blocks: Array<{ text: string; tables: Set<string> }>): void {
+  if (blocks.length < 2) return;
+  const lets = blocks.map(({ text, tables }, k) => {
+    const names = [...tables].map((n) => n.replace(/\W/g, "")).join("|");
+    const renamed = text.replace(new RegExp(`\\b(${names})\\b`, "g"), `${PREFIX}${k}_$1`);
+    return `let ${PREFIX}${k} = (\n${renamed}\n)`;
+  });
+  const one = `select {${PREFIX}_one = 1}`;
+  const main = [
+    `from ${PREFIX}0`,
+    one,
+    ...blocks.slice(1).map((_, k) => `append (from ${PREFIX}${k + 1} | ${one})`),
+  ];
+  let rq: Rq;
+  try {
+    rq = JSON.parse(prqlc.plToRq(prqlc.prqlToPl(`${lets.join("\n")}\n${main.join("\n")}\n`)));
+  } catch {
+    const half = blocks.length >> 1;
+    lowerBatch(blocks.slice(0, half));
+    lowerBatch(blocks.slice(half));
+    return;
+  }
+  const tables = new Map<unknown, Rq>();
+  for (const t of rq.tables as Rq[]) tables.set(t.id, t);
+  for (const t of rq.tables as Rq[]) {
+    const k = /^__he(\d+)$/.exec(String(t.name))?.[1];
+    if (k === undefined) continue;
+    const relation = t.relation as Rq;
+    // The block's own query: its relation, and the tables it reads (the ids stay valid).
+    const read = new Set<unknown>();
+    for (const step of ((relation.kind as Rq).Pipeline as Rq[] | undefined) ?? []) {
+      const from = step.From as Rq | undefined;
+      const join = (step.Join as Rq | undefined)?.with as Rq | undefined;
+      if (from) read.add(from.source);
+      if (join) read.add(join.source);
+    }
+    const own = { def: rq.def, tables: [...read].map((id) => tables.get(id)), relation };
+    const restored = JSON.stringify(own).replaceAll(`${PREFIX}${k}_`, "");
+    remember(blocks[Number(k)].text, { rq: JSON.parse(restored) });
+  }
+}
