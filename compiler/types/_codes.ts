@@ -46,6 +46,12 @@ export const TYPE_CODES = {
     explanation:
       "prql-js itself failed on the block (usually brackets nested about 20 deep); it is restarted and other blocks are checked as usual.",
   },
+  misspelt: {
+    code: "HE0210",
+    title: "possibly misspelt column",
+    explanation:
+      "A PRQL block reads a column that nothing else uses, while the rows have a column of a close name that a contract pins or other reads use (warning).",
+  },
   deadline: {
     code: "HE0209",
     title: "check took too long",

@@ -8,6 +8,7 @@ import { primitive } from "../modules/mod.ts";
 import { constrain, known, Row, type Site, TypeVar, unify } from "./_row.ts";
 import type { Span } from "../diagnostics/_types.ts";
 import { lowerPrql, type Rq } from "./_prql_lower.ts";
+import { didYouMean } from "../resolve/mod.ts";
 
 /** A problem inside the block, with its span relative to the block text. */
 export interface PrqlProblem {
@@ -34,6 +35,8 @@ export interface PrqlTyping {
   joins: PrqlJoin[];
   /** Columns read by name from `input`; `*` when the block keeps all of them. */
   inputColumns: string[];
+  /** Each column read from `input` (absolute span), and whether an open row grew by it. */
+  reads: Array<{ name: string; at: Span; grows: boolean }>;
   problems: PrqlProblem[];
 }
 
@@ -42,6 +45,26 @@ interface Col {
   type: TypeVar;
   /** Set for a wildcard column: all remaining fields of that row. */
   wildcard?: Row;
+}
+
+const TRANSFORM = /\s+(?=(?:filter|select|derive|sort|take|group|aggregate|join|window|append)\b)/g;
+
+/**
+ * prql-js reads `from input filter x > 1` on one line as one call with too many arguments.
+ * When a one-line block without `|` fails so, the problem says what PRQL needs instead.
+ */
+function oneLine(text: string, reason: string): PrqlProblem | null {
+  const line = text.trim();
+  const fn = /^Too many arguments to function `(\w+)`/.exec(reason)?.[1];
+  const split = line.replace(TRANSFORM, " | ");
+  if (!fn || line.includes("\n") || line.includes("|") || split === line) return null;
+  const start = text.indexOf(line);
+  return {
+    kind: "prql",
+    message: `transforms on one line need \`|\` between them (\`${fn}\` was given the rest)`,
+    at: { start, end: start + line.length },
+    hints: [`PRQL needs a line break or \`|\` between transforms: \`${split}\``],
+  };
 }
 
 /**
@@ -87,7 +110,7 @@ export function typePrql(
   input: Row,
   joinTarget: (name: string) => Row | null,
 ): PrqlTyping {
-  const out: PrqlTyping = { output: null, joins: [], inputColumns: [], problems: [] };
+  const out: PrqlTyping = { output: null, joins: [], inputColumns: [], reads: [], problems: [] };
   const compiled = lowerPrql(text);
   if ("crash" in compiled) {
     const { depth, at } = deepestNest(text);
@@ -106,12 +129,15 @@ export function typePrql(
   if ("error" in compiled) {
     for (const e of compiled.error) {
       const m = /:(\d+)-(\d+)$/.exec(String(e.span ?? ""));
-      out.problems.push({
-        kind: "prql",
-        message: String(e.reason ?? "PRQL error"),
-        at: m ? { start: Number(m[1]), end: Number(m[2]) } : { start: 0, end: text.length },
-        hints: (e.hints as string[] | undefined) ?? [],
-      });
+      const at = m ? { start: Number(m[1]), end: Number(m[2]) } : { start: 0, end: text.length };
+      out.problems.push(
+        oneLine(text, String(e.reason)) ?? {
+          kind: "prql",
+          message: String(e.reason ?? "PRQL error"),
+          at,
+          hints: (e.hints as string[] | undefined) ?? [],
+        },
+      );
     }
     return out;
   }
@@ -163,8 +189,10 @@ export function typePrql(
       const name = (c as Rq).Single as string;
       if (table.name === "input") out.inputColumns.push(name);
       const site = siteOf(name, `\`${name}\` used here`, after);
+      const grows = table.name === "input" && table.row !== null && !table.row.has(name);
       const v = table.row?.get(name, site) ?? null;
       if (!v && table.row) {
+        const known = table.row.known();
         out.problems.push({
           kind: table.name === "input" ? "missing-column" : "join-key",
           message: `\`${table.name}\` has no column \`${name}\``,
@@ -173,10 +201,14 @@ export function typePrql(
             span: table.row.site.span,
             note: `the rows of \`${table.name}\` come from here`,
           },
-          hints: [`available: ${table.row.known().map((n) => `\`${n}\``).join(", ") || "none"}`],
+          hints: [
+            ...didYouMean(name, known),
+            `available: ${known.map((n) => `\`${n}\``).join(", ") || "none"}`,
+          ],
         });
         return false;
       }
+      if (table.name === "input") out.reads.push({ name, at: site.span, grows });
       cols.set(cid, { name, type: v ?? new TypeVar(site) });
     }
     return true;

@@ -27,8 +27,16 @@ export class TypeVar {
   nullable = false;
   constructor(public site: Site) {}
 
+  /** The representative; a loop with path compression, since chains can be long. */
   root(): TypeVar {
-    return this.parent ? this.parent.root() : this;
+    let r: TypeVar = this;
+    while (r.parent) r = r.parent;
+    for (let v: TypeVar = this; v.parent && v.parent !== r;) {
+      const next: TypeVar = v.parent;
+      v.parent = r;
+      v = next;
+    }
+    return r;
   }
 
   describe(): string {
@@ -134,6 +142,22 @@ export class Row {
     const v = new TypeVar(site);
     this.add(name, v);
     return v;
+  }
+
+  /** Whether the field is known now (here or inherited), without growing the row. */
+  has(name: string): boolean {
+    for (let r: Row | null = this; r; r = r.rest?.row ?? null) {
+      if (r.fields.has(name)) return true;
+      if (r.rest?.exclude.has(name)) return false;
+    }
+    return false;
+  }
+
+  /** The row at the end of the `rest` chain: where an open row's inferred fields are kept. */
+  origin(): Row {
+    let r: Row = this;
+    while (r.rest) r = r.rest.row;
+    return r;
   }
 
   /** Every field known now, inherited ones (from `rest`) first: the column order. */

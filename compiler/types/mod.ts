@@ -8,7 +8,7 @@
 import type { Diagnostic, Result, Span } from "../diagnostics/_types.ts";
 import type * as Ast from "../syntax/mod.ts";
 import { type ArrowField, parseType, primitive, type RowContract } from "../modules/mod.ts";
-import { diag, type Resolved, type ResolvedCall } from "../resolve/mod.ts";
+import { closest, diag, type Resolved, type ResolvedCall } from "../resolve/mod.ts";
 import { SQL_CODES, TYPE_CODES } from "./_codes.ts";
 import { known, Row, type RowSchema, schemaOf, type Site, unify } from "./_row.ts";
 import { type PrqlJoin, typePrql } from "./_prql.ts";
@@ -110,6 +110,8 @@ class Inferrer {
   sql = new Map<string, SqlStep>();
   sqlRows = new Map<string, Row>();
   /** Stages that flow into each handler, to type its `*`. */
+  /** Every column a PRQL block read from `input`, with the row it came from. */
+  reads: Array<{ origin: Row; name: string; at: Span; grows: boolean }> = [];
   /** Set once the deadline has passed: no further PRQL block is typed. */
   late = false;
   constructor(
@@ -138,6 +140,7 @@ class Inferrer {
       );
       this.body(h.body, star);
     }
+    this.misspellings();
     const stages = new Map<Ast.Stage, StageTypes>();
     for (const [stage, { input, output }] of this.rows) {
       stages.set(stage, {
@@ -385,11 +388,47 @@ class Inferrer {
       this.diagnostics.push(diag(code, p.message, abs(p.at), { labels, hints: p.hints }));
     }
     for (const j of t.joins) this.join(stage, j);
+    const origin = input.origin();
+    for (const read of t.reads) this.reads.push({ origin, ...read });
     this.prql.set(stage, {
       joins: t.joins.map(({ step, side, keys }) => ({ step, side, keys })),
       inputColumns: t.inputColumns,
     });
     return t.output;
+  }
+
+  /**
+   * An open row grows a field for any name a PRQL block reads, so a misspelt column is not an
+   * error there. Once the program is typed, a name that only one read brought in, next to a
+   * known name within typo distance that a contract pinned or that several reads use, is
+   * most likely a misspelling of it: a warning at the read.
+   */
+  misspellings(): void {
+    const uses = new Map<Row, Map<string, number>>();
+    for (const { origin, name } of this.reads) {
+      const m = uses.get(origin) ?? new Map<string, number>();
+      m.set(name, (m.get(name) ?? 0) + 1);
+      uses.set(origin, m);
+    }
+    const pinned = (row: Row, name: string) => (row.fields.get(name)?.root().type ?? null) !== null;
+    const knownOf = new Map<Row, string[]>();
+    for (const { origin, name, at, grows } of this.reads) {
+      const count = uses.get(origin)!;
+      if (!grows || count.get(name)! > 1 || pinned(origin, name)) continue;
+      if (!knownOf.has(origin)) knownOf.set(origin, origin.known());
+      const near = closest(name, knownOf.get(origin)!.filter((n) => n !== name));
+      if (!near || !(pinned(origin, near) || (count.get(near) ?? 0) > 1)) continue;
+      this.diagnostics.push(diag(
+        TYPE_CODES.misspelt,
+        `column \`${name}\` is read only here, and the rows have \`${near}\``,
+        at,
+        {
+          severity: "warning",
+          labels: [{ span: origin.site.span, message: "the rows come from here" }],
+          hints: [`did you mean \`${near}\`?`],
+        },
+      ));
+    }
   }
 
   join(stage: Ast.PrqlStage, j: PrqlJoin): void {
