@@ -29,10 +29,13 @@ export class TypeVar {
 
   /** The representative; a loop with path compression, since chains can be long. */
   root(): TypeVar {
-    let r: TypeVar = this;
+    if (!this.parent) return this;
+    let r = this.parent;
     while (r.parent) r = r.parent;
-    for (let v: TypeVar = this; v.parent && v.parent !== r;) {
-      const next: TypeVar = v.parent;
+    let v = this.parent;
+    this.parent = r;
+    while (v !== r) {
+      const next = v.parent!;
       v.parent = r;
       v = next;
     }
@@ -146,18 +149,20 @@ export class Row {
 
   /** Whether the field is known now (here or inherited), without growing the row. */
   has(name: string): boolean {
-    for (let r: Row | null = this; r; r = r.rest?.row ?? null) {
-      if (r.fields.has(name)) return true;
-      if (r.rest?.exclude.has(name)) return false;
+    if (this.fields.has(name)) return true;
+    for (let rest = this.rest; rest; rest = rest.row.rest) {
+      if (rest.exclude.has(name)) return false;
+      if (rest.row.fields.has(name)) return true;
     }
     return false;
   }
 
   /** The row at the end of the `rest` chain: where an open row's inferred fields are kept. */
   origin(): Row {
-    let r: Row = this;
-    while (r.rest) r = r.rest.row;
-    return r;
+    let row = this.rest?.row;
+    if (!row) return this;
+    while (row.rest) row = row.rest.row;
+    return row;
   }
 
   /** Every field known now, inherited ones (from `rest`) first: the column order. */
