@@ -101,39 +101,69 @@ function tablesOf(text: string): Set<string> | null {
   return names.size > 0 ? names : null;
 }
 
+/** A block ready to share a call: its tables and its parsed query (PL JSON) alone. */
+interface Parsed {
+  text: string;
+  tables: Set<string>;
+  query: string;
+}
+
 /**
- * Lowers every block not cached yet, many per prql-js call. Blocks that fail in a batch are
- * left uncached; `lowerPrql` then reports them one by one.
+ * Lowers every block not cached yet, many per prql-js call. Each block is parsed alone (the
+ * parser's cost grows faster than the text) and the parsed queries are joined into one PL tree
+ * for `pl_to_rq`. Blocks that fail in a batch are left uncached; `lowerPrql` then reports them
+ * one by one.
  */
 export function lowerAll(sources: Iterable<string>): void {
-  const pending: Array<{ text: string; tables: Set<string> }> = [];
+  const pending: Parsed[] = [];
   const seen = new Set<string>();
   for (const source of sources) {
     const text = normalise(source);
     if (cache.has(text) || seen.has(text)) continue;
     seen.add(text);
     const tables = tablesOf(text);
-    if (tables) pending.push({ text, tables });
+    if (!tables) continue;
+    let stmts: Rq[];
+    try {
+      stmts = JSON.parse(prqlc.prqlToPl(text)).stmts;
+    } catch {
+      continue;
+    }
+    const def = stmts.length === 1 ? stmts[0].VarDef as Rq | undefined : undefined;
+    if (def?.kind === "Main") pending.push({ text, tables, query: JSON.stringify(def.value) });
   }
   for (let i = 0; i < pending.length; i += BATCH) lowerBatch(pending.slice(i, i + BATCH));
 }
 
-function lowerBatch(blocks: Array<{ text: string; tables: Set<string> }>): void {
+/** A PL call `name(args)`, as prql-js writes it. */
+const call = (name: string, ...args: unknown[]) => ({ FuncCall: { name: { Ident: name }, args } });
+
+function lowerBatch(blocks: Parsed[]): void {
   if (blocks.length < 2) return;
-  const lets = blocks.map(({ text, tables }, k) => {
-    const names = [...tables].map((n) => n.replace(/\W/g, "")).join("|");
-    const renamed = text.replace(new RegExp(`\\b(${names})\\b`, "g"), `${PREFIX}${k}_$1`);
-    return `let ${PREFIX}${k} = (\n${renamed}\n)`;
+  // Each block becomes `let __heK = <its query>`, its tables renamed `__heK_<name>`.
+  const lets = blocks.map(({ query, tables }, k) => {
+    let renamed = query;
+    for (const t of tables) {
+      renamed = renamed.replaceAll(`{"Ident":"${t}"}`, `{"Ident":"${PREFIX}${k}_${t}"}`);
+    }
+    return `{"VarDef":{"kind":"Let","name":"${PREFIX}${k}","value":${renamed}}}`;
   });
-  const one = `select {${PREFIX}_one = 1}`;
-  const main = [
-    `from ${PREFIX}0`,
+  // Main: `from __he0 | select {one = 1} | append (from __he1 | select {one = 1}) | ...`, so
+  // that every relation is lowered whole and none adds columns to another.
+  const one = call("select", { Tuple: [{ Literal: { Integer: 1 }, alias: `${PREFIX}_one` }] });
+  const relation = (k: number) => call("from", { Ident: `${PREFIX}${k}` });
+  const exprs = [
+    relation(0),
     one,
-    ...blocks.slice(1).map((_, k) => `append (from ${PREFIX}${k + 1} | ${one})`),
+    ...blocks.slice(1).map((_, k) =>
+      call("append", { Pipeline: { exprs: [relation(k + 1), one] } })
+    ),
   ];
+  const main = { VarDef: { kind: "Main", name: "main", value: { Pipeline: { exprs } } } };
+  const pl = `{"name":"Project","stmts":[${lets.join(",")},${JSON.stringify(main)}]}`;
   let rq: Rq;
   try {
-    rq = JSON.parse(prqlc.plToRq(prqlc.prqlToPl(`${lets.join("\n")}\n${main.join("\n")}\n`)));
+    rq = JSON.parse(prqlc.plToRq(pl));
   } catch {
     const half = blocks.length >> 1;
     lowerBatch(blocks.slice(0, half));
