@@ -4,8 +4,9 @@
  * with the built-in modules alone. Reports the cold number first: the first check in a fresh
  * process (prql-js instantiated, its cache empty), and a whole `heddle check` of the file as a
  * user runs it; then the warm median, where every PRQL block is already cached (what the LSP
- * sees on an edit). A warm number alone would hide the cold cost (issues 11.6, 12.1). It must
- * never assert: the numbers go to `deno task bench`.
+ * sees on an edit). A warm number alone would hide the cold cost (issues 11.6, 12.1). Then the
+ * large inputs that were quadratic (issue 16.6): tens of thousands of unused declarations and of
+ * workflows. It must never assert: the numbers go to `deno task bench`.
  */
 import process from "node:process";
 import { check } from "../compiler/mod.ts";
@@ -13,6 +14,39 @@ import { row } from "./_report.ts";
 import { type BenchResult, generateProgram, timeMedian } from "./parse.ts";
 
 const COLD_FLAG = "--cold-child";
+
+/** `n` resources that nothing uses: each a warning, and once a quadratic pass (issue 16.6). */
+export function unusedDeclarations(n: number): string {
+  const decls = Array.from(
+    { length: n },
+    (_, k) => `resource kf_${k} = kafka.connection { broker: "k:9092" }`,
+  );
+  return `import "fhub/kafka" kafka\n${decls.join("\n")}\n`;
+}
+
+/** `n` small workflows, each with the same PRQL block (issue 16.6: once a quadratic pass). */
+export function manyWorkflows(n: number): string {
+  const workflows = Array.from({ length: n }, (_, k) =>
+    `workflow W${k} {
+  file.read { path: "in${k}.csv", format: "csv" }
+  | (
+    from input
+    filter amount > 1
+  )
+  | file.write { path: "o${k}.csv", format: "csv" }
+}`);
+  return `import "fhub/file" file\n${workflows.join("\n")}\n`;
+}
+
+/** Wall and CPU milliseconds of one check of `source`, whatever it reports. */
+function timeLarge(source: string): { ms: number; cpu: number } {
+  const before = process.cpuUsage();
+  const t0 = performance.now();
+  check(source, "/tmp/bench-large.he", { snapshot: null });
+  const ms = since(t0);
+  const used = process.cpuUsage(before);
+  return { ms, cpu: (used.user + used.system) / 1000 };
+}
 
 /** Milliseconds from `start` to the end of `run`. */
 function since(start: number): number {
@@ -66,6 +100,16 @@ export async function benchCheck(runs = 5, targetLines = 10_000): Promise<BenchR
   }
   checkOnce(source);
   const warm = timeMedian(() => checkOnce(source), runs);
+  // The large inputs of issue 16.6, scaled with the program (75,000 and 44,000 at 10,000 lines).
+  const unused = Math.round(targetLines * 7.5);
+  const workflows = Math.round(targetLines * 4.4);
+  const large = [
+    {
+      name: `compiler.check_${unused}_unused_declarations`,
+      ...timeLarge(unusedDeclarations(unused)),
+    },
+    { name: `compiler.check_${workflows}_workflows`, ...timeLarge(manyWorkflows(workflows)) },
+  ];
   return [
     row(`${name}.cold`, cold.ms, "ms", 1000, {
       baselineName: "target (issue 12.1)",
@@ -82,6 +126,10 @@ export async function benchCheck(runs = 5, targetLines = 10_000): Promise<BenchR
       note: "median of repeated checks in one process, every PRQL block cached",
     }),
     row(`${name}.warm.rate`, lines / (warm / 1000), "lines/s"),
+    ...large.flatMap((l) => [
+      row(l.name, l.ms, "ms", null, { note: "one check (issue 16.6: was quadratic)" }),
+      row(`${l.name}.cpu`, l.cpu, "ms", null, { note: "CPU time of that check" }),
+    ]),
   ];
 }
 

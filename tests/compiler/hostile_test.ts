@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { check, optimise, parse, resolve } from "../../compiler/mod.ts";
 import type { PrqlStage } from "../../compiler/syntax/mod.ts";
+import { manyWorkflows, unusedDeclarations } from "../../bench/check.ts";
 
 const ok = (source: string) => {
   const r = check(source, "/tmp/hostile.he", { snapshot: null });
@@ -65,22 +66,7 @@ Deno.test("types nested deeper than 64 levels through aliases are one HE0126 whe
 
 Deno.test("resolve() reads each PRQL block a fixed number of times, however many declarations are unused", () => {
   const reads = (unused: number) => {
-    const decls = Array.from(
-      { length: unused },
-      (_, k) => `resource kf_${k} = kafka.connection { broker: "k:9092" }`,
-    );
-    const blocks = Array.from({ length: 20 }, (_, k) =>
-      `workflow W${k} {
-  file.read { path: "in.csv", format: "csv" }
-  | (
-    from input
-    filter amount > ${k}
-  )
-  | file.write { path: "o.csv", format: "csv" }
-}`);
-    const source = `import "fhub/kafka" kafka\nimport "fhub/file" file\n${decls.join("\n")}\n${
-      blocks.join("\n")
-    }`;
+    const source = `${unusedDeclarations(unused)}\n${manyWorkflows(20)}`;
     const program = parse(source).value;
     let count = 0;
     for (const item of program.items) {
@@ -105,16 +91,7 @@ Deno.test("resolve() reads each PRQL block a fixed number of times, however many
 
 Deno.test("optimise() walks the PRQL table once, however many workflows there are", () => {
   const walked = (workflows: number) => {
-    const source = `import "fhub/file" file\n` +
-      Array.from({ length: workflows }, (_, k) =>
-        `workflow W${k} {
-  file.read { path: "in${k}.csv", format: "csv" }
-  | (
-    from input
-    filter amount > 1
-  )
-  | file.write { path: "o${k}.csv", format: "csv" }
-}`).join("\n");
+    const source = manyWorkflows(workflows);
     const r = check(source, "/tmp/hostile.he", { snapshot: null });
     const typed = r.value.typed!;
     assert.equal(typed.prql.size, workflows);
