@@ -2,12 +2,13 @@
  * Lowers inline PRQL blocks to RQ (PRQL's relational query) through prql-js, cached per block
  * text and batched. Why batched: most of a `pl_to_rq` call goes to loading PRQL's standard
  * library (about 15 ms of CPU), whatever the query, so a 10,000-line program with 400 blocks
- * spent seconds on it. `lowerAll` lowers many blocks in one call, each as a `let` relation whose
- * tables (`input`, joined steps) are renamed apart so that no block sees another's columns, all
- * `append`ed as one constant column each (so their own columns stay whole); the per-block RQ is
- * cut out of the result and the names restored. It must never cache anything
- * that a block lowered alone would not give: a batch that fails is split until the failing
- * blocks stand alone, and those are lowered (and their errors located) one by one.
+ * spent seconds on it. `lowerAll` parses each block alone, then lowers many in one call: one PL
+ * tree where each block is a `let` relation whose tables (`input`, joined steps) are renamed
+ * apart so that no block sees another's columns, all `append`ed as one constant column each (so
+ * their own columns stay whole); the per-block RQ is cut out of the result and the names
+ * restored. It must never cache anything that a block lowered alone would not give: a batch that
+ * fails is split until the failing blocks stand alone, and those are lowered (and their errors
+ * located) one by one.
  */
 import { prqlc, PrqlCrash } from "./_prqlc.ts";
 
