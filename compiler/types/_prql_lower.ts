@@ -116,14 +116,16 @@ interface Parsed {
  * one by one.
  */
 export function lowerAll(sources: Iterable<string>): void {
-  const pending: Parsed[] = [];
-  const seen = new Set<string>();
+  const fresh = new Map<string, Set<string>>();
   for (const source of sources) {
     const text = normalise(source);
-    if (cache.has(text) || seen.has(text)) continue;
-    seen.add(text);
-    const tables = tablesOf(text);
-    if (!tables) continue;
+    const tables = cache.has(text) ? null : tablesOf(text);
+    if (tables) fresh.set(text, tables);
+  }
+  // One new block (an edit in the LSP) gains nothing from a batch: `lowerPrql` takes it.
+  if (fresh.size < 2) return;
+  const pending: Parsed[] = [];
+  for (const [text, tables] of fresh) {
     let stmts: Rq[];
     try {
       stmts = JSON.parse(prqlc.prqlToPl(text)).stmts;
