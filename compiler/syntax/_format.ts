@@ -317,7 +317,11 @@ export function prqlLines(text: string): PrqlLine[] {
   while (blank(lines[0])) lines.shift();
   while (blank(lines[lines.length - 1])) lines.pop();
   const code = lines.filter((l) => !l.verbatim && l.text !== "");
-  const cut = Math.min(...code.map((l) => l.text.length - l.text.trimStart().length));
+  // A fold, not `Math.min(...)`: a block can have more lines than a call takes arguments.
+  const cut = code.reduce(
+    (m, l) => Math.min(m, l.text.length - l.text.trimStart().length),
+    Infinity,
+  );
   return lines.map((l) => l.verbatim ? l : { ...l, text: l.text.slice(cut) });
 }
 

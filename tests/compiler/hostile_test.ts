@@ -5,7 +5,7 @@
  * PRQL table walked), never by wall-clock time, so the tests hold on a loaded machine.
  */
 import assert from "node:assert/strict";
-import { check, optimise, parse, resolve } from "../../compiler/mod.ts";
+import { check, format, optimise, parse, resolve } from "../../compiler/mod.ts";
 import type { PrqlStage } from "../../compiler/syntax/mod.ts";
 import { manyWorkflows, unusedDeclarations } from "../../bench/check.ts";
 
@@ -116,4 +116,18 @@ Deno.test("optimise() walks the PRQL table once, however many workflows there ar
   };
   assert.ok(walked(10) <= 2 * 10);
   assert.ok(walked(1_000) <= 2 * 1_000, "the PRQL table is walked once, not once per workflow");
+});
+
+Deno.test("150,000 warnings and a 200,000-line PRQL block pass check() and format() without a throw", () => {
+  // Both overflowed the argument limit of a spread call (`push(...list)`, `Math.min(...lines)`).
+  const warnings = check(unusedDeclarations(150_000), "/tmp/u.he", { snapshot: null }).diagnostics;
+  assert.equal(warnings.length, 150_000);
+  assert.ok(warnings.every((d) => d.code === "HE0123"));
+  const lines = Array.from({ length: 200_000 }, (_, k) => `    derive c${k} = ${k}`).join("\n");
+  const source = `import "fhub/file" file\n${
+    pipeline("", `\n  | (\n    from input\n${lines}\n  )`)
+  }`;
+  const formatted = format(source);
+  assert.deepEqual(formatted.diagnostics, []);
+  assert.ok(formatted.value.includes("\n    derive c199999 = 199999\n"));
 });
