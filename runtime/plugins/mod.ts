@@ -150,8 +150,9 @@ export class PluginHost {
       env: {},
       ...options,
     };
-    // Unix socket paths are limited to ~108 bytes, so sockets live in a short private dir.
-    this.#socketDir = Deno.makeTempDirSync({ dir: "/tmp", prefix: "heddle-plugins-" });
+    // Unix socket paths are limited to ~108 bytes, so sockets live in a short private dir,
+    // named after the registry's owner so that a sweep removes it if this process dies.
+    this.#socketDir = options.registry.makeTempDir("plugins");
   }
 
   /**

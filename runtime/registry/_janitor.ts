@@ -1,26 +1,33 @@
 /**
- * Cleanup of registry segments when their owner is gone. `sweepOrphans` removes segments
- * and spill files whose owner pid (the number after the prefix in their name) is no longer
- * alive; it covers `kill -9`, which no in-process handler can. `installExitCleanup` covers
- * the exits a process does see (normal end, uncaught error, SIGINT and SIGTERM). Neither
- * may ever remove an object of a live process, and importing this file installs nothing.
+ * Cleanup of registry segments when their owner is gone. `sweepOrphans` removes segments,
+ * spill files and private temp directories whose owner (the number after the prefix in their
+ * name) is dead: its owner lock (`_owner.ts`) is not held, which works across PID namespaces
+ * and covers `kill -9`, which no in-process handler can. `installExitCleanup` covers the
+ * exits a process does see (normal end, uncaught error, SIGINT and SIGTERM). Neither may
+ * ever remove an object of a live process, and importing this file installs nothing.
  */
 
 import { processAlive } from "./_libc.ts";
+import { inspectOwner, type OwnerState, SHM_DIR } from "./_owner.ts";
 import { removeSegment } from "./_segment.ts";
 
-/** Where POSIX shared-memory objects appear as files on Linux. */
-export const SHM_DIR = "/dev/shm";
+export { SHM_DIR };
+
+/** Where owners' private directories live (`Registry.makeTempDir`); short, for sockets. */
+export const TEMP_DIR = "/tmp";
 
 export interface SweepOptions {
-  /** The name prefix to sweep (`heddle` by default: `/heddle-<pid>-...`). */
+  /** The name prefix to sweep (`heddle` by default: `/heddle-<owner>-...`). */
   prefix?: string;
   /** A spill directory to sweep as well. */
   spillDir?: string;
 }
 
 export interface SweepReport {
-  /** Shared-memory names (with leading slash) and spill file paths that were removed. */
+  /**
+   * Shared-memory names (with leading slash), spill file paths and temp directory paths
+   * that were removed.
+   */
   removed: string[];
 }
 
@@ -28,9 +35,11 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-function listDir(dir: string): string[] {
+function listDir(dir: string, directories = false): string[] {
   try {
-    return [...Deno.readDirSync(dir)].filter((entry) => entry.isFile).map((entry) => entry.name);
+    return [...Deno.readDirSync(dir)]
+      .filter((entry) => directories ? entry.isDirectory : entry.isFile)
+      .map((entry) => entry.name);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return [];
     throw error;
@@ -38,28 +47,48 @@ function listDir(dir: string): string[] {
 }
 
 /**
- * Removes `<prefix>-<pid>-*` segments in /dev/shm (and files in `spillDir`) whose pid is
- * not a live process. A name whose pid has been reused by a live process is kept.
+ * Removes `<prefix>-<owner>-*` segments in /dev/shm, files in `spillDir` and directories in
+ * /tmp whose owner is dead, and the owner files of dead owners. An owner with an owner file
+ * is alive while its lock is held; one without (written before owner files existed) while
+ * a process with that pid exists in this PID namespace.
  */
 export function sweepOrphans(options: SweepOptions = {}): SweepReport {
-  const owner = new RegExp(`^${escapeRegExp(options.prefix ?? "heddle")}-(\\d+)-`);
+  const prefix = options.prefix ?? "heddle";
+  const named = new RegExp(`^${escapeRegExp(prefix)}-(\\d+)(?:-|\\.owner$)`);
   const removed: string[] = [];
-  const alive = new Map<number, boolean>();
+  const verdicts = new Map<number, { state: OwnerState; bury(): void }>();
   const orphaned = (name: string) => {
-    const pid = Number(owner.exec(name)?.[1] ?? Number.NaN);
-    if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-    if (!alive.has(pid)) alive.set(pid, processAlive(pid));
-    return !alive.get(pid);
-  };
-  const places: [string, (name: string) => string][] = [[SHM_DIR, (name) => `/${name}`]];
-  if (options.spillDir !== undefined) {
-    places.push([options.spillDir, (name) => `${options.spillDir}/${name}`]);
-  }
-  for (const [dir, locationOf] of places) {
-    for (const name of listDir(dir).filter(orphaned)) {
-      removeSegment(locationOf(name));
-      removed.push(locationOf(name));
+    const owner = Number(named.exec(name)?.[1] ?? Number.NaN);
+    if (!Number.isSafeInteger(owner) || owner <= 0) return false;
+    let verdict = verdicts.get(owner);
+    if (verdict === undefined) {
+      verdict = inspectOwner(prefix, owner);
+      if (verdict.state === "unknown") {
+        verdict = { state: processAlive(owner) ? "alive" : "dead", bury() {} };
+      }
+      verdicts.set(owner, verdict);
     }
+    return verdict.state === "dead";
+  };
+  try {
+    const places: [string, (name: string) => string, boolean][] = [
+      [SHM_DIR, (name) => `/${name}`, false],
+      [TEMP_DIR, (name) => `${TEMP_DIR}/${name}`, true],
+    ];
+    if (options.spillDir !== undefined) {
+      places.push([options.spillDir, (name) => `${options.spillDir}/${name}`, false]);
+    }
+    for (const [dir, locationOf, directories] of places) {
+      for (const name of listDir(dir, directories).filter(orphaned)) {
+        // Owner files are removed by `bury`, under the dead owner's lock.
+        if (name.endsWith(".owner")) continue;
+        if (directories) Deno.removeSync(locationOf(name), { recursive: true });
+        else removeSegment(locationOf(name));
+        removed.push(locationOf(name));
+      }
+    }
+  } finally {
+    for (const verdict of verdicts.values()) verdict.bury();
   }
   return { removed };
 }

@@ -14,7 +14,8 @@ import type { Table } from "apache-arrow";
 import type { ObjectHandle } from "./handle.ts";
 import { RegistryError } from "./_errors.ts";
 import { type ArrowData, decodeStream, type EncodedStream, encodeStream } from "./_ipc.ts";
-import { sweepOrphans } from "./_janitor.ts";
+import { sweepOrphans, TEMP_DIR } from "./_janitor.ts";
+import { claimOwner, type OwnerClaim } from "./_owner.ts";
 import {
   createSegment,
   createSegmentIfAbsent,
@@ -37,6 +38,7 @@ export {
   type SweepOptions,
   sweepOrphans,
   type SweepReport,
+  TEMP_DIR,
 } from "./_janitor.ts";
 export { createSegment, isShmName, type MappedSegment, removeSegment } from "./_segment.ts";
 
@@ -71,7 +73,10 @@ export interface RegistryOptions {
   memoryBudget?: number;
   /** Directory for spill files (default `$TMPDIR/heddle-spill` or `/tmp/heddle-spill`). */
   spillDir?: string;
-  /** The pid written into segment names (default `Deno.pid`). */
+  /**
+   * The owner number wanted for segment names (default `Deno.pid`); `Registry.ownerPid` is
+   * the one claimed, higher when a process of another PID namespace holds this one.
+   */
   ownerPid?: number;
   /** The first part of segment names (default `heddle`: `/heddle-<ownerPid>-<n>`). */
   prefix?: string;
@@ -224,8 +229,14 @@ export const MAX_MEMORY_BUDGET = 2 ** 50;
 export class Registry {
   readonly memoryBudget: number;
   readonly spillDir: string;
+  /**
+   * The owner number in this registry's names: this process's pid, unless a live process of
+   * another PID namespace holds that number (then a number above every pid). The registry
+   * holds its owner lock (`/dev/shm/<prefix>-<ownerPid>.owner`) until `close()`.
+   */
   readonly ownerPid: number;
   readonly prefix: string;
+  #owner: OwnerClaim;
   #entries = new Map<string, Entry>();
   /**
    * Resident objects, least recently used first (`open` moves an object to the end): the
@@ -242,7 +253,6 @@ export class Registry {
     this.memoryBudget = options.memoryBudget ?? 1 << 30;
     this.spillDir = options.spillDir ??
       `${Deno.env.get("TMPDIR") ?? "/tmp"}/heddle-spill`;
-    this.ownerPid = options.ownerPid ?? Deno.pid;
     this.prefix = options.prefix ?? "heddle";
     if (
       !Number.isSafeInteger(this.memoryBudget) || this.memoryBudget < 1 ||
@@ -256,7 +266,24 @@ export class Registry {
     if (!/^[A-Za-z0-9_-]+$/.test(this.prefix) || /-\d+$/.test(this.prefix)) {
       throw new RegistryError("invalid-input", `prefix \`${this.prefix}\` is not a valid name`);
     }
+    this.#owner = claimOwner(this.prefix, options.ownerPid ?? Deno.pid);
+    this.ownerPid = this.#owner.owner;
     sweepOrphans({ prefix: this.prefix, spillDir: this.spillDir });
+  }
+
+  /**
+   * Creates a private directory `/tmp/<prefix>-<ownerPid>-<purpose>-XXXXXX` (short, for Unix
+   * sockets). The caller removes it when done; if this process dies first, the next sweep
+   * does, like its segments.
+   */
+  makeTempDir(purpose: string): string {
+    if (!/^[a-z]+$/.test(purpose)) {
+      throw new RegistryError("invalid-input", `temp dir purpose \`${purpose}\` is not a word`);
+    }
+    return Deno.makeTempDirSync({
+      dir: TEMP_DIR,
+      prefix: `${this.prefix}-${this.ownerPid}-${purpose}-`,
+    });
   }
 
   /**
@@ -378,6 +405,11 @@ export class Registry {
       }
       if (entry.leases === 0) this.#forget(entry);
       else entry.state = "draining";
+    }
+    try {
+      this.#owner.release();
+    } catch (error) {
+      failures.push(error);
     }
     if (failures.length > 0) {
       throw new RegistryError("system", `close() could not remove ${failures.length} objects`, {

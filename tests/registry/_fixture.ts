@@ -31,17 +31,28 @@ export function forget(place: Place): void {
   }
 }
 
-/** Names in /dev/shm and files in the spill directory that carry the place's prefix. */
+function names(dir: string): string[] {
+  try {
+    return [...Deno.readDirSync(dir)].map((entry) => entry.name);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Objects in /dev/shm and the spill directory that carry the place's prefix (owner lock
+ * files, which a live registry holds, are listed by `ownerFiles` instead).
+ */
 export function leftovers(place: Place): string[] {
-  const names = (dir: string) => {
-    try {
-      return [...Deno.readDirSync(dir)].map((entry) => entry.name);
-    } catch {
-      return [];
-    }
-  };
   return [...names(SHM_DIR), ...names(place.spillDir)].filter((name) =>
-    name.startsWith(`${place.prefix}-`)
+    name.startsWith(`${place.prefix}-`) && !name.endsWith(".owner")
+  );
+}
+
+/** Owner lock files of the place's prefix in /dev/shm (`<prefix>-<owner>.owner`). */
+export function ownerFiles(place: Place): string[] {
+  return names(SHM_DIR).filter((name) =>
+    name.startsWith(`${place.prefix}-`) && name.endsWith(".owner")
   );
 }
 
@@ -58,6 +69,7 @@ export async function withRegistry(
     registry.close();
   }
   assert.deepEqual(leftovers(place), [], "segments or spill files leaked");
+  assert.deepEqual(ownerFiles(place), [], "the owner file outlived close()");
   forget(place);
 }
 

@@ -1,33 +1,44 @@
 /**
  * Nothing leaks, however a registry process ends: the tests run a real child process
  * (`_child.ts`) that owns resident and spilled objects, end it by SIGKILL, SIGINT, an
- * uncaught error or a normal finish, and look at /dev/shm and the spill directory.
+ * uncaught error or a normal finish, and look at /dev/shm and the spill directory. And
+ * nothing live is swept: a child in its own PID namespace (`unshare --pid`, root only, as in
+ * CI) whose pid means nothing here keeps its objects while it lives (issue 16).
  */
 
 import assert from "node:assert/strict";
 import { tableFromArrays } from "apache-arrow";
-import { Registry, sweepOrphans } from "../../runtime/registry/mod.ts";
-import { forget, freshPlace, leftovers, type Place } from "./_fixture.ts";
+import { Registry, sweepOrphans, TEMP_DIR } from "../../runtime/registry/mod.ts";
+import { forget, freshPlace, leftovers, ownerFiles, type Place } from "./_fixture.ts";
 
 const childScript = new URL("./_child.ts", import.meta.url).pathname;
 
 interface Child {
   process: Deno.ChildProcess;
+  /** The owner number in the child's names (its pid in its own PID namespace). */
+  owner: number;
   /** Resolves with the exit status and what the child wrote to stderr. */
   done: Promise<{ status: Deno.CommandStatus; stderr: string }>;
 }
 
-/** Starts the child and waits until it has stored its objects. */
-async function startChild(place: Place, mode: string): Promise<Child> {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", childScript, place.prefix, place.spillDir, mode],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+/**
+ * Starts the child and waits until it has stored its objects. `wrap` runs it under another
+ * command (`unshare ...`), which gets the deno command line as its last arguments.
+ */
+async function startChild(
+  place: Place,
+  mode: string,
+  wrap: string[] = [],
+  owner?: string,
+): Promise<Child> {
+  const deno = [Deno.execPath(), "run", "-A", childScript, place.prefix, place.spillDir, mode];
+  if (owner !== undefined) deno.push(owner);
+  const [program, ...args] = [...wrap, ...deno];
+  const process = new Deno.Command(program, { args, stdout: "piped", stderr: "piped" }).spawn();
   const stderr = new Response(process.stderr).text();
   const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let seen = "";
-  while (!seen.includes("ready\n")) {
+  while (!/ready \d+\n/.test(seen)) {
     const { value, done } = await reader.read();
     if (done) break;
     seen += value;
@@ -40,19 +51,21 @@ async function startChild(place: Place, mode: string): Promise<Child> {
     await drained;
     return { status, stderr: await stderr };
   })();
-  if (!seen.includes("ready")) assert.fail(`the child did not start: ${(await done).stderr}`);
-  return { process, done };
+  const ready = /ready (\d+)/.exec(seen);
+  if (!ready) assert.fail(`the child did not start: ${(await done).stderr}`);
+  return { process, owner: Number(ready[1]), done };
 }
 
-function assertChildObjects(place: Place, pid: number): void {
+function assertChildObjects(place: Place, owner: number): void {
   const found = leftovers(place);
   assert.equal(found.length, 3, `expected 3 objects, found ${found}`);
-  assert.ok(found.every((name) => name.startsWith(`${place.prefix}-${pid}-`)));
+  assert.ok(found.every((name) => name.startsWith(`${place.prefix}-${owner}-`)));
   assert.equal(found.filter((name) => name.endsWith(".arrows")).length, 1, "one spill file");
 }
 
 function cleanUp(place: Place): void {
   assert.deepEqual(leftovers(place), []);
+  assert.deepEqual(ownerFiles(place), [], "owner files of dead or closed owners are gone");
   forget(place);
 }
 
@@ -109,5 +122,89 @@ Deno.test("a process that ends normally with installExitCleanup() leaves nothing
   const child = await startChild(place, "finish");
   const { status, stderr } = await child.done;
   assert.equal(status.code, 0, stderr);
+  cleanUp(place);
+});
+
+/** A pid that no process has in this namespace, so `kill(pid, 0)` here says "dead". */
+function unusedPid(): number {
+  for (let pid = 5000; pid < 4_000_000; pid += 97) {
+    try {
+      Deno.statSync(`/proc/${pid}`);
+    } catch {
+      return pid;
+    }
+  }
+  throw new Error("no unused pid found");
+}
+
+Deno.test({
+  name: "a live owner in another PID namespace keeps its objects; after it dies they are swept",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const place = freshPlace();
+    const pid = unusedPid();
+    // A new PID namespace (with its own /proc), sharing /dev/shm; the child's pid there is
+    // `pid`, which is free here, so a janitor that trusts kill(pid, 0) would delete its objects.
+    const wrap = [
+      "unshare",
+      "--pid",
+      "--fork",
+      "--mount-proc",
+      "--kill-child",
+      "sh",
+      "-c",
+      `echo ${pid - 1} > /proc/sys/kernel/ns_last_pid; "$@"`,
+      "sh",
+    ];
+    const child = await startChild(place, "plugins", wrap);
+    assert.equal(child.owner, pid, "the child got the planned pid in its namespace");
+    assertChildObjects(place, pid);
+    const pluginDirs = () =>
+      [...Deno.readDirSync(TEMP_DIR)].map((e) => e.name).filter((n) =>
+        n.startsWith(`${place.prefix}-${pid}-plugins-`)
+      );
+    assert.equal(pluginDirs().length, 1, "the child's plugin host made its socket directory");
+
+    const janitor = new Registry(place);
+    assert.deepEqual(sweepOrphans(place).removed, [], "nothing of a live owner is swept");
+    assertChildObjects(place, pid);
+    assert.equal(pluginDirs().length, 1);
+
+    // Our own pid's owner number is free here, so this registry got it, not a shifted one.
+    assert.equal(janitor.ownerPid, Deno.pid);
+    child.process.kill("SIGKILL");
+    await child.done;
+    // The kernel kills the rest of the namespace after `unshare` and its init are gone; the
+    // child's lock goes with its last process, so sweep until it has (10 s at most).
+    const removed: string[] = [];
+    for (let i = 0; i < 100 && removed.length < 4; i++) {
+      removed.push(...sweepOrphans(place).removed);
+      if (removed.length < 4) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(removed.length, 4, `removed ${removed}`);
+    assert.deepEqual(pluginDirs(), [], "the dead owner's plugin directory is gone");
+    janitor.close();
+    cleanUp(place);
+  },
+});
+
+Deno.test("an owner number held by a live process is never shared: the next one gets a number above every pid", async () => {
+  const place = freshPlace();
+  const first = new Registry(place);
+  const again = new Registry(place);
+  assert.equal(first.ownerPid, Deno.pid);
+  assert.equal(again.ownerPid, Deno.pid, "one process shares its claim between registries");
+  again.close();
+  assert.deepEqual(ownerFiles(place), [`${place.prefix}-${Deno.pid}.owner`], "still held");
+  // A child asking for our number (as a process of another PID namespace with the same pid
+  // would get by default) must not share it: it gets our pid + 2^22.
+  const child = await startChild(place, "wait", [], String(Deno.pid));
+  assert.equal(child.owner, Deno.pid + 2 ** 22);
+  assertChildObjects(place, child.owner);
+  assert.deepEqual(sweepOrphans(place).removed, []);
+  child.process.kill("SIGKILL");
+  await child.done;
+  assert.equal(sweepOrphans(place).removed.length, 3);
+  first.close();
   cleanUp(place);
 });
