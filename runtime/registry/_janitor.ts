@@ -8,7 +8,7 @@
  */
 
 import { processAlive } from "./_libc.ts";
-import { inspectOwner, type OwnerState, SHM_DIR } from "./_owner.ts";
+import { inspectOwner, OWNER_DIR, type OwnerState, SHM_DIR } from "./_owner.ts";
 import { removeSegment } from "./_segment.ts";
 
 export { SHM_DIR };
@@ -48,13 +48,13 @@ function listDir(dir: string, directories = false): string[] {
 
 /**
  * Removes `<prefix>-<owner>-*` segments in /dev/shm, files in `spillDir` and directories in
- * /tmp whose owner is dead, and the owner files of dead owners. An owner with an owner file
+ * /tmp whose owner is dead, and the owner files of dead owners (`_owner.ts`). An owner with an owner file
  * is alive while its lock is held; one without (written before owner files existed) while
  * a process with that pid exists in this PID namespace.
  */
 export function sweepOrphans(options: SweepOptions = {}): SweepReport {
   const prefix = options.prefix ?? "heddle";
-  const named = new RegExp(`^${escapeRegExp(prefix)}-(\\d+)(?:-|\\.owner$)`);
+  const named = new RegExp(`^${escapeRegExp(prefix)}-(\\d+)(?:-|\\.lock$)`);
   const removed: string[] = [];
   const verdicts = new Map<number, { state: OwnerState; bury(): void }>();
   const orphaned = (name: string) => {
@@ -71,6 +71,8 @@ export function sweepOrphans(options: SweepOptions = {}): SweepReport {
     return verdict.state === "dead";
   };
   try {
+    // Owner files of owners with no names left are found here, and removed by `bury`.
+    listDir(OWNER_DIR).forEach(orphaned);
     const places: [string, (name: string) => string, boolean][] = [
       [SHM_DIR, (name) => `/${name}`, false],
       [TEMP_DIR, (name) => `${TEMP_DIR}/${name}`, true],
@@ -80,8 +82,6 @@ export function sweepOrphans(options: SweepOptions = {}): SweepReport {
     }
     for (const [dir, locationOf, directories] of places) {
       for (const name of listDir(dir, directories).filter(orphaned)) {
-        // Owner files are removed by `bury`, under the dead owner's lock.
-        if (name.endsWith(".owner")) continue;
         if (directories) Deno.removeSync(locationOf(name), { recursive: true });
         else removeSegment(locationOf(name));
         removed.push(locationOf(name));

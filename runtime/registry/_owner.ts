@@ -3,7 +3,8 @@
  * namespace. The number in `/heddle-<owner>-...` used to be a pid checked with `kill(pid, 0)`,
  * but pids are per namespace: a janitor in one namespace saw the pid of a live worker in
  * another as dead and deleted its segments (issue 16). Now every owner holds an exclusive
- * `flock` on `/dev/shm/<prefix>-<owner>.owner` for as long as it lives; flock locks belong to
+ * `flock` on `/dev/shm/.heddle-owners/<prefix>-<owner>.lock` for as long as it lives (in a
+ * directory of its own, so that nothing listing /dev/shm for segments mistakes it for one); flock locks belong to
  * the open file in the kernel, so they are visible across namespaces and vanish when the
  * holder dies, even by `kill -9`. An owner is alive exactly while its lock is held. This file
  * must never remove an owner file it does not hold the lock of.
@@ -14,6 +15,9 @@ import { RegistryError } from "./_errors.ts";
 /** Where POSIX shared-memory objects appear as files on Linux. */
 export const SHM_DIR = "/dev/shm";
 
+/** Where owner lock files live: on the same tmpfs, shared by every namespace that shares it. */
+export const OWNER_DIR = `${SHM_DIR}/.heddle-owners`;
+
 /**
  * Owner numbers past every possible pid (`pid_max` is at most 2^22): when this process's pid
  * is held by a live process of another PID namespace, the owner number moves up by this.
@@ -22,7 +26,27 @@ const PID_LIMIT = 2 ** 22;
 
 /** The lock file that says whether owner `owner` of `prefix` is alive. */
 export function ownerFile(prefix: string, owner: number): string {
-  return `${SHM_DIR}/${prefix}-${owner}.owner`;
+  return `${OWNER_DIR}/${prefix}-${owner}.lock`;
+}
+
+/** Creates the owner directory, writable by every user like /tmp (sticky bit). */
+function ensureOwnerDir(): void {
+  try {
+    Deno.statSync(OWNER_DIR);
+    return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  try {
+    Deno.mkdirSync(OWNER_DIR);
+    Deno.chmodSync(OWNER_DIR, 0o1777);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) {
+      throw new RegistryError("system", `cannot create \`${OWNER_DIR}\`: ${error}`, {
+        cause: error,
+      });
+    }
+  }
 }
 
 /** What this process holds, so that several registries in one process share one claim. */
@@ -74,6 +98,7 @@ export interface OwnerClaim {
  * this process ends.
  */
 export function claimOwner(prefix: string, preferred: number): OwnerClaim {
+  ensureOwnerDir();
   for (let owner = preferred; Number.isSafeInteger(owner); owner += PID_LIMIT) {
     const path = ownerFile(prefix, owner);
     let entry = held.get(path);

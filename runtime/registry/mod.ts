@@ -232,7 +232,7 @@ export class Registry {
   /**
    * The owner number in this registry's names: this process's pid, unless a live process of
    * another PID namespace holds that number (then a number above every pid). The registry
-   * holds its owner lock (`/dev/shm/<prefix>-<ownerPid>.owner`) until `close()`.
+   * holds its owner lock (`/dev/shm/.heddle-owners/<prefix>-<ownerPid>.lock`) until `close()`.
    */
   readonly ownerPid: number;
   readonly prefix: string;

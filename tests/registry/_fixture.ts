@@ -39,21 +39,16 @@ function names(dir: string): string[] {
   }
 }
 
-/**
- * Objects in /dev/shm and the spill directory that carry the place's prefix (owner lock
- * files, which a live registry holds, are listed by `ownerFiles` instead).
- */
+/** Names in /dev/shm and files in the spill directory that carry the place's prefix. */
 export function leftovers(place: Place): string[] {
   return [...names(SHM_DIR), ...names(place.spillDir)].filter((name) =>
-    name.startsWith(`${place.prefix}-`) && !name.endsWith(".owner")
+    name.startsWith(`${place.prefix}-`)
   );
 }
 
-/** Owner lock files of the place's prefix in /dev/shm (`<prefix>-<owner>.owner`). */
+/** Owner lock files of the place's prefix (`/dev/shm/.heddle-owners/<prefix>-<owner>.lock`). */
 export function ownerFiles(place: Place): string[] {
-  return names(SHM_DIR).filter((name) =>
-    name.startsWith(`${place.prefix}-`) && name.endsWith(".owner")
-  );
+  return names(`${SHM_DIR}/.heddle-owners`).filter((name) => name.startsWith(`${place.prefix}-`));
 }
 
 /** Runs `body` with a registry in a fresh place; asserts that nothing leaked afterwards. */

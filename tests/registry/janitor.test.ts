@@ -195,7 +195,7 @@ Deno.test("an owner number held by a live process is never shared: the next one 
   assert.equal(first.ownerPid, Deno.pid);
   assert.equal(again.ownerPid, Deno.pid, "one process shares its claim between registries");
   again.close();
-  assert.deepEqual(ownerFiles(place), [`${place.prefix}-${Deno.pid}.owner`], "still held");
+  assert.deepEqual(ownerFiles(place), [`${place.prefix}-${Deno.pid}.lock`], "still held");
   // A child asking for our number (as a process of another PID namespace with the same pid
   // would get by default) must not share it: it gets our pid + 2^22.
   const child = await startChild(place, "wait", [], String(Deno.pid));
