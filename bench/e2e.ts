@@ -38,7 +38,7 @@ const strings = {
   headerValue: stringSerializer,
 };
 
-async function brokerUp(broker: string): Promise<boolean> {
+export async function brokerUp(broker: string): Promise<boolean> {
   const [hostname, port] = broker.split(":");
   try {
     const conn = await Deno.connect({ hostname, port: Number(port) });
@@ -67,7 +67,7 @@ workflow KafkaFilter {
 }
 
 /** Collects `{id, produced_at}` of every output record with its arrival time. */
-async function collect(broker: string, topic: string) {
+export async function collect(broker: string, topic: string) {
   const consumer = new Consumer({
     clientId: "bench-collector",
     groupId: `bench-collector-${crypto.randomUUID()}`,

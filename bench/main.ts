@@ -16,6 +16,7 @@ import { benchHandoff } from "./handoff.ts";
 import { benchMemory } from "./memory.ts";
 import { benchParse } from "./parse.ts";
 import { benchPrql } from "./prql.ts";
+import { benchRecovery } from "./recovery.ts";
 import {
   type BenchRow,
   type BenchSection,
@@ -89,6 +90,13 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
     };
   },
   e2e: (ctx) => benchE2e({ events: pick(ctx.scale, 50_000, 5_000, 100), log: ctx.log }),
+  recovery: (ctx) =>
+    benchRecovery({
+      runs: pick(ctx.scale, 3, 1, 1),
+      // The old behaviour waits out a 60 s session: only the full suite pays for it.
+      dynamic: ctx.scale === "full",
+      log: ctx.log,
+    }),
   memory: (ctx) =>
     benchMemory({
       rows: pick(ctx.scale, 10_000_000, 300_000, 2_000),

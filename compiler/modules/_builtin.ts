@@ -87,6 +87,7 @@ export const BUILTIN_MODULES: ReadonlyMap<string, ModuleContract> = new Map([
           cfg("topic", "string", true, "Topic to read."),
           cfg("group", "string", false, "Consumer group (default: the workflow name)."),
           cfg("from", { enum: ["earliest", "latest"] }, false, "Where a new group starts."),
+          cfg("instance", "string", false, 'Static member id (default: per host; "": none).'),
         ],
         slots: [slot("broker", "fhub/kafka.connection", true, "The cluster.")],
         input: null,

@@ -6,6 +6,8 @@
  * error the executor sends to a handler. Offsets must never be committed before the
  * executor says every row derived from them was acknowledged: the source commits only in
  * `commit(position)`, never automatically, so a crash means duplicates at worst, never gaps.
+ * Consumers are static group members (`group.instance.id`), so a consumer restarted after
+ * `kill -9` takes its partitions back at once instead of waiting out the dead member's session.
  */
 import {
   Consumer,
@@ -15,6 +17,7 @@ import {
   stringDeserializer,
   stringSerializer,
 } from "@platformatic/kafka";
+import { createHash } from "node:crypto";
 import { Field, Schema, type Table, Utf8 } from "apache-arrow";
 import { coerce, jsonValue, rowsOf, tableFromRows, toArrowField } from "./_arrow.ts";
 import { configValue, remoteError, stringOf } from "./_remote.ts";
@@ -60,6 +63,24 @@ function topicOf(ctx: ConnectorContext): string {
   const topic = stringOf(ctx.config, "topic");
   if (!topic) throw new ConnectorError("config", "`topic` must be a non-empty string");
   return topic;
+}
+
+/**
+ * The consumer's static group membership id (KIP-345): the `instance` config, or one stable
+ * per host, program directory, group and topic, so that the same program restarted on the
+ * same host is the same member and the broker hands it its partitions at once, without
+ * waiting out the dead member's session. `instance: ""` opts out (dynamic membership). Two
+ * live consumers with one id fence each other (the older one's run fails), so running one
+ * program twice at once on one host needs a distinct `instance` for each.
+ */
+function instanceOf(ctx: ConnectorContext, group: string, topic: string): string | undefined {
+  const configured = stringOf(ctx.config, "instance");
+  if (configured !== undefined) return configured === "" ? undefined : configured;
+  // Kafka allows [a-zA-Z0-9._-] and 249 characters: a readable head and a digest of the rest.
+  const host = Deno.hostname().replace(/[^a-zA-Z0-9._-]/g, "_").slice(0, 64);
+  const digest = createHash("sha256").update([ctx.baseDir, group, topic].join("\0"))
+    .digest("hex").slice(0, 16);
+  return `heddle.${host}.${digest}`;
 }
 
 /** The rows' schema: the inferred row type; a column whose type is open holds JSON text. */
@@ -143,9 +164,11 @@ class KafkaSource implements Source {
     const client = clientOptions(ctx, "broker");
     this.#broker = client.broker;
     this.#secrets = [client.password];
+    const instance = instanceOf(ctx, this.#group, this.#topic);
     this.#consumer = new Consumer({
       ...client.options,
       groupId: this.#group,
+      ...(instance === undefined ? {} : { groupInstanceId: instance }),
       deserializers: {
         key: stringDeserializer,
         value: stringDeserializer,

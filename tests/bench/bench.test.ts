@@ -36,8 +36,11 @@ Deno.test("runSuite() at tiny sizes reports every benchmark with ratios computed
       if (s.skipped) {
         // Only the Kafka benchmark may be skipped, for want of a broker, and the cluster
         // benchmark where network namespaces are not permitted.
-        assert.ok(["e2e", "cluster"].includes(s.name), `${s.name} did not run: ${s.skipped}`);
-        assert.match(s.skipped, s.name === "e2e" ? /no Kafka broker/ : /namespaces need/);
+        assert.ok(
+          ["e2e", "recovery", "cluster"].includes(s.name),
+          `${s.name} did not run: ${s.skipped}`,
+        );
+        assert.match(s.skipped, s.name === "cluster" ? /namespaces need/ : /no Kafka broker/);
         continue;
       }
       assert.ok(s.rows.length > 0, `${s.name} reported no rows`);
