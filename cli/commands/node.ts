@@ -148,6 +148,7 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
     return ExitCode.ok;
   } finally {
     await worker?.close();
+    control?.disconnect(); // clients before servers: see ControlPlane.disconnect
     for (const server of servers) await server.close();
     control?.close();
   }

@@ -22,7 +22,7 @@ export interface ControlPlaneOptions {
   /** SQLite database path; `:memory:` keeps nothing across restarts. */
   database: string;
   /** How to reach a worker that registers itself over the network. */
-  connect?: (info: WorkerInfo) => WorkerApi;
+  connect?: (info: WorkerInfo) => WorkerApi & { close(): void };
   /** `HEDDLE_PATH` for finding plugin manifests when compiling. */
   heddlePath?: string;
 }
@@ -47,7 +47,9 @@ export class ControlPlane implements ControlApi {
   #workers = new Map<string, { info: WorkerInfo; api: WorkerApi }>();
   #runs = new Map<string, RunState>();
   #nextWorker = 0;
-  #connect?: (info: WorkerInfo) => WorkerApi;
+  #connect?: (info: WorkerInfo) => WorkerApi & { close(): void };
+  /** Clients of remote workers, closed by `disconnect()`. */
+  #clients = new Map<string, { close(): void }>();
   #heddlePath?: string;
 
   constructor(options: ControlPlaneOptions) {
@@ -67,8 +69,23 @@ export class ControlPlane implements ControlApi {
         new ControlError("this control plane does not accept remote workers", "invalid"),
       );
     }
-    this.attachWorker(info, this.#connect(info));
+    const client = this.#connect(info);
+    this.#clients.get(info.id)?.close();
+    this.#clients.set(info.id, client);
+    this.attachWorker(info, client);
     return Promise.resolve();
+  }
+
+  /**
+   * Closes the clients of remote workers. A daemon calls it before its gRPC servers shut
+   * down: a server's GOAWAY arriving on a live client session in the same process crashes
+   * Deno's node:http2 (exit 134 or 139 in nghttp2, denoland/deno#36788), which is how
+   * `heddle local` died on SIGTERM before closing its database (issue 16).
+   */
+  disconnect(): void {
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+    this.#workers.clear();
   }
 
   deploy(request: DeployRequest): Promise<DeployResponse> {
