@@ -66,6 +66,36 @@ workflow KafkaFilter {
 `;
 }
 
+/**
+ * Spawns a benchmark's child process (`deno <args>` in the repository) keeping its stderr.
+ * `alive()` throws once it has exited on its own; `stop(signal)` ends it and waits.
+ */
+export function spawnChild(label: string, args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  let exited: string | null = null;
+  child.status.then(async (s) => {
+    exited ??= `${label} exited early (code ${s.code}): ${(await stderr).slice(0, 600)}`;
+  });
+  return {
+    alive: () => {
+      if (exited) throw new Error(exited);
+    },
+    async stop(signal: Deno.Signal): Promise<{ status: Deno.CommandStatus; stderr: string }> {
+      exited ??= "stopped";
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      return { status: await child.status, stderr: await stderr };
+    },
+  };
+}
+
 /** Collects `{id, produced_at}` of every output record with its arrival time. */
 export async function collect(broker: string, topic: string) {
   const consumer = new Consumer({
@@ -124,20 +154,8 @@ async function runSide(
   const args = side === "heddle"
     ? ["run", "-A", `${ROOT}cli/main.ts`, "run", file]
     : ["run", "-A", `${ROOT}bench/_kafka_script.ts`, broker, input, output, group];
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let exited: string | null = null;
-  child.status.then(async (s) => {
-    exited = `${side} exited early (code ${s.code}): ${(await stderr).slice(0, 600)}`;
-  });
-  const alive = () => {
-    if (exited) throw new Error(exited);
-  };
+  const child = spawnChild(side, args);
+  const alive = child.alive;
   const collector = await collect(broker, output);
   const producer = new Producer({
     clientId: "bench",
@@ -178,11 +196,7 @@ async function runSide(
   } finally {
     await producer.close().catch(() => {});
     await collector.close();
-    try {
-      child.kill("SIGTERM");
-    } catch { /* already gone */ }
-    const status = await child.status;
-    const text = await stderr;
+    const { status, stderr: text } = await child.stop("SIGTERM");
     if (!status.success && status.signal === null) log(`${side} exited ${status.code}: ${text}`);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -11,7 +11,7 @@
  * processes running.
  */
 import { Admin, Producer, stringSerializer } from "@platformatic/kafka";
-import { brokerUp, collect } from "./e2e.ts";
+import { brokerUp, collect, spawnChild } from "./e2e.ts";
 import { type BenchRow, type BenchSection, row } from "./_report.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -41,32 +41,17 @@ workflow Recovery {
 `;
 }
 
-/** A running `heddle run`; `kill` sends SIGKILL and waits for the exit. */
+/** A running `heddle run` of `file`, one record per batch. */
 function spawnRun(file: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}cli/main.ts`, "run", "--batch-rows", "1", file],
-    cwd: ROOT,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const stderr = new Response(child.stderr).text();
-  let exited: string | null = null;
-  child.status.then(async (s) => {
-    exited ??= `heddle run exited early (code ${s.code}): ${(await stderr).slice(0, 600)}`;
-  });
-  return {
-    alive: () => {
-      if (exited) throw new Error(exited);
-    },
-    async kill(signal: Deno.Signal = "SIGKILL") {
-      exited = "killed";
-      try {
-        child.kill(signal);
-      } catch { /* already gone */ }
-      await child.status;
-      await stderr;
-    },
-  };
+  return spawnChild("heddle run", [
+    "run",
+    "-A",
+    `${ROOT}cli/main.ts`,
+    "run",
+    "--batch-rows",
+    "1",
+    file,
+  ]);
 }
 
 /**
@@ -109,7 +94,7 @@ export async function measureRecovery(
     const coldStartMs = collector.arrivals.get(0)!.at - coldStart;
     const described = await admin.describeGroups({ groups: [group] });
     const member = described.get(group)?.members.values().next().value;
-    await runs[0].kill();
+    await runs[0].stop("SIGKILL");
     const restart = Date.now();
     runs.push(spawnRun(file));
     await send(1);
@@ -122,7 +107,7 @@ export async function measureRecovery(
       instance: member?.groupInstanceId ?? null,
     };
   } finally {
-    for (const run of runs) await run.kill("SIGTERM");
+    for (const run of runs) await run.stop("SIGTERM");
     await producer.close().catch(() => {});
     await collector.close();
     await admin.deleteTopics({ topics: [input, output] }).catch(() => {});
