@@ -83,6 +83,11 @@ export interface ModuleContract {
   runtime: ModuleRuntime;
   /** For plugins: the command that starts the plugin process, relative to `dir`. */
   entry: string[];
+  /**
+   * For compiled plugins (Go, Rust): the command that builds the package on first use;
+   * `{binary}` stands for where the binary goes, and `entry` runs it (docs/manifest.md).
+   */
+  build?: string[];
   /** For plugins: the package directory that holds the manifest. */
   dir: string | null;
   resources: Map<string, ResourceKind>;

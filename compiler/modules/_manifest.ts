@@ -84,6 +84,16 @@ export function parseManifest(text: string, dir: string): Map<string, ModuleCont
   if (!Array.isArray(entry) || !entry.every((e) => typeof e === "string") || !entry.length) {
     return "`entry` must be a non-empty array of strings (the command that starts the plugin)";
   }
+  const build = json.build;
+  if (
+    build !== undefined && (!Array.isArray(build) || !build.length ||
+      !build.every((e) => typeof e === "string"))
+  ) {
+    return "`build` must be a non-empty array of strings (the command that builds the plugin)";
+  }
+  if (build === undefined && entry.some((e) => e.includes("{binary}"))) {
+    return "`entry` names `{binary}`, so the manifest needs a `build` command that writes it";
+  }
   if (!isObject(json.modules)) return "`modules` must be an object keyed by import path";
   const out = new Map<string, ModuleContract>();
   for (const [path, m] of Object.entries(json.modules)) {
@@ -105,6 +115,7 @@ export function parseManifest(text: string, dir: string): Map<string, ModuleCont
       path,
       runtime: runtime as ModuleRuntime,
       entry: entry as string[],
+      ...(build ? { build: build as string[] } : {}),
       dir,
       resources,
       ops,

@@ -34,6 +34,7 @@ import {
   type WireRowError,
 } from "./protocol/mod.ts";
 import { pluginAssets } from "./_assets.ts";
+import { provision } from "./_build.ts";
 
 export { type PluginAssets, pluginAssets } from "./_assets.ts";
 import { PluginError } from "./_errors.ts";
@@ -97,6 +98,8 @@ export interface PluginInfo {
 interface Slot {
   dir: string;
   entry: string[];
+  /** For compiled plugins until their binary is provisioned: the manifest's build command. */
+  build: string[] | undefined;
   /** Extra environment of this plugin's processes. */
   env: Record<string, string>;
   tag: string;
@@ -216,8 +219,19 @@ export class PluginHost {
       found.push({ step, op, dir: lookup.module.dir, module: lookup.module });
     }
     const { module } = found[0];
-    const slot = this.#slot(module.dir!, module.entry, module.runtime);
+    const slot = this.#slot(module.dir!, module.entry, module.runtime, module.build);
     slot.invocations++;
+    if (slot.build) {
+      const built = await provision({
+        dir: slot.dir,
+        name: module.path.split("/")[0],
+        build: slot.build,
+        entry: slot.entry,
+      });
+      if (!built.ok) return fail("start-failed", built.message, first);
+      slot.entry = built.entry;
+      slot.build = undefined;
+    }
     const request: InvokeRequest = {
       step: first,
       configJson: JSON.stringify(chain[0].config),
@@ -297,7 +311,7 @@ export class PluginHost {
     Deno.removeSync(this.#socketDir, { recursive: true });
   }
 
-  #slot(dir: string, entry: string[], runtime: string): Slot {
+  #slot(dir: string, entry: string[], runtime: string, build?: string[]): Slot {
     let slot = this.#slots.get(dir);
     if (slot === undefined) {
       const assets = pluginAssets();
@@ -314,7 +328,7 @@ export class PluginHost {
       }
       const base = dir.split("/").filter((s) => s).pop() ?? "plugin";
       const tag = `plugin_${base.replace(/[^A-Za-z0-9_]/g, "_")}`;
-      slot = { dir, entry, env, tag, invocations: 0, process: null, idleTimer: undefined };
+      slot = { dir, entry, build, env, tag, invocations: 0, process: null, idleTimer: undefined };
       this.#slots.set(dir, slot);
     }
     return slot;
