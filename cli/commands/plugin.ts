@@ -9,7 +9,7 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { join, resolve } from "node:path";
 import { MANIFEST_FILE } from "../../compiler/modules/mod.ts";
-import { pluginAssets, scaffoldPlugin } from "../../runtime/plugins/mod.ts";
+import { buildCacheRoot, pluginAssets, scaffoldPlugin } from "../../runtime/plugins/mod.ts";
 import { manifestText } from "../../sdk/typescript/manifest.ts";
 import { CliError, ExitCode, jsonLine, type Terminal } from "../_terminal.ts";
 import { example, outputOption } from "../_options.ts";
@@ -36,7 +36,7 @@ export function pluginCommand(term: Terminal, exit: { code: number }) {
       .argument("<name>", "the package name: lowercase words joined by dashes (fraud-score)")
       .addOption(
         new Option("-l, --lang <language>", "the plugin's language")
-          .choices(["python", "typescript"] as const)
+          .choices(["python", "typescript", "go", "rust"] as const)
           .makeOptionMandatory(),
       )
       .option("-d, --dir <dir>", "where to create the package folder", ".")
@@ -133,10 +133,15 @@ function entryOf(dir: string, manifest: string | null): { lang: string; entry: s
       const entry: string[] = parsed.entry ?? [];
       if (parsed.runtime === "typescript") return { lang: "typescript", entry: entry.at(-1)! };
       if (parsed.runtime === "python") return { lang: "python", entry: entry.at(-1)! };
+      if (parsed.runtime === "go" || parsed.runtime === "rust") {
+        return { lang: parsed.runtime, entry: "" };
+      }
     } catch {
       // A broken manifest is what regeneration is for: fall back to the files.
     }
   }
+  if (readOrNull(join(dir, "go.mod")) !== null) return { lang: "go", entry: "" };
+  if (readOrNull(join(dir, "Cargo.toml")) !== null) return { lang: "rust", entry: "" };
   if (isDirectory(dir) && readOrNull(join(dir, "main.ts")) !== null) {
     return { lang: "typescript", entry: "main.ts" };
   }
@@ -160,21 +165,30 @@ async function generate(dir: string, manifest: string | null): Promise<string> {
     }
   }
   const inherited = Deno.env.get("PYTHONPATH");
+  // Each SDK prints the manifest from the same declarations its process serves.
+  const [command, ...args] = {
+    python: ["python3", "-m", "heddle_sdk", "manifest", entry],
+    go: ["go", "run", ".", "manifest"],
+    rust: ["cargo", "run", "--release", "--quiet", "--", "manifest"],
+  }[lang as "python" | "go" | "rust"];
   let out;
   try {
-    out = await new Deno.Command("python3", {
-      args: ["-m", "heddle_sdk", "manifest", entry],
+    out = await new Deno.Command(command, {
+      args,
       cwd: dir,
-      env: { PYTHONPATH: [pluginAssets().pythonPath, inherited].filter((p) => p).join(":") },
+      env: {
+        PYTHONPATH: [pluginAssets().pythonPath, inherited].filter((p) => p).join(":"),
+        CARGO_TARGET_DIR: Deno.env.get("CARGO_TARGET_DIR") ?? `${buildCacheRoot()}/cargo-target`,
+      },
       stdout: "piped",
       stderr: "piped",
     }).output();
   } catch (error) {
-    throw new CliError(`cannot run python3: ${messageOf(error)}`);
+    throw new CliError(`cannot run ${command}: ${messageOf(error)}`);
   }
   if (!out.success) {
     const lines = new TextDecoder().decode(out.stderr).trim().split("\n");
-    throw new CliError(`cannot read the steps of Python package \`${entry}\`: ${lines.at(-1)}`);
+    throw new CliError(`cannot read the steps of ${lang} package \`${dir}\`: ${lines.at(-1)}`);
   }
   return new TextDecoder().decode(out.stdout);
 }

@@ -1,19 +1,32 @@
 /**
- * Files the worker hands to plugin processes by path: the protocol file and the Python SDK.
+ * Files the worker hands to plugin processes by path: the protocol file and the SDKs that
+ * plugins build against (Python on `PYTHONPATH`; Go and Rust sources that scaffolded plugins
+ * name in their `go.mod`/`Cargo.toml`).
  * In a `deno compile`d `heddle` binary they live in the binary's embedded file system,
  * which other processes cannot see, so they are copied once into a cache directory keyed
  * by their content; from a source checkout the copy is the same files, which keeps one
  * code path. Nothing here may write anywhere but that cache.
  */
 const root = new URL("../../", import.meta.url);
-const PYTHON_SDK_FILES = "sdk/python/heddle_sdk";
 const PROTO_FILE = "proto/plugin.proto";
+/** The SDK trees copied, and which of their files are sources (tests and builds are not). */
+const SDK_TREES: { dir: string; keep: RegExp }[] = [
+  { dir: "sdk/python/heddle_sdk", keep: /\.py$/ },
+  { dir: "sdk/go", keep: /(?<!_test)\.go$|^go\.(mod|sum)$/ },
+  { dir: "sdk/rust", keep: /\.rs$|^Cargo\.toml$/ },
+];
+/** Folders inside SDK trees that hold build output or tests, never sources. */
+const SKIPPED = new Set(["target", "tests", "__pycache__"]);
 
 export interface PluginAssets {
   /** A directory to put on a Python plugin's `PYTHONPATH` (holds `heddle_sdk/`). */
   pythonPath: string;
   /** The protocol file, for SDKs that generate their stubs at run time. */
   protoPath: string;
+  /** The Go SDK module (`heddle.dev/sdk`), for a scaffolded plugin's `replace`. */
+  goSdk: string;
+  /** The Rust SDK crate (`heddle-sdk`), for a scaffolded plugin's `path` dependency. */
+  rustSdk: string;
 }
 
 function cacheRoot(): string {
@@ -35,14 +48,19 @@ function digest(files: { name: string; bytes: Uint8Array }[]): string {
   return hash.toString(16).padStart(16, "0");
 }
 
-function readAssets(): { name: string; bytes: Uint8Array }[] {
-  const files = [{ name: PROTO_FILE, bytes: Deno.readFileSync(new URL(PROTO_FILE, root)) }];
-  for (const entry of Deno.readDirSync(new URL(PYTHON_SDK_FILES, root))) {
-    if (entry.isFile && entry.name.endsWith(".py")) {
-      const name = `${PYTHON_SDK_FILES}/${entry.name}`;
-      files.push({ name, bytes: Deno.readFileSync(new URL(name, root)) });
+function readTree(dir: string, keep: RegExp, out: { name: string; bytes: Uint8Array }[]): void {
+  for (const entry of Deno.readDirSync(new URL(dir, root))) {
+    const name = `${dir}/${entry.name}`;
+    if (entry.isDirectory && !SKIPPED.has(entry.name)) readTree(name, keep, out);
+    else if (entry.isFile && keep.test(entry.name)) {
+      out.push({ name, bytes: Deno.readFileSync(new URL(name, root)) });
     }
   }
+}
+
+function readAssets(): { name: string; bytes: Uint8Array }[] {
+  const files = [{ name: PROTO_FILE, bytes: Deno.readFileSync(new URL(PROTO_FILE, root)) }];
+  for (const { dir, keep } of SDK_TREES) readTree(dir, keep, files);
   return files.sort((a, b) => a.name.localeCompare(b.name));
 }
 
@@ -70,7 +88,12 @@ export function pluginAssets(cacheDir: string = cacheRoot()): PluginAssets {
       Deno.removeSync(staging, { recursive: true });
     }
   }
-  const assets = { pythonPath: `${dir}/sdk/python`, protoPath: `${dir}/${PROTO_FILE}` };
+  const assets = {
+    pythonPath: `${dir}/sdk/python`,
+    protoPath: `${dir}/${PROTO_FILE}`,
+    goSdk: `${dir}/sdk/go`,
+    rustSdk: `${dir}/sdk/rust`,
+  };
   cached.set(cacheDir, assets);
   return assets;
 }

@@ -94,7 +94,7 @@ export async function provision(
     };
   }
   const dir = `${cacheRoot}/${key}`;
-  const pending = inFlight.get(dir) ?? build(spec, dir);
+  const pending = inFlight.get(dir) ?? build(spec, dir, cacheRoot);
   inFlight.set(dir, pending);
   try {
     return await pending;
@@ -103,7 +103,7 @@ export async function provision(
   }
 }
 
-async function build(spec: BuildSpec, dir: string): Promise<BuildResult> {
+async function build(spec: BuildSpec, dir: string, cacheRoot: string): Promise<BuildResult> {
   const binary = `${dir}/plugin`;
   const entry = spec.entry.map((word) => word.replaceAll(BINARY, binary));
   if (await isFile(binary)) return { ok: true, entry, built: false, binary };
@@ -116,6 +116,9 @@ async function build(spec: BuildSpec, dir: string): Promise<BuildResult> {
     output = await new Deno.Command(program, {
       args,
       cwd: spec.dir,
+      // Rust plugins share one target directory per worker, so a second plugin reuses the
+      // compiled dependencies (Arrow, tonic) of the first instead of building them again.
+      env: { CARGO_TARGET_DIR: Deno.env.get("CARGO_TARGET_DIR") ?? `${cacheRoot}/cargo-target` },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

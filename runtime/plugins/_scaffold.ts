@@ -7,9 +7,10 @@
 
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { pluginAssets } from "./_assets.ts";
 
 export interface ScaffoldOptions {
-  lang: "python" | "typescript";
+  lang: "python" | "typescript" | "go" | "rust";
   /** The package name (`fraud-score`): lowercase letters, digits and dashes. */
   name: string;
   /** The directory the package folder is created in (default: the current directory). */
@@ -32,12 +33,13 @@ const sampleStep = {
   output: { fields: [{ name: "doubled", type: "float64", nullable: true }], include_input: true },
 };
 
-function manifest(name: string, runtime: string, entry: string[]): string {
+function manifest(name: string, runtime: string, entry: string[], build?: string[]): string {
   return JSON.stringify(
     {
       heddle_manifest: 1,
       package: name,
       runtime,
+      ...(build ? { build } : {}),
       entry,
       modules: { [`${name}/transform`]: { resources: {}, steps: { double: sampleStep } } },
     },
@@ -145,6 +147,172 @@ Deno.test("double appends twice the value and keeps nulls", async () => {
   };
 }
 
+/**
+ * The Go scaffold builds against the worker's copy of the Go SDK (`replace`), and lists the
+ * SDK's own requirements so that `go build` needs no `go mod tidy` first.
+ */
+function goFiles(name: string): Record<string, string> {
+  const sdk = pluginAssets().goSdk;
+  const sdkMod = Deno.readTextFileSync(`${sdk}/go.mod`);
+  const requires = sdkMod.slice(sdkMod.indexOf("require"));
+  return {
+    "heddle.manifest.json": manifest(name, "go", ["{binary}"], ["go", "build", "-o", "{binary}", "."]),
+    "go.mod": `module example.com/${name}\n\ngo 1.26\n\nrequire heddle.dev/sdk v0.0.0\n\n${requires}\n` +
+      `replace heddle.dev/sdk => ${sdk}\n`,
+    "go.sum": Deno.readTextFileSync(`${sdk}/go.sum`),
+    "main.go": `// Command ${name} is a Heddle plugin; the worker builds it with \`go build\` on first use.
+package main
+
+import heddle "heddle.dev/sdk"
+
+func main() {
+\theddle.Main(heddle.Plugin{
+\t\tPackage: "${name}",
+\t\tModules: map[string][]heddle.Step{"${name}/transform": {Double}},
+\t})
+}
+`,
+    "transform.go": `package main
+
+// \`${name}/transform\`: a sample step to replace with your own.
+
+import (
+\t"github.com/apache/arrow-go/v18/arrow"
+\t"github.com/apache/arrow-go/v18/arrow/array"
+\t"github.com/apache/arrow-go/v18/arrow/memory"
+
+\theddle "heddle.dev/sdk"
+)
+
+var doubled = arrow.Field{Name: "doubled", Type: arrow.PrimitiveTypes.Float64, Nullable: true}
+
+// Double appends \`doubled\`: twice \`value\` (null where \`value\` is null).
+var Double = heddle.Step{
+\tName:   "double",
+\tDoc:    "Appends \`doubled\`: twice \`value\`.",
+\tInput:  heddle.OpenRow(arrow.Field{Name: "value", Type: arrow.PrimitiveTypes.Float64, Nullable: true}),
+\tOutput: heddle.InputPlus(doubled),
+\tRun: func(batch arrow.RecordBatch, _ map[string]any) (heddle.Output, error) {
+\t\tvalue := batch.Column(batch.Schema().FieldIndices("value")[0]).(*array.Float64)
+\t\tb := array.NewFloat64Builder(memory.DefaultAllocator)
+\t\tfor i := 0; i < value.Len(); i++ {
+\t\t\tif value.IsNull(i) {
+\t\t\t\tb.AppendNull()
+\t\t\t} else {
+\t\t\t\tb.Append(value.Value(i) * 2)
+\t\t\t}
+\t\t}
+\t\tout := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{doubled}, nil), []arrow.Array{b.NewArray()}, int64(value.Len()))
+\t\treturn heddle.Output{Batch: out}, nil
+\t},
+}
+`,
+    "transform_test.go": `package main
+
+import (
+\t"fmt"
+\t"testing"
+
+\t"github.com/apache/arrow-go/v18/arrow"
+\t"github.com/apache/arrow-go/v18/arrow/array"
+\t"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+func TestDoubleAppendsTwiceTheValueAndKeepsNulls(t *testing.T) {
+\tb := array.NewFloat64Builder(memory.DefaultAllocator)
+\tb.AppendValues([]float64{1.5, 0, -2}, []bool{true, false, true})
+\tfield := arrow.Field{Name: "value", Type: arrow.PrimitiveTypes.Float64, Nullable: true}
+\tbatch := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{field}, nil), []arrow.Array{b.NewArray()}, 3)
+\tout, err := Double.Run(batch, nil)
+\tif err != nil {
+\t\tt.Fatal(err)
+\t}
+\tif got := fmt.Sprint(out.Batch.Column(0)); got != "[3 (null) -4]" {
+\t\tt.Fatalf("doubled %s", got)
+\t}
+}
+`,
+  };
+}
+
+/** The Rust scaffold depends on the worker's copy of the Rust SDK by path. */
+function rustFiles(name: string): Record<string, string> {
+  const sdk = pluginAssets().rustSdk;
+  const sdkToml = Deno.readTextFileSync(`${sdk}/Cargo.toml`);
+  const arrow = sdkToml.match(/^arrow-array = "([^"]+)"/m)?.[1] ?? "*";
+  const build = `t="\${CARGO_TARGET_DIR:-target}" && cargo build --release --quiet --bin ${name} ` +
+    `--target-dir "$t" && cp "$t/release/${name}" "$0"`;
+  return {
+    "heddle.manifest.json": manifest(name, "rust", ["{binary}"], ["sh", "-c", build, "{binary}"]),
+    "Cargo.toml": `[package]
+name = "${name}"
+version = "0.1.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+heddle-sdk = { path = "${sdk}" }
+arrow-array = "${arrow}"
+arrow-schema = "${arrow}"
+`,
+    "src/main.rs": `//! The \`${name}\` Heddle plugin; the worker builds it with \`cargo build\` on first use.
+
+use std::sync::Arc;
+
+use arrow_array::{Array, Float64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use heddle_sdk::{Output, Plugin, Row, Step};
+
+fn doubled() -> Field {
+    Field::new("doubled", DataType::Float64, true)
+}
+
+/// \`${name}/transform.double\`: appends \`doubled\`, twice \`value\` (null where it is null).
+pub fn double() -> Step {
+    Step::new("double")
+        .doc("Appends \`doubled\`: twice \`value\`.")
+        .input(Row::open(vec![Field::new("value", DataType::Float64, true)]))
+        .output(Row::input_plus(vec![doubled()]))
+        .run(|batch, _config| {
+            let value = batch.column_by_name("value").expect("the SDK checked the input");
+            let value = value.as_any().downcast_ref::<Float64Array>().expect("float64");
+            let out: Float64Array = value.iter().map(|v| v.map(|x| x * 2.0)).collect();
+            let schema = Arc::new(Schema::new(vec![doubled()]));
+            Ok(Output::aligned(RecordBatch::try_new(schema, vec![Arc::new(out)])?))
+        })
+}
+
+fn main() {
+    heddle_sdk::main(Plugin::new("${name}").module("${name}/transform", vec![double()]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn double_appends_twice_the_value_and_keeps_nulls() {
+        let value = Float64Array::from(vec![Some(1.5), None, Some(-2.0)]);
+        let schema = Arc::new(Schema::new(vec![Field::new("value", DataType::Float64, true)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(value)]).unwrap();
+        let config = Default::default();
+        let step = double();
+        let (out, _errors) = step.apply(&batch, &config).unwrap();
+        let doubled = out.column(1).as_any().downcast_ref::<Float64Array>().unwrap();
+        assert_eq!(doubled.iter().collect::<Vec<_>>(), vec![Some(3.0), None, Some(-4.0)]);
+    }
+}
+`,
+  };
+}
+
+const FILES = {
+  python: pythonFiles,
+  typescript: typescriptFiles,
+  go: goFiles,
+  rust: rustFiles,
+} as const;
+
 /** Creates `<dir>/<name>/` for a new plugin package, or says why it cannot. */
 export function scaffoldPlugin(options: ScaffoldOptions): ScaffoldResult {
   if (!/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/.test(options.name)) {
@@ -161,9 +329,7 @@ export function scaffoldPlugin(options: ScaffoldOptions): ScaffoldResult {
     const why = error instanceof Deno.errors.AlreadyExists ? "it already exists" : String(error);
     return { ok: false, message: `cannot create \`${target}\`: ${why}` };
   }
-  const files = options.lang === "python"
-    ? pythonFiles(options.name)
-    : typescriptFiles(options.name, target);
+  const files = FILES[options.lang](options.name, target);
   for (const [path, text] of Object.entries(files)) {
     Deno.mkdirSync(join(target, path, ".."), { recursive: true });
     Deno.writeTextFileSync(join(target, path), text);

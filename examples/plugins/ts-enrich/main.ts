@@ -1,11 +1,22 @@
 /**
- * `ts-enrich/enrich`: the TypeScript plugin of the quickstart. Step `cents` appends each
- * row's amount in whole cents, computed in one pass over the shared-memory column (no copy
- * of the input). Started by a worker as `deno run -A main.ts`; it must stay dependency-free
+ * `ts-enrich/enrich`: the TypeScript plugin of the quickstart and of examples/polyglot.he.
+ * Step `cents` appends each row's amount in whole cents, and step `risk` a score from the
+ * flags and distances that the polyglot chain's Python and Go steps added; each is one pass
+ * over the shared-memory columns (no copy of the input). Started by a worker as `deno run -A main.ts`; it must stay dependency-free
  * beyond the SDK so that the quickstart runs offline.
  */
 
-import { Field, Float64, Int64, makeData, RecordBatch, Schema, Struct } from "apache-arrow";
+import {
+  Bool,
+  Field,
+  Float64,
+  Int64,
+  makeData,
+  RecordBatch,
+  Schema,
+  Struct,
+  vectorFromArray,
+} from "apache-arrow";
 import {
   definePlugin,
   defineStep,
@@ -50,10 +61,34 @@ export const centsStep = defineStep({
   },
 });
 
+const riskInputs = new Schema([
+  new Field("is_large", new Bool(), true),
+  new Field("km_from_home", new Float64(), false),
+]);
+const risk = new Schema([new Field("risk", new Float64(), false)]);
+
+/** Risk in [0, 1]: 0.5 for a large payment, plus up to 0.5 growing with the distance from home. */
+export function riskOf(isLarge: boolean | null, km: number): number {
+  return (isLarge ? 0.5 : 0) + Math.min(km / 2000, 0.5);
+}
+
+export const riskStep = defineStep({
+  name: "risk",
+  doc: "Appends `risk`: 0.5 for a large payment plus up to 0.5 for the distance from home.",
+  input: openRow(riskInputs),
+  output: inputPlus(risk),
+  run(batch) {
+    const large = batch.getChild("is_large")!;
+    const km = batch.getChild("km_from_home")!.toArray() as Float64Array;
+    const values = Float64Array.from(km, (d, i) => riskOf(large.get(i), d));
+    return new RecordBatch({ risk: vectorFromArray(values, new Float64()).data[0] });
+  },
+});
+
 export const plugin = definePlugin({
   name: "ts-enrich",
   entry: "main.ts",
-  modules: { enrich: [centsStep] },
+  modules: { enrich: [centsStep, riskStep] },
 });
 
 if (import.meta.main) await serve(plugin);
