@@ -82,3 +82,28 @@ export function numbers(rows: number): Table {
 export function segmentsStartingWith(prefix: string): string[] {
   return [...Deno.readDirSync("/dev/shm")].map((e) => e.name).filter((n) => n.startsWith(prefix));
 }
+
+/** A table of one nullable float64 column `value`, the sample step's input. */
+export function valueTable(values: (number | null)[]): Table {
+  const field = new Field("value", new Float64(), true);
+  const valid = new Uint8Array(Math.ceil(values.length / 8));
+  values.forEach((v, i) => {
+    if (v !== null) valid[i >> 3] |= 1 << (i & 7);
+  });
+  const nulls = values.filter((v) => v === null).length;
+  const data = makeData({
+    type: new Float64(),
+    length: values.length,
+    data: Float64Array.from(values, (v) => v ?? 0),
+    nullBitmap: nulls ? valid : undefined,
+    nullCount: nulls,
+  });
+  const schema = new Schema([field]);
+  return new Table(
+    schema,
+    new RecordBatch(
+      schema,
+      makeData({ type: new Struct([field]), length: values.length, children: [data] }),
+    ),
+  );
+}

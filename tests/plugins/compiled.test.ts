@@ -7,8 +7,9 @@
 
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { Field, Float64, makeData, RecordBatch, Schema, Struct, Table } from "apache-arrow";
+import { scaffoldPlugin } from "../../runtime/plugins/mod.ts";
 import { provision } from "../../runtime/plugins/_build.ts";
-import { EXAMPLES, rig } from "./_fixtures.ts";
+import { EXAMPLES, rig, valueTable } from "./_fixtures.ts";
 
 const GEO = `${EXAMPLES}/geo`;
 const hasGo = await new Deno.Command("go", { args: ["version"] }).output().then(
@@ -180,3 +181,58 @@ Deno.test({
     }
   },
 });
+
+const hasCargo = await new Deno.Command("cargo", { args: ["--version"] }).output().then(
+  (o) => o.success,
+  () => false,
+);
+
+const SCAFFOLDS = [
+  { lang: "go", available: hasGo, test: ["go", "test", "./..."], manifest: ["go", "run", "."] },
+  {
+    lang: "rust",
+    available: hasCargo,
+    test: ["cargo", "test", "--release", "--quiet"],
+    manifest: ["cargo", "run", "--release", "--quiet", "--"],
+  },
+] as const;
+
+async function succeed(words: readonly string[], cwd: string): Promise<string> {
+  const [command, ...args] = words;
+  const out = await new Deno.Command(command, { args, cwd }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  ok(out.success, new TextDecoder().decode(out.stderr) + text);
+  return text;
+}
+
+for (const { lang, available, test, manifest: printManifest } of SCAFFOLDS) {
+  Deno.test({
+    name:
+      `scaffoldPlugin creates a ${lang} plugin outside the repository whose test passes and a host runs`,
+    ignore: !available,
+    async fn() {
+      const parent = await Deno.makeTempDir({ prefix: "heddle-scaffold-" });
+      try {
+        const made = scaffoldPlugin({ lang, name: `demo-${lang}`, dir: parent });
+        ok(made.ok, made.ok ? "" : made.message);
+        const manifest = JSON.parse(await Deno.readTextFile(`${made.dir}/heddle.manifest.json`));
+        equal(manifest.runtime, lang);
+        await succeed(test, made.dir);
+        // The SDK, reading the scaffold's code, declares exactly what the scaffold wrote.
+        deepEqual(JSON.parse(await succeed([...printManifest, "manifest"], made.dir)), manifest);
+        await using r = rig({ roots: [parent] });
+        const result = await r.host.invoke(
+          `demo-${lang}/transform.double`,
+          {},
+          r.registry.put(valueTable([1.5, null, -2]), 1),
+          { timeoutMs: 900_000 },
+        );
+        ok(result.ok, result.ok ? "" : result.error.message);
+        using lease = r.registry.open(result.output);
+        deepEqual([...lease.table.getChild("doubled")!], [3, null, -4]);
+      } finally {
+        await Deno.remove(parent, { recursive: true });
+      }
+    },
+  });
+}

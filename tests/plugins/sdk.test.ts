@@ -18,7 +18,7 @@ import {
 import { scaffoldPlugin } from "../../runtime/plugins/mod.ts";
 import { schemaFingerprint, segmentName } from "../../runtime/registry/mod.ts";
 import { definePlugin, defineStep, invokeStep } from "../../sdk/typescript/mod.ts";
-import { EXAMPLES, PYTHONPATH, REPO, rig, transactions } from "./_fixtures.ts";
+import { EXAMPLES, PYTHONPATH, REPO, rig, transactions, valueTable } from "./_fixtures.ts";
 
 async function run(command: string, args: string[], cwd: string): Promise<string> {
   const out = await new Deno.Command(command, { args, cwd, env: { PYTHONPATH } }).output();
@@ -186,20 +186,3 @@ Deno.test("scaffoldPlugin refuses bad names and existing directories", () => {
   ok(!again.ok && again.message.includes("already exists"));
   Deno.removeSync(parent, { recursive: true });
 });
-
-function valueTable(values: number[]): Table {
-  const field = new Field("value", new Float64(), true);
-  const data = makeData({
-    type: new Float64(),
-    length: values.length,
-    data: Float64Array.from(values),
-  });
-  const schema = new Schema([field]);
-  return new Table(
-    schema,
-    new RecordBatch(
-      schema,
-      makeData({ type: new Struct([field]), length: values.length, children: [data] }),
-    ),
-  );
-}
