@@ -12,7 +12,6 @@ import {
   RecordBatch,
   Schema,
   Struct,
-  Table,
   tableFromIPC,
 } from "apache-arrow";
 import { scaffoldPlugin } from "../../runtime/plugins/mod.ts";

@@ -132,15 +132,20 @@ fn run(plugin: Plugin, args: &[String]) -> i32 {
             println!("{manifest}");
             0
         }
-        [m, o, file] if m == "manifest" && o == "--out" => match std::fs::write(file, manifest + "\n") {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("heddle-sdk-rust: cannot write {file}: {e}");
-                1
+        [m, o, file] if m == "manifest" && o == "--out" => {
+            match std::fs::write(file, manifest + "\n") {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("heddle-sdk-rust: cannot write {file}: {e}");
+                    1
+                }
             }
-        },
+        }
         _ => {
-            eprintln!("usage: {} [manifest [--out FILE]]", std::env::args().next().unwrap_or_default());
+            eprintln!(
+                "usage: {} [manifest [--out FILE]]",
+                std::env::args().next().unwrap_or_default()
+            );
             2
         }
     }

@@ -27,15 +27,30 @@ struct Service {
 
 #[tonic::async_trait]
 impl Plugin for Service {
-    async fn describe(&self, _: Request<pb::DescribeRequest>) -> Result<Response<pb::DescribeResponse>, Status> {
-        Ok(Response::new(pb::DescribeResponse { manifest_json: self.manifest.clone(), sdk: SDK.into() }))
+    async fn describe(
+        &self,
+        _: Request<pb::DescribeRequest>,
+    ) -> Result<Response<pb::DescribeResponse>, Status> {
+        Ok(Response::new(pb::DescribeResponse {
+            manifest_json: self.manifest.clone(),
+            sdk: SDK.into(),
+        }))
     }
 
-    async fn health(&self, _: Request<pb::HealthRequest>) -> Result<Response<pb::HealthResponse>, Status> {
-        Ok(Response::new(pb::HealthResponse { status: "SERVING".into(), pid: std::process::id() }))
+    async fn health(
+        &self,
+        _: Request<pb::HealthRequest>,
+    ) -> Result<Response<pb::HealthResponse>, Status> {
+        Ok(Response::new(pb::HealthResponse {
+            status: "SERVING".into(),
+            pid: std::process::id(),
+        }))
     }
 
-    async fn invoke(&self, request: Request<pb::InvokeRequest>) -> Result<Response<pb::InvokeResponse>, Status> {
+    async fn invoke(
+        &self,
+        request: Request<pb::InvokeRequest>,
+    ) -> Result<Response<pb::InvokeResponse>, Status> {
         let req = request.into_inner();
         let mut names = vec![req.step.clone()];
         names.extend(req.then.iter().map(|t| t.step.clone()));
@@ -47,11 +62,18 @@ impl Plugin for Service {
             }),
             Err(f) => {
                 let message = if names.len() > 1 {
-                    format!("step `{}`: {}", names[f.step_index.min(names.len() - 1)], f.message)
+                    format!(
+                        "step `{}`: {}",
+                        names[f.step_index.min(names.len() - 1)],
+                        f.message
+                    )
                 } else {
                     f.message
                 };
-                eprintln!("heddle-sdk-rust: {} ({}): {message}", req.invocation_id, f.code);
+                eprintln!(
+                    "heddle-sdk-rust: {} ({}): {message}",
+                    req.invocation_id, f.code
+                );
                 pb::invoke_response::Result::Error(pb::StepError {
                     code: f.code,
                     message,
@@ -60,14 +82,23 @@ impl Plugin for Service {
                 })
             }
         };
-        Ok(Response::new(pb::InvokeResponse { result: Some(result) }))
+        Ok(Response::new(pb::InvokeResponse {
+            result: Some(result),
+        }))
     }
 }
 
 impl Service {
-    fn invoke_chain(&self, req: &pb::InvokeRequest) -> Result<(pb::ObjectHandle, Vec<pb::RowError>), Failure> {
+    fn invoke_chain(
+        &self,
+        req: &pb::InvokeRequest,
+    ) -> Result<(pb::ObjectHandle, Vec<pb::RowError>), Failure> {
         let mut calls = vec![(req.step.as_str(), req.config_json.as_str())];
-        calls.extend(req.then.iter().map(|t| (t.step.as_str(), t.config_json.as_str())));
+        calls.extend(
+            req.then
+                .iter()
+                .map(|t| (t.step.as_str(), t.config_json.as_str())),
+        );
         let mut chain = Vec::with_capacity(calls.len());
         for (index, (name, config)) in calls.iter().enumerate() {
             let at = |mut f: Failure| {
@@ -77,19 +108,30 @@ impl Service {
             let step = self.steps.get(*name).ok_or_else(|| {
                 let mut known: Vec<_> = self.steps.keys().map(|k| format!("`{k}`")).collect();
                 known.sort();
-                at(Failure::new("UNKNOWN_STEP", "", format!("no step `{name}` here (known: {})", known.join(", "))))
+                at(Failure::new(
+                    "UNKNOWN_STEP",
+                    "",
+                    format!("no step `{name}` here (known: {})", known.join(", ")),
+                ))
             })?;
             let config: Map<String, Value> = if config.is_empty() {
                 Map::new()
             } else {
                 serde_json::from_str(config).map_err(|e| {
-                    at(Failure::new("BAD_CONFIG", "", format!("config of `{name}` is not a JSON object: {e}")))
+                    at(Failure::new(
+                        "BAD_CONFIG",
+                        "",
+                        format!("config of `{name}` is not a JSON object: {e}"),
+                    ))
                 })?
             };
             chain.push((step, config));
         }
-        let input = req.input.as_ref().ok_or_else(|| Failure::new("BAD_INPUT", "", "the request has no input handle".into()))?;
-        let bad_input = |e: String| Failure::new("BAD_INPUT", "", format!("input `{}`: {e}", input.segment));
+        let input = req.input.as_ref().ok_or_else(|| {
+            Failure::new("BAD_INPUT", "", "the request has no input handle".into())
+        })?;
+        let bad_input =
+            |e: String| Failure::new("BAD_INPUT", "", format!("input `{}`: {e}", input.segment));
         let stream = map_input(&input.segment, input.offset, input.length).map_err(bad_input)?;
         let (schema, batches) = read_batches(stream).map_err(bad_input)?;
         let found = schema_fingerprint(&schema).map_err(bad_input)?;
@@ -99,7 +141,11 @@ impl Service {
                 input.schema_fingerprint
             )));
         }
-        let batches = if batches.is_empty() { vec![RecordBatch::new_empty(schema)] } else { batches };
+        let batches = if batches.is_empty() {
+            vec![RecordBatch::new_empty(schema)]
+        } else {
+            batches
+        };
         let mut outputs: Vec<RecordBatch> = Vec::with_capacity(batches.len());
         let mut row_errors = Vec::new();
         let mut start = 0u64;
@@ -107,10 +153,14 @@ impl Service {
             let (out, errors) = run_chain(&chain, batch)?;
             if let Some(first) = outputs.first() {
                 if first.schema() != out.schema() {
-                    let mut f = Failure::new("BAD_OUTPUT", "", format!(
+                    let mut f = Failure::new(
+                        "BAD_OUTPUT",
+                        "",
+                        format!(
                         "step `{}` returned batches with different schemas for one input object",
                         calls[calls.len() - 1].0
-                    ));
+                    ),
+                    );
                     f.step_index = calls.len() - 1;
                     return Err(f);
                 }
@@ -124,10 +174,12 @@ impl Service {
         }
         let out_schema = outputs[0].schema();
         let rows: usize = outputs.iter().map(|b| b.num_rows()).sum();
-        let non_empty: Vec<RecordBatch> = outputs.into_iter().filter(|b| b.num_rows() > 0).collect();
+        let non_empty: Vec<RecordBatch> =
+            outputs.into_iter().filter(|b| b.num_rows() > 0).collect();
         let length = write_output(&req.output_segment, &out_schema, &non_empty)
             .map_err(|e| Failure::new("BAD_OUTPUT", "", e))?;
-        let fingerprint = schema_fingerprint(&out_schema).map_err(|e| Failure::new("BAD_OUTPUT", "", e))?;
+        let fingerprint =
+            schema_fingerprint(&out_schema).map_err(|e| Failure::new("BAD_OUTPUT", "", e))?;
         Ok((
             pb::ObjectHandle {
                 id: req.output_segment.trim_start_matches('/').into(),
@@ -144,7 +196,10 @@ impl Service {
 
 /// Runs `batch` through every step; row errors name rows of `batch`, whichever step rejected
 /// them, so the worker quarantines the rows it sent.
-fn run_chain(chain: &[(&Step, Map<String, Value>)], batch: &RecordBatch) -> Result<(RecordBatch, Vec<pb::RowError>), Failure> {
+fn run_chain(
+    chain: &[(&Step, Map<String, Value>)],
+    batch: &RecordBatch,
+) -> Result<(RecordBatch, Vec<pb::RowError>), Failure> {
     let mut origins: Option<Vec<usize>> = Some((0..batch.num_rows()).collect());
     let mut errors = Vec::new();
     let mut current = batch.clone();
@@ -173,8 +228,15 @@ fn run_chain(chain: &[(&Step, Map<String, Value>)], batch: &RecordBatch) -> Resu
         }
         origins = match origins {
             Some(o) if aligned => {
-                let failed: std::collections::HashSet<usize> = row_errors.iter().map(|e| e.row).collect();
-                Some(o.into_iter().enumerate().filter(|(i, _)| !failed.contains(i)).map(|(_, v)| v).collect())
+                let failed: std::collections::HashSet<usize> =
+                    row_errors.iter().map(|e| e.row).collect();
+                Some(
+                    o.into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| !failed.contains(i))
+                        .map(|(_, v)| v)
+                        .collect(),
+                )
             }
             _ => None,
         };
@@ -185,18 +247,25 @@ fn run_chain(chain: &[(&Step, Map<String, Value>)], batch: &RecordBatch) -> Resu
 
 /// Serves until SIGTERM/SIGINT or until HEDDLE_WORKER_PID is gone.
 pub fn serve(steps: HashMap<String, Step>, manifest: String) -> Result<(), String> {
-    let socket = std::env::var("HEDDLE_PLUGIN_SOCKET")
-        .map_err(|_| "HEDDLE_PLUGIN_SOCKET is not set; plugins are started by a Heddle worker".to_string())?;
-    let worker: i32 = std::env::var("HEDDLE_WORKER_PID").ok().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let socket = std::env::var("HEDDLE_PLUGIN_SOCKET").map_err(|_| {
+        "HEDDLE_PLUGIN_SOCKET is not set; plugins are started by a Heddle worker".to_string()
+    })?;
+    let worker: i32 = std::env::var("HEDDLE_WORKER_PID")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
-        let listener = UnixListener::bind(&socket).map_err(|e| format!("cannot listen on {socket}: {e}"))?;
+        let listener =
+            UnixListener::bind(&socket).map_err(|e| format!("cannot listen on {socket}: {e}"))?;
         let shutdown = async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal");
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
@@ -231,16 +300,35 @@ mod tests {
     fn double() -> Step {
         Step::new("double")
             .input(Row::open(vec![Field::new("value", DataType::Int64, false)]))
-            .output(Row::input_plus(vec![Field::new("doubled", DataType::Int64, false)]))
+            .output(Row::input_plus(vec![Field::new(
+                "doubled",
+                DataType::Int64,
+                false,
+            )]))
             .run(|batch, _| {
-                let v = batch.column_by_name("value").unwrap().as_any().downcast_ref::<Int64Array>().unwrap();
+                let v = batch
+                    .column_by_name("value")
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap();
                 let errors = (0..v.len())
                     .filter(|&i| v.value(i) < 0)
-                    .map(|row| RowError { row, message: "value is negative".into() })
+                    .map(|row| RowError {
+                        row,
+                        message: "value is negative".into(),
+                    })
                     .collect();
                 let doubled: Int64Array = v.values().iter().map(|x| x * 2).collect();
-                let schema = Arc::new(Schema::new(vec![Field::new("doubled", DataType::Int64, false)]));
-                Ok(Output::with_errors(RecordBatch::try_new(schema, vec![Arc::new(doubled)])?, errors))
+                let schema = Arc::new(Schema::new(vec![Field::new(
+                    "doubled",
+                    DataType::Int64,
+                    false,
+                )]));
+                Ok(Output::with_errors(
+                    RecordBatch::try_new(schema, vec![Arc::new(doubled)])?,
+                    errors,
+                ))
             })
     }
 
@@ -249,13 +337,31 @@ mod tests {
         let wrong = Step::new("wrong")
             .output(Row::fields(vec![Field::new("x", DataType::Utf8, false)]))
             .run(|b, _| Ok(Output::aligned(b.clone())));
-        let steps = [double(), panics, wrong].into_iter().map(|s| (format!("t/m.{}", s.name), s)).collect();
-        Service { steps, manifest: String::new() }
+        let steps = [double(), panics, wrong]
+            .into_iter()
+            .map(|s| (format!("t/m.{}", s.name), s))
+            .collect();
+        Service {
+            steps,
+            manifest: String::new(),
+        }
     }
 
     fn values(n: i64, negative_every: i64) -> RecordBatch {
-        let v: Int64Array = (0..n).map(|i| if negative_every > 0 && i % negative_every == 0 { -i - 1 } else { i }).collect();
-        let schema = Arc::new(Schema::new(vec![Field::new("value", DataType::Int64, false)]));
+        let v: Int64Array = (0..n)
+            .map(|i| {
+                if negative_every > 0 && i % negative_every == 0 {
+                    -i - 1
+                } else {
+                    i
+                }
+            })
+            .collect();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "value",
+            DataType::Int64,
+            false,
+        )]));
         RecordBatch::try_new(schema, vec![Arc::new(v)]).unwrap()
     }
 
@@ -280,14 +386,25 @@ mod tests {
         (Segment(name), handle)
     }
 
-    fn request(step: &str, input: &pb::ObjectHandle, out: &str, then: &[&str]) -> pb::InvokeRequest {
+    fn request(
+        step: &str,
+        input: &pb::ObjectHandle,
+        out: &str,
+        then: &[&str],
+    ) -> pb::InvokeRequest {
         pb::InvokeRequest {
             step: step.into(),
             config_json: "{}".into(),
             input: Some(input.clone()),
             output_segment: format!("/heddle-rusttest-{}-{out}", std::process::id()),
             invocation_id: "1".into(),
-            then: then.iter().map(|s| pb::ChainStep { step: s.to_string(), config_json: "{}".into() }).collect(),
+            then: then
+                .iter()
+                .map(|s| pb::ChainStep {
+                    step: s.to_string(),
+                    config_json: "{}".into(),
+                })
+                .collect(),
         }
     }
 
@@ -295,13 +412,19 @@ mod tests {
     fn input_columns_point_into_the_mapped_segment() {
         let (_seg, h) = put("zero-copy", &[values(1000, 0), values(10, 0)]);
         let stream = map_input(&h.segment, h.offset, h.length).unwrap();
-        let (start, end) = (stream.as_ptr() as usize, stream.as_ptr() as usize + stream.len());
+        let (start, end) = (
+            stream.as_ptr() as usize,
+            stream.as_ptr() as usize + stream.len(),
+        );
         let (_, batches) = read_batches(stream).unwrap();
         assert_eq!(batches.len(), 2);
         for b in &batches {
             let data = b.column(0).to_data();
             let addr = data.buffers()[0].as_ptr() as usize;
-            assert!(addr >= start && addr < end, "buffer {addr:#x} outside [{start:#x}, {end:#x})");
+            assert!(
+                addr >= start && addr < end,
+                "buffer {addr:#x} outside [{start:#x}, {end:#x})"
+            );
         }
     }
 
@@ -311,14 +434,27 @@ mod tests {
         let req = request("t/m.double", &h, "chain-out", &[]);
         let _out = Segment(req.output_segment.clone());
         let (handle, errors) = service().invoke_chain(&req).unwrap();
-        assert_eq!(errors.iter().map(|e| e.row).collect::<Vec<_>>(), vec![0, 3, 6, 9]);
+        assert_eq!(
+            errors.iter().map(|e| e.row).collect::<Vec<_>>(),
+            vec![0, 3, 6, 9]
+        );
         assert_eq!(handle.rows, 11);
         let stream = map_input(&handle.segment, 0, handle.length).unwrap();
         let (schema, batches) = read_batches(stream).unwrap();
-        assert_eq!(schema_fingerprint(&schema).unwrap(), handle.schema_fingerprint);
+        assert_eq!(
+            schema_fingerprint(&schema).unwrap(),
+            handle.schema_fingerprint
+        );
         let doubled: Vec<i64> = batches
             .iter()
-            .flat_map(|b| b.column(1).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+            .flat_map(|b| {
+                b.column(1)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
             .collect();
         assert_eq!(doubled, vec![2, 4, 8, 10, 14, 16, 0, 2, 4, 6, 8]);
     }
@@ -326,7 +462,11 @@ mod tests {
     #[test]
     fn failures_are_step_errors_and_leave_no_output() {
         let (_seg, h) = put("fail-in", &[values(4, 0)]);
-        for (step, code) in [("t/m.panics", "USER_CODE"), ("t/m.wrong", "BAD_OUTPUT"), ("t/m.nope", "UNKNOWN_STEP")] {
+        for (step, code) in [
+            ("t/m.panics", "USER_CODE"),
+            ("t/m.wrong", "BAD_OUTPUT"),
+            ("t/m.nope", "UNKNOWN_STEP"),
+        ] {
             let req = request(step, &h, "fail-out", &[]);
             let err = service().invoke_chain(&req).unwrap_err();
             assert_eq!(err.code, code, "{step}: {}", err.message);
@@ -337,7 +477,9 @@ mod tests {
     #[test]
     fn a_chain_names_the_step_that_failed() {
         let (_seg, h) = put("chain2-in", &[values(3, 0)]);
-        let err = service().invoke_chain(&request("t/m.double", &h, "chain2-out", &["t/m.panics"])).unwrap_err();
+        let err = service()
+            .invoke_chain(&request("t/m.double", &h, "chain2-out", &["t/m.panics"]))
+            .unwrap_err();
         assert_eq!((err.code.as_str(), err.step_index), ("USER_CODE", 1));
         assert!(err.message.contains("boom"));
     }
@@ -347,10 +489,19 @@ mod tests {
         let (_seg, mut h) = put("bad-in", &[values(100, 0)]);
         let good = h.clone();
         h.schema_fingerprint = "0".repeat(64);
-        assert_eq!(service().invoke_chain(&request("t/m.double", &h, "bad-out", &[])).unwrap_err().code, "BAD_INPUT");
+        assert_eq!(
+            service()
+                .invoke_chain(&request("t/m.double", &h, "bad-out", &[]))
+                .unwrap_err()
+                .code,
+            "BAD_INPUT"
+        );
         for cut in [3, 9, good.length / 2, good.length - 9] {
             let stream = map_input(&good.segment, 0, cut).unwrap();
-            assert!(read_batches(stream).is_err(), "a stream cut at {cut} was accepted");
+            assert!(
+                read_batches(stream).is_err(),
+                "a stream cut at {cut} was accepted"
+            );
         }
     }
 }

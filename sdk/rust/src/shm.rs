@@ -31,15 +31,25 @@ pub fn segment_path(location: &str) -> String {
 
 /// Maps `[offset, offset + length)` of a segment read-only as an arrow `Buffer`.
 pub fn map_input(segment: &str, offset: u64, length: u64) -> Result<Buffer, String> {
-    let file = File::open(segment_path(segment)).map_err(|e| format!("cannot open `{segment}`: {e}"))?;
+    let file =
+        File::open(segment_path(segment)).map_err(|e| format!("cannot open `{segment}`: {e}"))?;
     let size = file.metadata().map_err(|e| e.to_string())?.len();
-    let end = offset.checked_add(length).ok_or("the handle's offset and length overflow")?;
+    let end = offset
+        .checked_add(length)
+        .ok_or("the handle's offset and length overflow")?;
     if end > size || length == 0 {
-        return Err(format!("segment `{segment}` holds {size} bytes, but the object needs {end}"));
+        return Err(format!(
+            "segment `{segment}` holds {size} bytes, but the object needs {end}"
+        ));
     }
     // SAFETY: the worker never writes to or truncates an input segment while it is leased.
-    let map: Mmap = unsafe { MmapOptions::new().offset(offset).len(length as usize).map(&file) }
-        .map_err(|e| format!("cannot map `{segment}`: {e}"))?;
+    let map: Mmap = unsafe {
+        MmapOptions::new()
+            .offset(offset)
+            .len(length as usize)
+            .map(&file)
+    }
+    .map_err(|e| format!("cannot map `{segment}`: {e}"))?;
     let ptr = NonNull::new(map.as_ptr() as *mut u8).ok_or("the mapping is null")?;
     let len = map.len();
     // SAFETY: `ptr` is valid for `len` bytes for as long as `map`, which the buffer owns.
@@ -69,8 +79,12 @@ pub fn read_batches(stream: Buffer) -> Result<(SchemaRef, Vec<RecordBatch>), Str
             Err(e) => return Err(format!("invalid Arrow IPC stream: {e}")),
         }
     }
-    decoder.finish().map_err(|e| format!("invalid Arrow IPC stream: {e}"))?;
-    let schema = schema.or_else(|| decoder.schema()).ok_or("the stream has no schema")?;
+    decoder
+        .finish()
+        .map_err(|e| format!("invalid Arrow IPC stream: {e}"))?;
+    let schema = schema
+        .or_else(|| decoder.schema())
+        .ok_or("the stream has no schema")?;
     Ok((schema, batches))
 }
 
@@ -96,7 +110,9 @@ impl Write for SliceWriter<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let end = self.at + data.len();
         if end > self.buf.len() {
-            return Err(io::Error::other("the output stream grew past the bytes it measured"));
+            return Err(io::Error::other(
+                "the output stream grew past the bytes it measured",
+            ));
         }
         self.buf[self.at..end].copy_from_slice(data);
         self.at = end;
@@ -107,7 +123,11 @@ impl Write for SliceWriter<'_> {
     }
 }
 
-fn write_stream<W: Write>(sink: W, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(), String> {
+fn write_stream<W: Write>(
+    sink: W,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(), String> {
     let mut writer = StreamWriter::try_new(sink, schema).map_err(|e| e.to_string())?;
     for b in batches {
         writer.write(b).map_err(|e| e.to_string())?;
@@ -118,7 +138,11 @@ fn write_stream<W: Write>(sink: W, schema: &SchemaRef, batches: &[RecordBatch]) 
 /// Creates segment `name` (it must not exist) holding one IPC stream; returns its length. The
 /// pages are reserved with posix_fallocate first, so a full /dev/shm is an error here rather
 /// than a SIGBUS while writing.
-pub fn write_output(name: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<usize, String> {
+pub fn write_output(
+    name: &str,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<usize, String> {
     let mut counter = Counter(0);
     write_stream(&mut counter, schema, batches)?;
     let length = counter.0;
@@ -134,12 +158,22 @@ pub fn write_output(name: &str, schema: &SchemaRef, batches: &[RecordBatch]) -> 
         // SAFETY: plain syscall on an fd we own.
         let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, length as libc::off_t) };
         if rc != 0 {
-            return Err(format!("cannot reserve {length} bytes for `{name}`: {}", io::Error::from_raw_os_error(rc)));
+            return Err(format!(
+                "cannot reserve {length} bytes for `{name}`: {}",
+                io::Error::from_raw_os_error(rc)
+            ));
         }
         // SAFETY: the segment was just created by us with O_EXCL; nobody else maps it yet.
         let mut map: MmapMut = unsafe { MmapOptions::new().len(length).map_mut(&file) }
             .map_err(|e| format!("cannot map `{name}`: {e}"))?;
-        write_stream(SliceWriter { buf: &mut map, at: 0 }, schema, batches)
+        write_stream(
+            SliceWriter {
+                buf: &mut map,
+                at: 0,
+            },
+            schema,
+            batches,
+        )
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&path);

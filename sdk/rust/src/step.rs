@@ -23,15 +23,27 @@ pub struct Row {
 impl Row {
     /// Exactly these columns, in this order.
     pub fn fields(fields: Vec<Field>) -> Self {
-        Row { fields, input_plus: false, open: false }
+        Row {
+            fields,
+            input_plus: false,
+            open: false,
+        }
     }
     /// At least these columns; any others pass through.
     pub fn open(fields: Vec<Field>) -> Self {
-        Row { fields, input_plus: false, open: true }
+        Row {
+            fields,
+            input_plus: false,
+            open: true,
+        }
     }
     /// The input row with these columns appended; the step returns only the appended ones.
     pub fn input_plus(fields: Vec<Field>) -> Self {
-        Row { fields, input_plus: true, open: false }
+        Row {
+            fields,
+            input_plus: true,
+            open: false,
+        }
     }
 
     fn to_json(&self) -> Result<Value, String> {
@@ -81,15 +93,27 @@ pub struct Output {
 impl Output {
     /// A batch aligned with the input, without errors.
     pub fn aligned(batch: RecordBatch) -> Self {
-        Output { batch, errors: Vec::new(), aligned: true }
+        Output {
+            batch,
+            errors: Vec::new(),
+            aligned: true,
+        }
     }
     /// A batch aligned with the input whose rows named in `errors` failed.
     pub fn with_errors(batch: RecordBatch, errors: Vec<RowError>) -> Self {
-        Output { batch, errors, aligned: true }
+        Output {
+            batch,
+            errors,
+            aligned: true,
+        }
     }
     /// A batch that is not aligned with the input (the step filtered or expanded rows).
     pub fn unaligned(batch: RecordBatch, errors: Vec<RowError>) -> Self {
-        Output { batch, errors, aligned: false }
+        Output {
+            batch,
+            errors,
+            aligned: false,
+        }
     }
 }
 
@@ -104,7 +128,12 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: &str, column: &str, message: String) -> Self {
-        Failure { code: code.into(), message, column: column.into(), step_index: 0 }
+        Failure {
+            code: code.into(),
+            message,
+            column: column.into(),
+            step_index: 0,
+        }
     }
 }
 
@@ -135,7 +164,13 @@ impl Step {
             input: Row::open(vec![]),
             output: Row::input_plus(vec![]),
             config: Vec::new(),
-            run: Arc::new(|_, _| Err(Failure::new("USER_CODE", "", "the step has no run function".into()))),
+            run: Arc::new(|_, _| {
+                Err(Failure::new(
+                    "USER_CODE",
+                    "",
+                    "the step has no run function".into(),
+                ))
+            }),
         }
     }
     pub fn doc(mut self, doc: &str) -> Self {
@@ -151,7 +186,12 @@ impl Step {
         self
     }
     pub fn config(mut self, key: &str, kind: &str, required: bool, doc: &str) -> Self {
-        self.config.push(ConfigKey { key: key.into(), kind: kind.into(), required, doc: doc.into() });
+        self.config.push(ConfigKey {
+            key: key.into(),
+            kind: kind.into(),
+            required,
+            doc: doc.into(),
+        });
         self
     }
     /// The step's function, called once per input batch. A panic fails the invocation as
@@ -179,8 +219,13 @@ impl Step {
 
     /// Runs the step over one batch exactly as the plugin process would (contracts checked,
     /// an input-plus output joined to the input, failed rows removed), for a plugin's tests.
-    pub fn apply(&self, batch: &RecordBatch, config: &Map<String, Value>) -> Result<(RecordBatch, Vec<RowError>), Failure> {
-        self.call(batch, config).map(|(out, errors, _)| (out, errors))
+    pub fn apply(
+        &self,
+        batch: &RecordBatch,
+        config: &Map<String, Value>,
+    ) -> Result<(RecordBatch, Vec<RowError>), Failure> {
+        self.call(batch, config)
+            .map(|(out, errors, _)| (out, errors))
     }
 
     /// Checks the input, calls the step and returns its checked output, its errors (sorted),
@@ -191,14 +236,15 @@ impl Step {
         config: &Map<String, Value>,
     ) -> Result<(RecordBatch, Vec<RowError>, bool), Failure> {
         check_columns(batch, &self.input, &self.name, "input")?;
-        let result = catch_unwind(AssertUnwindSafe(|| (self.run)(batch, config))).map_err(|panic| {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic without a message".into());
-            Failure::new("USER_CODE", "", format!("panic: {text}"))
-        })??;
+        let result =
+            catch_unwind(AssertUnwindSafe(|| (self.run)(batch, config))).map_err(|panic| {
+                let text = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                Failure::new("USER_CODE", "", format!("panic: {text}"))
+            })??;
         let mut errors = result.errors;
         let aligned = (result.aligned && !errors.is_empty()) || self.output.input_plus;
         let rows = batch.num_rows();
@@ -210,7 +256,12 @@ impl Step {
         }
         check_columns(&result.batch, &self.output, &self.name, "output")?;
         let out = if self.output.input_plus {
-            let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+            let mut fields: Vec<Field> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
             fields.extend(self.output.fields.iter().cloned());
             let mut columns = batch.columns().to_vec();
             columns.extend(result.batch.columns().iter().cloned());
@@ -224,10 +275,14 @@ impl Step {
         }
         errors.sort_by_key(|e| e.row);
         if let Some(e) = errors.iter().find(|e| e.row >= rows) {
-            return Err(Failure::new("BAD_OUTPUT", "", format!(
+            return Err(Failure::new(
+                "BAD_OUTPUT",
+                "",
+                format!(
                 "step `{}` reported an error for row {}, which is not in its batch of {rows} rows",
                 self.name, e.row
-            )));
+            ),
+            ));
         }
         if !aligned {
             return Ok((out, errors, false));
@@ -248,34 +303,56 @@ fn with_declared(batch: &RecordBatch, declared: &[Field]) -> Result<RecordBatch,
         .schema()
         .fields()
         .iter()
-        .map(|f| declared.iter().find(|d| d.name() == f.name()).cloned().unwrap_or_else(|| f.as_ref().clone()))
+        .map(|f| {
+            declared
+                .iter()
+                .find(|d| d.name() == f.name())
+                .cloned()
+                .unwrap_or_else(|| f.as_ref().clone())
+        })
         .collect();
     RecordBatch::try_new(Arc::new(Schema::new(fields)), batch.columns().to_vec())
         .map_err(|e| Failure::new("BAD_OUTPUT", "", e.to_string()))
 }
 
 fn check_columns(batch: &RecordBatch, row: &Row, step: &str, side: &str) -> Result<(), Failure> {
-    let code = if side == "output" { "BAD_OUTPUT" } else { "BAD_INPUT" };
+    let code = if side == "output" {
+        "BAD_OUTPUT"
+    } else {
+        "BAD_INPUT"
+    };
     let schema: SchemaRef = batch.schema();
     for want in &row.fields {
         let Ok(index) = schema.index_of(want.name()) else {
-            return Err(Failure::new(code, want.name(), format!("{side} of step `{step}` lacks column `{}`", want.name())));
+            return Err(Failure::new(
+                code,
+                want.name(),
+                format!("{side} of step `{step}` lacks column `{}`", want.name()),
+            ));
         };
         let got = manifest_type(schema.field(index).data_type()).unwrap_or_default();
         let expected = manifest_type(want.data_type()).unwrap_or_default();
         if got != expected || got.is_empty() {
-            return Err(Failure::new(code, want.name(), format!(
-                "{side} column `{}` of step `{step}` is {}, declared {expected}",
+            return Err(Failure::new(
+                code,
                 want.name(),
-                schema.field(index).data_type()
-            )));
+                format!(
+                    "{side} column `{}` of step `{step}` is {}, declared {expected}",
+                    want.name(),
+                    schema.field(index).data_type()
+                ),
+            ));
         }
         // Inputs are not refused for nulls: a step reports such rows as row errors instead.
         if side == "output" && !want.is_nullable() && batch.column(index).null_count() > 0 {
-            return Err(Failure::new(code, want.name(), format!(
-                "{side} column `{}` of step `{step}` holds nulls but is declared not null",
-                want.name()
-            )));
+            return Err(Failure::new(
+                code,
+                want.name(),
+                format!(
+                    "{side} column `{}` of step `{step}` holds nulls but is declared not null",
+                    want.name()
+                ),
+            ));
         }
     }
     if row.open {

@@ -57,22 +57,40 @@ pub fn manifest_type(t: &DataType) -> Result<String, String> {
         DataType::Timestamp(u, Some(tz)) => format!("timestamp[{}, {}]", unit(u), tz),
         DataType::Timestamp(u, None) => format!("timestamp[{}]", unit(u)),
         DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => format!("decimal({p}, {s})"),
-        DataType::List(f) => format!("list<{}{}>", manifest_type(f.data_type())?, question(f.is_nullable())),
+        DataType::List(f) => format!(
+            "list<{}{}>",
+            manifest_type(f.data_type())?,
+            question(f.is_nullable())
+        ),
         DataType::Struct(fields) => {
             let parts: Result<Vec<_>, _> = fields
                 .iter()
-                .map(|f| Ok::<String, String>(format!("{}: {}{}", f.name(), manifest_type(f.data_type())?, question(f.is_nullable()))))
+                .map(|f| {
+                    Ok::<String, String>(format!(
+                        "{}: {}{}",
+                        f.name(),
+                        manifest_type(f.data_type())?,
+                        question(f.is_nullable())
+                    ))
+                })
                 .collect();
             format!("struct<{}>", parts?.join(", "))
         }
-        other => return Err(format!("Arrow type {other} cannot be declared in a Heddle manifest")),
+        other => {
+            return Err(format!(
+                "Arrow type {other} cannot be declared in a Heddle manifest"
+            ))
+        }
     })
 }
 
 /// The hex SHA-256 of the schema's canonical text (docs/registry.md).
 pub fn schema_fingerprint(schema: &Schema) -> Result<String, String> {
     let text = canonical_schema_text(schema)?;
-    Ok(Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// The text a schema fingerprint hashes: one line per top-level field.
@@ -95,11 +113,20 @@ fn json_name(name: &str) -> String {
 }
 
 fn field_text(f: &Field) -> Result<String, String> {
-    Ok(format!("{}: {}{}", json_name(f.name()), canonical_type(f.data_type())?, not_null(f.is_nullable())))
+    Ok(format!(
+        "{}: {}{}",
+        json_name(f.name()),
+        canonical_type(f.data_type())?,
+        not_null(f.is_nullable())
+    ))
 }
 
 fn element_text(f: &Field) -> Result<String, String> {
-    Ok(format!("{}{}", canonical_type(f.data_type())?, not_null(f.is_nullable())))
+    Ok(format!(
+        "{}{}",
+        canonical_type(f.data_type())?,
+        not_null(f.is_nullable())
+    ))
 }
 
 fn canonical_type(t: &DataType) -> Result<String, String> {
@@ -135,16 +162,31 @@ fn canonical_type(t: &DataType) -> Result<String, String> {
                 return Err("a map's entries must be a struct".into());
             };
             let sorted = if *sorted { ", keys_sorted" } else { "" };
-            format!("map<{}, {}{}>", element_text(&kv[0])?, element_text(&kv[1])?, sorted)
+            format!(
+                "map<{}, {}{}>",
+                element_text(&kv[0])?,
+                element_text(&kv[1])?,
+                sorted
+            )
         }
         DataType::Union(fields, mode) => {
-            let mode = if *mode == UnionMode::Sparse { "sparse" } else { "dense" };
-            let parts: Result<Vec<_>, String> =
-                fields.iter().map(|(code, f)| Ok(format!("{code}={}", field_text(f)?))).collect();
+            let mode = if *mode == UnionMode::Sparse {
+                "sparse"
+            } else {
+                "dense"
+            };
+            let parts: Result<Vec<_>, String> = fields
+                .iter()
+                .map(|(code, f)| Ok(format!("{code}={}", field_text(f)?)))
+                .collect();
             format!("union[{mode}]<{}>", parts?.join(", "))
         }
         DataType::Dictionary(index, value) => {
-            format!("dictionary<{}, {}>", canonical_type(value)?, canonical_type(index)?)
+            format!(
+                "dictionary<{}, {}>",
+                canonical_type(value)?,
+                canonical_type(index)?
+            )
         }
         other => return Err(format!("Arrow type {other} has no canonical text")),
     })
@@ -160,10 +202,22 @@ mod tests {
         let schema = Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("na\"me", DataType::Utf8, true),
-            Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
-            Field::new("xs", DataType::List(Arc::new(Field::new("item", DataType::Float64, true))), true),
+            Field::new(
+                "at",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new(
+                "xs",
+                DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+                true,
+            ),
             Field::new("d", DataType::Decimal128(10, 2), false),
-            Field::new("s", DataType::Struct(vec![Field::new("a", DataType::Int32, false)].into()), true),
+            Field::new(
+                "s",
+                DataType::Struct(vec![Field::new("a", DataType::Int32, false)].into()),
+                true,
+            ),
         ]);
         let want = [
             r#""id": int64 not null"#,
@@ -175,14 +229,20 @@ mod tests {
         ]
         .join("\n");
         assert_eq!(canonical_schema_text(&schema).unwrap(), want);
-        assert_eq!(manifest_type(schema.field(3).data_type()).unwrap(), "list<float64?>");
+        assert_eq!(
+            manifest_type(schema.field(3).data_type()).unwrap(),
+            "list<float64?>"
+        );
     }
 
     #[test]
     fn the_fingerprint_is_the_sha256_of_the_text() {
         let schema = Schema::new(vec![Field::new("id", DataType::Int32, true)]);
         // sha256 of `"id": int32`, as the TypeScript registry computes it.
-        let expected: String = Sha256::digest(br#""id": int32"#).iter().map(|b| format!("{b:02x}")).collect();
+        let expected: String = Sha256::digest(br#""id": int32"#)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(schema_fingerprint(&schema).unwrap(), expected);
     }
 }

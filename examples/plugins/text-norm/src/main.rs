@@ -50,7 +50,10 @@ pub fn fnv1a(text: &str) -> i64 {
 }
 
 fn appended() -> Vec<Field> {
-    vec![Field::new("merchant_key", DataType::Utf8, false), Field::new("merchant_hash", DataType::Int64, false)]
+    vec![
+        Field::new("merchant_key", DataType::Utf8, false),
+        Field::new("merchant_hash", DataType::Int64, false),
+    ]
 }
 
 fn main() {
