@@ -6,17 +6,7 @@
  * beyond the SDK so that the quickstart runs offline.
  */
 
-import {
-  Bool,
-  Field,
-  Float64,
-  Int64,
-  makeData,
-  RecordBatch,
-  Schema,
-  Struct,
-  vectorFromArray,
-} from "apache-arrow";
+import { Bool, Field, Float64, Int64, makeData, RecordBatch, Schema, Struct } from "apache-arrow";
 import {
   definePlugin,
   defineStep,
@@ -81,7 +71,13 @@ export const riskStep = defineStep({
     const large = batch.getChild("is_large")!;
     const km = batch.getChild("km_from_home")!.toArray() as Float64Array;
     const values = Float64Array.from(km, (d, i) => riskOf(large.get(i), d));
-    return new RecordBatch({ risk: vectorFromArray(values, new Float64()).data[0] });
+    const data = makeData({ type: new Float64(), length: batch.numRows, data: values });
+    const struct = makeData({
+      type: new Struct(risk.fields),
+      length: batch.numRows,
+      children: [data],
+    });
+    return new RecordBatch(risk, struct);
   },
 });
 
