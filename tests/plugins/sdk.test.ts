@@ -5,15 +5,7 @@
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
-import {
-  Field,
-  Float64,
-  makeData,
-  RecordBatch,
-  Schema,
-  Struct,
-  tableFromIPC,
-} from "apache-arrow";
+import { Field, Float64, makeData, RecordBatch, Schema, Struct, tableFromIPC } from "apache-arrow";
 import { scaffoldPlugin } from "../../runtime/plugins/mod.ts";
 import { schemaFingerprint, segmentName } from "../../runtime/registry/mod.ts";
 import { definePlugin, defineStep, invokeStep } from "../../sdk/typescript/mod.ts";
