@@ -7,7 +7,7 @@
  * mode (Python's `csv` reads it the same way); either way the next line is a new record.
  */
 import { ESCAPED, MESSY, QUOTED } from "./_columns.ts";
-import { ByteWindow, type ReadLimits, validUtf8 } from "./_records.ts";
+import { type ByteSource, ByteWindow, type ReadLimits, validUtf8 } from "./_records.ts";
 
 const COMMA = 44;
 const QUOTE = 34;
@@ -151,8 +151,8 @@ export class CsvReader {
   #record = 0;
   #problem: { error: string | null } = { error: null };
 
-  constructor(file: Deno.FsFile, path: string, private options: CsvOptions) {
-    this.#window = new ByteWindow(file, path, options);
+  constructor(input: ByteSource, path: string, private options: CsvOptions) {
+    this.#window = new ByteWindow(input, path, options);
   }
 
   /** The next batch of at most `max` records (blank lines skipped), or null at the end. */

@@ -4,7 +4,7 @@
  * Each line is parsed with `JSON.parse`, and integers beyond 2^53 are read from their source
  * text as BigInt, so that a 19-digit id is never rounded to the nearest double.
  */
-import { ByteWindow, type ReadLimits } from "./_records.ts";
+import { type ByteSource, ByteWindow, type ReadLimits } from "./_records.ts";
 
 const LF = 10;
 const CR = 13;
@@ -58,8 +58,8 @@ export class JsonlReader {
   #pos = 0;
   #record = 0;
 
-  constructor(file: Deno.FsFile, path: string, limits: ReadLimits) {
-    this.#window = new ByteWindow(file, path, limits);
+  constructor(input: ByteSource, path: string, limits: ReadLimits) {
+    this.#window = new ByteWindow(input, path, limits);
   }
 
   /** The next batch of at most `max` non-blank lines, or null at the end. */

@@ -5,6 +5,7 @@
  * than `maxRecordBytes` stops the read with an error naming where it started, instead of
  * growing the buffer until the machine runs out (a 100 MB line without a newline).
  */
+import { Decompress } from "fzstd";
 import { ConnectorError } from "./_types.ts";
 
 const CHUNK = 1 << 20;
@@ -19,6 +20,92 @@ export interface ReadLimits {
   chunkBytes?: number;
 }
 
+/** Where a window's bytes come from: a file as it is, or decompressed on the way. */
+export interface ByteSource {
+  /** Fills the start of `into`; the number of bytes, or null at the end. */
+  read(into: Uint8Array): Promise<number | null>;
+  close(): void;
+}
+
+/** A readable stream of chunks as a `ByteSource`. */
+class StreamSource implements ByteSource {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #pending: Uint8Array = new Uint8Array(0);
+
+  constructor(stream: ReadableStream<Uint8Array>, private path: string) {
+    this.#reader = stream.getReader();
+  }
+
+  async read(into: Uint8Array): Promise<number | null> {
+    while (this.#pending.length === 0) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await this.#reader.read();
+      } catch (e) {
+        throw new ConnectorError(
+          "config",
+          `cannot decompress \`${this.path}\`: ${(e as Error).message ?? e}`,
+          { cause: e },
+        );
+      }
+      if (next.done) return null;
+      this.#pending = next.value;
+    }
+    const n = Math.min(into.length, this.#pending.length);
+    into.set(this.#pending.subarray(0, n));
+    this.#pending = this.#pending.subarray(n);
+    return n;
+  }
+
+  close(): void {
+    this.#reader.cancel().catch(() => {});
+  }
+}
+
+/** zstd frames decompressed with fzstd (pure TypeScript), as a stream transform. */
+function zstdStream(): TransformStream<Uint8Array, Uint8Array> {
+  let decoder: Decompress;
+  return new TransformStream({
+    start(controller) {
+      // fzstd may reuse its output window: each chunk is copied before it is passed on.
+      decoder = new Decompress((chunk) => controller.enqueue(chunk.slice()));
+    },
+    transform(chunk) {
+      decoder.push(chunk);
+    },
+    flush() {
+      decoder.push(new Uint8Array(0), true);
+    },
+  });
+}
+
+/**
+ * Opens `path` for reading. A name ending in `.gz` is gunzipped and one ending in `.zst`
+ * zstd-decompressed as it is read, so that limits and offsets count decompressed bytes.
+ */
+export async function openInput(path: string): Promise<ByteSource> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (e) {
+    throw new ConnectorError("config", `cannot open \`${path}\`: ${e}`, { cause: e });
+  }
+  if (path.endsWith(".gz")) {
+    return new StreamSource(file.readable.pipeThrough(new DecompressionStream("gzip")), path);
+  }
+  if (path.endsWith(".zst")) return new StreamSource(file.readable.pipeThrough(zstdStream()), path);
+  return {
+    read: (into) => file.read(into),
+    close: () => {
+      try {
+        file.close();
+      } catch {
+        // Already closed.
+      }
+    },
+  };
+}
+
 export class ByteWindow {
   /** The bytes; `[0, length)` are valid. Offsets stay valid until `compact`. */
   buf: Uint8Array;
@@ -29,7 +116,7 @@ export class ByteWindow {
   #bom = true;
   #chunk: number;
 
-  constructor(private file: Deno.FsFile, private path: string, private limits: ReadLimits) {
+  constructor(private file: ByteSource, private path: string, private limits: ReadLimits) {
     this.#chunk = limits.chunkBytes ?? CHUNK;
     this.buf = new Uint8Array(this.#chunk);
   }

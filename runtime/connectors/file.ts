@@ -30,7 +30,7 @@ import {
 import { type CsvBatch, type CsvOptions, CsvReader } from "./_csv.ts";
 import { ByteBuffer, csvHeader, csvRows } from "./_csv_writer.ts";
 import { type JsonLine, JsonlReader } from "./_jsonl.ts";
-import { DEFAULT_MAX_RECORD_BYTES, excerpt } from "./_records.ts";
+import { type ByteSource, DEFAULT_MAX_RECORD_BYTES, excerpt, openInput } from "./_records.ts";
 import { intOf } from "./_remote.ts";
 import {
   type ColumnSpec,
@@ -139,14 +139,14 @@ abstract class TextSource<Raw> implements Source {
   readonly bounded = true;
   schema!: Schema;
   committed: Position | null = null;
-  #file!: Deno.FsFile;
+  #input!: ByteSource;
   #first: SourceBatch | null = null;
   #skip = 0;
 
   constructor(protected config: FileConfig, protected ctx: ConnectorContext) {}
 
   /** Reads what comes before the data (the CSV header). */
-  protected abstract start(file: Deno.FsFile): Promise<void>;
+  protected abstract start(input: ByteSource): Promise<void>;
   /** The next raw batch of at most `n` records, or null at the end. */
   protected abstract read(n: number): Promise<Raw | null>;
   /** The column names and an inference function, from the first raw batch. */
@@ -155,15 +155,9 @@ abstract class TextSource<Raw> implements Source {
   protected abstract build(raw: Raw, skip: number): { batch: BatchBuilder; position: number };
 
   async open(): Promise<this> {
+    this.#input = await openInput(this.config.path);
     try {
-      this.#file = await Deno.open(this.config.path, { read: true });
-    } catch (e) {
-      throw new ConnectorError("config", `cannot open \`${this.config.path}\`: ${e}`, {
-        cause: e,
-      });
-    }
-    try {
-      await this.start(this.#file);
+      await this.start(this.#input);
       this.#skip = typeof this.ctx.resumeAfter === "number" ? this.ctx.resumeAfter : 0;
       const raw = await this.read(this.ctx.batchRows);
       const { columns, infer } = this.sample(raw);
@@ -197,11 +191,7 @@ abstract class TextSource<Raw> implements Source {
   }
 
   close(): Promise<void> {
-    try {
-      this.#file?.close();
-    } catch {
-      // Already closed.
-    }
+    this.#input?.close();
     return Promise.resolve();
   }
 }
@@ -212,8 +202,8 @@ class CsvSource extends TextSource<CsvBatch> {
   #reader!: CsvReader;
   #header: string[] = [];
 
-  protected async start(file: Deno.FsFile): Promise<void> {
-    this.#reader = new CsvReader(file, this.config.path, this.config);
+  protected async start(input: ByteSource): Promise<void> {
+    this.#reader = new CsvReader(input, this.config.path, this.config);
     const head = await this.#reader.header();
     const where = `\`${this.config.path}\``;
     if (!head) throw new ConnectorError("config", `${where} has no CSV header line`);
@@ -289,8 +279,8 @@ class JsonlSource extends TextSource<{ buf: Uint8Array; lines: JsonLine[] }> {
   #reader!: JsonlReader;
   #sampled = 0;
 
-  protected start(file: Deno.FsFile): Promise<void> {
-    this.#reader = new JsonlReader(file, this.config.path, this.config);
+  protected start(input: ByteSource): Promise<void> {
+    this.#reader = new JsonlReader(input, this.config.path, this.config);
     return Promise.resolve();
   }
 

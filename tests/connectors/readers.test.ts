@@ -258,3 +258,43 @@ Deno.test("abort leaves the previous file untouched and removes the temp file", 
     assert.deepEqual(temps(dir), []);
   });
 });
+
+Deno.test("gzip and zstd inputs are read transparently, by their extension", async () => {
+  await inTempDir(async (dir) => {
+    const rows = [
+      "n,text",
+      ...Array.from({ length: 30000 }, (_, i) => `${i},"row ${i}, with a comma"`),
+    ];
+    const text = rows.join("\n") + "\n";
+    const gz = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+    await Deno.writeFile(`${dir}/in.csv.gz`, gz);
+    // Made with the zstd command line tool at level 19 from the same text.
+    await Deno.copyFile(
+      new URL("./fixtures/numbers.csv.zst", import.meta.url),
+      `${dir}/in.csv.zst`,
+    );
+    for (const path of ["in.csv.gz", "in.csv.zst"]) {
+      const r = await readFile(dir, { path, format: "csv" }, { batchRows: 4096 });
+      assert.deepEqual(r.errors, [], path);
+      assert.equal(r.rows.length, 30000, path);
+      assert.deepEqual(r.rows[29999], { n: 29999n, text: "row 29999, with a comma" }, path);
+      assert.equal(r.rows.reduce((s, row) => s + Number(row.n), 0), (29999 * 30000) / 2, path);
+    }
+    const jsonl = new Blob(['{"a": 12345678901234567890}\n{"a": 1}\n']).stream()
+      .pipeThrough(new CompressionStream("gzip"));
+    await Deno.writeFile(`${dir}/in.jsonl.gz`, jsonl);
+    const j = await readFile(dir, { path: "in.jsonl.gz", format: "jsonl" });
+    assert.deepEqual(j.rows.map((row) => row.a), ["12345678901234567890", "1"]);
+  });
+});
+
+Deno.test("a corrupt compressed input fails the read with the file named", async () => {
+  await inTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/in.csv.gz`, "this is not gzip\n");
+    await assert.rejects(
+      readFile(dir, { path: "in.csv.gz", format: "csv" }),
+      (e: unknown) =>
+        e instanceof ConnectorError && /cannot decompress `.*in\.csv\.gz`/.test(e.message),
+    );
+  });
+});
