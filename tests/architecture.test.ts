@@ -98,3 +98,17 @@ Deno.test("no code or test reads a file by an absolute path outside the reposito
   }
   assert.deepEqual(bad, []);
 });
+
+Deno.test("prql-js is imported only by the guard that replaces a crashed instance", async () => {
+  const bad: string[] = [];
+  for (const dir of ["compiler", "runtime", "cli", "sdk", "bench"]) {
+    for await (const file of sourceFiles(dir)) {
+      if (file === "compiler/types/_prqlc.ts") continue;
+      const text = await Deno.readTextFile(root + file);
+      if (/from\s+"prql-js"|import\(\s*"prql-js"\s*\)|require\([^)]*"prql-js"/.test(text)) {
+        bad.push(file);
+      }
+    }
+  }
+  assert.deepEqual(bad, []);
+});
