@@ -102,6 +102,8 @@ export function listenTls(
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, hostname, () => {
+      // Later errors (a failed accept) must not become an uncaught 'error' event.
+      server.on("error", () => {});
       const address = server.address() as { port: number };
       resolve({ port: address.port, close: () => server.close() });
     });
