@@ -44,8 +44,10 @@ const RECEIVE_WINDOW = 1 << 30;
 const MAX_RECEIVE_FRAME = 1 << 20;
 /** Bytes of request body a server keeps per stream (tickets and action bodies are small). */
 const MAX_REQUEST_BODY = 16 << 20;
-/** Bytes of DATA frames gathered into one socket write. */
+/** Bytes of DATA sent before waiting for the socket to take them. */
 const WRITE_CHUNK = 1 << 20;
+/** Payload pieces at least this large are written from their source, not gathered. */
+const DIRECT_WRITE = 64 << 10;
 
 /** A connection-level protocol error: the connection is closed with GOAWAY. */
 class ProtocolError extends Error {}
@@ -577,21 +579,22 @@ class Connection {
         allowed = Math.min(this.#sendWindow, stream.sendWindow, remaining, WRITE_CHUNK);
       }
       if (this.#closed || stream.reset) throw new Error("the stream was closed by the peer");
-      const frames = Math.ceil(allowed / this.#peerMaxFrame);
-      const out = new Uint8Array(allowed + 9 * frames);
-      let at = 0;
+      // Pieces of a frame's payload: small ones are gathered with the frame headers into
+      // one buffer; large ones (a peer that takes big frames) go to the socket as views of
+      // their source, so a body is not copied in user space at all.
+      const pieces: Uint8Array[] = [];
       let left = allowed;
       while (left > 0) {
         const size = Math.min(left, this.#peerMaxFrame);
         const last = left === size && remaining === allowed && endStream;
-        frameHeader(out, at, size, DATA, last ? END_STREAM : 0, stream.id);
-        at += 9;
+        const header = new Uint8Array(9);
+        frameHeader(header, 0, size, DATA, last ? END_STREAM : 0, stream.id);
+        pieces.push(header);
         let need = size;
         while (need > 0) {
           const source = parts[part];
           const take = Math.min(need, source.byteLength - offset);
-          out.set(source.subarray(offset, offset + take), at);
-          at += take;
+          pieces.push(source.subarray(offset, offset + take));
           need -= take;
           offset += take;
           if (offset === source.byteLength) {
@@ -604,8 +607,27 @@ class Connection {
       this.#sendWindow -= allowed;
       stream.sendWindow -= allowed;
       remaining -= allowed;
-      await this.write(out);
+      await this.#writePieces(pieces);
     }
+  }
+
+  /** Writes pieces in order: runs of small ones as one gathered buffer, large ones as is. */
+  async #writePieces(pieces: Uint8Array[]): Promise<void> {
+    // Every write's promise is awaited (Promise.all), so a failed one is never unhandled.
+    const writes: Promise<void>[] = [];
+    let run: Uint8Array[] = [];
+    const flush = () => {
+      if (run.length > 0) writes.push(this.write(concat(run)));
+      run = [];
+    };
+    for (const piece of pieces) {
+      if (piece.byteLength >= DIRECT_WRITE) {
+        flush();
+        writes.push(this.write(piece));
+      } else run.push(piece);
+    }
+    flush();
+    await Promise.all(writes);
   }
 
   #wakeWriters(): void {
