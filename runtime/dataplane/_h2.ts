@@ -40,6 +40,8 @@ const SETTINGS_MAX_FRAME_SIZE = 5;
 
 /** What this side lets a peer send before it must wait for a WINDOW_UPDATE. */
 const RECEIVE_WINDOW = 1 << 30;
+/** Bytes received before this side gives the credit back (well inside RECEIVE_WINDOW). */
+const CREDIT_BATCH = 32 << 20;
 /** The largest frame this side accepts (it says so in its SETTINGS). */
 const MAX_RECEIVE_FRAME = 1 << 20;
 /** Bytes of request body a server keeps per stream (tickets and action bodies are small). */
@@ -239,6 +241,8 @@ interface StreamState {
   headers?: Map<string, string>;
   body: Uint8Array[];
   bodyLength: number;
+  /** Bytes received on the stream and not yet credited back. */
+  unacked: number;
   closedByPeer: boolean;
   reset: boolean;
   headersSent: boolean;
@@ -265,6 +269,8 @@ class Connection {
   #closed = false;
   #nextStream = 1;
   #highestPeerStream = 0;
+  /** Bytes received on the connection and not yet credited back. */
+  #unacked = 0;
   onStream?: (stream: StreamState) => void;
   onClose?: () => void;
 
@@ -476,17 +482,21 @@ class Connection {
   async #data(f: Omit<Frame, "payload"> & { length: number }): Promise<void> {
     if (this.#continuing !== undefined) throw new ProtocolError("DATA inside a header block");
     let stream = this.#streams.get(f.stream);
-    // Flow control counts the whole frame, padding included; give it all back at once:
-    // this side reads everything it is sent as it arrives.
-    if (f.length > 0) {
-      const credit = concat([
-        frame(WINDOW_UPDATE, 0, 0, u32(f.length)),
-        ...(stream && !(f.flags & END_STREAM)
-          ? [frame(WINDOW_UPDATE, 0, f.stream, u32(f.length))]
-          : []),
-      ]);
-      this.write(credit).catch(() => {});
+    // Flow control counts the whole frame, padding included. This side reads everything as
+    // it arrives, so it gives the credit back, in batches: a window update per frame cost
+    // a socket write per frame for nothing (the windows are far larger than a batch).
+    this.#unacked += f.length;
+    if (stream) stream.unacked += f.length;
+    const credits: Uint8Array[] = [];
+    if (this.#unacked >= CREDIT_BATCH) {
+      credits.push(frame(WINDOW_UPDATE, 0, 0, u32(this.#unacked)));
+      this.#unacked = 0;
     }
+    if (stream && stream.unacked >= CREDIT_BATCH && !(f.flags & END_STREAM)) {
+      credits.push(frame(WINDOW_UPDATE, 0, f.stream, u32(stream.unacked)));
+      stream.unacked = 0;
+    }
+    if (credits.length > 0) this.write(concat(credits)).catch(() => {});
     let padding = 0;
     if (f.flags & PADDED) {
       const pad = await this.reader.bytes(1);
@@ -522,6 +532,7 @@ class Connection {
       headerBlock: [],
       body: [],
       bodyLength: 0,
+      unacked: 0,
       closedByPeer: false,
       reset: false,
       headersSent: false,
