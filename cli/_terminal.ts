@@ -44,6 +44,8 @@ export const ExitCode = {
   failure: 1,
   /** The command line was wrong: unknown option, missing argument, unreadable file. */
   usage: 2,
+  /** A run was stopped on request (SIGINT, SIGTERM, `workflow stop`) and drained. */
+  stopped: 3,
 } as const;
 
 /** A user-facing error that ends a command: printed as one line, never as a stack trace. */

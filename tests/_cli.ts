@@ -66,3 +66,30 @@ export async function waitForLine(
     reader.releaseLock();
   }
 }
+
+/**
+ * Collects a child's stream as text while it runs, so a test can wait for a line and still
+ * read everything the process printed afterwards (its closing summary).
+ */
+export class StreamText {
+  text = "";
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) this.text += chunk;
+    })();
+  }
+
+  /** Resolves when the text so far matches; fails if the stream ends first. */
+  async waitFor(match: RegExp): Promise<RegExpExecArray> {
+    let ended = false;
+    this.done.then(() => ended = true, () => ended = true);
+    while (true) {
+      const found = match.exec(this.text);
+      if (found) return found;
+      if (ended) throw new Error(`stream ended before ${match} matched; got:\n${this.text}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}

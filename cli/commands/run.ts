@@ -1,11 +1,14 @@
 /**
  * `heddle run FILE`: compiles a program and runs one of its workflows on this machine, with
  * a control plane and a worker in this process joined by the same interfaces gRPC carries
- * in `heddle local`. SIGINT or SIGTERM drains the run (sinks flush, positions commit); a
- * second one stops at once.
+ * in `heddle local`. SIGINT or SIGTERM drains the run: outputs delivered as they are written
+ * (topics) keep what was fully processed and commit it, outputs published at the end (files)
+ * are not published; the run ends `stopped` (exit 3) and says what was written where. A
+ * second signal stops at once (exit 130).
  */
 import { Command } from "@commander-js/extra-typings";
 import { ControlPlane } from "../../runtime/control/mod.ts";
+import type { OutputReport } from "../../runtime/executor/mod.ts";
 import { Worker } from "../../runtime/worker/mod.ts";
 import { CliError, ExitCode, jsonLine, readSourceFile, type Terminal } from "../_terminal.ts";
 import { example, outputOption } from "../_options.ts";
@@ -100,6 +103,7 @@ async function runToEnd(
 ): Promise<number> {
   const run = await control.startRun(workflow);
   const progress = new Progress(term, output);
+  let outputs: OutputReport[] = [];
   let signals = 0;
   const onSignal = () => {
     signals++;
@@ -114,7 +118,12 @@ async function runToEnd(
   const kinds: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   kinds.forEach((s) => Deno.addSignalListener(s, onSignal));
   try {
-    const ended = await control.watch(run.id, (event) => progress.event(event));
+    const ended = await control.watch(run.id, (event) => {
+      if (event.kind === "run-finished") {
+        outputs = (event.detail.summary as { outputs?: OutputReport[] }).outputs ?? [];
+      }
+      progress.event(event);
+    });
     progress.finish();
     const summary = JSON.parse(ended.summaryJson) as {
       stages: Record<string, { label: string; rowsIn: number; rowsOut: number }>;
@@ -128,6 +137,7 @@ async function runToEnd(
           status: ended.status,
           error: ended.error || null,
           ...summary,
+          outputs,
         }),
       );
     } else {
@@ -137,10 +147,28 @@ async function runToEnd(
       const quarantined = summary.quarantined > 0
         ? `, ${summary.quarantined} rows to handlers`
         : "";
+      if (ended.status !== "succeeded") term.err(outputsText(outputs, ended.status));
       term.err(`run ${ended.status}${quarantined}${ended.error ? `: ${ended.error}` : ""}\n`);
     }
-    return ended.status === "failed" ? ExitCode.failure : ExitCode.ok;
+    return ended.status === "failed"
+      ? ExitCode.failure
+      : ended.status === "stopped"
+      ? ExitCode.stopped
+      : ExitCode.ok;
   } finally {
     kinds.forEach((s) => Deno.removeSignalListener(s, onSignal));
   }
+}
+
+/** What a run that did not complete left behind, one line a sink (for stderr). */
+function outputsText(outputs: OutputReport[], status: string): string {
+  const lines = outputs.map((o) => {
+    const where = `  ${o.stage} ${o.label}: `;
+    if (o.state === "discarded") {
+      return `${where}nothing published to ${o.target} (the run ${status}; ${o.rows} rows ` +
+        "discarded, whatever was there before is unchanged)";
+    }
+    return `${where}${o.rows} rows written to ${o.target}`;
+  });
+  return lines.length > 0 ? `outputs:\n${lines.join("\n")}\n` : "";
 }

@@ -224,8 +224,11 @@ export class ControlPlane implements ControlApi {
     const failed = error ??
       (outcome?.status === "failed" ? outcome.error?.message ?? "the run failed" : null);
     if (finished) summary.stages = (finished.detail.summary as Summary).stages;
+    // The executor knows whether a stop cut the run short (a stop after its sources ended
+    // changes nothing); without its summary, a run asked to stop counts as stopped.
+    const stopped = outcome ? outcome.status === "stopped" : draining;
     this.#store.updateRun(runId, {
-      status: failed ? "failed" : draining ? "stopped" : "succeeded",
+      status: failed ? "failed" : stopped ? "stopped" : "succeeded",
       endedAt: new Date().toISOString(),
       summaryJson: JSON.stringify(summary),
       error: failed ?? "",

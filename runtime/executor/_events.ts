@@ -21,6 +21,26 @@ export interface StageStats {
   rowsQuarantined: number;
 }
 
+/** What became of a sink's rows when the run ended. */
+export type OutputState =
+  /** Published whole at the end of a completed run (a file renamed into place). */
+  | "published"
+  /** Not published, because the run stopped or failed: what was at the target is unchanged. */
+  | "discarded"
+  /** Delivered as they were written (a topic): they stay, however the run ended. */
+  | "delivered";
+
+/** One sink of the run, for telling the user what was written where. */
+export interface OutputReport {
+  stage: string;
+  label: string;
+  /** Where the rows go: a file's path, a topic, else the sink's operation. */
+  target: string;
+  /** Rows the sink received (published, discarded or delivered). */
+  rows: number;
+  state: OutputState;
+}
+
 export interface RunSummary {
   runId: string;
   workflow: string;
@@ -31,6 +51,8 @@ export interface RunSummary {
   rowsQuarantined: number;
   /** The last committed position per source stage (null: none committed). */
   committed: Record<string, Position | null>;
+  /** Every sink of the run (main graph and handlers), in stage order. */
+  outputs: OutputReport[];
   error: { message: string; stage: string | null } | null;
 }
 

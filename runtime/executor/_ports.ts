@@ -5,7 +5,7 @@
  * behaviour behind these calls is specified by those folders.
  */
 import type { Table } from "apache-arrow";
-import type { PluginErrorCode, PluginHost } from "../plugins/mod.ts";
+import type { PluginHost } from "../plugins/mod.ts";
 import type { Registry } from "../registry/mod.ts";
 
 /** What the executor uses of the registry: put, open (leased), release. */
@@ -37,11 +37,3 @@ export interface InterceptedStage {
  * if it throws, the batch goes on as if it had returned.
  */
 export type StageInterceptor = (stage: InterceptedStage, table: Table) => Promise<void> | void;
-
-/** Plugin failures no retry can fix: the run fails instead of splitting the batch. */
-const FATAL_PLUGIN_CODES: ReadonlySet<PluginErrorCode> = new Set(["unknown-step", "closed"]);
-const FATAL_STEP_CODES: ReadonlySet<string> = new Set(["BAD_CONFIG", "UNKNOWN_STEP"]);
-
-export function pluginFailureIsFatal(code: PluginErrorCode, stepCode: string | undefined): boolean {
-  return FATAL_PLUGIN_CODES.has(code) || (stepCode !== undefined && FATAL_STEP_CODES.has(stepCode));
-}

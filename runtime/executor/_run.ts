@@ -28,6 +28,8 @@ import {
 import type {
   EventBody,
   EventSink,
+  OutputReport,
+  OutputState,
   RunEvent,
   RunStatus,
   RunSummary,
@@ -44,12 +46,8 @@ import {
 import { Lineage, type Origin } from "./_lineage.ts";
 import { dropAll, Pin, retainAll } from "./_pin.ts";
 import type { Plan, PlannedCall, PlannedStage } from "./_plan.ts";
-import {
-  type BatchRegistry,
-  pluginFailureIsFatal,
-  type PluginInvoker,
-  type StageInterceptor,
-} from "./_ports.ts";
+import { pluginErrorClass } from "./_errors.ts";
+import type { BatchRegistry, PluginInvoker, StageInterceptor } from "./_ports.ts";
 import { BoundedQueue } from "./_queue.ts";
 import { distinctKeys, type ErrorDetails, failedRows, untypedFailures } from "./_tables.ts";
 
@@ -152,6 +150,11 @@ export class Run {
   #fatal: { message: string; stage: string | null } | null = null;
   /** A bounded source was stopped before its end: on-flush sinks must not publish. */
   #cutShort = false;
+  /** Set when every source of the workflow has ended (by itself or because of a stop). */
+  #sourcesEnded = false;
+  /** Set when a stop was asked for before the sources ended: the run is `stopped`. */
+  #stopped = false;
+  #outputs = new Map<string, OutputState>();
   #stop = new AbortController();
   #hard = new AbortController();
   #started = Date.now();
@@ -174,8 +177,12 @@ export class Run {
     }
   }
 
-  /** Asks the run to drain: sources stop pulling, everything in flight completes. */
+  /**
+   * Asks the run to drain: sources stop pulling, everything in flight completes. A stop that
+   * comes after every source ended by itself changes nothing: the run completes.
+   */
   stop(): void {
+    if (!this.#sourcesEnded) this.#stopped = true;
     this.#stop.abort();
   }
 
@@ -310,6 +317,8 @@ export class Run {
       stages: stages.map((s) => s.id),
     });
     const tasks = new Map(stages.map((s) => [s.id, this.#task(s)]));
+    Promise.all(stages.filter((s) => s.ir.kind === "source").map((s) => tasks.get(s.id)))
+      .then(() => this.#sourcesEnded = true);
     const upTo = (tier: number) =>
       Promise.all(stages.filter((s) => s.tier < tier).map((s) => tasks.get(s.id)));
     for (const s of stages) {
@@ -319,6 +328,7 @@ export class Run {
     }
     await Promise.all(tasks.values());
     signal?.removeEventListener("abort", onAbort);
+    await this.#finishSinks(stages);
     try {
       await this.#lineage.settled();
     } catch (error) {
@@ -345,11 +355,7 @@ export class Run {
   }
 
   #finish(): RunSummary {
-    const status: RunStatus = this.#fatal
-      ? "failed"
-      : this.#stop.signal.aborted
-      ? "stopped"
-      : "completed";
+    const status: RunStatus = this.#fatal ? "failed" : this.#stopped ? "stopped" : "completed";
     const stages: Record<string, StageStats> = {};
     let quarantined = 0;
     for (const [id, { started: _, ...st }] of this.#stats) {
@@ -360,6 +366,15 @@ export class Run {
     for (const s of this.plan.stages.values()) {
       if (s.ir.kind === "source") committed[s.id] = this.#lineage.committed(s.id);
     }
+    const outputs: OutputReport[] = [...this.plan.stages.values()]
+      .filter((s) => s.ir.kind === "sink")
+      .map((s) => ({
+        stage: s.id,
+        label: s.label,
+        target: this.#targetOf(s),
+        rows: stages[s.id].rowsOut,
+        state: this.#outputs.get(s.id) ?? "discarded",
+      }));
     const summary: RunSummary = {
       runId: this.settings.runId,
       workflow: this.plan.workflow,
@@ -368,6 +383,7 @@ export class Run {
       stages,
       rowsQuarantined: quarantined,
       committed,
+      outputs,
       error: this.#fatal,
     };
     this.#emit({ type: "run-finished", summary });
@@ -390,27 +406,51 @@ export class Run {
         for (let env = await queue.next(); env; env = await queue.next()) this.#discard(env);
       }
     } finally {
-      await this.#finishSink(s);
       for (const c of s.consumers) this.#queues.get(c)?.producerDone();
     }
   }
 
-  async #finishSink(s: PlannedStage): Promise<void> {
-    const rt = this.#runtimes.get(s.id);
-    if (rt?.kind !== "sink") return;
-    // An on-flush sink publishes its output whole; a bounded input cut short is not whole.
-    if (this.#fatal || (this.#cutShort && rt.sink.acknowledges === "on-flush")) {
-      await rt.sink.abort();
-      return;
+  /**
+   * Ends every sink once every stage is done, so that no output is published before the
+   * run's outcome is known. A failed run aborts them all. A stopped run flushes the sinks
+   * that deliver rows as they are written (a topic: what was fully processed stays, and its
+   * positions commit); the ones that publish at the end (a file) are aborted if a bounded
+   * source was cut short, since their output would be partial (their rows were never
+   * acknowledged, so no position commits for them), and flushed otherwise: a run over
+   * unbounded sources ends only by a stop, and what it drained is its whole output. A
+   * completed run flushes everything.
+   */
+  async #finishSinks(stages: PlannedStage[]): Promise<void> {
+    for (const s of stages) {
+      const rt = this.#runtimes.get(s.id);
+      if (rt?.kind !== "sink") continue;
+      const atEnd = rt.sink.acknowledges === "on-flush";
+      if (this.#fatal || (this.#cutShort && atEnd)) {
+        await rt.sink.abort();
+        this.#outputs.set(s.id, atEnd ? "discarded" : "delivered");
+        continue;
+      }
+      try {
+        await rt.sink.flush();
+        this.#outputs.set(s.id, atEnd ? "published" : "delivered");
+        // One adjustment for everything held, so each source commits once, at its last position.
+        this.#lineage.adjust((this.#held.get(s.id) ?? []).flat(), -1);
+      } catch (error) {
+        this.#fail(error, s);
+        await rt.sink.abort();
+        this.#outputs.set(s.id, atEnd ? "discarded" : "delivered");
+      }
     }
-    try {
-      await rt.sink.flush();
-      // One adjustment for everything held, so each source commits once, at its last position.
-      this.#lineage.adjust((this.#held.get(s.id) ?? []).flat(), -1);
-    } catch (error) {
-      this.#fail(error, s);
-      await rt.sink.abort();
+  }
+
+  /** Where a sink writes, for telling the user: its file's path or its topic, else its name. */
+  #targetOf(s: PlannedStage): string {
+    const { path, topic } = s.config;
+    if (typeof path === "string" && path !== "") {
+      return path.startsWith("/") ? path : `${this.settings.baseDir}/${path}`;
     }
+    if (typeof topic === "string" && topic !== "") return `topic \`${topic}\``;
+    return `\`${s.label}\``;
   }
 
   /**
@@ -698,29 +738,37 @@ export class Run {
           return plain(execute(this.#compile(s, relations), relations));
         };
       case "plugin":
-        return async (piece) => {
+        return async (piece, signal, timeoutMs) => {
           const input = piece.whole && env.handle ? env.handle : registry.put(piece.table, 1);
           // A lease pins the object where `input` says until the plugin has read it.
           const pinned = input !== env.handle ? registry.open(input) : undefined;
           const consumers = Math.max(1, s.consumers.length);
+          // An abandoned attempt frees its input at once rather than when the killed plugin's
+          // invocation returns, which may be after the run ended. Unlinking is safe while the
+          // plugin still maps the segment: its mapping stays valid until it exits.
+          let held = input !== env.handle;
+          const free = () => {
+            if (held) registry.release(input.id);
+            held = false;
+          };
+          signal.addEventListener("abort", free, { once: true });
           let outcome;
           try {
             // A fused chain is one invocation: the plugin runs every step in-process.
             outcome = await this.settings.plugins!.invokeChain(
               rt.chain.map((c) => ({ step: c.wire, config: c.config })),
               input,
-              { consumers, timeoutMs: s.retry.timeoutMs },
+              { consumers, timeoutMs, signal },
             );
           } finally {
-            pinned?.release();
-            if (input !== env.handle) registry.release(input.id);
+            signal.removeEventListener("abort", free);
+            free();
           }
           if (!outcome.ok) {
             const e = outcome.error;
-            if (pluginFailureIsFatal(e.code, e.details.stepCode)) {
-              throw new FatalStageError(e.message);
-            }
-            throw new StepAttemptError(e.message, rt.chain[e.details.stepIndex ?? 0]?.label);
+            if (pluginErrorClass(e) === "fatal") throw new FatalStageError(e.message, { cause: e });
+            const step = rt.chain[e.details.stepIndex ?? 0]?.label;
+            throw new StepAttemptError(e.message, step, e.code === "timeout");
           }
           const output = outcome.output;
           const lease = registry.open(output);

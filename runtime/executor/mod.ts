@@ -13,7 +13,15 @@ import { plan } from "./_plan.ts";
 import type { BatchRegistry, PluginInvoker, StageInterceptor } from "./_ports.ts";
 import { Run } from "./_run.ts";
 
-export type { EventSink, RunEvent, RunStatus, RunSummary, StageStats } from "./_events.ts";
+export type {
+  EventSink,
+  OutputReport,
+  OutputState,
+  RunEvent,
+  RunStatus,
+  RunSummary,
+  StageStats,
+} from "./_events.ts";
 export type { BatchRegistry, InterceptedStage, PluginInvoker, StageInterceptor } from "./_ports.ts";
 export { DEFAULT_RETRY, type RetryPolicy } from "./_plan.ts";
 
@@ -74,6 +82,7 @@ export function startWorkflow(ir: Ir, options: RunOptions): RunHandle {
       stages: {},
       rowsQuarantined: 0,
       committed: {},
+      outputs: [],
       error: { message: planned.message, stage: null },
     };
     try {

@@ -41,6 +41,8 @@ export interface ProcessSpec {
 }
 
 const STDERR_TAIL = 4096;
+// deno-lint-ignore no-control-regex
+const ANSI_ESCAPE = /\x1b\[[0-9;]*[A-Za-z]/g;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -86,9 +88,12 @@ export class PluginProcess {
     return this.#child.pid;
   }
 
-  /** The last lines the plugin wrote to stderr, for error messages. */
+  /**
+   * The last lines the plugin wrote to stderr, for error messages; colour codes are removed,
+   * since the message ends up in logs, events and JSON rather than on the plugin's terminal.
+   */
   get stderrTail(): string {
-    return this.#stderr.trim();
+    return this.#stderr.replace(ANSI_ESCAPE, "").trim();
   }
 
   async #drainStderr(): Promise<void> {

@@ -85,6 +85,12 @@ export interface InvokeOptions {
   consumers?: number;
   /** Overrides `invokeTimeoutMs` for this invocation. */
   timeoutMs?: number;
+  /**
+   * Aborting it abandons the invocation (the caller's own deadline passed, or its run
+   * failed): the process is killed as a hung one would be, so that the next invocation
+   * starts a fresh process instead of queueing behind it.
+   */
+  signal?: AbortSignal;
 }
 
 /** What the host knows of one plugin package's process. */
@@ -247,8 +253,13 @@ export class PluginHost {
         configJson: JSON.stringify(config),
       })),
     };
+    if (options.signal?.aborted) {
+      return fail("timeout", `the invocation of \`${first}\` was abandoned before it began`, first);
+    }
     const process = this.#running(slot);
     clearTimeout(slot.idleTimer);
+    const abandon = () => process.kill();
+    options.signal?.addEventListener("abort", abandon, { once: true });
     try {
       await process.ready;
       const response = await process.invoke(
@@ -287,6 +298,7 @@ export class PluginHost {
       }
       throw error;
     } finally {
+      options.signal?.removeEventListener("abort", abandon);
       this.#scheduleIdleStop(slot);
     }
   }

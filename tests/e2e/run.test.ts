@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { heddle, spawnHeddle, waitForLine } from "../_cli.ts";
 import { quickstartCopy, quickstartEnv as env } from "../_quickstart.ts";
+import { freePort, HANGING_STEP, segmentsOf, writeCopyProgram, writeNumbers } from "./_fixtures.ts";
 
 const examples = new URL("../../examples/", import.meta.url).pathname;
 
@@ -107,13 +108,6 @@ Deno.test("a program with errors does not run and exits 1 with its diagnostics",
   await Deno.remove(dir, { recursive: true });
 });
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
 async function startLocal(state: string, port: number): Promise<Deno.ChildProcess> {
   const child = spawnHeddle(["local", "--listen", `127.0.0.1:${port}`, "--state", state], {
     env,
@@ -196,31 +190,11 @@ async function gone(pid: number, withinMs: number): Promise<boolean> {
   return false;
 }
 
-function segmentsOf(pid: number): string[] {
-  return [...Deno.readDirSync("/dev/shm")].map((e) => e.name).filter((n) =>
-    n.startsWith(`heddle-${pid}-`)
-  );
-}
-
 Deno.test("after kill -9 of a run, its plugin exits and the next start removes its memory", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heddle-kill-" });
-  const rows = ["n"];
-  for (let i = 0; i < 50_000; i++) rows.push(String(i));
-  await Deno.writeTextFile(`${dir}/numbers.csv`, rows.join("\n") + "\n");
+  await writeNumbers(dir, 50_000);
   await Deno.symlink(`${examples}plugins/faulty`, `${dir}/faulty`);
-  await Deno.writeTextFile(
-    `${dir}/stuck.he`,
-    [
-      'import "fhub/file" file',
-      'import "faulty/steps" faulty',
-      "workflow Stuck {",
-      '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
-      "  | faulty.run { hang: true } retry { attempts: 1, timeout: 1h }",
-      '  | file.write { path: "out.csv", format: "csv" }',
-      "}",
-      "",
-    ].join("\n"),
-  );
+  await writeCopyProgram(dir, "stuck.he", "Stuck", HANGING_STEP);
   const child = spawnHeddle(["run", "--batch-rows", "1000", `${dir}/stuck.he`]);
   await waitForLine(child.stderr, /file\.read: \d+ in/);
   // Batches are now waiting in shared memory behind the hanging plugin.
@@ -236,40 +210,6 @@ Deno.test("after kill -9 of a run, its plugin exits and the next start removes i
   const next = await heddle(["run", `${examples}quickstart.he`]);
   assert.equal(next.code, 0, next.stderr);
   assert.deepEqual(segmentsOf(child.pid), [], "the next start swept them");
-  await Deno.remove(dir, { recursive: true });
-});
-
-Deno.test("Ctrl-C stops a run: the previous output stays untouched, no memory or temp file is left", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "heddle-drain-" });
-  const rows = ["n"];
-  for (let i = 0; i < 2_000_000; i++) rows.push(String(i));
-  await Deno.writeTextFile(`${dir}/numbers.csv`, rows.join("\n") + "\n");
-  await Deno.writeTextFile(`${dir}/out.csv`, "previous,run\n");
-  await Deno.writeTextFile(
-    `${dir}/copy.he`,
-    [
-      'import "fhub/file" file',
-      "workflow Copy {",
-      '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
-      "  | (",
-      "    from input",
-      "    derive { twice = n * 2 }",
-      "  )",
-      '  | file.write { path: "out.csv", format: "csv" }',
-      "}",
-      "",
-    ].join("\n"),
-  );
-  const child = spawnHeddle(["run", "--batch-rows", "500", `${dir}/copy.he`]);
-  await waitForLine(child.stderr, /file\.read: \d+ in/);
-  child.kill("SIGINT");
-  await child.status;
-  await child.stdout.cancel();
-  assert.deepEqual(segmentsOf(child.pid), []);
-  // The partial output (a prefix of the 2,000,000 rows) is never published as the result.
-  assert.equal(await Deno.readTextFile(`${dir}/out.csv`), "previous,run\n");
-  const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-  assert.deepEqual(names, ["copy.he", "numbers.csv", "out.csv"]);
   await Deno.remove(dir, { recursive: true });
 });
 
