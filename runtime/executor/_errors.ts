@@ -10,7 +10,7 @@
  */
 import { ConnectorError } from "../connectors/mod.ts";
 import type { PluginError, PluginErrorCode } from "../plugins/mod.ts";
-import { RegistryError } from "../registry/mod.ts";
+import { RegistryError, type RegistryErrorCode } from "../registry/mod.ts";
 
 /** How the executor treats a failed attempt (docs/executor.md, "Error classes"). */
 export type ErrorClass =
@@ -28,16 +28,19 @@ const FATAL_PLUGIN_CODES: ReadonlySet<PluginErrorCode> = new Set([
 ]);
 
 /** `StepError.code`s a plugin reports that no retry can fix (docs/plugins.md, "Errors"). */
-const FATAL_STEP_CODES: ReadonlySet<string> = new Set(["BAD_CONFIG", "UNKNOWN_STEP", "BAD_OUTPUT"]);
+const FATAL_STEP_CODES: ReadonlySet<string> = new Set([
+  "BAD_CONFIG",
+  "UNKNOWN_STEP",
+  "BAD_OUTPUT",
+  "NO_SPACE",
+]);
 
 /**
- * Registry failures that no retry can fix: no space left (the registry helper's `no-space`,
- * or `system` with ENOSPC below), a closed registry, an object the executor built wrongly,
- * or an object over the memory budget that cannot be spilled.
+ * Registry failures that no retry can fix: no room in /dev/shm nor the spill directory, a
+ * closed registry, or an object the executor built wrongly.
  */
-const FATAL_REGISTRY_CODES: ReadonlySet<string> = new Set([
+const FATAL_REGISTRY_CODES: ReadonlySet<RegistryErrorCode> = new Set([
   "no-space",
-  "over-budget",
   "closed",
   "invalid-input",
 ]);

@@ -746,10 +746,12 @@ export class Run {
           // An abandoned attempt frees its input at once rather than when the killed plugin's
           // invocation returns, which may be after the run ended. Unlinking is safe while the
           // plugin still maps the segment: its mapping stays valid until it exits.
-          let held = input !== env.handle;
+          let held = true;
           const free = () => {
-            if (held) registry.release(input.id);
+            if (!held) return;
             held = false;
+            pinned?.release();
+            if (input !== env.handle) registry.release(input.id);
           };
           signal.addEventListener("abort", free, { once: true });
           let outcome;
