@@ -16,7 +16,7 @@ export async function writeNumbers(dir: string, rows: number): Promise<void> {
 
 /**
  * Writes `<dir>/<file>`: workflow `name` reads numbers.csv, passes it through `step` (a
- * pipeline step, e.g. a PRQL block or a plugin call) and writes `out.csv`.
+ * pipeline step, e.g. a PRQL block or a call of the `faulty` plugin) and writes `out.csv`.
  */
 export async function writeCopyProgram(
   dir: string,
@@ -29,7 +29,7 @@ export async function writeCopyProgram(
     path,
     [
       'import "fhub/file" file',
-      'import "faulty/steps" faulty',
+      ...(step.startsWith("faulty.") ? ['import "faulty/steps" faulty'] : []),
       `workflow ${name} {`,
       '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
       `  | ${step}`,
