@@ -11,6 +11,7 @@ import { benchCheck } from "./check.ts";
 import { benchCluster } from "./cluster.ts";
 import { handoffSvg } from "./_chart.ts";
 import { benchE2e } from "./e2e.ts";
+import { benchFaults } from "./faults.ts";
 import { benchFiles } from "./files.ts";
 import { benchHandoff } from "./handoff.ts";
 import { benchMemory } from "./memory.ts";
@@ -113,6 +114,13 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
     benchFiles({
       rows: pick(ctx.scale, 1_000_000, 300_000, 2_000),
       runs: pick(ctx.scale, 5, 3, 2),
+      log: ctx.log,
+    }),
+  faults: (ctx) =>
+    benchFaults({
+      rows: pick(ctx.scale, 1024, 20, 4),
+      timeoutMs: pick(ctx.scale, 2000, 1000, 200),
+      runs: pick(ctx.scale, 3, 1, 1),
       log: ctx.log,
     }),
   prql: async (ctx) => {

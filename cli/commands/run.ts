@@ -69,7 +69,10 @@ export function runCommand(term: Terminal, exit: { code: number }) {
         const workflow = chooseWorkflow(deployed.workflows, options.workflow);
         exit.code = await runToEnd(term, control, workflow, options.output);
       } finally {
-        await worker.close();
+        // The run's outcome is decided; a failure to clean up is reported, not a crash.
+        await worker.close().catch((e) =>
+          term.err(`heddle: warning: while shutting down: ${e instanceof Error ? e.message : e}\n`)
+        );
         control.close();
       }
     });

@@ -210,7 +210,12 @@ async function secretsStayHidden(dir: string) {
   assert.match(runs["inspect --ir --output json"].stdout, /PG_PASSWORD/);
   assert.match(runs["run --output json"].stdout, /"kind":"run-finished"/);
   assert.match(runs["check --introspect"].stderr, /password authentication failed/);
-  const rejected = await Deno.readTextFile(`${dir}/out/rejected.jsonl`);
-  assert.match(rejected, /password authentication failed/);
-  assert.ok(!rejected.includes(SECRET), "a handler's _error_message holds the secret");
+  // An authentication failure is fatal (docs/executor.md, "Error classes"): the run fails
+  // at once with the cause, which must not carry the secret either; no row is quarantined.
+  assert.match(
+    runs["run --output json"].stdout,
+    /"kind":"summary".*"status":"failed","error":"[^"]*password authentication failed/,
+  );
+  assert.equal(runs["run --output json"].code, 1);
+  assert.ok(!(await Deno.stat(`${dir}/out/rejected.jsonl`).then(() => true, () => false)));
 }

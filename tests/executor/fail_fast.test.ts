@@ -110,21 +110,47 @@ function assertFailedAtOnce({ summary, events, dir, attempts }: Ran, cause: RegE
   assert.equal(summary.rowsQuarantined, 0);
 }
 
-Deno.test("a plugin that cannot start (an unresolvable import) fails the run at its first attempt", async () => {
-  const root = Deno.makeTempDirSync({ prefix: "heddle-broken-" });
-  pluginCopy(root, "broken", () => {});
-  Deno.writeTextFileSync(`${root}/broken/main.ts`, 'import "./does_not_exist.ts";\n');
-  try {
-    await runNumbers("broken.run { }", 'import "broken/steps" broken', [root], (ran) => {
-      assertFailedAtOnce(ran, /plugin `[^`]*broken` exited before it listened/);
-      // The plugin's own words say why; colour codes are stripped from them.
-      assert.match(ran.summary.error!.message, /does_not_exist\.ts/);
-      assert.ok(!ran.summary.error!.message.includes("\x1b["), ran.summary.error!.message);
-    });
-  } finally {
-    Deno.removeSync(root, { recursive: true });
-  }
-});
+const CANNOT_START = [
+  {
+    why: "an unresolvable import",
+    entry: ["deno", "run", "-A", "main.ts"],
+    file: "main.ts",
+    code: 'import "./does_not_exist.ts";\n',
+    said: /Module not found "[^"]*does_not_exist\.ts"/,
+  },
+  {
+    why: "a build failure (a syntax error)",
+    entry: ["deno", "run", "-A", "main.ts"],
+    file: "main.ts",
+    code: "export const broken = ;\n",
+    said: /main\.ts/,
+  },
+  {
+    why: "a missing Python module",
+    entry: ["python3", "main.py"],
+    file: "main.py",
+    code: "import heddle_module_that_does_not_exist\n",
+    said: /ModuleNotFoundError: No module named 'heddle_module_that_does_not_exist'/,
+  },
+];
+
+for (const c of CANNOT_START) {
+  Deno.test(`a plugin that cannot start (${c.why}) fails the run at its first attempt`, async () => {
+    const root = Deno.makeTempDirSync({ prefix: "heddle-broken-" });
+    pluginCopy(root, "broken", (m) => m.entry = c.entry);
+    Deno.writeTextFileSync(`${root}/broken/${c.file}`, c.code);
+    try {
+      await runNumbers("broken.run { }", 'import "broken/steps" broken', [root], (ran) => {
+        assertFailedAtOnce(ran, /plugin `[^`]*broken` exited before it listened/);
+        // The plugin's own words say why; colour codes are stripped from them.
+        assert.match(ran.summary.error!.message, c.said);
+        assert.ok(!ran.summary.error!.message.includes("\x1b["), ran.summary.error!.message);
+      });
+    } finally {
+      Deno.removeSync(root, { recursive: true });
+    }
+  });
+}
 
 Deno.test("a plugin whose output breaks its declared schema fails the run at its first attempt", async () => {
   const root = Deno.makeTempDirSync({ prefix: "heddle-stale-" });
