@@ -8,7 +8,7 @@ import type { Position } from "../connectors/mod.ts";
 export type RunStatus =
   /** Every bounded source ended and every row was delivered or handled. */
   | "completed"
-  /** Stopped on request (`stop()`, an aborted signal): drained, then ended. */
+  /** Stopped on request (`stop()`, an aborted signal) before its sources ended: drained. */
   | "stopped"
   /** A fatal error or unhandled failed rows ended the run; see `error`. */
   | "failed";
