@@ -114,9 +114,14 @@ function readOrNull(path: string): string | null {
   }
 }
 
+/** Equal as JSON values: SDKs order object keys differently (Go sorts them), arrays not. */
 function sameJson(a: string, b: string): boolean {
+  const sorted = (_key: string, value: unknown) =>
+    value && typeof value === "object" && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([x], [y]) => x < y ? -1 : x > y ? 1 : 0))
+      : value;
   try {
-    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+    return JSON.stringify(JSON.parse(a), sorted) === JSON.stringify(JSON.parse(b), sorted);
   } catch {
     return false;
   }

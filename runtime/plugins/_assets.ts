@@ -14,6 +14,11 @@ const SDK_TREES: { dir: string; keep: RegExp }[] = [
   { dir: "sdk/python/heddle_sdk", keep: /\.py$/ },
   { dir: "sdk/go", keep: /(?<!_test)\.go$|^go\.(mod|sum)$/ },
   { dir: "sdk/rust", keep: /\.rs$|^Cargo\.toml$/ },
+  // The TypeScript SDK (package `@heddle/sdk`) with the modules it imports, so that a plugin
+  // outside this repository maps `@heddle/sdk` to this copy (docs/plugins.md).
+  ...["sdk/typescript", "runtime/registry", "runtime/plugins/protocol", "compiler/modules"].map(
+    (dir) => ({ dir, keep: /(?<!_test)\.ts$|^deno\.json$/ }),
+  ),
 ];
 /** Folders inside SDK trees that hold build output or tests, never sources. */
 const SKIPPED = new Set(["target", "tests", "__pycache__"]);
@@ -27,6 +32,8 @@ export interface PluginAssets {
   goSdk: string;
   /** The Rust SDK crate (`heddle-sdk`), for a scaffolded plugin's `path` dependency. */
   rustSdk: string;
+  /** The TypeScript SDK's entry, what a plugin's `@heddle/sdk` import maps to. */
+  typescriptSdk: string;
 }
 
 function cacheRoot(): string {
@@ -93,6 +100,7 @@ export function pluginAssets(cacheDir: string = cacheRoot()): PluginAssets {
     protoPath: `${dir}/${PROTO_FILE}`,
     goSdk: `${dir}/sdk/go`,
     rustSdk: `${dir}/sdk/rust`,
+    typescriptSdk: `${dir}/sdk/typescript/mod.ts`,
   };
   cached.set(cacheDir, assets);
   return assets;

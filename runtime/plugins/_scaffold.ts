@@ -5,7 +5,7 @@
  * must never write into a directory that already exists.
  */
 
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pluginAssets } from "./_assets.ts";
 
@@ -96,21 +96,31 @@ if __name__ == "__main__":
   };
 }
 
-function typescriptFiles(name: string, target: string): Record<string, string> {
-  const sdk = relative(target, join(repo, "sdk/typescript/mod.ts"));
+/**
+ * The TypeScript scaffold imports the SDK by its package name, `@heddle/sdk`, mapped in its
+ * own `deno.json` to the worker's copy of the SDK, so it runs from any directory.
+ */
+function typescriptFiles(name: string): Record<string, string> {
   const imports = JSON.parse(Deno.readTextFileSync(join(repo, "deno.json"))).imports;
   const pick = ["apache-arrow", "@grpc/grpc-js", "@grpc/proto-loader"];
+  const sdk = pluginAssets().typescriptSdk;
   return {
     "heddle.manifest.json": manifest(name, "typescript", ["deno", "run", "-A", "main.ts"]),
     "deno.json": JSON.stringify(
-      { imports: Object.fromEntries(pick.map((key) => [key, imports[key]])) },
+      {
+        imports: {
+          "@heddle/sdk": sdk,
+          "@heddle/sdk/manifest": sdk.replace(/mod\.ts$/, "manifest.ts"),
+          ...Object.fromEntries(pick.map((key) => [key, imports[key]])),
+        },
+      },
       null,
       2,
     ) + "\n",
     "main.ts":
       `/** The \`${name}\` Heddle plugin; started by the worker as \`deno run -A main.ts\`. */
 
-import { definePlugin, serve } from "${sdk}";
+import { definePlugin, serve } from "@heddle/sdk";
 import { double } from "./transform.ts";
 
 export const plugin = definePlugin({ name: "${name}", entry: "main.ts", modules: { transform: [double] } });
@@ -120,7 +130,7 @@ if (import.meta.main) await serve(plugin);
     "transform.ts": `/** \`${name}/transform\`: a sample step to replace with your own. */
 
 import { Field, Float64, RecordBatch, Schema, vectorFromArray } from "apache-arrow";
-import { defineStep, inputPlus, openRow } from "${sdk}";
+import { defineStep, inputPlus, openRow } from "@heddle/sdk";
 
 export const double = defineStep({
   name: "double",
@@ -342,7 +352,7 @@ export function scaffoldPlugin(options: ScaffoldOptions): ScaffoldResult {
     const why = error instanceof Deno.errors.AlreadyExists ? "it already exists" : String(error);
     return { ok: false, message: `cannot create \`${target}\`: ${why}` };
   }
-  const files = FILES[options.lang](options.name, target);
+  const files = FILES[options.lang](options.name);
   for (const [path, text] of Object.entries(files)) {
     Deno.mkdirSync(join(target, path, ".."), { recursive: true });
     Deno.writeTextFileSync(join(target, path), text);

@@ -1,6 +1,6 @@
 /**
  * `heddle plugin new` and `heddle plugin manifest` through the real command line: scaffolded
- * packages of both languages have a manifest that `heddle check` accepts in a program that
+ * packages of every language have a manifest that `heddle check` accepts in a program that
  * imports them, existing directories and bad names are refused with one-line errors, and a
  * manifest regenerates from the package's code.
  */
@@ -23,11 +23,12 @@ workflow W {
 }
 `;
 
-for (const lang of ["python", "typescript"]) {
+const short: Record<string, string> = { python: "py", typescript: "ts", go: "go", rust: "rs" };
+for (const lang of ["python", "typescript", "go", "rust"]) {
   Deno.test(`heddle plugin new --lang ${lang} creates a package that heddle check accepts`, async () => {
     const dir = Deno.makeTempDirSync({ prefix: "heddle-cli-plugin-" });
     try {
-      const name = `demo-${lang === "python" ? "py" : "ts"}`;
+      const name = `demo-${short[lang]}`;
       const made = await heddle(["plugin", "new", "--lang", lang, name, "--dir", dir]);
       assert.equal(made.code, 0, made.stderr);
       const files = made.stdout.trim().split("\n");

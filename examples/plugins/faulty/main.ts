@@ -17,7 +17,7 @@ import {
   manifestOf,
   openRow,
   type RowError,
-} from "../../../sdk/typescript/mod.ts";
+} from "@heddle/sdk";
 import { ENV, servePlugin, untilStopped } from "../../../runtime/plugins/protocol/mod.ts";
 
 const input = new Schema([new Field("n", new Int64(), true)]);

@@ -7,13 +7,7 @@
  */
 
 import { Bool, Field, Float64, Int64, makeData, RecordBatch, Schema, Struct } from "apache-arrow";
-import {
-  definePlugin,
-  defineStep,
-  inputPlus,
-  openRow,
-  serve,
-} from "../../../sdk/typescript/mod.ts";
+import { definePlugin, defineStep, inputPlus, openRow, serve } from "@heddle/sdk";
 
 const amounts = new Schema([new Field("amount", new Float64(), true)]);
 const cents = new Schema([new Field("amount_cents", new Int64(), true)]);
