@@ -187,6 +187,65 @@ function u32(value: number): Uint8Array {
   return out;
 }
 
+/** The largest header block (HEADERS and its CONTINUATIONs) this side accepts. */
+const MAX_HEADER_BLOCK = 64 << 10;
+/** HPACK's dynamic table size (SETTINGS_HEADER_TABLE_SIZE, left at its default). */
+const HEADER_TABLE_SIZE = 4096;
+/** Entries of HPACK's static table (RFC 7541, appendix A). */
+const STATIC_ENTRIES = 61;
+
+/**
+ * Checks an HPACK header block's structure (RFC 7541 section 6): every integer fits in
+ * four continuation bytes, every string lies inside the block, every index names an entry
+ * of the static or dynamic table, and table size updates stay within this side's setting.
+ * Returns what is wrong, or undefined.
+ */
+export function checkHeaderBlock(block: Uint8Array, dynamicEntries: number): string | undefined {
+  let at = 0;
+  const integer = (prefixBits: number): number | undefined => {
+    const mask = (1 << prefixBits) - 1;
+    let value = block[at++] & mask;
+    if (value < mask) return value;
+    for (let shift = 0; shift <= 21; shift += 7) {
+      if (at >= block.byteLength) return undefined;
+      const byte = block[at++];
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    return undefined;
+  };
+  const string = (): boolean => {
+    if (at >= block.byteLength) return false;
+    const length = integer(7);
+    if (length === undefined || at + length > block.byteLength) return false;
+    at += length;
+    return true;
+  };
+  let entries = dynamicEntries;
+  while (at < block.byteLength) {
+    const first = block[at];
+    if (first & 0x80) {
+      const index = integer(7);
+      if (index === undefined || index < 1 || index > STATIC_ENTRIES + entries) {
+        return `index ${index} names no table entry`;
+      }
+    } else if ((first & 0xe0) === 0x20) {
+      const size = integer(5);
+      if (size === undefined || size > HEADER_TABLE_SIZE) return `table size ${size}`;
+    } else {
+      const incremental = (first & 0x40) !== 0;
+      const index = integer(incremental ? 6 : 4);
+      if (index === undefined || index > STATIC_ENTRIES + entries) {
+        return `name index ${index} names no table entry`;
+      }
+      if (index === 0 && !string()) return "a name runs past the block";
+      if (!string()) return "a value runs past the block";
+      if (incremental) entries++;
+    }
+  }
+  return undefined;
+}
+
 /** Strips padding and priority fields from a HEADERS payload. */
 function unpad(frame: Frame): Uint8Array {
   let payload = frame.payload;
@@ -386,6 +445,9 @@ class Connection {
           throw new ProtocolError("CONTINUATION without HEADERS");
         }
         stream.headerBlock.push(f.payload.slice());
+        if (stream.headerBlock.reduce((n, b) => n + b.byteLength, 0) > MAX_HEADER_BLOCK) {
+          throw new ProtocolError(`a header block over ${MAX_HEADER_BLOCK} bytes`);
+        }
         if (f.flags & END_HEADERS) this.#endHeaders(stream, false);
         return;
       }
@@ -457,9 +519,13 @@ class Connection {
   #endHeaders(stream: StreamState, endStream: boolean): void {
     this.#continuing = undefined;
     let fields: [string, string][];
+    const block = concat(stream.headerBlock);
+    // The hpack package trusts every length and index it reads (a 2^28-byte Huffman string
+    // would keep it busy for minutes), so the block's structure is checked here first.
+    const problem = checkHeaderBlock(block, this.#hpack.lDynamicTable.length);
+    if (problem !== undefined) throw new ProtocolError(`a malformed header block: ${problem}`);
     try {
       // The hpack package works on Buffers (it calls toString on slices).
-      const block = concat(stream.headerBlock);
       fields = this.#hpack.decode(Buffer.from(block.buffer, block.byteOffset, block.byteLength));
     } catch (error) {
       throw new ProtocolError(`a header block HPACK cannot decode (${error})`);

@@ -5,4 +5,6 @@ export default class HPACK {
   /** Decodes a header block with the peer's dynamic table; throws on malformed input. */
   decode(block: Uint8Array): [string, string][];
   setTableSize(size: number): void;
+  /** The table of the peer's header fields (its entry count bounds valid indexes). */
+  lDynamicTable: { length: number };
 }

@@ -346,3 +346,62 @@ Deno.test("clients that vanish mid-stream or hang up after large streams leave t
     }
   }
 });
+
+Deno.test("malformed HTTP/2 from a peer closes that connection only; the server keeps serving", async () => {
+  await using producer = await flightNode();
+  await using consumer = await flightNode();
+  const handle = producer.registry.put(tableFromArrays({ x: Int32Array.from([5, 6]) }), 1);
+  producer.plane.publish(handle, ["c"]);
+  const [hostname, port] = producer.server.address.split(":");
+  const preface = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  const frame = (type: number, flags: number, stream: number, payload: number[]) =>
+    new Uint8Array([
+      payload.length >> 16,
+      (payload.length >> 8) & 0xff,
+      payload.length & 0xff,
+      type,
+      flags,
+      0,
+      0,
+      0,
+      stream,
+      ...payload,
+    ]);
+  const attacks: [string, Uint8Array][] = [
+    ["no preface", new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
+    [
+      "a SETTINGS frame of 5 bytes",
+      new Uint8Array([...preface, ...frame(4, 0, 0, [0, 4, 0, 0, 1])]),
+    ],
+    [
+      "a header block HPACK cannot decode",
+      new Uint8Array([...preface, ...frame(1, 5, 1, [0xff, 0xff, 0xff, 0xff, 0x7f])]),
+    ],
+    [
+      "a frame larger than announced",
+      new Uint8Array([...preface, 0x7f, 0xff, 0xff, 0, 0, 0, 0, 0, 1]),
+    ],
+    [
+      "DATA padding longer than the frame",
+      new Uint8Array([...preface, ...frame(0, 8, 1, [9, 1, 2])]),
+    ],
+  ];
+  for (const [what, bytes] of attacks) {
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    await conn.write(bytes);
+    // The server answers (its SETTINGS, maybe a GOAWAY) and closes: reads end, not hang.
+    const buffer = new Uint8Array(4096);
+    let closed = false;
+    for (let i = 0; i < 20 && !closed; i++) {
+      closed = await conn.read(buffer).then((n) => n === null, () => true);
+    }
+    assert.ok(closed, `${what}: the server kept the connection open`);
+    conn.close();
+  }
+  const client = new FlightClient(producer.server.address);
+  try {
+    assert.equal((await client.get(handle.id, consumer.registry)).rows, 2);
+  } finally {
+    client.close();
+  }
+});
