@@ -4,11 +4,13 @@
  * step that returns the wrong schema is refused; a process that dies mid-invocation is
  * `crashed` and the next call starts a new one; no output segment is left behind. Through a
  * whole run, the row that kills the plugin is retried, isolated and quarantined while every
- * other row reaches the output.
+ * other row reaches the output. Only handles cross the socket, and a plugin whose worker
+ * is gone exits by itself.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { heddle } from "../_cli.ts";
-import { numbers, rig, segmentsStartingWith } from "./_fixtures.ts";
+import { provision } from "../../runtime/plugins/_build.ts";
+import { assertSocketBytesFlat, numbers, rig, segmentsStartingWith } from "./_fixtures.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const available = async (tool: string, arg: string) =>
@@ -102,3 +104,60 @@ workflow W ? rejected {
     }
   },
 });
+
+/** The built binary of a test plugin, from the same cache the worker uses. */
+async function binaryOf(pkg: string): Promise<string> {
+  const dir = `${HERE}${pkg}`;
+  const manifest = JSON.parse(await Deno.readTextFile(`${dir}/heddle.manifest.json`));
+  const built = await provision({ dir, name: pkg, build: manifest.build, entry: manifest.entry });
+  ok(built.ok, built.ok ? "" : built.message);
+  return built.binary;
+}
+
+for (const { lang, pkg, ok: toolchain } of SDKS) {
+  Deno.test({
+    name: `${lang}: the bytes on the plugin socket stay small and constant as the batch grows`,
+    ignore: !toolchain,
+    async fn() {
+      await assertSocketBytesFlat({
+        command: [await binaryOf(pkg)],
+        cwd: `${HERE}${pkg}`,
+        env: {},
+        step: `${pkg}/steps.explode`,
+        configJson: '{"bad":-1}',
+        table: numbers,
+      });
+    },
+  });
+
+  Deno.test({
+    name: `${lang}: a plugin exits by itself once its worker is gone`,
+    ignore: !toolchain,
+    async fn() {
+      const binary = await binaryOf(pkg);
+      const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "heddle-orphan-" });
+      const worker = new Deno.Command("sleep", { args: ["1"] }).spawn();
+      const plugin = new Deno.Command(binary, {
+        env: { HEDDLE_PLUGIN_SOCKET: `${dir}/p.sock`, HEDDLE_WORKER_PID: String(worker.pid) },
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      try {
+        await worker.status;
+        const gone = await Promise.race([
+          plugin.status.then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000)),
+        ]);
+        ok(gone, "the plugin outlived its worker by 15 s");
+      } finally {
+        try {
+          plugin.kill("SIGKILL");
+        } catch {
+          // Already gone, as it should be.
+        }
+        await plugin.status;
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}

@@ -5,17 +5,7 @@
  */
 
 import { deepEqual, equal, ok } from "node:assert/strict";
-import {
-  call,
-  connectPlugin,
-  ENV,
-  type InvokeRequest,
-  invokeRequestBytes,
-  type InvokeResponse,
-  PROTO_PATH,
-} from "../../runtime/plugins/protocol/mod.ts";
-import { removeSegment, segmentName } from "../../runtime/registry/mod.ts";
-import { EXAMPLES, PYTHONPATH, rig, transactions } from "./_fixtures.ts";
+import { assertSocketBytesFlat, EXAMPLES, PYTHONPATH, rig, transactions } from "./_fixtures.ts";
 
 /** The fraud rule of examples/plugins/fraud-score, restated independently. */
 function expectedScore(amount: number): number {
@@ -82,105 +72,13 @@ Deno.test("a consumer's Arrow buffers lie inside the mapped output segment", asy
   }
 });
 
-/** Forwards a Unix socket to another, counting the bytes that pass in both directions. */
-function countingProxy(listenPath: string, targetPath: string) {
-  const counter = { bytes: 0 };
-  const listener = Deno.listen({ transport: "unix", path: listenPath });
-  const pipes: Promise<void>[] = [];
-  const pump = async (from: Deno.Conn, to: Deno.Conn) => {
-    const buffer = new Uint8Array(64 * 1024);
-    try {
-      for (let n = await from.read(buffer); n !== null; n = await from.read(buffer)) {
-        counter.bytes += n;
-        await to.write(buffer.subarray(0, n));
-      }
-    } catch {
-      // Either side closing ends the pipe.
-    }
-    try {
-      to.close();
-    } catch {
-      // Already closed by the other pump.
-    }
-  };
-  (async () => {
-    for await (const conn of listener) {
-      const target = await Deno.connect({ transport: "unix", path: targetPath });
-      pipes.push(pump(conn, target), pump(target, conn));
-    }
-  })();
-  return { counter, close: () => listener.close(), pipes };
-}
-
-Deno.test("the bytes on the plugin socket stay small and constant as the batch grows 1000-fold", async () => {
-  await using r = rig();
-  const dir = Deno.makeTempDirSync({ dir: "/tmp", prefix: "heddle-proxy-" });
-  const plugin = new Deno.Command("python3", {
-    args: ["-m", "fraud_score"],
+Deno.test("the bytes on the Python plugin socket stay small and constant as the batch grows 1000-fold", async () => {
+  await assertSocketBytesFlat({
+    command: ["python3", "-m", "fraud_score"],
     cwd: `${EXAMPLES}/fraud-score`,
-    env: { PYTHONPATH, [ENV.socket]: `${dir}/plugin.sock`, [ENV.protoPath]: PROTO_PATH },
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  while (!(await Deno.lstat(`${dir}/plugin.sock`).then(() => true, () => false))) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  const proxy = countingProxy(`${dir}/proxy.sock`, `${dir}/plugin.sock`);
-  const client = connectPlugin(`${dir}/proxy.sock`);
-  const measured: {
-    rows: number;
-    socketBytes: number;
-    requestBytes: number;
-    payloadBytes: number;
-  }[] = [];
-  try {
-    let serial = 0;
-    for (const rows of [1_000, 1_000, 10_000, 100_000, 1_000_000]) {
-      const input = r.registry.put(transactions(rows), 1);
-      const request: InvokeRequest = {
-        step: "fraud-score/detect.process",
-        configJson: '{"threshold":0}',
-        input,
-        outputSegment: segmentName(r.registry.ownerPid, ++serial, {
-          tag: "proxytest",
-          prefix: r.registry.prefix,
-        }),
-        invocationId: crypto.randomUUID(),
-      };
-      const before = proxy.counter.bytes;
-      const response = await call<InvokeRequest, InvokeResponse>(
-        client,
-        "Invoke",
-        request,
-        120_000,
-      );
-      // Let the proxy finish forwarding the trailing frames of this call before reading the count.
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      ok(response.result === "ok");
-      measured.push({
-        rows,
-        socketBytes: proxy.counter.bytes - before,
-        requestBytes: invokeRequestBytes(request),
-        payloadBytes: input.length + response.ok.output!.length,
-      });
-      removeSegment(request.outputSegment);
-      r.registry.release(input.id);
-    }
-  } finally {
-    client.close();
-    proxy.close();
-    plugin.kill("SIGTERM");
-    await plugin.status;
-    Deno.removeSync(dir, { recursive: true });
-  }
-  // Serialized requests differ only in the varint width of lengths and row counts.
-  const requests = measured.map((m) => m.requestBytes);
-  ok(Math.max(...requests) - Math.min(...requests) <= 8, `request bytes: ${requests}`);
-  // On the wire, the first call fills HTTP/2 header tables; later calls differ only by
-  // HTTP/2 control frames (window updates, pings), never by anything proportional to rows.
-  const steady = measured.slice(1).map((m) => m.socketBytes);
-  ok(Math.max(...steady) < 1024, `socket bytes per call: ${steady}`);
-  ok(Math.max(...steady) - Math.min(...steady) <= 96, `socket bytes per call: ${steady}`);
-  const largest = measured[measured.length - 1];
-  ok(largest.payloadBytes > 10_000 * largest.socketBytes, JSON.stringify(largest));
+    env: { PYTHONPATH },
+    step: "fraud-score/detect.process",
+    configJson: '{"threshold":0}',
+    table: transactions,
+  });
 });
