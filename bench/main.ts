@@ -9,6 +9,7 @@
  */
 import { benchCheck } from "./check.ts";
 import { benchCluster } from "./cluster.ts";
+import { benchCompiled } from "./compiled.ts";
 import { handoffSvg } from "./_chart.ts";
 import { benchE2e } from "./e2e.ts";
 import { benchFaults } from "./faults.ts";
@@ -116,6 +117,7 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
       runs: pick(ctx.scale, 5, 3, 2),
       log: ctx.log,
     }),
+  compiled: (ctx) => benchCompiled({ runs: pick(ctx.scale, 3, 1, 1), log: ctx.log }),
   faults: (ctx) =>
     benchFaults({
       rows: pick(ctx.scale, 1024, 20, 4),
