@@ -111,7 +111,10 @@ async function runOnce(dir: string, budget: number | null): Promise<Peak> {
       peak.rssMiB = Math.max(peak.rssMiB, kib(text, "VmHWM") / 1024, kib(text, "VmRSS") / 1024);
     } catch { /* exited between checks */ }
     peak.shmMiB = Math.max(peak.shmMiB, bytesOf("/dev/shm", `heddle-${child.pid}-`) / MiB);
-    peak.spillMiB = Math.max(peak.spillMiB, bytesOf(`${tmp}/heddle-spill`, "heddle-") / MiB);
+    peak.spillMiB = Math.max(
+      peak.spillMiB,
+      bytesOf(`${tmp}/heddle-spill-${Deno.uid()}`, "heddle-") / MiB,
+    );
     await new Promise((r) => setTimeout(r, 50));
   }
   const s = await status;

@@ -1,11 +1,14 @@
 /**
  * What `run`, `local` and `workflow deploy` share: the options that override resource
- * config per environment, and turning a deploy's wire diagnostics into a report.
+ * config per environment, turning a deploy's wire diagnostics into a report, and starting
+ * a worker whose setup problems (an unsafe spill directory) end as one line.
  */
 import { Option } from "@commander-js/extra-typings";
 import { parseEnvFile } from "../runtime/control/mod.ts";
 import type { DeployResponse } from "../runtime/protocol/mod.ts";
-import { readSourceFile, type Terminal } from "./_terminal.ts";
+import { RegistryError } from "../runtime/registry/mod.ts";
+import { Worker, type WorkerOptions } from "../runtime/worker/mod.ts";
+import { CliError, readSourceFile, type Terminal } from "./_terminal.ts";
 
 /** `--set resource.key=value`, repeatable: a resource config override. */
 export function setOption() {
@@ -30,5 +33,15 @@ export async function collectOverrides(options: { set: string[]; envFile?: strin
 export function printWireDiagnostics(term: Terminal, response: DeployResponse): void {
   for (const d of response.diagnostics) {
     term.err(`${d.file}:${d.line}:${d.column}: ${d.severity}[${d.code}]: ${d.message}\n`);
+  }
+}
+
+/** A new worker; a registry that cannot start (unsafe spill directory) is a `CliError`. */
+export function createWorker(options: WorkerOptions): Worker {
+  try {
+    return new Worker(options);
+  } catch (e) {
+    if (e instanceof RegistryError) throw new CliError(e.message);
+    throw e;
   }
 }

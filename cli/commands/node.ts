@@ -5,18 +5,24 @@
  * roles share a process, the control plane reaches the worker through gRPC, so a
  * single-node setup exercises exactly the path a cluster uses.
  */
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
+import { ensurePrivateDir } from "../../runtime/fs/mod.ts";
 import { ControlPlane } from "../../runtime/control/mod.ts";
-import { Worker } from "../../runtime/worker/mod.ts";
+import type { Worker } from "../../runtime/worker/mod.ts";
 import {
+  checkListen,
   connectControlPlane,
   connectWorker,
+  type Credentials,
   type Listening,
+  ListenRefused,
   serveControlPlane,
   serveWorker,
 } from "../../runtime/protocol/mod.ts";
 import { CliError, ExitCode, jsonLine, type Terminal } from "../_terminal.ts";
 import { example, outputOption, parseBytes } from "../_options.ts";
+import { nodeCredentialsOf, withCredentialOptions } from "../_credentials.ts";
+import { createWorker } from "../_deploy.ts";
 
 export const DEFAULT_CONTROL_ADDRESS = "127.0.0.1:7447";
 
@@ -28,21 +34,56 @@ interface NodeOptions {
   workerListen: string;
   advertise?: string;
   state: string;
+  tokenFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecure?: boolean;
+  allowPath: string[];
   memoryBudget?: number;
   output: "text" | "json";
 }
 
-function defaultStateDir(): string {
-  return Deno.env.get("HEDDLE_STATE_DIR") ?? `${Deno.env.get("HOME") ?? "."}/.heddle`;
+/** `--allow-path DIR`, repeatable: where deployed programs' file steps may read and write. */
+function allowPathOption() {
+  return new Option(
+    "--allow-path <dir>",
+    "a directory file steps may read and write; relative paths resolve against the first " +
+      "(repeatable; default: the state directory's workspace)",
+  ).argParser((value: string, previous: string[]) => [...previous, value]).default(
+    [] as string[],
+  );
 }
 
+/** The allowed directories as real paths; the default workspace is created (0700). */
+function allowedDirectories(options: NodeOptions): string[] {
+  const given = options.allowPath.length > 0;
+  const dirs = given ? options.allowPath : [`${options.state}/workspace`];
+  return dirs.map((dir) => {
+    try {
+      if (!given) ensurePrivateDir(dir);
+      if (!Deno.statSync(dir).isDirectory) throw new Error("not a directory");
+      return Deno.realPathSync(dir);
+    } catch (e) {
+      const reason = e instanceof Deno.errors.NotFound ? "no such directory" : (e as Error).message;
+      throw new CliError(`--allow-path ${dir}: ${reason}`, ExitCode.usage);
+    }
+  });
+}
+
+const insecureHelp = "listen beyond loopback without TLS (the token travels in clear text)";
+
 export function localCommand(term: Terminal, exit: { code: number }) {
-  return new Command("local")
-    .description(
-      "Start a single-node daemon: a control plane and a worker. Stop it with Ctrl-C or SIGTERM.",
-    )
-    .option("--listen <address>", "where the control plane listens", DEFAULT_CONTROL_ADDRESS)
-    .option("--state <dir>", "where the control plane keeps its database", defaultStateDir())
+  return withCredentialOptions(
+    new Command("local")
+      .description(
+        "Start a single-node daemon: a control plane and a worker. Stop it with Ctrl-C or " +
+          "SIGTERM.",
+      )
+      .option("--listen <address>", "where the control plane listens", DEFAULT_CONTROL_ADDRESS),
+  )
+    .option("--insecure", insecureHelp)
+    .addOption(allowPathOption())
     .option("--memory-budget <size>", "shared memory before spilling (e.g. 1GiB)", parseBytes)
     .addOption(outputOption())
     .addHelpText("after", example("heddle local", "heddle workflow deploy examples/quickstart.he"))
@@ -57,22 +98,27 @@ export function localCommand(term: Terminal, exit: { code: number }) {
 }
 
 export function clusterCommand(term: Terminal, exit: { code: number }) {
-  return new Command("cluster")
-    .description("Start this node's cluster roles: control plane, worker, or both.")
-    .option("--control-plane", "run the control plane on this node")
-    .option("--worker", "run a worker on this node")
-    .option("--listen <address>", "where the control plane listens", DEFAULT_CONTROL_ADDRESS)
-    .option("--join <address>", "the control plane a worker registers with")
-    .option("--worker-listen <address>", "where the worker listens", "127.0.0.1:0")
-    .option("--advertise <address>", "the address peers use to reach this worker")
-    .option("--state <dir>", "where the control plane keeps its database", defaultStateDir())
+  return withCredentialOptions(
+    new Command("cluster")
+      .description("Start this node's cluster roles: control plane, worker, or both.")
+      .option("--control-plane", "run the control plane on this node")
+      .option("--worker", "run a worker on this node")
+      .option("--listen <address>", "where the control plane listens", DEFAULT_CONTROL_ADDRESS)
+      .option("--join <address>", "the control plane a worker registers with")
+      .option("--worker-listen <address>", "where the worker listens", "127.0.0.1:0")
+      .option("--advertise <address>", "the address peers use to reach this worker"),
+  )
+    .option("--insecure", insecureHelp)
+    .addOption(allowPathOption())
     .option("--memory-budget <size>", "shared memory before spilling (e.g. 1GiB)", parseBytes)
     .addOption(outputOption())
     .addHelpText(
       "after",
       example(
-        "heddle cluster --control-plane --listen 10.0.0.1:7447",
-        "heddle cluster --worker --join 10.0.0.1:7447 --worker-listen 10.0.0.2:7448",
+        "heddle cluster --control-plane --listen 10.0.0.1:7447 --tls-cert a.pem --tls-key " +
+          "a.key --tls-ca ca.pem",
+        "heddle cluster --worker --join 10.0.0.1:7447 --worker-listen 10.0.0.2:7448 " +
+          "--token-file token --tls-cert b.pem --tls-key b.key --tls-ca ca.pem",
       ),
     )
     .action(async (options) => {
@@ -101,30 +147,38 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
     if (options.output === "json") term.out(jsonLine({ role, address }));
     else term.err(`heddle: ${role} listening on ${address}\n`);
   };
+  // The control plane's node makes the token on first start; a worker must be given it.
+  const credentials = nodeCredentialsOf(options, options.controlPlane);
+  if (options.controlPlane) checkAddress(term, options.listen, credentials, options);
+  if (options.worker) checkAddress(term, options.workerListen, credentials, options);
+  // Listening for signals from the start: a stop during startup still drains and closes.
+  const stopRequested = new Promise<void>((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, resolve);
+  });
   try {
     let controlAddress = options.join ?? "";
     if (options.controlPlane) {
-      await Deno.mkdir(options.state, { recursive: true });
       control = new ControlPlane({
         database: `${options.state}/control.db`,
-        connect: (info) => connectWorker(info.address),
+        connect: (info) => connectWorker(info.address, credentials),
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
       });
-      const server = await serveControlPlane(control, options.listen);
+      const server = await serveControlPlane(control, options.listen, credentials);
       servers.push(server);
       controlAddress = server.address;
       announce("control plane", server.address);
     }
     if (options.worker) {
-      worker = new Worker({
+      worker = createWorker({
         id: `${Deno.hostname()}-${Deno.pid}`,
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
+        allowPaths: allowedDirectories(options),
         registry: { memoryBudget: options.memoryBudget },
       });
-      const server = await serveWorker(worker, options.workerListen);
+      const server = await serveWorker(worker, options.workerListen, credentials);
       servers.push(server);
       announce("worker", server.address);
-      const client = connectControlPlane(controlAddress);
+      const client = connectControlPlane(controlAddress, credentials);
       try {
         await client.registerWorker({
           id: worker.id,
@@ -139,11 +193,7 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
         client.close();
       }
     }
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      Deno.addSignalListener("SIGINT", stop);
-      Deno.addSignalListener("SIGTERM", stop);
-    });
+    await stopRequested;
     term.err("heddle: stopping: draining runs\n");
     return ExitCode.ok;
   } finally {
@@ -151,5 +201,21 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
     control?.disconnect(); // clients before servers: see ControlPlane.disconnect
     for (const server of servers) await server.close();
     control?.close();
+  }
+}
+
+/** Refuses plaintext beyond loopback unless `--insecure`, which prints a warning. */
+function checkAddress(
+  term: Terminal,
+  address: string,
+  credentials: Credentials,
+  options: NodeOptions,
+): void {
+  try {
+    const warning = checkListen(address, credentials, options.insecure ?? false);
+    if (warning) term.err(`heddle: ${warning}\n`);
+  } catch (e) {
+    if (e instanceof ListenRefused) throw new CliError(e.message, ExitCode.usage);
+    throw e;
   }
 }

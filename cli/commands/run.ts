@@ -9,12 +9,17 @@
 import { Command } from "@commander-js/extra-typings";
 import { ControlPlane } from "../../runtime/control/mod.ts";
 import type { OutputReport } from "../../runtime/executor/mod.ts";
-import { Worker } from "../../runtime/worker/mod.ts";
 import { CliError, ExitCode, jsonLine, readSourceFile, type Terminal } from "../_terminal.ts";
 import { example, outputOption } from "../_options.ts";
 import { reportDiagnostics } from "../_report.ts";
 import { compileSource } from "../_compile.ts";
-import { collectOverrides, envFileOption, printWireDiagnostics, setOption } from "../_deploy.ts";
+import {
+  collectOverrides,
+  createWorker,
+  envFileOption,
+  printWireDiagnostics,
+  setOption,
+} from "../_deploy.ts";
 import { Progress } from "../_progress.ts";
 import { parseBytes, parsePositiveInt } from "../_options.ts";
 
@@ -47,8 +52,8 @@ export function runCommand(term: Terminal, exit: { code: number }) {
         return;
       }
       const heddlePath = Deno.env.get("HEDDLE_PATH") ?? undefined;
-      const control = new ControlPlane({ database: ":memory:", heddlePath });
-      const worker = new Worker({
+      const control = new ControlPlane({ database: ":memory:", heddlePath, readCallerFiles: true });
+      const worker = createWorker({
         id: "local",
         heddlePath,
         batchRows: options.batchRows,

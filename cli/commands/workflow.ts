@@ -4,22 +4,35 @@
  * anything itself.
  */
 import { Command } from "@commander-js/extra-typings";
+import { basename } from "node:path";
+import { snapshotPath } from "../../compiler/mod.ts";
 import {
   connectControlPlane,
   type ControlApi,
   ControlError,
+  type CredentialOptions,
+  type DeployFile,
   type Run,
 } from "../../runtime/protocol/mod.ts";
 import { CliError, ExitCode, jsonLine, readSourceFile, type Terminal } from "../_terminal.ts";
 import { example, outputOption } from "../_options.ts";
 import { collectOverrides, envFileOption, printWireDiagnostics, setOption } from "../_deploy.ts";
 import { DEFAULT_CONTROL_ADDRESS } from "./node.ts";
+import { clientCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 
 type Output = "text" | "json";
 
+interface ServerOptions extends CredentialOptions {
+  server: string;
+}
+
 /** Connects to the control plane, runs `fn`, and turns connection failures into one line. */
-async function withServer<T>(server: string, fn: (api: ControlApi) => Promise<T>): Promise<T> {
-  const api = connectControlPlane(server);
+async function withServer<T>(
+  options: ServerOptions,
+  fn: (api: ControlApi) => Promise<T>,
+): Promise<T> {
+  const server = options.server;
+  const api = connectControlPlane(server, clientCredentialsOf(options));
   try {
     return await fn(api);
   } catch (e) {
@@ -58,9 +71,14 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
       ),
     );
   const sub = (name: string, description: string) =>
-    command.command(name).description(description)
-      .option("--server <address>", "the control plane's address ($HEDDLE_SERVER)", serverDefault)
-      .addOption(outputOption());
+    withCredentialOptions(
+      command.command(name).description(description)
+        .option(
+          "--server <address>",
+          "the control plane's address ($HEDDLE_SERVER)",
+          serverDefault,
+        ),
+    ).addOption(outputOption());
 
   sub("deploy", "compile a program and store its workflows on the control plane")
     .argument("<file>", "the program")
@@ -68,11 +86,12 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
     .addOption(envFileOption())
     .action(async (file, options) => {
       const source = await readSourceFile(file);
-      const path = await Deno.realPath(file);
+      // The control plane gets the program and the files it needs, never a path to open.
+      const files = await snapshotFile(file);
+      const overrides = await collectOverrides(options);
       const response = await withServer(
-        options.server,
-        async (api) =>
-          api.deploy({ file: path, source, overrides: await collectOverrides(options) }),
+        options,
+        (api) => api.deploy({ file, source, overrides, files }),
       );
       if (options.output === "json") term.out(jsonLine(response));
       else {
@@ -83,7 +102,7 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
     });
 
   sub("list", "list deployed workflows").action(async (options) => {
-    const workflows = await withServer(options.server, (api) => api.listWorkflows());
+    const workflows = await withServer(options, (api) => api.listWorkflows());
     if (options.output === "json") term.out(jsonLine({ workflows }));
     else {
       for (const w of workflows) {
@@ -96,7 +115,7 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
     .argument("<workflow>", "the workflow's name")
     .option("--wait", "wait until the run ends; exit 1 if it failed")
     .action(async (workflow, options) => {
-      const run = await withServer(options.server, async (api) => {
+      const run = await withServer(options, async (api) => {
         let run = await api.startRun(workflow);
         while (options.wait && ["pending", "running", "draining"].includes(run.status)) {
           await new Promise((r) => setTimeout(r, 200));
@@ -109,7 +128,7 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
     });
 
   sub("status", "show a run").argument("<run>", "the run's id").action(async (id, options) => {
-    const run = await withServer(options.server, (api) => api.getRun(id));
+    const run = await withServer(options, (api) => api.getRun(id));
     if (options.output === "json") term.out(jsonLine(run));
     else term.out(runText(run) + summaryText(run));
   });
@@ -118,7 +137,7 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
     async (workflow, options) => {
       printRuns(
         term,
-        await withServer(options.server, (api) => api.listRuns(workflow)),
+        await withServer(options, (api) => api.listRuns(workflow)),
         options.output,
       );
     },
@@ -126,10 +145,21 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
 
   sub("stop", "drain and stop a run").argument("<run>", "the run's id").action(
     async (id, options) => {
-      printRuns(term, [await withServer(options.server, (api) => api.stopRun(id))], options.output);
+      printRuns(term, [await withServer(options, (api) => api.stopRun(id))], options.output);
     },
   );
   return command;
+}
+
+/** The program's schema snapshot (`x.he` -> `x.schema.json`) when it has one. */
+async function snapshotFile(file: string): Promise<DeployFile[]> {
+  const path = snapshotPath(file);
+  try {
+    return [{ name: basename(path), content: await Deno.readTextFile(path) }];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw new CliError(`cannot read \`${path}\`: ${(e as Error).message}`, ExitCode.usage);
+  }
 }
 
 function summaryText(run: Run): string {

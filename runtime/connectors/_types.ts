@@ -113,6 +113,11 @@ export interface ConnectorContext {
   resumeAfter: Position | null;
   /** The directory relative paths in config are resolved against (the program's). */
   baseDir: string;
+  /**
+   * Real paths of the directories file paths must resolve into (a daemon's `--allow-path`);
+   * undefined when any path may be used (`heddle run`).
+   */
+  allowPaths?: readonly string[];
   /** The workflow's name, for consumer groups and temp file names. */
   workflow: string;
 }

@@ -32,6 +32,7 @@ import { ByteBuffer, csvHeader, csvRows } from "./_csv_writer.ts";
 import { type JsonLine, JsonlReader } from "./_jsonl.ts";
 import { type ByteSource, DEFAULT_MAX_RECORD_BYTES, excerpt, openInput } from "./_records.ts";
 import { intOf } from "./_remote.ts";
+import { allowedPath } from "./_paths.ts";
 import {
   type ColumnSpec,
   type ConnectorContext,
@@ -70,7 +71,7 @@ function fileConfig(ctx: ConnectorContext): FileConfig {
     throw new ConnectorError("config", "`max_record_bytes` must be between 1 and 1073741824");
   }
   return {
-    path: isAbsolute(path) ? path : join(ctx.baseDir, path),
+    path: allowedPath(isAbsolute(path) ? path : join(ctx.baseDir, path), ctx.allowPaths),
     format,
     lenient: quotes === "lenient",
     maxRecordBytes,

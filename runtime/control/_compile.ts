@@ -4,6 +4,11 @@
  * `--env-file`). Overrides are checked like config written in the program (the resource
  * exists, the key is in its contract, the value has the key's type), so a typo in an
  * override is an error, not a silently ignored setting.
+ *
+ * A daemon compiles what the deploy carries and nothing of the deployer's disk: the
+ * program's text, the files sent with it (its schema snapshot), and plugin manifests found
+ * on the operator's module path only. Only `heddle run`, the user's own process, may read
+ * the files next to the program (`readCallerFiles`).
  */
 import {
   BUILTIN_MODULES,
@@ -13,7 +18,8 @@ import {
   type ModuleContract,
 } from "../../compiler/mod.ts";
 import { toJson } from "../../compiler/diagnostics/mod.ts";
-import type { DeployRequest, WireDiagnostic } from "../protocol/mod.ts";
+import { readUnder } from "../fs/mod.ts";
+import { ControlError, type DeployRequest, type WireDiagnostic } from "../protocol/mod.ts";
 
 export type Compiled =
   | {
@@ -30,8 +36,36 @@ function dirOf(file: string): string {
   return slash > 0 ? file.slice(0, slash) : slash === 0 ? "/" : Deno.cwd();
 }
 
-export function compileForDeploy(request: DeployRequest, heddlePath?: string): Compiled {
-  const { value, diagnostics } = check(request.source, request.file, { heddlePath });
+export interface CompileOptions {
+  /** `HEDDLE_PATH`: the operator's module path. */
+  heddlePath?: string;
+  /** Whether the program's own directory may be read (plugins, snapshot): `heddle run`. */
+  readCallerFiles?: boolean;
+}
+
+/** Reads the files a deploy carries, and otherwise only manifests on the module path. */
+function deployReader(request: DeployRequest, heddlePath?: string) {
+  const dir = dirOf(request.file);
+  const sent = new Map((request.files ?? []).map((f) => [`${dir}/${f.name}`, f.content]));
+  const operator = readUnder((heddlePath ?? "").split(":").filter((s) => s));
+  return (path: string): string | null => sent.get(path) ?? operator(path);
+}
+
+const fileName = /^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+export function compileForDeploy(request: DeployRequest, options: CompileOptions = {}): Compiled {
+  const { heddlePath, readCallerFiles = false } = options;
+  const bad = (request.files ?? []).find((f) => !fileName.test(f.name));
+  if (bad) {
+    throw new ControlError(
+      `a deployed file's name must be a relative path without \`..\`: \`${bad.name}\``,
+      "invalid",
+    );
+  }
+  const { value, diagnostics } = check(request.source, request.file, {
+    heddlePath,
+    read: readCallerFiles ? undefined : deployReader(request, heddlePath),
+  });
   const ir = value.optimised;
   const problems = [...diagnostics];
   if (ir) problems.push(...applyOverrides(ir, request.overrides));
@@ -41,7 +75,7 @@ export function compileForDeploy(request: DeployRequest, heddlePath?: string): C
     ok: true,
     workflows: ir.graphs.filter((g) => g.kind === "workflow").map((g) => g.name),
     irJson: JSON.stringify(ir),
-    baseDir: dirOf(request.file),
+    baseDir: readCallerFiles ? dirOf(request.file) : "",
     diagnostics: wire,
   };
 }

@@ -15,7 +15,7 @@ import {
   type WorkerInfo,
   type WorkflowInfo,
 } from "../protocol/mod.ts";
-import { compileForDeploy } from "./_compile.ts";
+import { compileForDeploy, type CompileOptions } from "./_compile.ts";
 import { type AttemptRecord, type RunRecord, Store } from "./_store.ts";
 
 export interface ControlPlaneOptions {
@@ -25,6 +25,12 @@ export interface ControlPlaneOptions {
   connect?: (info: WorkerInfo) => WorkerApi & { close(): void };
   /** `HEDDLE_PATH` for finding plugin manifests when compiling. */
   heddlePath?: string;
+  /**
+   * Whether deploys may read files next to the program (plugins, its snapshot) on this
+   * machine: only `heddle run`, where the caller is this process's user. A daemon compiles
+   * what the deploy carries and the operator's module path, nothing else.
+   */
+  readCallerFiles?: boolean;
 }
 
 interface RunState {
@@ -50,12 +56,12 @@ export class ControlPlane implements ControlApi {
   #connect?: (info: WorkerInfo) => WorkerApi & { close(): void };
   /** Clients of remote workers, closed by `disconnect()`. */
   #clients = new Map<string, { close(): void }>();
-  #heddlePath?: string;
+  #compile: CompileOptions;
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
     this.#connect = options.connect;
-    this.#heddlePath = options.heddlePath;
+    this.#compile = { heddlePath: options.heddlePath, readCallerFiles: options.readCallerFiles };
   }
 
   /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */
@@ -89,7 +95,12 @@ export class ControlPlane implements ControlApi {
   }
 
   deploy(request: DeployRequest): Promise<DeployResponse> {
-    const compiled = compileForDeploy(request, this.#heddlePath);
+    let compiled;
+    try {
+      compiled = compileForDeploy(request, this.#compile);
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (!compiled.ok) {
       return Promise.resolve({ ok: false, workflows: [], diagnostics: compiled.diagnostics });
     }

@@ -49,8 +49,12 @@ type Row = Record<string, string | number | null>;
 export class Store {
   #db: DatabaseSync;
 
-  /** Opens (creating if needed) the database at `path`; `:memory:` keeps nothing. */
+  /**
+   * Opens (creating if needed) the database at `path`, readable by this user only (SQLite
+   * gives its journal files the database's mode); `:memory:` keeps nothing.
+   */
   constructor(path: string) {
+    if (path !== ":memory:") makePrivate(path);
     this.#db = new DatabaseSync(path);
     this.#db.exec("pragma journal_mode = wal; pragma busy_timeout = 5000;");
     this.#db.exec(schema);
@@ -159,6 +163,16 @@ export class Store {
   close(): void {
     this.#db.close();
   }
+}
+
+/** Creates `path` empty with mode 0600, or takes group and world access from an old one. */
+function makePrivate(path: string): void {
+  try {
+    Deno.writeFileSync(path, new Uint8Array(), { createNew: true, mode: 0o600 });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+  }
+  Deno.chmodSync(path, 0o600);
 }
 
 function toWorkflow(r: Row): WorkflowRecord {

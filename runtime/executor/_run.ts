@@ -96,6 +96,7 @@ export interface RunSettings {
   queueCapacity: number;
   batchRows: number;
   baseDir: string;
+  allowPaths?: readonly string[];
   resume: Record<string, Position>;
   random: () => number;
   intercept: StageInterceptor | null;
@@ -212,6 +213,7 @@ export class Run {
       batchRows: this.settings.batchRows,
       resumeAfter: this.settings.resume[s.id] ?? null,
       baseDir: this.settings.baseDir,
+      allowPaths: this.settings.allowPaths,
       workflow: this.plan.workflow,
     });
     const factoryFor = (name: string) => {

@@ -44,6 +44,8 @@ export interface RunOptions {
   batchRows?: number;
   /** Directory relative paths in configs are resolved against (default: the IR's file's). */
   baseDir?: string;
+  /** Directories file paths must stay in (real paths); undefined allows any path. */
+  allowPaths?: readonly string[];
   /** Positions committed by an earlier run, by source stage id: sources resume after them. */
   resume?: Record<string, Position>;
   /** Reads `env(...)`/`secret(...)` values (default: the process environment). */
@@ -101,6 +103,7 @@ export function startWorkflow(ir: Ir, options: RunOptions): RunHandle {
     queueCapacity: Math.max(1, options.queueCapacity ?? 4),
     batchRows: Math.max(1, options.batchRows ?? 1024),
     baseDir: options.baseDir ?? dirOf(ir.file),
+    allowPaths: options.allowPaths,
     resume: options.resume ?? {},
     random: options.random ?? Math.random,
     intercept: options.intercept ?? null,

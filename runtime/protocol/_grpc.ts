@@ -2,9 +2,12 @@
  * gRPC transport of the control channel: serves a `ControlApi` or `WorkerApi` object over
  * `proto/control.proto`, and makes client objects with the same interfaces. Nothing here
  * knows what the calls do; it only moves them, so in-process and remote use share one path.
+ * Every server and client is built from `Credentials` (`_auth.ts`): there is no way to
+ * serve the control channel without authentication.
  */
 import * as grpc from "@grpc/grpc-js";
 import * as loader from "@grpc/proto-loader";
+import { clientTransport, createServer, type Credentials, serverCredentials } from "./_auth.ts";
 import {
   type ControlApi,
   ControlError,
@@ -44,6 +47,7 @@ const statusOf = {
   "not-found": grpc.status.NOT_FOUND,
   "invalid": grpc.status.INVALID_ARGUMENT,
   "unavailable": grpc.status.UNAVAILABLE,
+  "unauthenticated": grpc.status.UNAUTHENTICATED,
 } as const;
 
 function toStatus(e: unknown): grpc.ServiceError {
@@ -61,6 +65,13 @@ function fromStatus(e: grpc.ServiceError): Error {
   if (e.code === grpc.status.UNAVAILABLE) {
     return new ControlError(`the server is unreachable: ${e.details || e.message}`, "unavailable");
   }
+  if (e.code === grpc.status.UNAUTHENTICATED) {
+    return new ControlError(
+      "the server refused the call: a valid token is required (the daemon's owner has it in " +
+        "its state directory; pass --state or --token-file)",
+      "unauthenticated",
+    );
+  }
   return code ? new ControlError(e.details || e.message, code) : new Error(e.details || e.message);
 }
 
@@ -70,16 +81,21 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-async function listen(
+/**
+ * Binds a server made by `createServer` (every call authenticated) at `address`; `register`
+ * adds its services. Exported for the cluster's other services (Flight).
+ */
+export async function listen(
   address: string,
+  credentials: Credentials,
   register: (server: grpc.Server) => void,
 ): Promise<Listening> {
-  const server = new grpc.Server();
+  const server = createServer(credentials);
   register(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
       address,
-      grpc.ServerCredentials.createInsecure(),
+      serverCredentials(credentials),
       (e, p) => e ? reject(e) : resolve(p),
     )
   );
@@ -91,27 +107,39 @@ async function listen(
 }
 
 /** Serves a control plane at `address` (`host:port`, port 0 picks one, or `unix:/path`). */
-export function serveControlPlane(api: ControlApi, address: string): Promise<Listening> {
-  return listen(address, (server) =>
-    server.addService(services().ControlPlane.service, {
-      Deploy: unary((r: Parameters<ControlApi["deploy"]>[0]) => api.deploy(r)),
-      ListWorkflows: unary(async () => ({ workflows: await api.listWorkflows() })),
-      StartRun: unary((r: { workflow: string }) => api.startRun(r.workflow)),
-      GetRun: unary((r: { runId: string }) => api.getRun(r.runId)),
-      ListRuns: unary(async (r: { workflow: string }) => ({
-        runs: await api.listRuns(r.workflow || undefined),
-      })),
-      StopRun: unary((r: { runId: string }) => api.stopRun(r.runId)),
-      RegisterWorker: unary(async (r: Parameters<ControlApi["registerWorker"]>[0]) => {
-        await api.registerWorker(r);
-        return { ok: true };
+export function serveControlPlane(
+  api: ControlApi,
+  address: string,
+  credentials: Credentials,
+): Promise<Listening> {
+  return listen(
+    address,
+    credentials,
+    (server) =>
+      server.addService(services().ControlPlane.service, {
+        Deploy: unary((r: Parameters<ControlApi["deploy"]>[0]) => api.deploy(r)),
+        ListWorkflows: unary(async () => ({ workflows: await api.listWorkflows() })),
+        StartRun: unary((r: { workflow: string }) => api.startRun(r.workflow)),
+        GetRun: unary((r: { runId: string }) => api.getRun(r.runId)),
+        ListRuns: unary(async (r: { workflow: string }) => ({
+          runs: await api.listRuns(r.workflow || undefined),
+        })),
+        StopRun: unary((r: { runId: string }) => api.stopRun(r.runId)),
+        RegisterWorker: unary(async (r: Parameters<ControlApi["registerWorker"]>[0]) => {
+          await api.registerWorker(r);
+          return { ok: true };
+        }),
       }),
-    }));
+  );
 }
 
 /** Serves a worker at `address`. */
-export function serveWorker(api: WorkerApi, address: string): Promise<Listening> {
-  return listen(address, (server) =>
+export function serveWorker(
+  api: WorkerApi,
+  address: string,
+  credentials: Credentials,
+): Promise<Listening> {
+  return listen(address, credentials, (server) =>
     server.addService(services().Worker.service, {
       Execute: (call: grpc.ServerWritableStream<Parameters<WorkerApi["execute"]>[0], unknown>) => {
         const send = (e: RunEvent) => call.write({ ...e, detailJson: JSON.stringify(e.detail) });
@@ -125,8 +153,9 @@ export function serveWorker(api: WorkerApi, address: string): Promise<Listening>
     }));
 }
 
-function client(service: string, address: string): Loaded {
-  return new (services()[service])(address, grpc.credentials.createInsecure());
+function client(service: string, address: string, credentials: Credentials): Loaded {
+  const transport = clientTransport(credentials, address);
+  return new (services()[service])(address, transport.channel, transport.options);
 }
 
 function call<T>(c: Loaded, method: string, request: unknown): Promise<T> {
@@ -140,8 +169,11 @@ function call<T>(c: Loaded, method: string, request: unknown): Promise<T> {
 }
 
 /** A `ControlApi` that talks to the control plane at `address`. */
-export function connectControlPlane(address: string): ControlApi & { close(): void } {
-  const c = client("ControlPlane", address);
+export function connectControlPlane(
+  address: string,
+  credentials: Credentials,
+): ControlApi & { close(): void } {
+  const c = client("ControlPlane", address, credentials);
   return {
     deploy: (r) => call(c, "Deploy", r),
     listWorkflows: async () =>
@@ -159,8 +191,11 @@ export function connectControlPlane(address: string): ControlApi & { close(): vo
 type ControlApiWorkflows = Awaited<ReturnType<ControlApi["listWorkflows"]>>;
 
 /** A `WorkerApi` that talks to the worker at `address`. */
-export function connectWorker(address: string): WorkerApi & { close(): void } {
-  const c = client("Worker", address);
+export function connectWorker(
+  address: string,
+  credentials: Credentials,
+): WorkerApi & { close(): void } {
+  const c = client("Worker", address, credentials);
   return {
     execute: (request, onEvent) =>
       new Promise((resolve, reject) => {

@@ -19,10 +19,20 @@ export type RunStatus = "pending" | "running" | "draining" | "succeeded" | "fail
 /** A diagnostic as it crosses the wire: the compiler's JSON form (1-based positions). */
 export type WireDiagnostic = JsonDiagnostic;
 
+/** A file a program needs besides its source (its schema snapshot), sent with a deploy. */
+export interface DeployFile {
+  /** Relative to the program, e.g. `fraud_detection.schema.json`. */
+  name: string;
+  content: string;
+}
+
 export interface DeployRequest {
+  /** The program's name as the deployer knows it, for messages; never opened. */
   file: string;
   source: string;
   overrides: string[];
+  /** Files the program needs (its `<program>.schema.json`); a daemon reads nothing else of the deployer's. */
+  files?: DeployFile[];
 }
 
 export interface DeployResponse {
@@ -93,7 +103,10 @@ export interface WorkerApi {
 
 /** A failure the control plane reports to its caller (unknown workflow, unknown run). */
 export class ControlError extends Error {
-  constructor(message: string, readonly code: "not-found" | "invalid" | "unavailable") {
+  constructor(
+    message: string,
+    readonly code: "not-found" | "invalid" | "unavailable" | "unauthenticated",
+  ) {
     super(message);
   }
 }

@@ -1,12 +1,34 @@
 /**
- * The control channel between the CLI, the control plane and workers: its interfaces and
- * its gRPC transport (`proto/control.proto`).
+ * The control channel between the CLI, the control plane and workers: its interfaces, its
+ * gRPC transport (`proto/control.proto`), and the credentials every gRPC service of a node
+ * requires (token and TLS), which the cluster's data plane reuses.
  */
 export * from "./_types.ts";
 export {
   connectControlPlane,
   connectWorker,
+  listen,
   type Listening,
   serveControlPlane,
   serveWorker,
 } from "./_grpc.ts";
+export {
+  authInterceptor,
+  checkListen,
+  type ClientTransport,
+  clientTransport,
+  createServer,
+  type Credentials,
+  isLoopback,
+  ListenRefused,
+  serverCredentials,
+  type TlsMaterial,
+} from "./_auth.ts";
+export {
+  clientCredentials,
+  CredentialError,
+  type CredentialOptions,
+  defaultStateDir,
+  nodeCredentials,
+  tokenPath,
+} from "./_credentials.ts";

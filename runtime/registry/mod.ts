@@ -16,6 +16,7 @@ import { RegistryError } from "./_errors.ts";
 import { type ArrowData, decodeStream, type EncodedStream, encodeStream } from "./_ipc.ts";
 import { sweepOrphans, TEMP_DIR } from "./_janitor.ts";
 import { claimOwner, type OwnerClaim } from "./_owner.ts";
+import { ensurePrivateDir, UnsafePathError } from "../fs/mod.ts";
 import {
   createSegment,
   createSegmentIfAbsent,
@@ -71,7 +72,10 @@ export interface Lease extends Disposable {
 export interface RegistryOptions {
   /** Bytes of shared memory the registry may hold before it spills (default 1 GiB). */
   memoryBudget?: number;
-  /** Directory for spill files (default `$TMPDIR/heddle-spill` or `/tmp/heddle-spill`). */
+  /**
+   * Directory for spill files (default `$TMPDIR/heddle-spill-<uid>`, `$TMPDIR` defaulting to
+   * `/tmp`); created 0700, and refused when another user owns it.
+   */
   spillDir?: string;
   /**
    * The owner number wanted for segment names (default `Deno.pid`); `Registry.ownerPid` is
@@ -252,7 +256,7 @@ export class Registry {
   constructor(options: RegistryOptions = {}) {
     this.memoryBudget = options.memoryBudget ?? 1 << 30;
     this.spillDir = options.spillDir ??
-      `${Deno.env.get("TMPDIR") ?? "/tmp"}/heddle-spill`;
+      `${Deno.env.get("TMPDIR") ?? "/tmp"}/heddle-spill-${Deno.uid() ?? "user"}`;
     this.prefix = options.prefix ?? "heddle";
     if (
       !Number.isSafeInteger(this.memoryBudget) || this.memoryBudget < 1 ||
@@ -265,6 +269,14 @@ export class Registry {
     }
     if (!/^[A-Za-z0-9_-]+$/.test(this.prefix) || /-\d+$/.test(this.prefix)) {
       throw new RegistryError("invalid-input", `prefix \`${this.prefix}\` is not a valid name`);
+    }
+    try {
+      // A spill directory made in advance by another user would let them delete or read
+      // spilled batches, so it is checked before any file is written into it.
+      ensurePrivateDir(this.spillDir);
+    } catch (e) {
+      const reason = e instanceof UnsafePathError ? e.message : (e as Error).message;
+      throw new RegistryError("system", `spill directory: ${reason}`, { cause: e });
     }
     this.#owner = claimOwner(this.prefix, options.ownerPid ?? Deno.pid);
     this.ownerPid = this.#owner.owner;

@@ -3,12 +3,18 @@
  * data locality registry and its plugin processes, and reports what happens as events. It
  * implements `WorkerApi`, so the control plane drives it identically in-process
  * (`heddle run`) and over gRPC (`heddle local`, `heddle cluster`).
+ *
+ * A daemon's worker is given the directories the operator allows (`allowPaths`): its runs'
+ * file steps stay inside them, relative paths resolve against the first, and plugins come
+ * only from the operator's module path, never from a directory a deployer named.
  */
+import { dirname } from "node:path";
 import type { Ir } from "../../compiler/mod.ts";
 import { type RunEvent as ExecutorEvent, type RunHandle, startWorkflow } from "../executor/mod.ts";
 import { PluginHost } from "../plugins/mod.ts";
 import { Registry, type RegistryOptions } from "../registry/mod.ts";
 import type { ExecuteRequest, RunEvent, WorkerApi } from "../protocol/mod.ts";
+import { readUnder } from "../fs/mod.ts";
 
 export interface WorkerOptions {
   id: string;
@@ -19,6 +25,12 @@ export interface WorkerOptions {
   batchRows?: number;
   /** Batches each queue between stages holds before its producer waits. */
   queueCapacity?: number;
+  /**
+   * Real paths of the directories runs may read and write; relative paths resolve against
+   * the first. Undefined (`heddle run`): any path, relative to the program's directory, and
+   * plugins next to the program are found as well.
+   */
+  allowPaths?: readonly string[];
 }
 
 export class Worker implements WorkerApi {
@@ -37,11 +49,14 @@ export class Worker implements WorkerApi {
 
   async execute(request: ExecuteRequest, onEvent: (event: RunEvent) => void): Promise<void> {
     const ir = JSON.parse(request.irJson) as Ir;
+    const allow = this.#options.allowPaths;
+    const baseDir = allow?.[0] ?? (request.baseDir || dirname(ir.file));
     const handle = startWorkflow(ir, {
       registry: this.registry,
-      plugins: this.#pluginHost(request.baseDir),
+      plugins: this.#pluginHost(baseDir),
       workflow: request.workflow,
-      baseDir: request.baseDir,
+      baseDir,
+      allowPaths: allow,
       runId: request.runId,
       batchRows: this.#options.batchRows,
       queueCapacity: this.#options.queueCapacity,
@@ -76,10 +91,12 @@ export class Worker implements WorkerApi {
   #pluginHost(programDir: string): PluginHost {
     let host = this.#plugins.get(programDir);
     if (!host) {
-      host = new PluginHost({
-        registry: this.registry,
-        search: { programDir, heddlePath: this.#options.heddlePath },
-      });
+      const heddlePath = this.#options.heddlePath;
+      // With allowed directories this is a daemon: manifests only from the module path.
+      const read = this.#options.allowPaths
+        ? readUnder((heddlePath ?? "").split(":").filter((s) => s))
+        : undefined;
+      host = new PluginHost({ registry: this.registry, search: { programDir, heddlePath, read } });
       this.#plugins.set(programDir, host);
     }
     return host;

@@ -108,10 +108,16 @@ Deno.test("a program with errors does not run and exits 1 with its diagnostics",
   await Deno.remove(dir, { recursive: true });
 });
 
-async function startLocal(state: string, port: number): Promise<Deno.ChildProcess> {
-  const child = spawnHeddle(["local", "--listen", `127.0.0.1:${port}`, "--state", state], {
-    env,
-  });
+async function startLocal(state: string, port: number, dir: string): Promise<Deno.ChildProcess> {
+  const child = spawnHeddle([
+    "local",
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--state",
+    state,
+    "--allow-path",
+    dir,
+  ], { env });
   await waitForLine(child.stderr, /worker listening on/);
   return child;
 }
@@ -127,8 +133,8 @@ Deno.test("heddle local runs deployed workflows and remembers them after a resta
   const dir = await quickstartCopy();
   const state = await Deno.makeTempDir();
   const port = freePort();
-  const server = ["--server", `127.0.0.1:${port}`];
-  let local = await startLocal(state, port);
+  const server = ["--server", `127.0.0.1:${port}`, "--state", state];
+  let local = await startLocal(state, port, dir);
   try {
     const deployed = await heddle(["workflow", "deploy", ...server, `${dir}/quickstart.he`]);
     assert.equal(deployed.code, 0, deployed.stderr);
@@ -148,7 +154,7 @@ Deno.test("heddle local runs deployed workflows and remembers them after a resta
     assert.ok(await Deno.stat(`${dir}/data/out/settled.jsonl`));
 
     await stopLocal(local);
-    local = await startLocal(state, port);
+    local = await startLocal(state, port, dir);
     const runs = await heddle(["workflow", "runs", "--output", "json", ...server]);
     assert.deepEqual(
       JSON.parse(runs.stdout).runs.map((r: { id: string; status: string }) => [r.id, r.status]),
