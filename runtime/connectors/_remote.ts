@@ -6,6 +6,9 @@
  * never reach a log, an event or a handler's `_error_message` with the secret in it.
  */
 import { ConnectorError, type ConnectorErrorCode } from "./_types.ts";
+import { redact } from "../redact/mod.ts";
+
+export { redact, redactUrls } from "../redact/mod.ts";
 
 /**
  * A config value as a plain value. Resources reached through a lookup join can still hold
@@ -41,16 +44,6 @@ export function intOf(config: Record<string, unknown>, key: string, fallback: nu
   const n = Number(value);
   if (!Number.isInteger(n)) throw new ConnectorError("config", `\`${key}\` must be an integer`);
   return n;
-}
-
-/** Replaces every occurrence of each secret (raw and URL-encoded) in `text` with `***`. */
-export function redact(text: string, secrets: (string | undefined)[]): string {
-  let out = text;
-  for (const s of secrets) {
-    if (!s) continue;
-    for (const form of new Set([s, encodeURIComponent(s)])) out = out.split(form).join("***");
-  }
-  return out;
 }
 
 /** A `ConnectorError` whose message (and cause's message) has the secrets removed. */

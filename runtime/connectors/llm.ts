@@ -11,7 +11,7 @@
 import OpenAI from "openai";
 import { Field, Schema, type Table, Utf8 } from "apache-arrow";
 import { jsonValue, rawRowsOf, rowsOf, tableFromRows } from "./_arrow.ts";
-import { intOf, remoteError, stringOf } from "./_remote.ts";
+import { intOf, redactUrls, remoteError, stringOf } from "./_remote.ts";
 import {
   type ConnectorContext,
   ConnectorError,
@@ -48,6 +48,15 @@ async function mapLimited<T, R>(
   return out;
 }
 
+/** The password of a URL (`http://user:PW@host`), decoded, or undefined. */
+function urlPassword(url: string | undefined): string | undefined {
+  try {
+    return url ? decodeURIComponent(new URL(url).password) || undefined : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 class PromptTransform implements Transform {
   #client: OpenAI;
   #system: string;
@@ -73,8 +82,9 @@ class PromptTransform implements Transform {
     const temperature = ctx.config.temperature;
     this.#temperature = typeof temperature === "number" ? temperature : undefined;
     this.#concurrency = Math.max(1, intOf(ctx.config, "max_concurrency", 4));
-    this.#secrets = [apiKey];
-    this.#where = `llm ${baseURL ?? "api.openai.com"} (model \`${this.#model}\`)`;
+    // A password inside the base URL is a secret like the key: messages never show it.
+    this.#secrets = [apiKey, urlPassword(baseURL)];
+    this.#where = `llm ${redactUrls(baseURL ?? "api.openai.com")} (model \`${this.#model}\`)`;
     this.#client = new OpenAI({
       baseURL,
       // A local OpenAI-compatible server often needs no key; the client insists on one.

@@ -20,12 +20,14 @@ import {
 import { toJson } from "../../compiler/diagnostics/mod.ts";
 import { readUnder } from "../fs/mod.ts";
 import { ControlError, type DeployRequest, type WireDiagnostic } from "../protocol/mod.ts";
+import { type Sealed, sealSecrets } from "./_secrets.ts";
 
 export type Compiled =
   | {
     ok: true;
     workflows: string[];
-    irJson: string;
+    /** The IR and source without plain-text secrets, and those secrets (`_secrets.ts`). */
+    sealed: Sealed;
     baseDir: string;
     diagnostics: WireDiagnostic[];
   }
@@ -68,13 +70,16 @@ export function compileForDeploy(request: DeployRequest, options: CompileOptions
   });
   const ir = value.optimised;
   const problems = [...diagnostics];
+  // Literal secrets of the program text, before overrides replace them in the IR: they
+  // must be blanked in the stored source all the same.
+  const literal = ir ? sealSecrets(ir, "").values.values() : [];
   if (ir) problems.push(...applyOverrides(ir, request.overrides));
   const wire = toJson(problems, request.source, request.file);
   if (!ir || problems.some((d) => d.severity === "error")) return { ok: false, diagnostics: wire };
   return {
     ok: true,
     workflows: ir.graphs.filter((g) => g.kind === "workflow").map((g) => g.name),
-    irJson: JSON.stringify(ir),
+    sealed: sealSecrets(ir, request.source, [...literal]),
     baseDir: readCallerFiles ? dirOf(request.file) : "",
     diagnostics: wire,
   };

@@ -16,6 +16,8 @@ import {
   type WorkflowInfo,
 } from "../protocol/mod.ts";
 import { compileForDeploy, type CompileOptions } from "./_compile.ts";
+import { MissingSecrets, unsealSecrets } from "./_secrets.ts";
+import { redact } from "../redact/mod.ts";
 import { type AttemptRecord, type RunRecord, Store } from "./_store.ts";
 
 export interface ControlPlaneOptions {
@@ -57,6 +59,8 @@ export class ControlPlane implements ControlApi {
   /** Clients of remote workers, closed by `disconnect()`. */
   #clients = new Map<string, { close(): void }>();
   #compile: CompileOptions;
+  /** Plain-text secrets of deployed workflows, by workflow: never stored (`_secrets.ts`). */
+  #secrets = new Map<string, Map<string, string>>();
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
@@ -104,14 +108,16 @@ export class ControlPlane implements ControlApi {
     if (!compiled.ok) {
       return Promise.resolve({ ok: false, workflows: [], diagnostics: compiled.diagnostics });
     }
+    const sealed = compiled.sealed;
     for (const name of compiled.workflows) {
       this.#store.saveWorkflow({
         name,
         file: request.file,
-        source: request.source,
-        irJson: compiled.irJson,
+        source: sealed.source,
+        irJson: sealed.irJson,
         baseDir: compiled.baseDir,
       });
+      this.#secrets.set(name, sealed.values);
     }
     return Promise.resolve({
       ok: true,
@@ -134,6 +140,14 @@ export class ControlPlane implements ControlApi {
   async startRun(workflow: string): Promise<Run> {
     const definition = this.#store.workflow(workflow);
     if (!definition) throw new ControlError(`no workflow \`${workflow}\` is deployed`, "not-found");
+    const secrets = this.#secrets.get(workflow) ?? new Map<string, string>();
+    let irJson: string;
+    try {
+      irJson = unsealSecrets(definition.irJson, secrets);
+    } catch (e) {
+      if (e instanceof MissingSecrets) throw new ControlError(e.message, "invalid");
+      throw e;
+    }
     const worker = this.#pickWorker();
     const runId = crypto.randomUUID();
     const record = this.#store.createRun(runId, workflow);
@@ -148,16 +162,16 @@ export class ControlPlane implements ControlApi {
     this.#runs.set(runId, state);
     const summary: Summary = { stages: {}, quarantined: 0, attempts: 0 };
     state.done = worker.api.execute(
-      {
-        runId,
-        workflow,
-        irJson: definition.irJson,
-        baseDir: definition.baseDir,
-      },
-      (event) => this.#onEvent(state, summary, event),
+      { runId, workflow, irJson, baseDir: definition.baseDir },
+      (event) => this.#onEvent(state, summary, redactEvent(event, secrets.values())),
     ).then(
       () => this.#finish(runId, summary, null),
-      (e) => this.#finish(runId, summary, e instanceof Error ? e.message : String(e)),
+      (e) =>
+        this.#finish(
+          runId,
+          summary,
+          redact(String((e as Error)?.message ?? e), secrets.values()),
+        ),
     );
     return await this.getRun(runId);
   }
@@ -245,4 +259,17 @@ export class ControlPlane implements ControlApi {
       error: failed ?? "",
     });
   }
+}
+
+/**
+ * An event with every secret of its workflow and every URL password replaced by `***` in
+ * all its strings: connectors redact what they know, and this is the last check before an
+ * event is kept, stored or shown.
+ */
+function redactEvent(event: RunEvent, secrets: Iterable<string>): RunEvent {
+  const values = [...secrets];
+  return JSON.parse(
+    JSON.stringify(event),
+    (_key, value) => typeof value === "string" ? redact(value, values) : value,
+  );
 }

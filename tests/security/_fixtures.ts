@@ -5,7 +5,7 @@
  * running commands as the unprivileged user `nobody`.
  */
 import assert from "node:assert/strict";
-import { spawnHeddle, waitForLine } from "../_cli.ts";
+import { spawnHeddle } from "../_cli.ts";
 
 export const examples = new URL("../../examples/", import.meta.url).pathname;
 
@@ -23,7 +23,8 @@ export interface Daemon {
   /** The worker's address. */
   worker: string;
   state: string;
-  stop(): Promise<void>;
+  /** Stops it with SIGTERM, checks it exited 0, and returns the rest of its stderr. */
+  stop(): Promise<string>;
 }
 
 /** Starts `heddle local` with `--state state` on a free loopback port, plus `args`. */
@@ -36,7 +37,16 @@ export async function startDaemon(
   const child = spawnHeddle(["local", "--listen", address, "--state", state, ...args], {
     env: { HEDDLE_PATH: `${examples}plugins`, ...env },
   });
-  const worker = (await waitForLine(child.stderr, /worker listening on (\S+)\n/))[1];
+  // One reader for the daemon's whole stderr: the start lines now, the rest at stop.
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let log = "";
+  let worker: string | undefined;
+  while (worker === undefined) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`heddle local exited before it listened:\n${log}`);
+    log += value;
+    worker = /worker listening on (\S+)\n/.exec(log)?.[1];
+  }
   return {
     child,
     address,
@@ -44,12 +54,19 @@ export async function startDaemon(
     state,
     stop: async () => {
       child.kill("SIGTERM");
-      const status = await child.status;
+      const [status, rest] = await Promise.all([child.status, readRest(reader)]);
       await child.stdout.cancel();
-      await child.stderr.cancel().catch(() => {});
-      assert.equal(status.code, 0);
+      assert.equal(status.code, 0, log + rest);
+      return log + rest;
     },
   };
+}
+
+/** What is left to read from `reader`. */
+async function readRest(reader: ReadableStreamDefaultReader<string>): Promise<string> {
+  let text = "";
+  for (let r = await reader.read(); !r.done; r = await reader.read()) text += r.value;
+  return text;
 }
 
 /** Runs a command and returns its exit code and output. */
