@@ -15,6 +15,7 @@ import { Worker } from "../../runtime/worker/mod.ts";
 import { connectWorker, serveControlPlane, serveWorker } from "../../runtime/protocol/mod.ts";
 
 const [dir, cycles] = Deno.args;
+const credentials = { token: crypto.randomUUID(), tls: null };
 const plugins = new URL("../../examples/plugins", import.meta.url).pathname;
 Deno.writeTextFileSync(`${dir}/numbers.csv`, "n\n1\n2\n3\n");
 const source = [
@@ -32,12 +33,12 @@ for (let cycle = 1; cycle <= Number(cycles); cycle++) {
   const database = `${dir}/control-${cycle}.db`;
   const control = new ControlPlane({
     database,
-    connect: (info) => connectWorker(info.address),
+    connect: (info) => connectWorker(info.address, credentials),
     heddlePath: plugins,
   });
   const worker = new Worker({ id: `w${cycle}`, heddlePath: plugins });
-  const servers = [await serveControlPlane(control, "127.0.0.1:0")];
-  servers.push(await serveWorker(worker, "127.0.0.1:0"));
+  const servers = [await serveControlPlane(control, "127.0.0.1:0", credentials)];
+  servers.push(await serveWorker(worker, "127.0.0.1:0", credentials));
   await control.registerWorker({ id: worker.id, address: servers[1].address, host: "here" });
   const deployed = await control.deploy({ file: `${dir}/numbers.he`, source, overrides: [] });
   if (!deployed.ok) throw new Error(JSON.stringify(deployed.diagnostics));

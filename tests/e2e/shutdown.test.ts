@@ -49,9 +49,9 @@ Deno.test("heddle local exits 0 on SIGTERM after a TypeScript plugin run, with i
       const port = (listener.addr as Deno.NetAddr).port;
       listener.close();
       const env = { HEDDLE_PATH: `${examples}plugins` };
-      const server = ["--server", `127.0.0.1:${port}`];
+      const server = ["--server", `127.0.0.1:${port}`, "--state", `${dir}/state`];
       const local = spawnHeddle(
-        ["local", "--listen", `127.0.0.1:${port}`, "--state", `${dir}/state`],
+        ["local", "--listen", `127.0.0.1:${port}`, "--state", `${dir}/state`, "--allow-path", dir],
         { env },
       );
       await waitForLine(local.stderr, /worker listening on/);

@@ -95,8 +95,16 @@ Deno.test("heddle workflow stop: the run is `stopped`, not `succeeded`, and its 
   const dir = await copyProgram(3_000_000);
   const state = await Deno.makeTempDir();
   const port = freePort();
-  const server = ["--server", `127.0.0.1:${port}`];
-  const local = spawnHeddle(["local", "--listen", `127.0.0.1:${port}`, "--state", state]);
+  const server = ["--server", `127.0.0.1:${port}`, "--state", state];
+  const local = spawnHeddle([
+    "local",
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--state",
+    state,
+    "--allow-path",
+    dir,
+  ]);
   try {
     await waitForLine(local.stderr, /worker listening on/);
     const deployed = await heddle(["workflow", "deploy", ...server, `${dir}/copy.he`]);
