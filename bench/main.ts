@@ -15,6 +15,7 @@ import { benchE2e } from "./e2e.ts";
 import { benchFaults } from "./faults.ts";
 import { benchFiles } from "./files.ts";
 import { benchHandoff } from "./handoff.ts";
+import { benchLsp } from "./lsp.ts";
 import { benchMemory } from "./memory.ts";
 import { benchParse } from "./parse.ts";
 import { benchPrql } from "./prql.ts";
@@ -88,6 +89,22 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
       notes: [
         "program from bench/parse.ts `generateProgram`; check = parse + resolve + infer + " +
         "lower + optimise; the parse row's baseline is the 100 ms target of issue 2",
+      ],
+    };
+  },
+  lsp: async (ctx) => {
+    const lines = pick(ctx.scale, 10_000, 10_000, 300);
+    const keystrokes = pick(ctx.scale, 50, 20, 3);
+    return {
+      name: "lsp",
+      title: `Language server while typing: generated ${
+        lines.toLocaleString("en-US")
+      }-line program`,
+      runs: 1,
+      rows: await benchLsp({ lines, keystrokes, log: ctx.log }),
+      notes: [
+        "a real server over stdio; one digit typed every 100 ms into a PRQL block mid-file, " +
+        "each followed by a completion and a hover request; baselines are the goals of issue 12",
       ],
     };
   },

@@ -9,15 +9,21 @@
 import process from "node:process";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import {
+  CodeActionKind,
   CompletionItemKind,
   createConnection,
   type Diagnostic as LspDiagnostic,
   DiagnosticSeverity,
+  DiagnosticTag,
+  DidChangeWatchedFilesNotification,
+  DocumentHighlightKind,
   type DocumentSymbol,
+  FoldingRangeKind,
   MarkupKind,
   ProposedFeatures,
   type Range,
   ResponseError,
+  SemanticTokensBuilder,
   StreamMessageReader,
   StreamMessageWriter,
   SymbolKind,
@@ -37,6 +43,17 @@ export interface LanguageServerOptions {
   debounceMs?: number;
 }
 
+/** Where diagnostic codes are explained: docs/diagnostics.md of this checkout. */
+const DIAGNOSTICS_DOC = new URL("../docs/diagnostics.md", import.meta.url).href;
+
+/** Programs with at least this many declarations get partial re-checks while typing. */
+const FOCUS_ITEMS = 30;
+/** How long typing must pause before a partially re-checked program is analysed in full. */
+const FULL_AFTER_MS = 1000;
+
+/** Files whose change changes what open programs mean: schema snapshots, plugin manifests. */
+const WATCHED = ["**/*.schema.json", "**/heddle.manifest.json"];
+
 const SEVERITY: Record<service.ServiceDiagnostic["severity"], DiagnosticSeverity> = {
   error: DiagnosticSeverity.Error,
   warning: DiagnosticSeverity.Warning,
@@ -55,6 +72,7 @@ const COMPLETION_KIND: Record<service.CompletionKind, CompletionItemKind> = {
   slot: CompletionItemKind.Property,
   configKey: CompletionItemKind.Property,
   column: CompletionItemKind.Field,
+  function: CompletionItemKind.Function,
 };
 
 const SYMBOL_KIND: Record<service.SymbolKind, SymbolKind> = {
@@ -95,10 +113,19 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
   );
   const documents = new TextDocuments(TextDocument);
   const checkOptions: CheckOptions = { heddlePath: options.heddlePath };
+  /** The analysis of each open document's latest version. */
   const cache = new Map<string, { version: number; analysis: service.Analysis }>();
+  /** Each document's analysis as it was opened or last saved (see `service.completion`). */
+  const baselines = new Map<string, service.Analysis>();
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
-  const debounce = options.debounceMs ?? 150;
+  const debounce = options.debounceMs ?? 50;
+  let workspaceRoots: string[] = [];
+  let canRegisterWatchers = false;
 
+  /**
+   * The analysis of a document's current version. Analyses are only ever made for the
+   * latest text: a version superseded before its turn is never analysed.
+   */
   const analysisOf = (uri: string): service.Analysis | null => {
     const doc = documents.get(uri);
     if (!doc) return null;
@@ -138,16 +165,35 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
     return otherFiles.get(file)!;
   };
 
+  /**
+   * Publishes a document's diagnostics. In a large program an edit inside one workflow's
+   * body is re-checked alone (`service.recheck`), and the full analysis waits until typing
+   * pauses; anything else is analysed in full.
+   */
   const publish = (uri: string) =>
     safe("diagnostics", undefined, () => {
-      const a = analysisOf(uri);
+      const doc = documents.get(uri);
+      const cached = cache.get(uri);
+      let a: service.Analysis | null = null;
+      if (
+        doc && cached && cached.version !== doc.version &&
+        cached.analysis.resolved.program.items.length >= FOCUS_ITEMS
+      ) {
+        const text = doc.getText();
+        const edit = service.editBetween(cached.analysis.source, text);
+        a = service.recheck(cached.analysis, text, edit, checkOptions);
+        if (a) scheduleFull(uri);
+      }
+      a ??= analysisOf(uri);
       if (!a) return;
       const diagnostics: LspDiagnostic[] = service.diagnostics(a).map((d) => ({
         range: range(a.lines, d.span),
         severity: SEVERITY[d.severity],
         code: d.code,
+        codeDescription: { href: DIAGNOSTICS_DOC },
         source: "heddle",
         message: d.message,
+        tags: d.tags.includes("unnecessary") ? [DiagnosticTag.Unnecessary] : undefined,
         relatedInformation: d.related.map((r) => {
           const lines = r.file === a.file ? a.lines : linesOfFile(r.file);
           const zero = { line: 0, character: 0 };
@@ -160,8 +206,24 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
           };
         }),
       }));
-      connection.sendDiagnostics({ uri, diagnostics });
+      connection.sendDiagnostics({ uri, version: doc?.version, diagnostics });
     });
+
+  /** The full analysis after a partial one, once typing has paused. */
+  const fullTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  const scheduleFull = (uri: string) => {
+    clearTimeout(fullTimers.get(uri));
+    fullTimers.set(
+      uri,
+      setTimeout(() => {
+        fullTimers.delete(uri);
+        if (documents.get(uri) && cache.get(uri)?.version !== documents.get(uri)!.version) {
+          analysisOf(uri);
+          publish(uri);
+        }
+      }, FULL_AFTER_MS),
+    );
+  };
 
   const schedule = (uri: string) => {
     clearTimeout(timers.get(uri));
@@ -177,25 +239,101 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
   const edits = (a: service.Analysis, list: service.TextEdit[]): LspTextEdit[] =>
     list.map((e) => ({ range: range(a.lines, e.span), newText: e.newText }));
 
-  connection.onInitialize(() => ({
-    capabilities: {
-      textDocumentSync: TextDocumentSyncKind.Incremental,
-      hoverProvider: true,
-      definitionProvider: true,
-      referencesProvider: true,
-      documentSymbolProvider: true,
-      documentFormattingProvider: true,
-      renameProvider: { prepareProvider: true },
-      completionProvider: { triggerCharacters: [".", "<", "=", "?", "|"] },
-    },
-    serverInfo: { name: "heddle", version: "0.1.0" },
-  }));
+  connection.onInitialize((params) => {
+    const roots = params.workspaceFolders?.map((f) => f.uri) ??
+      (params.rootUri ? [params.rootUri] : []);
+    workspaceRoots = roots.filter((u) => u.startsWith("file:")).map(fileOf);
+    canRegisterWatchers =
+      params.capabilities.workspace?.didChangeWatchedFiles?.dynamicRegistration === true;
+    return {
+      capabilities: {
+        textDocumentSync: {
+          openClose: true,
+          change: TextDocumentSyncKind.Incremental,
+          save: { includeText: false },
+        },
+        hoverProvider: true,
+        definitionProvider: true,
+        referencesProvider: true,
+        documentSymbolProvider: true,
+        workspaceSymbolProvider: true,
+        documentFormattingProvider: true,
+        documentHighlightProvider: true,
+        foldingRangeProvider: true,
+        renameProvider: { prepareProvider: true },
+        completionProvider: { triggerCharacters: [".", "<", "=", "?", "|", " ", "{"] },
+        signatureHelpProvider: { triggerCharacters: ["{", ",", ":"], retriggerCharacters: [" "] },
+        codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix] },
+        semanticTokensProvider: {
+          legend: {
+            tokenTypes: [...service.TOKEN_TYPES],
+            tokenModifiers: [...service.TOKEN_MODIFIERS],
+          },
+          full: true,
+        },
+      },
+      serverInfo: { name: "heddle", version: "0.1.0" },
+    };
+  });
 
-  documents.onDidChangeContent((e) => schedule(e.document.uri));
+  connection.onInitialized(() => {
+    // Clients that cannot register watchers send changes they watch themselves (the VS Code
+    // extension watches the same files).
+    if (canRegisterWatchers) {
+      connection.client.register(DidChangeWatchedFilesNotification.type, {
+        watchers: WATCHED.map((globPattern) => ({ globPattern })),
+      });
+    }
+  });
+
+  /** A changed snapshot or manifest: every open document is checked again. */
+  connection.onDidChangeWatchedFiles(() =>
+    safe("watched files", undefined, () => {
+      cache.clear();
+      otherFiles.clear();
+      for (const doc of documents.all()) publish(doc.uri);
+    })
+  );
+
+  /**
+   * A document's first analysis can take long (a large program, a cold PRQL cache): it is
+   * reported as progress, so the editor shows why diagnostics have not come yet.
+   */
+  documents.onDidOpen((e) => {
+    const uri = e.document.uri;
+    clearTimeout(timers.get(uri));
+    timers.delete(uri);
+    connection.window.createWorkDoneProgress().then(
+      (progress) => {
+        progress.begin("heddle", 0, `checking ${uri.slice(uri.lastIndexOf("/") + 1)}`);
+        // Let the `begin` reach the client before the analysis holds the thread.
+        setTimeout(() => {
+          publish(uri);
+          progress.done();
+          remember(uri);
+        }, 0);
+      },
+      () => (publish(uri), remember(uri)),
+    );
+  });
+  const remember = (uri: string) => {
+    const a = cache.get(uri)?.analysis;
+    if (a) baselines.set(uri, a);
+  };
+  documents.onDidSave((e) =>
+    safe("save", undefined, () => (analysisOf(e.document.uri), remember(e.document.uri)))
+  );
+  documents.onDidChangeContent((e) => {
+    // Opening is handled above; this is an edit.
+    if (cache.has(e.document.uri) || timers.has(e.document.uri)) schedule(e.document.uri);
+  });
   documents.onDidClose((e) => {
     clearTimeout(timers.get(e.document.uri));
     timers.delete(e.document.uri);
+    clearTimeout(fullTimers.get(e.document.uri));
+    fullTimers.delete(e.document.uri);
     cache.delete(e.document.uri);
+    baselines.delete(e.document.uri);
     connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
   });
 
@@ -205,16 +343,44 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
     return a ? { a, offset: service.offsetAt(a.lines, p.position) } : null;
   };
 
+  /**
+   * For the requests that come while someone types (hover, completion, signature help,
+   * highlights): the latest analysis even if an edit or two behind, read through the edits
+   * since, so that they never wait for a fresh analysis of a text that will change again
+   * in 100 ms. The debounced check catches up behind them.
+   */
+  const current = (p: { textDocument: { uri: string }; position: service.LinePosition }) => {
+    const uri = p.textDocument.uri;
+    const doc = documents.get(uri);
+    const cached = cache.get(uri);
+    if (!doc || !cached || cached.version === doc.version) return at(p);
+    const text = doc.getText();
+    const lines = linesOf(uri, doc.version, text);
+    const edit = service.editBetween(cached.analysis.source, text);
+    return { a: cached.analysis, edit, text, lines, offset: service.offsetAt(lines, p.position) };
+  };
+  let lineCache: { uri: string; version: number; lines: LineIndex } | null = null;
+  const linesOf = (uri: string, version: number, text: string): LineIndex => {
+    if (lineCache?.uri !== uri || lineCache.version !== version) {
+      lineCache = { uri, version, lines: lineIndex(text) };
+    }
+    return lineCache.lines;
+  };
+
   connection.onHover((p) =>
     safe("hover", null, () => {
-      const c = at(p);
-      const h = c && service.hover(c.a, c.offset);
-      return h && c
-        ? {
-          contents: { kind: MarkupKind.Markdown, value: h.markdown },
-          range: range(c.a.lines, h.span),
-        }
-        : null;
+      const c = current(p);
+      if (!c) return null;
+      const edit = "edit" in c ? c.edit : null;
+      const h = service.hover(c.a, edit ? edit.toOlder(c.offset) : c.offset);
+      if (!h) return null;
+      const span = edit
+        ? { start: edit.toNewer(h.span.start), end: edit.toNewer(h.span.end) }
+        : h.span;
+      return {
+        contents: { kind: MarkupKind.Markdown, value: h.markdown },
+        range: range("lines" in c ? c.lines : c.a.lines, span),
+      };
     })
   );
 
@@ -239,9 +405,13 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
 
   connection.onCompletion((p) =>
     safe("completion", [], () => {
-      const c = at(p);
+      const c = current(p);
       if (!c) return [];
-      return service.completion(c.a, c.offset).map((item) => ({
+      const earlier = baselines.get(p.textDocument.uri);
+      // Completion reads the text before the cursor: the current text, the names of the
+      // (possibly older) analysis.
+      const a = "edit" in c ? service.withText(c.a, c.text, c.lines, c.edit) : c.a;
+      return service.completion(a, c.offset, earlier).map((item) => ({
         label: item.label,
         kind: COMPLETION_KIND[item.kind],
         detail: item.detail,
@@ -267,6 +437,130 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
       });
       return service.documentSymbols(a).map(convert);
     })
+  );
+
+  connection.languages.semanticTokens.on((p) =>
+    safe("semantic tokens", { data: [] }, () => {
+      const a = analysisOf(p.textDocument.uri);
+      if (!a) return { data: [] };
+      const builder = new SemanticTokensBuilder();
+      for (const t of service.semanticTokens(a)) {
+        const type = service.TOKEN_TYPES.indexOf(t.type);
+        const modifiers = t.modifiers.reduce(
+          (bits, m) => bits | (1 << service.TOKEN_MODIFIERS.indexOf(m)),
+          0,
+        );
+        // Tokens may not span lines: a multi-line one (a PRQL triple-quoted string) is cut.
+        const from = service.positionAt(a.lines, t.span.start);
+        const to = service.positionAt(a.lines, t.span.end);
+        for (let line = from.line; line <= to.line; line++) {
+          const first = line === from.line ? from.character : 0;
+          const last = line === to.line ? to.character : a.lines.lineText(line + 1).length;
+          if (last > first) builder.push(line, first, last - first, type, modifiers);
+        }
+      }
+      return builder.build();
+    })
+  );
+
+  connection.onCodeAction((p) =>
+    safe("code actions", [], () => {
+      const a = analysisOf(p.textDocument.uri);
+      if (!a) return [];
+      const span = {
+        start: service.offsetAt(a.lines, p.range.start),
+        end: service.offsetAt(a.lines, p.range.end),
+      };
+      return service.codeActions(a, span).map((action) => ({
+        title: action.title,
+        kind: CodeActionKind.QuickFix,
+        isPreferred: action.preferred,
+        diagnostics: p.context.diagnostics.filter((d) =>
+          d.code === action.diagnostic.code &&
+          service.offsetAt(a.lines, d.range.start) === action.diagnostic.span.start
+        ),
+        edit: { changes: { [p.textDocument.uri]: edits(a, action.edits) } },
+      }));
+    })
+  );
+
+  connection.onSignatureHelp((p) =>
+    safe("signature help", null, () => {
+      const c = at(p);
+      const help = c && service.signatureHelp(c.a, c.offset);
+      if (!help) return null;
+      return {
+        signatures: [{
+          label: help.label,
+          documentation: { kind: MarkupKind.Markdown, value: help.documentation },
+          parameters: help.parameters.map((x) => ({
+            label: x.label,
+            documentation: { kind: MarkupKind.Markdown, value: x.documentation },
+          })),
+        }],
+        activeSignature: 0,
+        activeParameter: help.active < 0 ? undefined : help.active,
+      };
+    })
+  );
+
+  connection.onDocumentHighlight((p) =>
+    safe("document highlight", [], () => {
+      const c = at(p);
+      if (!c) return [];
+      return service.documentHighlights(c.a, c.offset).map((h) => ({
+        range: range(c.a.lines, h.span),
+        kind: h.write ? DocumentHighlightKind.Write : DocumentHighlightKind.Read,
+      }));
+    })
+  );
+
+  connection.onFoldingRanges((p) =>
+    safe("folding ranges", [], () => {
+      const a = analysisOf(p.textDocument.uri);
+      if (!a) return [];
+      const kinds = {
+        region: FoldingRangeKind.Region,
+        comment: FoldingRangeKind.Comment,
+        imports: FoldingRangeKind.Imports,
+      };
+      return service.foldingRanges(a).map((f) => ({
+        startLine: f.startLine - 1,
+        endLine: f.endLine - 1,
+        kind: kinds[f.kind],
+      }));
+    })
+  );
+
+  connection.onWorkspaceSymbol((p) =>
+    safe("workspace symbols", [], () => {
+      const files = new Map<string, string>();
+      for (const doc of documents.all()) files.set(fileOf(doc.uri), doc.getText());
+      for (const root of workspaceRoots) {
+        for (const file of heddleFiles(root)) {
+          if (!files.has(file)) files.set(file, Deno.readTextFileSync(file));
+        }
+      }
+      const list = [...files].map(([file, source]) => ({ file, source }));
+      const found = service.workspaceSymbols(list, p.query);
+      const indexes = new Map(list.map((f) => [f.file, lineIndex(f.source)]));
+      return found.map((s) => ({
+        name: s.name,
+        kind: SYMBOL_KIND[s.kind],
+        containerName: s.container ?? undefined,
+        location: { uri: pathToFileURL(s.file).href, range: range(indexes.get(s.file)!, s.span) },
+      }));
+    })
+  );
+
+  /** The workflow graph, for the editor's preview (`heddle/dag`, see docs/lsp.md). */
+  connection.onRequest(
+    "heddle/dag",
+    (p: { textDocument: { uri: string } }) =>
+      safe("workflow graph", { graphs: [] }, () => {
+        const a = analysisOf(p.textDocument.uri);
+        return { graphs: (a && service.dag(a)) ?? [] };
+      }),
   );
 
   connection.onDocumentFormatting((p) =>
@@ -302,6 +596,28 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
   documents.listen(connection);
   connection.listen();
   return new Promise<never>(() => {});
+}
+
+/** The `.he` files under a folder (dependencies and hidden folders left out), at most 2000. */
+function heddleFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (out.length >= 2000) return;
+      if (e.name.startsWith(".") || e.name === "node_modules") continue;
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory) walk(path);
+      else if (e.isFile && e.name.endsWith(".he")) out.push(path);
+    }
+  };
+  walk(root);
+  return out;
 }
 
 if (import.meta.main) {

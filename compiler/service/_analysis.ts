@@ -71,6 +71,11 @@ export interface Analysis {
   typed: Typed | null;
   symbols: Map<string, SymbolInfo>;
   occurrences: Occurrence[];
+  /**
+   * Set when `source` is newer than the tree (see `withText`): maps an offset of `source`
+   * to the tree's text.
+   */
+  edit?: { toOlder(offset: number): number };
 }
 
 /** Runs the phases over a document and indexes its names. */

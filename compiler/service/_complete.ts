@@ -11,11 +11,20 @@ import { RETRY_CONFIG } from "../resolve/mod.ts";
 import type { Analysis } from "./_analysis.ts";
 import {
   configTypeText,
+  fieldTypeText,
   opMarkdown,
   resourceKindMarkdown,
   rowSchemaText,
   symbolMarkdown,
 } from "./_describe.ts";
+import {
+  PRQL_FUNCTIONS,
+  PRQL_TRANSFORMS,
+  prqlAliases,
+  prqlInput,
+  prqlStageAt,
+  prqlStages,
+} from "./_prql.ts";
 
 export type CompletionKind =
   | "keyword"
@@ -28,7 +37,8 @@ export type CompletionKind =
   | "handler"
   | "slot"
   | "configKey"
-  | "column";
+  | "column"
+  | "function";
 
 export interface CompletionItem {
   label: string;
@@ -44,15 +54,23 @@ export interface CompletionItem {
 const DECLARATION_KEYWORDS = ["import", "resource", "step", "handler", "workflow", "type"];
 const WORD_BEFORE = /[A-Za-z_][A-Za-z0-9_]*$/;
 
-export function completion(a: Analysis, offset: number): CompletionItem[] {
+/**
+ * The completions at `offset`. `earlier` is an analysis of an earlier version of the text
+ * (as it was opened or last saved): while a PRQL block is rewritten it may not compile, and
+ * over an open source its columns are inferred from their uses, so a column the block no
+ * longer mentions is only known from that version. Its columns are offered too.
+ */
+export function completion(a: Analysis, offset: number, earlier?: Analysis): CompletionItem[] {
   const at = Math.min(Math.max(offset, 0), a.source.length);
   const lineStart = a.lines.lineStart(a.lines.locate(at).line);
   const prefix = a.source.slice(lineStart, at);
   const lineEnd = a.source.indexOf("\n", at);
   const line = a.source.slice(lineStart, lineEnd < 0 ? a.source.length : lineEnd);
 
-  const prql = prqlAt(a, at);
-  if (prql) return prqlCompletions(a, prql, prefix);
+  // The tree may be an edit behind the text (see `withText`): look places up in its offsets.
+  const treeAt = a.edit ? a.edit.toOlder(at) : at;
+  const prql = prqlStageAt(a, treeAt);
+  if (prql) return prqlCompletions(a, prql, prefix, at, earlier);
   if (insideString(prefix)) return [];
 
   const member = /([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z0-9_]*)$/.exec(prefix);
@@ -71,7 +89,7 @@ export function completion(a: Analysis, offset: number): CompletionItem[] {
     return [...a.resolved.handlers.keys()].map((name) => symbolItem(a, "handler", name));
   }
 
-  const body = bodyAt(a, at);
+  const body = bodyAt(a, treeAt);
   if (body) return pipelineCompletions(a, body);
   if (/^[A-Za-z_]*$/.test(prefix)) {
     return DECLARATION_KEYWORDS.map((k) => ({ label: k, kind: "keyword" as const }));
@@ -129,21 +147,36 @@ function slotCompletions(a: Analysis, line: string, inside: string): CompletionI
   }));
 }
 
+/** The config object around a cursor: its contract's keys and where it opens. */
+export interface ConfigContext {
+  /** `file.read`, `retry`. */
+  owner: string;
+  schema: ConfigField[];
+  /** The offset of its `{`. */
+  open: number;
+}
+
+/** The config object (of `alias.member { }` or `retry { }`) enclosing `at`, or null. */
+export function configContextAt(a: Analysis, at: number): ConfigContext | null {
+  const open = unmatchedBrace(a.source, at);
+  if (open < 0) return null;
+  const before = a.source.slice(Math.max(0, open - 200), open);
+  if (/\bretry\s*$/.test(before)) return { owner: "retry", schema: RETRY_CONFIG, open };
+  const q = /([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s*(?:<[^<>]*>\s*)?$/.exec(before);
+  const m = q ? a.resolved.modules.get(q[1]) : undefined;
+  const schema = q && m ? m.ops.get(q[2])?.config ?? m.resources.get(q[2])?.config : undefined;
+  return q && schema ? { owner: `${q[1]}.${q[2]}`, schema, open } : null;
+}
+
 /**
  * Inside `{ ... }` after `alias.member` or `retry`, at a key position: the contract's keys
  * not written yet. Null when the cursor is not in such an object.
  */
 function configAt(a: Analysis, at: number): CompletionItem[] | null {
-  const open = unmatchedBrace(a.source, at);
-  if (open < 0) return null;
+  const context = configContextAt(a, at);
+  if (!context) return null;
+  const { open, schema } = context;
   if (!/(?:^\{|[,\n])\s*[A-Za-z0-9_]*$/.test(a.source.slice(open, at))) return null;
-  const before = a.source.slice(Math.max(0, open - 200), open);
-  let schema: ConfigField[] | null = null;
-  if (/\bretry\s*$/.test(before)) schema = RETRY_CONFIG;
-  const q = /([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s*(?:<[^<>]*>\s*)?$/.exec(before);
-  const m = q ? a.resolved.modules.get(q[1]) : undefined;
-  if (q && m) schema = m.ops.get(q[2])?.config ?? m.resources.get(q[2])?.config ?? null;
-  if (!schema) return null;
   const close = a.source.indexOf("}", at);
   const body = a.source.slice(open + 1, close < 0 ? a.source.length : close);
   const typing = WORD_BEFORE.exec(a.source.slice(open, at))?.[0];
@@ -203,23 +236,15 @@ function pipelineCompletions(a: Analysis, owner: Ast.WorkflowDecl | Ast.HandlerD
   return items;
 }
 
-function prqlAt(a: Analysis, at: number): Ast.PrqlStage | null {
-  for (const item of a.resolved.program.items) {
-    if (item.kind !== "Workflow" && item.kind !== "Handler") continue;
-    for (const st of item.body) {
-      for (const stage of st.pipeline.stages) {
-        if (stage.kind === "Prql" && stage.textSpan.start <= at && at <= stage.textSpan.end) {
-          return stage;
-        }
-      }
-    }
-  }
-  return null;
-}
-
-/** After `join`, the steps that can be joined; elsewhere `input`'s columns. */
-function prqlCompletions(a: Analysis, stage: Ast.PrqlStage, prefix: string): CompletionItem[] {
-  if (/\bjoin\s+[A-Za-z0-9_]*$/.test(prefix)) {
+/** After `join`, the steps that can be joined; after `from`, `input`; else columns and more. */
+function prqlCompletions(
+  a: Analysis,
+  stage: Ast.PrqlStage,
+  prefix: string,
+  at: number,
+  earlier: Analysis | undefined,
+): CompletionItem[] {
+  if (/\bjoin\s+(?:side:[a-z]+\s+)?[A-Za-z0-9_]*$/.test(prefix)) {
     return [...a.resolved.steps.entries()]
       .filter(([, s]) => s.call?.op.role === "lookup")
       .map(([n]) => symbolItem(a, "step", n));
@@ -227,13 +252,46 @@ function prqlCompletions(a: Analysis, stage: Ast.PrqlStage, prefix: string): Com
   if (/\bfrom\s+[A-Za-z0-9_]*$/.test(prefix)) {
     return [{ label: "input", kind: "stream", detail: "the incoming rows" }];
   }
-  const input = a.typed?.stages.get(stage)?.input;
-  if (!input) return [];
-  const row = rowSchemaText(input);
-  return input.fields.map((f) => ({
-    label: f.name,
-    kind: "column" as const,
-    detail: `${f.type ?? f.family ?? "unknown"}${f.nullable ? "?" : ""}`,
-    documentation: `A column of \`input\`: \`${row}\``,
-  }));
+  const typing = WORD_BEFORE.exec(prefix)?.[0] ?? "";
+  const items: CompletionItem[] = [];
+  // At the start of a line: a transform.
+  if (/^\s*[A-Za-z_]*$/.test(prefix)) {
+    for (const t of PRQL_TRANSFORMS) items.push({ label: t, kind: "keyword", detail: "transform" });
+  }
+  const input = [...prqlInput(a, stage) ?? []];
+  const row = a.typed?.stages.get(stage)?.input;
+  const blocks = prqlStages(a);
+  const before = earlier ? prqlStages(earlier) : [];
+  if (earlier && before.length === blocks.length) {
+    // The same block (by position among the blocks) in the earlier version.
+    for (const f of prqlInput(earlier, before[blocks.indexOf(stage)]) ?? []) {
+      if (!input.some((x) => x.name === f.name)) input.push(f);
+    }
+  }
+  for (const f of input) {
+    items.push({
+      label: f.name,
+      kind: "column",
+      detail: fieldTypeText(f),
+      documentation: row ? `A column of \`input\`: \`${rowSchemaText(row)}\`` : undefined,
+    });
+  }
+  const start = at - typing.length;
+  const lineStart = a.source.lastIndexOf("\n", start - 1) + 1;
+  for (const alias of prqlAliases(stage)) {
+    // Only aliases defined before this line: the one being written here is not defined yet.
+    if (alias.end > lineStart || items.some((i) => i.label === alias.name)) continue;
+    items.push({ label: alias.name, kind: "column", detail: `= ${alias.expression}` });
+  }
+  // Inside an expression (after a transform's name): the functions as well.
+  if (/\b(aggregate|derive|select|group|window|sort|filter)\b[^\n]*$/.test(prefix)) {
+    for (const [name, doc] of PRQL_FUNCTIONS) {
+      items.push({ label: name, kind: "function", detail: "function", documentation: doc });
+    }
+  }
+  // The word being typed is not a suggestion of itself: with an open input row it has been
+  // inferred as a column from this very use, so it is offered only if written elsewhere too.
+  const elsewhere = typing !== "" &&
+    [...a.source.matchAll(new RegExp(`\\b${typing}\\b`, "g"))].length > 1;
+  return items.filter((i) => i.label !== typing || elsewhere);
 }

@@ -4,6 +4,7 @@
  * It only formats what earlier phases found; it must never compute types itself.
  */
 import type { RowSchema } from "../mod.ts";
+import type { SchemaField } from "../types/mod.ts";
 import type * as Ast from "../syntax/mod.ts";
 import {
   type ArrowField,
@@ -45,11 +46,14 @@ export function rowContractText(r: RowContract | null): string {
   }
 }
 
+/** An inferred field's type: `int64`, `float64?`; an unknown type shows its family. */
+export function fieldTypeText(f: SchemaField): string {
+  return `${f.type ?? (f.family ? `<${f.family}>` : "<unknown>")}${f.nullable ? "?" : ""}`;
+}
+
 /** An inferred row: `{ user_id: int64, amount: float64, .. }`; unknown types show their family. */
 export function rowSchemaText(r: RowSchema): string {
-  const parts = r.fields.map((f) =>
-    `${f.name}: ${f.type ?? (f.family ? `<${f.family}>` : "<unknown>")}${f.nullable ? "?" : ""}`
-  );
+  const parts = r.fields.map((f) => `${f.name}: ${fieldTypeText(f)}`);
   if (r.open) parts.push("..");
   return `{ ${parts.join(", ")} }`;
 }

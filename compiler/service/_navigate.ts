@@ -13,6 +13,7 @@ import {
   type SymbolInfo,
 } from "./_analysis.ts";
 import { configFieldText, opMarkdown, resourceKindMarkdown, symbolMarkdown } from "./_describe.ts";
+import { prqlHover } from "./_prql.ts";
 
 export interface Hover {
   /** The text the hover is about. */
@@ -27,7 +28,7 @@ export interface TextEdit {
 
 export function hover(a: Analysis, offset: number): Hover | null {
   const o = occurrenceAt(a, offset);
-  if (!o) return null;
+  if (!o) return prqlHover(a, offset);
   const t = o.target;
   switch (t.kind) {
     case "symbol": {

@@ -3,7 +3,8 @@
  * stream bindings nested under it. Read from the syntax tree alone, so the outline stays
  * useful while names do not resolve.
  */
-import type { Span } from "../mod.ts";
+import { parse, type Span } from "../mod.ts";
+import type * as Ast from "../syntax/mod.ts";
 import type { Analysis, SymbolKind } from "./_analysis.ts";
 
 export interface OutlineSymbol {
@@ -19,9 +20,13 @@ export interface OutlineSymbol {
 }
 
 export function documentSymbols(a: Analysis): OutlineSymbol[] {
+  return outline(a.resolved.program, a.source);
+}
+
+function outline(program: Ast.Program, source: string): OutlineSymbol[] {
   const out: OutlineSymbol[] = [];
-  const text = (span: Span) => a.source.slice(span.start, span.end);
-  for (const item of a.resolved.program.items) {
+  const text = (span: Span) => source.slice(span.start, span.end);
+  for (const item of program.items) {
     const base = { span: item.span, children: [] as OutlineSymbol[] };
     switch (item.kind) {
       case "Import":
@@ -84,4 +89,39 @@ export function documentSymbols(a: Analysis): OutlineSymbol[] {
     }
   }
   return out.filter((s) => s.name !== "");
+}
+
+/** A declaration found by a workspace-wide search. */
+export interface WorkspaceSymbol {
+  name: string;
+  kind: SymbolKind;
+  file: string;
+  span: Span;
+  /** The workflow or handler a stream belongs to. */
+  container: string | null;
+}
+
+/**
+ * The declarations of several files whose names match `query` (its characters in order,
+ * ignoring case, as editors match symbols). Files are only parsed: a workspace search must
+ * stay cheap however many programs there are.
+ */
+export function workspaceSymbols(
+  files: Array<{ file: string; source: string }>,
+  query: string,
+): WorkspaceSymbol[] {
+  const pattern = new RegExp(
+    [...query.toLowerCase()].map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join(".*"),
+  );
+  const out: WorkspaceSymbol[] = [];
+  for (const { file, source } of files) {
+    const add = (s: OutlineSymbol, container: string | null) => {
+      if (pattern.test(s.name.toLowerCase())) {
+        out.push({ name: s.name, kind: s.kind, file, span: s.selectionSpan, container });
+      }
+      for (const c of s.children) add(c, s.name);
+    };
+    for (const s of outline(parse(source, file).value, source)) add(s, null);
+  }
+  return out;
 }

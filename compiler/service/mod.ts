@@ -1,12 +1,13 @@
 /**
  * The language service: what an editor asks about a `.he` document (diagnostics, hover,
- * definition, references, completion, outline, formatting, rename), answered by pure
+ * definition, references, completion, outline, formatting, rename, semantic tokens, code
+ * actions, signature help, folding, highlights, the workflow graph), answered by pure
  * functions over the text with the compiler's own phases. Offsets go in and spans come
  * out, in UTF-16 code units like every span in the compiler; `cli/lsp.ts` translates to
  * the protocol. This folder must never import an LSP library nor anything outside
  * `compiler/`, and no function here may throw on any text.
  */
-import { type Diagnostic, format, type Severity, type Span } from "../mod.ts";
+import { type Diagnostic, format, RESOLVE_CODES, type Severity, type Span } from "../mod.ts";
 import type { LineIndex } from "../diagnostics/mod.ts";
 import type { Analysis } from "./_analysis.ts";
 import type { TextEdit } from "./_navigate.ts";
@@ -30,7 +31,25 @@ export {
   type TextEdit,
 } from "./_navigate.ts";
 export { completion, type CompletionItem, type CompletionKind } from "./_complete.ts";
-export { documentSymbols, type OutlineSymbol } from "./_outline.ts";
+export {
+  documentSymbols,
+  type OutlineSymbol,
+  type WorkspaceSymbol,
+  workspaceSymbols,
+} from "./_outline.ts";
+export { type CodeAction, codeActions, type SignatureHelp, signatureHelp } from "./_actions.ts";
+export {
+  documentHighlights,
+  type FoldingRange,
+  foldingRanges,
+  type Highlight,
+  type SemanticToken,
+  semanticTokens,
+  TOKEN_MODIFIERS,
+  TOKEN_TYPES,
+} from "./_tokens.ts";
+export { dag, type DagGraph, type DagStage } from "./_dag.ts";
+export { recheck } from "./_recheck.ts";
 
 /** A diagnostic as an editor shows it: hints folded into the message, labels as related. */
 export interface ServiceDiagnostic {
@@ -39,7 +58,15 @@ export interface ServiceDiagnostic {
   message: string;
   span: Span;
   related: Array<{ span: Span; message: string; file: string }>;
+  /** `unnecessary`: it marks code that can go (an unused declaration), editors fade it. */
+  tags: Array<"unnecessary">;
 }
+
+/** Warnings about code nothing uses. */
+const UNNECESSARY = new Set<string>([
+  RESOLVE_CODES.unusedDeclaration.code,
+  RESOLVE_CODES.unusedStream.code,
+]);
 
 /** Every phase's diagnostics for the analysed document. */
 export function diagnostics(a: Analysis): ServiceDiagnostic[] {
@@ -57,6 +84,7 @@ export function diagnostics(a: Analysis): ServiceDiagnostic[] {
         message: l.message,
         file: l.file ?? d.file ?? a.file,
       })),
+      tags: own && UNNECESSARY.has(d.code) ? ["unnecessary"] : [],
     };
   });
 }
@@ -68,8 +96,11 @@ export function diagnostics(a: Analysis): ServiceDiagnostic[] {
 export function formatting(source: string): TextEdit[] | null {
   const formatted = format(source);
   if (formatted.diagnostics.some((d) => d.severity === "error")) return null;
-  if (formatted.value === source) return [];
-  return [{ span: { start: 0, end: source.length }, newText: formatted.value }];
+  // The formatter writes `\n`; a file written with CRLF line ends keeps them.
+  const crlf = /\r\n/.test(source.slice(0, source.indexOf("\n") + 1));
+  const text = crlf ? formatted.value.replace(/\r?\n/g, "\r\n") : formatted.value;
+  if (text === source) return [];
+  return [{ span: { start: 0, end: source.length }, newText: text }];
 }
 
 /** A 0-based line and a UTF-16 character within it: the LSP's notion of a position. */
@@ -92,4 +123,43 @@ export function positionAt(lines: LineIndex, offset: number): LinePosition {
     line: line - 1,
     character: Math.min(Math.max(offset - start, 0), lines.lineText(line).length),
   };
+}
+
+/** How offsets of two versions of a text correspond: the one region that changed between them. */
+export interface EditMap {
+  /** An offset of the newer text in the older one (inside the changed region: its end). */
+  toOlder(offset: number): number;
+  toNewer(offset: number): number;
+  /** The changed region in the older text. */
+  older: Span;
+}
+
+/** The correspondence of offsets between an older and a newer text. */
+export function editBetween(older: string, newer: string): EditMap {
+  const max = Math.min(older.length, newer.length);
+  let prefix = 0;
+  while (prefix < max && older.charCodeAt(prefix) === newer.charCodeAt(prefix)) prefix++;
+  let suffix = 0;
+  while (
+    suffix < max - prefix &&
+    older.charCodeAt(older.length - 1 - suffix) === newer.charCodeAt(newer.length - 1 - suffix)
+  ) suffix++;
+  const delta = newer.length - older.length;
+  return {
+    toOlder: (n) =>
+      n <= prefix ? n : n >= newer.length - suffix ? n - delta : older.length - suffix,
+    toNewer: (o) =>
+      o <= prefix ? o : o >= older.length - suffix ? o + delta : newer.length - suffix,
+    older: { start: prefix, end: older.length - suffix },
+  };
+}
+
+/**
+ * An analysis of an older text seen through a newer one: the newer text and line index,
+ * with `edit` to find places in the older tree. Names, types and diagnostics stay those of
+ * the older text. For completion while typing, which reads the text before the cursor and
+ * only looks names up.
+ */
+export function withText(a: Analysis, source: string, lines: LineIndex, edit: EditMap): Analysis {
+  return { ...a, source, lines, edit };
 }

@@ -5,99 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { RESOLVE_CODES } from "../../compiler/mod.ts";
+import { LspClient as Client } from "../../cli/framing.ts";
 import { SEED, SEED_FILE } from "./_cursor.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-
-interface Message {
-  id?: number;
-  method?: string;
-  params?: Record<string, unknown>;
-  result?: unknown;
-  error?: { code: number; message: string };
-}
-
-/** A minimal LSP client: frames messages, matches responses to requests, queues notifications. */
-class Client {
-  #next = 1;
-  #pending = new Map<number, (m: Message) => void>();
-  #notifications: Message[] = [];
-  #waiters: Array<() => void> = [];
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly done: Promise<void>;
-
-  constructor(readonly child: Deno.ChildProcess) {
-    this.#writer = child.stdin.getWriter();
-    this.done = this.#read();
-  }
-
-  async #read(): Promise<void> {
-    let buffer = new Uint8Array(0);
-    const decoder = new TextDecoder();
-    for await (const chunk of this.child.stdout) {
-      const joined = new Uint8Array(buffer.length + chunk.length);
-      joined.set(buffer);
-      joined.set(chunk, buffer.length);
-      buffer = joined;
-      while (true) {
-        const head = decoder.decode(buffer.subarray(0, Math.min(buffer.length, 200)));
-        const end = head.indexOf("\r\n\r\n");
-        if (end < 0) break;
-        const length = Number(/Content-Length: (\d+)/i.exec(head.slice(0, end))![1]);
-        const start = end + 4;
-        if (buffer.length < start + length) break;
-        const message = JSON.parse(decoder.decode(buffer.subarray(start, start + length)));
-        buffer = buffer.slice(start + length);
-        this.#dispatch(message);
-      }
-    }
-  }
-
-  #dispatch(m: Message): void {
-    if (m.id !== undefined && m.method === undefined) {
-      this.#pending.get(m.id)?.(m);
-      this.#pending.delete(m.id);
-      return;
-    }
-    if (m.id !== undefined) {
-      // A request from the server (such as client/registerCapability): accept it.
-      this.#send({ id: m.id, result: null });
-      return;
-    }
-    this.#notifications.push(m);
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  async #send(message: Record<string, unknown>): Promise<void> {
-    const body = new TextEncoder().encode(JSON.stringify({ jsonrpc: "2.0", ...message }));
-    await this.#writer.write(new TextEncoder().encode(`Content-Length: ${body.length}\r\n\r\n`));
-    await this.#writer.write(body);
-  }
-
-  request(method: string, params: unknown): Promise<Message> {
-    const id = this.#next++;
-    const answer = new Promise<Message>((resolve) => this.#pending.set(id, resolve));
-    this.#send({ id, method, params });
-    return answer;
-  }
-
-  notify(method: string, params: unknown): Promise<void> {
-    return this.#send({ method, params });
-  }
-
-  /** The first notification (already received or still to come) that `accept` takes. */
-  async notification(accept: (m: Message) => boolean): Promise<Message> {
-    while (true) {
-      const i = this.#notifications.findIndex(accept);
-      if (i >= 0) return this.#notifications.splice(i, 1)[0];
-      await new Promise<void>((wake) => this.#waiters.push(wake));
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.#writer.close();
-  }
-}
 
 /** The LSP position (0-based line, UTF-16 character) of an offset. */
 function position(text: string, offset: number) {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import * as service from "../../compiler/service/mod.ts";
 import { lineIndex } from "../../compiler/diagnostics/mod.ts";
+import { generateProgram } from "../../bench/parse.ts";
 import { cursor, lineOf, SEED, seedAt, texts } from "./_cursor.ts";
 
 const labels = (items: service.CompletionItem[]) => items.map((i) => i.label).sort();
@@ -227,8 +228,10 @@ Deno.test("completion after `?` offers handlers", () => {
 Deno.test("completion inside a PRQL block offers the columns of `input`", () => {
   const { analysis, offset } = seedAt("filter am<|>ount > 10000");
   const items = service.completion(analysis, offset);
-  assert.deepEqual(labels(items), ["amount", "user_id"]);
+  assert.deepEqual(labels(items.filter((i) => i.kind === "column")), ["amount", "user_id"]);
   assert.equal(items.find((i) => i.label === "amount")?.detail, "float64");
+  // In an expression, the functions PRQL offers as well.
+  assert.ok(items.some((i) => i.kind === "function" && i.label === "sum"));
 });
 
 Deno.test("completion after `join` in PRQL offers the lookup steps", () => {
@@ -348,4 +351,54 @@ Deno.test("every request answers without throwing at every offset of a broken fi
   }
   assert.ok(service.diagnostics(a).length > 0);
   assert.ok(service.documentSymbols(a).length > 0);
+});
+
+// Serving requests while an edit is pending.
+
+Deno.test("editBetween maps offsets of a newer text to an older one and back", () => {
+  const edit = service.editBetween("filter amount > 10 # x", "filter amount > 1000 # x");
+  assert.equal(edit.toOlder(5), 5);
+  assert.equal(edit.toOlder(21), 19);
+  assert.equal(edit.toNewer(19), 21);
+  assert.equal(edit.toNewer(16), 16);
+  // Inside the inserted text: where the insertion ends in the older text.
+  assert.equal(edit.toOlder(19), 18);
+});
+
+Deno.test("completion through a newer text reads its prefix and the older analysis's names", () => {
+  const { analysis, offset } = seedAt("filter <|>amount > 10000");
+  const newer = analysis.source.slice(0, offset) + "am" + analysis.source.slice(offset);
+  const view = service.withText(
+    analysis,
+    newer,
+    lineIndex(newer),
+    service.editBetween(analysis.source, newer),
+  );
+  const items = service.completion(view, offset + 2);
+  assert.deepEqual(labels(items.filter((i) => i.kind === "column")), ["amount", "user_id"]);
+});
+
+Deno.test("recheck of an edit inside one workflow gives the diagnostics a full analysis gives", () => {
+  const source = generateProgram(600);
+  const file = "/tmp/recheck.he";
+  const before = service.analyse(source, file);
+  assert.deepEqual(before.diagnostics.filter((d) => d.severity === "error"), []);
+  // A misspelt config key and a misspelt step in one workflow's body.
+  const at = source.indexOf("workflow Flow7 ");
+  const body = source.slice(at, source.indexOf("\n}\n", at));
+  const edited = body.replace('{ topic: "audits_7" }', '{ topik: "audits_7" }')
+    .replace("| summarise_7 ?", "| summarise_77 ?");
+  const after = source.slice(0, at) + edited + source.slice(at + body.length);
+  const partial = service.recheck(before, after, service.editBetween(source, after));
+  assert.ok(partial, "the edit is inside one workflow");
+  const full = service.analyse(after, file);
+  const view = (a: service.Analysis) =>
+    a.diagnostics.filter((d) => d.code !== "HE0123").map((d) =>
+      `${d.code} ${after.slice(d.span.start, d.span.end)} ${d.message}`
+    ).sort();
+  assert.deepEqual(view(partial), view(full));
+  assert.equal(view(full).length, 3);
+  // An edit that spans two declarations is declined: a full analysis is needed.
+  const across = source.replace("}\n\n// Block 3", "}\n\n\n// Block 3");
+  assert.equal(service.recheck(before, across, service.editBetween(source, across)), null);
 });
