@@ -283,8 +283,11 @@ function prqlCompletions(
     if (alias.end > lineStart || items.some((i) => i.label === alias.name)) continue;
     items.push({ label: alias.name, kind: "column", detail: `= ${alias.expression}` });
   }
-  // Inside an expression (after a transform's name): the functions as well.
-  if (/\b(aggregate|derive|select|group|window|sort|filter)\b[^\n]*$/.test(prefix)) {
+  // Inside an expression (the last transform before the cursor takes one): the functions too.
+  const transforms = a.source.slice(Math.max(0, at - 400), at).match(
+    /\b(from|select|filter|derive|group|aggregate|sort|take|join|window)\b/g,
+  );
+  if (transforms && !["from", "join", "take"].includes(transforms.at(-1)!)) {
     for (const [name, doc] of PRQL_FUNCTIONS) {
       items.push({ label: name, kind: "function", detail: "function", documentation: doc });
     }

@@ -402,3 +402,27 @@ Deno.test("recheck of an edit inside one workflow gives the diagnostics a full a
   const across = source.replace("}\n\n// Block 3", "}\n\n\n// Block 3");
   assert.equal(service.recheck(before, across, service.editBetween(source, across)), null);
 });
+
+Deno.test("completion in a half-typed PRQL block offers columns at each transform, never the typed word", () => {
+  const file = new URL("../../examples/quickstart.he", import.meta.url).pathname;
+  const source = Deno.readTextFileSync(file);
+  const options = { heddlePath: new URL("../../examples/plugins", import.meta.url).pathname };
+  const opened = service.analyse(source, file, options);
+  const line = '    filter status == "settled" && amount > 0.0\n';
+  const columns = ["amount", "merchant", "status", "ts", "tx_id", "user_id"];
+  for (const typed of ["filter ", "select {", "sort ", "derive x = ", "derive x = amou"]) {
+    const text = source.replace(line, `    ${typed}\n`);
+    const at = text.indexOf(`    ${typed}\n`) + 4 + typed.length;
+    const items = service.completion(service.analyse(text, file, options), at, opened);
+    const offered = labels(items.filter((i) => i.kind === "column"));
+    assert.deepEqual(offered, columns, typed);
+  }
+  // After `aggregate {` in the second block: the rows arriving there, and the functions.
+  const second = "        payments = count this,\n";
+  const text = source.replace(second, "        s = sum amo\n");
+  const at = text.indexOf("sum amo") + "sum amo".length;
+  const items = service.completion(service.analyse(text, file, options), at, opened);
+  assert.ok(items.some((i) => i.label === "amount_cents" && i.kind === "column"));
+  assert.ok(items.some((i) => i.label === "count" && i.kind === "function"));
+  assert.ok(!items.some((i) => i.label === "amo" || i.label === "s"));
+});
