@@ -209,32 +209,34 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
       connection.sendDiagnostics({ uri, version: doc?.version, diagnostics });
     });
 
-  /** The full analysis after a partial one, once typing has paused. */
-  const fullTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  const scheduleFull = (uri: string) => {
-    clearTimeout(fullTimers.get(uri));
-    fullTimers.set(
+  /** Runs `run` after `ms`, replacing whatever was pending for the document in `pending`. */
+  const later = (
+    pending: Map<string, ReturnType<typeof setTimeout>>,
+    uri: string,
+    ms: number,
+    run: () => void,
+  ) => {
+    clearTimeout(pending.get(uri));
+    pending.set(
       uri,
       setTimeout(() => {
-        fullTimers.delete(uri);
-        if (documents.get(uri) && cache.get(uri)?.version !== documents.get(uri)!.version) {
-          analysisOf(uri);
-          publish(uri);
-        }
-      }, FULL_AFTER_MS),
+        pending.delete(uri);
+        run();
+      }, ms),
     );
   };
 
-  const schedule = (uri: string) => {
-    clearTimeout(timers.get(uri));
-    timers.set(
-      uri,
-      setTimeout(() => {
-        timers.delete(uri);
+  /** The full analysis after a partial one, once typing has paused. */
+  const fullTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  const scheduleFull = (uri: string) =>
+    later(fullTimers, uri, FULL_AFTER_MS, () => {
+      if (documents.get(uri) && cache.get(uri)?.version !== documents.get(uri)!.version) {
+        analysisOf(uri);
         publish(uri);
-      }, debounce),
-    );
-  };
+      }
+    });
+
+  const schedule = (uri: string) => later(timers, uri, debounce, () => publish(uri));
 
   const edits = (a: service.Analysis, list: service.TextEdit[]): LspTextEdit[] =>
     list.map((e) => ({ range: range(a.lines, e.span), newText: e.newText }));
