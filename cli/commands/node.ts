@@ -5,9 +5,9 @@
  * roles share a process, the control plane reaches the worker through gRPC, so a
  * single-node setup exercises exactly the path a cluster uses.
  */
-import { Command, Option } from "@commander-js/extra-typings";
+import { Command, Option, type OptionValues } from "@commander-js/extra-typings";
 import { ensurePrivateDir } from "../../runtime/fs/mod.ts";
-import { ControlPlane } from "../../runtime/control/mod.ts";
+import { ControlPlane, DEFAULT_LIMITS } from "../../runtime/control/mod.ts";
 import type { Worker } from "../../runtime/worker/mod.ts";
 import {
   checkListen,
@@ -20,7 +20,7 @@ import {
   serveWorker,
 } from "../../runtime/protocol/mod.ts";
 import { CliError, ExitCode, jsonLine, type Terminal } from "../_terminal.ts";
-import { example, outputOption, parseBytes } from "../_options.ts";
+import { example, outputOption, parseBytes, parsePositiveInt } from "../_options.ts";
 import { nodeCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { createWorker } from "../_deploy.ts";
 
@@ -40,6 +40,9 @@ interface NodeOptions {
   tlsCa?: string;
   insecure?: boolean;
   allowPath: string[];
+  maxSourceSize: number;
+  maxWorkflows: number;
+  keepRuns: number;
   memoryBudget?: number;
   output: "text" | "json";
 }
@@ -71,19 +74,44 @@ function allowedDirectories(options: NodeOptions): string[] {
   });
 }
 
-const insecureHelp = "listen beyond loopback without TLS (the token travels in clear text)";
+/** A daemon's `--insecure`, `--allow-path` and per-request limits. */
+function withNodeOptions<
+  Args extends unknown[],
+  Opts extends OptionValues,
+  Globals extends OptionValues,
+>(command: Command<Args, Opts, Globals>) {
+  return command
+    .option("--insecure", "listen beyond loopback without TLS (the token travels in clear text)")
+    .addOption(allowPathOption())
+    .option(
+      "--max-source-size <size>",
+      "largest program (with its files) one deploy may send",
+      parseBytes,
+      DEFAULT_LIMITS.maxSourceBytes,
+    )
+    .option(
+      "--max-workflows <n>",
+      "most workflows one deploy may declare",
+      parsePositiveInt,
+      DEFAULT_LIMITS.maxWorkflows,
+    )
+    .option(
+      "--keep-runs <n>",
+      "finished runs kept in the history (older ones are deleted)",
+      parsePositiveInt,
+      DEFAULT_LIMITS.keepRuns,
+    );
+}
 
 export function localCommand(term: Terminal, exit: { code: number }) {
-  return withCredentialOptions(
+  return withNodeOptions(withCredentialOptions(
     new Command("local")
       .description(
         "Start a single-node daemon: a control plane and a worker. Stop it with Ctrl-C or " +
           "SIGTERM.",
       )
       .option("--listen <address>", "where the control plane listens", DEFAULT_CONTROL_ADDRESS),
-  )
-    .option("--insecure", insecureHelp)
-    .addOption(allowPathOption())
+  ))
     .option("--memory-budget <size>", "shared memory before spilling (e.g. 1GiB)", parseBytes)
     .addOption(outputOption())
     .addHelpText("after", example("heddle local", "heddle workflow deploy examples/quickstart.he"))
@@ -98,7 +126,7 @@ export function localCommand(term: Terminal, exit: { code: number }) {
 }
 
 export function clusterCommand(term: Terminal, exit: { code: number }) {
-  return withCredentialOptions(
+  return withNodeOptions(withCredentialOptions(
     new Command("cluster")
       .description("Start this node's cluster roles: control plane, worker, or both.")
       .option("--control-plane", "run the control plane on this node")
@@ -107,9 +135,7 @@ export function clusterCommand(term: Terminal, exit: { code: number }) {
       .option("--join <address>", "the control plane a worker registers with")
       .option("--worker-listen <address>", "where the worker listens", "127.0.0.1:0")
       .option("--advertise <address>", "the address peers use to reach this worker"),
-  )
-    .option("--insecure", insecureHelp)
-    .addOption(allowPathOption())
+  ))
     .option("--memory-budget <size>", "shared memory before spilling (e.g. 1GiB)", parseBytes)
     .addOption(outputOption())
     .addHelpText(
@@ -162,6 +188,11 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
         database: `${options.state}/control.db`,
         connect: (info) => connectWorker(info.address, credentials),
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
+        limits: {
+          maxSourceBytes: options.maxSourceSize,
+          maxWorkflows: options.maxWorkflows,
+          keepRuns: options.keepRuns,
+        },
       });
       const server = await serveControlPlane(control, options.listen, credentials);
       servers.push(server);

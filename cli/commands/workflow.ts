@@ -13,9 +13,10 @@ import {
   type CredentialOptions,
   type DeployFile,
   type Run,
+  type RunPage,
 } from "../../runtime/protocol/mod.ts";
 import { CliError, ExitCode, jsonLine, readSourceFile, type Terminal } from "../_terminal.ts";
-import { example, outputOption } from "../_options.ts";
+import { example, outputOption, parsePositiveInt } from "../_options.ts";
 import { collectOverrides, envFileOption, printWireDiagnostics, setOption } from "../_deploy.ts";
 import { DEFAULT_CONTROL_ADDRESS } from "./node.ts";
 import { clientCredentialsOf, withCredentialOptions } from "../_credentials.ts";
@@ -133,15 +134,30 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
     else term.out(runText(run) + summaryText(run));
   });
 
-  sub("runs", "list runs, of one workflow or all").argument("[workflow]").action(
-    async (workflow, options) => {
-      printRuns(
-        term,
-        await withServer(options, (api) => api.listRuns(workflow)),
-        options.output,
-      );
-    },
-  );
+  sub("runs", "list runs, newest first, a page at a time")
+    .argument("[workflow]", "only this workflow's runs")
+    .option("--limit <n>", "runs per page (at most 1000)", parsePositiveInt, 100)
+    .option("--page <token>", "the page to show, as the previous page named it")
+    .option("--all", "every page, one after the other")
+    .action(async (workflow, options) => {
+      const pages = await withServer(options, async (api) => {
+        const found: RunPage[] = [];
+        let pageToken = options.page;
+        do {
+          const page = await api.listRuns({ workflow, pageSize: options.limit, pageToken });
+          found.push(page);
+          pageToken = page.nextPageToken;
+        } while (options.all && pageToken);
+        return found;
+      });
+      const runs = pages.flatMap((p) => p.runs);
+      const next = pages[pages.length - 1].nextPageToken;
+      if (options.output === "json") term.out(jsonLine({ runs, nextPageToken: next }));
+      else {
+        printRuns(term, runs, "text");
+        if (next) term.err(`more runs: add --page ${next} (or --all)\n`);
+      }
+    });
 
   sub("stop", "drain and stop a run").argument("<run>", "the run's id").action(
     async (id, options) => {

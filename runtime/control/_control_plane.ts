@@ -9,8 +9,10 @@ import {
   ControlError,
   type DeployRequest,
   type DeployResponse,
+  type ListRunsRequest,
   type Run,
   type RunEvent,
+  type RunPage,
   type WorkerApi,
   type WorkerInfo,
   type WorkflowInfo,
@@ -33,7 +35,33 @@ export interface ControlPlaneOptions {
    * what the deploy carries and the operator's module path, nothing else.
    */
   readCallerFiles?: boolean;
+  /** Per-request limits and retention (defaults: `DEFAULT_LIMITS`). */
+  limits?: Partial<ControlLimits>;
 }
+
+/** What one request may cost a control plane, and how much history it keeps. */
+export interface ControlLimits {
+  /** Bytes of program text and files one deploy may carry. */
+  maxSourceBytes: number;
+  /** Workflows one deploy may declare. */
+  maxWorkflows: number;
+  /** Finished runs kept (newest first); older ones and their attempts are deleted. */
+  keepRuns: number;
+}
+
+export const DEFAULT_LIMITS: ControlLimits = {
+  maxSourceBytes: 1024 * 1024,
+  maxWorkflows: 1000,
+  keepRuns: 10_000,
+};
+
+/** Runs one `ListRuns` page holds at most, and by default. */
+const MAX_PAGE = 1000;
+const DEFAULT_PAGE = 100;
+/** How long a finished run's events stay in memory for a late `watch`. */
+const FINISHED_GRACE_MS = 10_000;
+/** Attempt records stored per run. */
+const MAX_STORED_ATTEMPTS = 10_000;
 
 interface RunState {
   record: RunRecord;
@@ -59,13 +87,15 @@ export class ControlPlane implements ControlApi {
   /** Clients of remote workers, closed by `disconnect()`. */
   #clients = new Map<string, { close(): void }>();
   #compile: CompileOptions;
-  /** Plain-text secrets of deployed workflows, by workflow: never stored (`_secrets.ts`). */
-  #secrets = new Map<string, Map<string, string>>();
+  /** Plain-text secrets of deploys, by deploy id: never stored (`_secrets.ts`). */
+  #secrets = new Map<number, Map<string, string>>();
+  #limits: ControlLimits;
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
     this.#connect = options.connect;
     this.#compile = { heddlePath: options.heddlePath, readCallerFiles: options.readCallerFiles };
+    this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
   }
 
   /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */
@@ -101,6 +131,7 @@ export class ControlPlane implements ControlApi {
   deploy(request: DeployRequest): Promise<DeployResponse> {
     let compiled;
     try {
+      this.#checkSize(request);
       compiled = compileForDeploy(request, this.#compile);
     } catch (e) {
       return Promise.reject(e);
@@ -108,22 +139,43 @@ export class ControlPlane implements ControlApi {
     if (!compiled.ok) {
       return Promise.resolve({ ok: false, workflows: [], diagnostics: compiled.diagnostics });
     }
-    const sealed = compiled.sealed;
-    for (const name of compiled.workflows) {
-      this.#store.saveWorkflow({
-        name,
-        file: request.file,
-        source: sealed.source,
-        irJson: sealed.irJson,
-        baseDir: compiled.baseDir,
-      });
-      this.#secrets.set(name, sealed.values);
+    const { maxWorkflows } = this.#limits;
+    if (compiled.workflows.length > maxWorkflows) {
+      return Promise.reject(
+        new ControlError(
+          `the program declares ${compiled.workflows.length} workflows; this control plane ` +
+            `accepts up to ${maxWorkflows} per deploy (--max-workflows)`,
+          "invalid",
+        ),
+      );
     }
+    const { sealed } = compiled;
+    const deployId = this.#store.saveDeploy({
+      file: request.file,
+      source: sealed.source,
+      irJson: sealed.irJson,
+      baseDir: compiled.baseDir,
+    }, compiled.workflows);
+    if (sealed.values.size > 0) this.#secrets.set(deployId, sealed.values);
     return Promise.resolve({
       ok: true,
       workflows: compiled.workflows,
       diagnostics: compiled.diagnostics,
     });
+  }
+
+  /** Refuses a deploy whose text and files exceed `maxSourceBytes`, before compiling it. */
+  #checkSize(request: DeployRequest): void {
+    const bytes = [request.source, ...(request.files ?? []).map((f) => f.content)]
+      .reduce((n, text) => n + new TextEncoder().encode(text).length, 0);
+    const { maxSourceBytes } = this.#limits;
+    if (bytes > maxSourceBytes) {
+      throw new ControlError(
+        `the program and its files are ${bytes} bytes; this control plane accepts up to ` +
+          `${maxSourceBytes} bytes per deploy (--max-source-size)`,
+        "invalid",
+      );
+    }
   }
 
   listWorkflows(): Promise<WorkflowInfo[]> {
@@ -140,7 +192,7 @@ export class ControlPlane implements ControlApi {
   async startRun(workflow: string): Promise<Run> {
     const definition = this.#store.workflow(workflow);
     if (!definition) throw new ControlError(`no workflow \`${workflow}\` is deployed`, "not-found");
-    const secrets = this.#secrets.get(workflow) ?? new Map<string, string>();
+    const secrets = this.#secrets.get(definition.deployId) ?? new Map<string, string>();
     let irJson: string;
     try {
       irJson = unsealSecrets(definition.irJson, secrets);
@@ -183,8 +235,14 @@ export class ControlPlane implements ControlApi {
       : Promise.reject(new ControlError(`no run \`${runId}\``, "not-found"));
   }
 
-  listRuns(workflow?: string): Promise<Run[]> {
-    return Promise.resolve(this.#store.runs(workflow));
+  listRuns(request: ListRunsRequest = {}): Promise<RunPage> {
+    const size = Math.min(MAX_PAGE, Math.max(1, request.pageSize || DEFAULT_PAGE));
+    const token = request.pageToken ? Number(request.pageToken) : null;
+    if (token !== null && !Number.isSafeInteger(token)) {
+      return Promise.reject(new ControlError(`bad page token \`${request.pageToken}\``, "invalid"));
+    }
+    const page = this.#store.runs(request.workflow || undefined, size, token);
+    return Promise.resolve({ runs: page.runs, nextPageToken: page.next?.toString() ?? "" });
   }
 
   async stopRun(runId: string): Promise<Run> {
@@ -225,15 +283,18 @@ export class ControlPlane implements ControlApi {
   #onEvent(state: RunState, summary: Summary, event: RunEvent): void {
     state.events.push(event);
     if (event.kind.startsWith("attempt-")) {
-      summary.attempts++;
-      this.#store.recordAttempt({
-        runId: event.runId,
-        stage: event.stage,
-        attempt: Number(event.detail.attempt ?? 0),
-        outcome: event.kind.slice("attempt-".length) as "started" | "failed" | "succeeded",
-        message: String(event.detail.error ?? ""),
-        time: new Date(event.time).toISOString(),
-      });
+      // Every attempt counts; the first ones of a run are stored, so a long run's history
+      // stays bounded.
+      if (++summary.attempts <= MAX_STORED_ATTEMPTS) {
+        this.#store.recordAttempt({
+          runId: event.runId,
+          stage: event.stage,
+          attempt: Number(event.detail.attempt ?? 0),
+          outcome: event.kind.slice("attempt-".length) as "started" | "failed" | "succeeded",
+          message: String(event.detail.error ?? ""),
+          time: new Date(event.time).toISOString(),
+        });
+      }
     }
     if (event.kind === "stage-progress") summary.stages[event.stage] = event.detail;
     if (event.kind === "rows-quarantined") summary.quarantined += Number(event.detail.rows ?? 0);
@@ -258,6 +319,10 @@ export class ControlPlane implements ControlApi {
       summaryJson: JSON.stringify(summary),
       error: failed ?? "",
     });
+    this.#store.pruneRuns(this.#limits.keepRuns);
+    // A finished run's events stay only long enough for a `watch` that raced its end.
+    const timer = setTimeout(() => this.#runs.delete(runId), FINISHED_GRACE_MS);
+    Deno.unrefTimer(timer);
   }
 }
 

@@ -6,16 +6,25 @@
 import { DatabaseSync } from "node:sqlite";
 import type { Run, RunStatus } from "../protocol/mod.ts";
 
-export interface WorkflowRecord {
-  name: string;
+/** One deploy: the program's (secret-free) source and IR, stored once for its workflows. */
+export interface DeployRecord {
   file: string;
   source: string;
   irJson: string;
-  /** The program's directory, where plugins and relative paths are looked up. */
+  /** Where relative paths resolve when the worker has no allowed directories (`heddle run`). */
   baseDir: string;
+}
+
+/** A deployed workflow: its deploy (source and IR are shared by the deploy's workflows). */
+export interface WorkflowRecord extends DeployRecord {
+  name: string;
+  deployId: number;
   version: number;
   deployedAt: string;
 }
+
+/** A workflow as listed: no source, no IR. */
+export type WorkflowSummary = Pick<WorkflowRecord, "name" | "file" | "version" | "deployedAt">;
 
 /** A run as stored: exactly the control channel's `Run`. */
 export type RunRecord = Run;
@@ -30,19 +39,28 @@ export interface AttemptRecord {
 }
 
 const schema = `
-create table if not exists workflows (
-  name text primary key, file text not null, source text not null, ir_json text not null,
-  base_dir text not null,
-  version integer not null, deployed_at text not null);
+create table if not exists deploys (
+  id integer primary key, file text not null, source text not null, ir_json text not null,
+  base_dir text not null, deployed_at text not null);
+create table if not exists deployed (
+  name text primary key, deploy_id integer not null, version integer not null,
+  deployed_at text not null);
 create table if not exists runs (
   id text primary key, workflow text not null, status text not null, started_at text not null,
   ended_at text not null default '', worker text not null default '',
   summary_json text not null default '{}', error text not null default '');
+create index if not exists runs_by_workflow on runs(workflow);
 create table if not exists attempts (
   run_id text not null, stage text not null, attempt integer not null, outcome text not null,
   message text not null, time text not null);
 create index if not exists attempts_by_run on attempts(run_id);
 `;
+
+/** A page of runs, newest first, and the token of the next page (null: no more). */
+export interface RunPage {
+  runs: RunRecord[];
+  next: number | null;
+}
 
 type Row = Record<string, string | number | null>;
 
@@ -58,6 +76,7 @@ export class Store {
     this.#db = new DatabaseSync(path);
     this.#db.exec("pragma journal_mode = wal; pragma busy_timeout = 5000;");
     this.#db.exec(schema);
+    this.#migrate();
     // A control plane that died mid-run cannot know how those runs ended.
     this.#db.prepare(
       "update runs set status = 'failed', error = 'the control plane stopped during the run', " +
@@ -65,38 +84,59 @@ export class Store {
     ).run(new Date().toISOString());
   }
 
-  saveWorkflow(w: Omit<WorkflowRecord, "version" | "deployedAt">): WorkflowRecord {
-    const previous = this.workflow(w.name);
-    const record = {
-      ...w,
-      version: (previous?.version ?? 0) + 1,
-      deployedAt: new Date().toISOString(),
-    };
-    this.#db.prepare(
-      "insert or replace into workflows values (?, ?, ?, ?, ?, ?, ?)",
-    ).run(
-      record.name,
-      record.file,
-      record.source,
-      record.irJson,
-      record.baseDir,
-      record.version,
-      record.deployedAt,
-    );
-    return record;
+  /**
+   * Stores a deploy once and points each of `workflows` at it (a new version of each);
+   * deploys no workflow points at any more are deleted.
+   */
+  saveDeploy(deploy: DeployRecord, workflows: string[]): number {
+    const now = new Date().toISOString();
+    this.#db.exec("begin");
+    try {
+      const { lastInsertRowid } = this.#db.prepare(
+        "insert into deploys (file, source, ir_json, base_dir, deployed_at) values (?, ?, ?, ?, ?)",
+      ).run(deploy.file, deploy.source, deploy.irJson, deploy.baseDir, now);
+      const upsert = this.#db.prepare(
+        "insert into deployed (name, deploy_id, version, deployed_at) values (?, ?, 1, ?) " +
+          "on conflict(name) do update set deploy_id = excluded.deploy_id, " +
+          "version = version + 1, deployed_at = excluded.deployed_at",
+      );
+      for (const name of workflows) upsert.run(name, lastInsertRowid, now);
+      this.#db.exec("delete from deploys where id not in (select deploy_id from deployed)");
+      this.#db.exec("commit");
+      return Number(lastInsertRowid);
+    } catch (e) {
+      this.#db.exec("rollback");
+      throw e;
+    }
   }
 
   workflow(name: string): WorkflowRecord | undefined {
-    const row = this.#db.prepare("select * from workflows where name = ?").get(name) as
-      | Row
-      | undefined;
-    return row && toWorkflow(row);
+    const row = this.#db.prepare(
+      "select w.name, w.deploy_id, w.version, w.deployed_at, d.file, d.source, d.ir_json, " +
+        "d.base_dir from deployed w join deploys d on d.id = w.deploy_id where w.name = ?",
+    ).get(name) as Row | undefined;
+    return row && {
+      name: String(row.name),
+      deployId: Number(row.deploy_id),
+      version: Number(row.version),
+      deployedAt: String(row.deployed_at),
+      file: String(row.file),
+      source: String(row.source),
+      irJson: String(row.ir_json),
+      baseDir: String(row.base_dir),
+    };
   }
 
-  workflows(): WorkflowRecord[] {
-    return (this.#db.prepare("select * from workflows order by name").all() as Row[]).map(
-      toWorkflow,
-    );
+  workflows(): WorkflowSummary[] {
+    return (this.#db.prepare(
+      "select w.name, w.version, w.deployed_at, d.file from deployed w " +
+        "join deploys d on d.id = w.deploy_id order by w.name",
+    ).all() as Row[]).map((r) => ({
+      name: String(r.name),
+      file: String(r.file),
+      version: Number(r.version),
+      deployedAt: String(r.deployed_at),
+    }));
   }
 
   createRun(id: string, workflow: string): RunRecord {
@@ -129,11 +169,34 @@ export class Store {
     return row && toRun(row);
   }
 
-  runs(workflow?: string): RunRecord[] {
-    const rows = workflow
-      ? this.#db.prepare("select * from runs where workflow = ? order by started_at").all(workflow)
-      : this.#db.prepare("select * from runs order by started_at").all();
-    return (rows as Row[]).map(toRun);
+  /** Runs newest first, `limit` at a time; `before` is the `next` of the previous page. */
+  runs(workflow: string | undefined, limit: number, before: number | null): RunPage {
+    const where = [
+      ...(workflow ? ["workflow = ?"] : []),
+      ...(before !== null ? ["rowid < ?"] : []),
+    ];
+    const args = [...(workflow ? [workflow] : []), ...(before !== null ? [before] : [])];
+    const rows = this.#db.prepare(
+      `select rowid, * from runs ${where.length ? `where ${where.join(" and ")}` : ""} ` +
+        "order by rowid desc limit ?",
+    ).all(...args, limit + 1) as Row[];
+    const page = rows.slice(0, limit);
+    return {
+      runs: page.map(toRun),
+      next: rows.length > limit ? Number(page[page.length - 1].rowid) : null,
+    };
+  }
+
+  /** Deletes finished runs (and their attempts) beyond the newest `keep`. */
+  pruneRuns(keep: number): void {
+    const cutoff = this.#db.prepare("select rowid from runs order by rowid desc limit 1 offset ?")
+      .get(keep) as Row | undefined;
+    if (!cutoff) return;
+    const finished = "status not in ('pending', 'running', 'draining') and rowid <= ?";
+    this.#db.prepare(
+      `delete from attempts where run_id in (select id from runs where ${finished})`,
+    ).run(cutoff.rowid);
+    this.#db.prepare(`delete from runs where ${finished}`).run(cutoff.rowid);
   }
 
   recordAttempt(a: AttemptRecord): void {
@@ -163,6 +226,30 @@ export class Store {
   close(): void {
     this.#db.close();
   }
+
+  /**
+   * Databases written before deploys were stored once kept a `workflows` table with a copy
+   * of the source and IR per workflow: each row becomes a deploy of its own.
+   */
+  #migrate(): void {
+    const old = this.#db.prepare(
+      "select 1 from sqlite_master where type = 'table' and name = 'workflows'",
+    ).get();
+    if (!old) return;
+    this.#db.exec("begin");
+    for (const r of this.#db.prepare("select * from workflows").all() as Row[]) {
+      const { lastInsertRowid } = this.#db.prepare(
+        "insert into deploys (file, source, ir_json, base_dir, deployed_at) values (?, ?, ?, ?, ?)",
+      ).run(r.file, r.source, r.ir_json, r.base_dir, r.deployed_at);
+      this.#db.prepare("insert or replace into deployed values (?, ?, ?, ?)").run(
+        r.name,
+        lastInsertRowid,
+        r.version,
+        r.deployed_at,
+      );
+    }
+    this.#db.exec("drop table workflows; commit");
+  }
 }
 
 /** Creates `path` empty with mode 0600, or takes group and world access from an old one. */
@@ -173,18 +260,6 @@ function makePrivate(path: string): void {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
   }
   Deno.chmodSync(path, 0o600);
-}
-
-function toWorkflow(r: Row): WorkflowRecord {
-  return {
-    name: String(r.name),
-    file: String(r.file),
-    source: String(r.source),
-    irJson: String(r.ir_json),
-    baseDir: String(r.base_dir),
-    version: Number(r.version),
-    deployedAt: String(r.deployed_at),
-  };
 }
 
 function toRun(r: Row): RunRecord {

@@ -68,10 +68,13 @@ export function authInterceptor(token: string): grpc.ServerInterceptor {
   };
 }
 
-/** A gRPC server that admits only calls carrying `credentials.token`. */
-export function createServer(credentials: Credentials): grpc.Server {
+/** A gRPC server (with `options`) that admits only calls carrying `credentials.token`. */
+export function createServer(
+  credentials: Credentials,
+  options: grpc.ServerOptions = {},
+): grpc.Server {
   if (credentials.token === null) throw new Error("a server needs a token");
-  return new grpc.Server({ interceptors: [authInterceptor(credentials.token)] });
+  return new grpc.Server({ ...options, interceptors: [authInterceptor(credentials.token)] });
 }
 
 /** The server side of the transport: TLS (mutual when a CA is given) or plaintext. */

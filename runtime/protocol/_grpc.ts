@@ -11,8 +11,10 @@ import { clientTransport, createServer, type Credentials, serverCredentials } fr
 import {
   type ControlApi,
   ControlError,
+  type ListRunsRequest,
   type Run,
   type RunEvent,
+  type RunPage,
   type WorkerApi,
 } from "./_types.ts";
 
@@ -29,6 +31,12 @@ function services(): Loaded {
   loaded ??= definition.heddle.control.v1;
   return loaded;
 }
+
+/**
+ * The largest message either side accepts. Requests above a control plane's own limits
+ * (`--max-source-size`) get its clear refusal; this only stops what is far beyond them.
+ */
+const MAX_MESSAGE = 64 * 1024 * 1024;
 
 type Callback = (error: grpc.ServiceError | null, value?: unknown) => void;
 
@@ -65,6 +73,16 @@ function fromStatus(e: grpc.ServiceError): Error {
   if (e.code === grpc.status.UNAVAILABLE) {
     return new ControlError(`the server is unreachable: ${e.details || e.message}`, "unavailable");
   }
+  if (e.code === grpc.status.RESOURCE_EXHAUSTED) {
+    return new ControlError(
+      `the request or its answer is larger than the transport takes (${MAX_MESSAGE} bytes): ` +
+        (e.details || e.message),
+      "invalid",
+    );
+  }
+  if (e.code === grpc.status.DEADLINE_EXCEEDED) {
+    return new ControlError("the server did not answer in time", "unavailable");
+  }
   if (e.code === grpc.status.UNAUTHENTICATED) {
     return new ControlError(
       "the server refused the call: a valid token is required (the daemon's owner has it in " +
@@ -90,7 +108,7 @@ export async function listen(
   credentials: Credentials,
   register: (server: grpc.Server) => void,
 ): Promise<Listening> {
-  const server = createServer(credentials);
+  const server = createServer(credentials, { "grpc.max_receive_message_length": MAX_MESSAGE });
   register(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(
@@ -121,9 +139,7 @@ export function serveControlPlane(
         ListWorkflows: unary(async () => ({ workflows: await api.listWorkflows() })),
         StartRun: unary((r: { workflow: string }) => api.startRun(r.workflow)),
         GetRun: unary((r: { runId: string }) => api.getRun(r.runId)),
-        ListRuns: unary(async (r: { workflow: string }) => ({
-          runs: await api.listRuns(r.workflow || undefined),
-        })),
+        ListRuns: unary((r: ListRunsRequest) => api.listRuns(r)),
         StopRun: unary((r: { runId: string }) => api.stopRun(r.runId)),
         RegisterWorker: unary(async (r: Parameters<ControlApi["registerWorker"]>[0]) => {
           await api.registerWorker(r);
@@ -155,14 +171,22 @@ export function serveWorker(
 
 function client(service: string, address: string, credentials: Credentials): Loaded {
   const transport = clientTransport(credentials, address);
-  return new (services()[service])(address, transport.channel, transport.options);
+  return new (services()[service])(address, transport.channel, {
+    ...transport.options,
+    "grpc.max_receive_message_length": MAX_MESSAGE,
+  });
+}
+
+/** How long a call may take: a deploy compiles, everything else only reads or writes state. */
+function deadlineOf(method: string): number {
+  return Date.now() + (method === "Deploy" ? 300_000 : 30_000);
 }
 
 function call<T>(c: Loaded, method: string, request: unknown): Promise<T> {
   return new Promise((resolve, reject) =>
     c[method](
       request,
-      { deadline: Date.now() + 30_000 },
+      { deadline: deadlineOf(method) },
       (e: grpc.ServiceError | null, v: T) => e ? reject(fromStatus(e)) : resolve(v),
     )
   );
@@ -180,8 +204,7 @@ export function connectControlPlane(
       (await call<{ workflows: ControlApiWorkflows }>(c, "ListWorkflows", {})).workflows,
     startRun: (workflow) => call<Run>(c, "StartRun", { workflow }),
     getRun: (runId) => call<Run>(c, "GetRun", { runId }),
-    listRuns: async (workflow) =>
-      (await call<{ runs: Run[] }>(c, "ListRuns", { workflow: workflow ?? "" })).runs,
+    listRuns: (request = {}) => call<RunPage>(c, "ListRuns", request),
     stopRun: (runId) => call<Run>(c, "StopRun", { runId }),
     registerWorker: async (info) => void await call(c, "RegisterWorker", info),
     close: () => c.close(),

@@ -81,13 +81,29 @@ export interface RunEvent {
   detail: Record<string, unknown>;
 }
 
+/** Which runs `listRuns` returns: newest first, a page at a time. */
+export interface ListRunsRequest {
+  /** Only this workflow's runs (empty or absent: all). */
+  workflow?: string;
+  /** Runs per page (default 100, at most 1000). */
+  pageSize?: number;
+  /** The previous page's `nextPageToken`; absent for the first page. */
+  pageToken?: string;
+}
+
+export interface RunPage {
+  runs: Run[];
+  /** Pass as `pageToken` for the next page; empty when this was the last. */
+  nextPageToken: string;
+}
+
 /** What the control plane offers to the CLI and to workers. */
 export interface ControlApi {
   deploy(request: DeployRequest): Promise<DeployResponse>;
   listWorkflows(): Promise<WorkflowInfo[]>;
   startRun(workflow: string): Promise<Run>;
   getRun(runId: string): Promise<Run>;
-  listRuns(workflow?: string): Promise<Run[]>;
+  listRuns(request?: ListRunsRequest): Promise<RunPage>;
   stopRun(runId: string): Promise<Run>;
   registerWorker(info: WorkerInfo): Promise<void>;
 }

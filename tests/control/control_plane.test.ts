@@ -92,7 +92,7 @@ Deno.test("runs record their attempts, and a restarted control plane remembers t
 
   first = node(database);
   try {
-    const [remembered] = await first.control.listRuns("Numbers");
+    const [remembered] = (await first.control.listRuns({ workflow: "Numbers" })).runs;
     assert.equal(remembered.id, runId!);
     assert.equal(remembered.status, "succeeded");
     const attempts = first.control.attempts(runId!);
