@@ -69,6 +69,11 @@ async function readRest(reader: ReadableStreamDefaultReader<string>): Promise<st
   return text;
 }
 
+/** The `heddle workflow` options of the daemon's owner: its address and state directory. */
+export function ownerOf(daemon: Daemon): string[] {
+  return ["--server", daemon.address, "--state", daemon.state];
+}
+
 /** Runs a command and returns its exit code and output. */
 export async function sh(
   cmd: string[],

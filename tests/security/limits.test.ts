@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { heddle } from "../_cli.ts";
-import { startDaemon } from "./_fixtures.ts";
+import { ownerOf, startDaemon } from "./_fixtures.ts";
 
 /** A program with `n` workflows, each reading and writing its own file. */
 function manyWorkflows(n: number): string {
@@ -75,15 +75,7 @@ Deno.test("a deploy over the source limit is refused with one line and exit 1, n
   await Deno.writeTextFile(`${dir}/big.he`, padding + manyWorkflows(1));
   const daemon = await startDaemon(`${dir}/state`);
   try {
-    const r = await heddle([
-      "workflow",
-      "deploy",
-      "--server",
-      daemon.address,
-      "--state",
-      daemon.state,
-      `${dir}/big.he`,
-    ]);
+    const r = await heddle(["workflow", "deploy", ...ownerOf(daemon), `${dir}/big.he`]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /are \d+ bytes; this control plane accepts up to 1048576 bytes/);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { heddle } from "../_cli.ts";
 import { connectControlPlane } from "../../runtime/protocol/mod.ts";
-import { examples, startDaemon } from "./_fixtures.ts";
+import { examples, ownerOf, startDaemon } from "./_fixtures.ts";
 
 const plugins = `${examples}plugins/`;
 
@@ -133,10 +133,7 @@ Deno.test("a deploy carries the program and its snapshot; the daemon opens no pa
     const cli = await heddle([
       "workflow",
       "deploy",
-      "--server",
-      daemon.address,
-      "--state",
-      daemon.state,
+      ...ownerOf(daemon),
       `${dir}/fraud_detection.he`,
     ]);
     assert.equal(cli.code, 0, cli.stderr);
