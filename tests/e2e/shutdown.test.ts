@@ -4,7 +4,9 @@
  * cause was the order of shutdown: the gRPC servers sent GOAWAY to the control plane's own,
  * still open client session to the worker, and Deno's node:http2 can crash in nghttp2 when a
  * GOAWAY arrives on a live session (denoland/deno#36788). Now the clients close first. The
- * crash is a race, so both tests repeat the whole life of a node and check every exit.
+ * crash is a race that neither test hits every time on the old order (it needs the process
+ * to end while nghttp2 handles the GOAWAY), so both repeat the whole life of a node and
+ * check every exit.
  */
 import assert from "node:assert/strict";
 import { heddle, spawnHeddle, waitForLine } from "../_cli.ts";
@@ -20,20 +22,22 @@ function walBytes(database: string): number {
   }
 }
 
-Deno.test("ten node lives in one process, each with plugin runs, shut down cleanly with merged WALs", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "heddle-shutdown-" });
-  try {
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", cycles, dir, "10"],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(stdout);
-    assert.equal(code, 0, `exit ${code}: ${new TextDecoder().decode(stderr).slice(-2000)}`);
-    const lines = text.trim().split("\n");
-    assert.deepEqual(lines, Array.from({ length: 10 }, (_, i) => `cycle ${i + 1} 0`));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
+Deno.test("a node's life ends with exit 0 and a merged WAL, five times over", async () => {
+  for (let life = 1; life <= 5; life++) {
+    const dir = await Deno.makeTempDir({ prefix: "heddle-shutdown-" });
+    try {
+      const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", cycles, dir],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(stdout);
+      const errors = new TextDecoder().decode(stderr).slice(-2000);
+      assert.equal(code, 0, `life ${life}: exit ${code}: ${errors}`);
+      assert.equal(text, "wal 0\n", `life ${life}: the WAL was not merged`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 });
 
