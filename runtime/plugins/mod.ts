@@ -87,8 +87,10 @@ export interface InvokeOptions {
   timeoutMs?: number;
   /**
    * Aborting it abandons the invocation (the caller's own deadline passed, or its run
-   * failed): the process is killed as a hung one would be, so that the next invocation
-   * starts a fresh process instead of queueing behind it.
+   * failed). Once the invocation was sent, the process is killed as a hung one would be, so
+   * that the next invocation starts a fresh process instead of queueing behind it; a process
+   * still starting is left to start, so that a start slower than a step's timeout still
+   * serves the next attempt.
    */
   signal?: AbortSignal;
 }
@@ -253,15 +255,18 @@ export class PluginHost {
         configJson: JSON.stringify(config),
       })),
     };
-    if (options.signal?.aborted) {
-      return fail("timeout", `the invocation of \`${first}\` was abandoned before it began`, first);
-    }
+    const abandoned = () =>
+      fail("timeout", `the invocation of \`${first}\` was abandoned before it began`, first);
+    if (options.signal?.aborted) return abandoned();
     const process = this.#running(slot);
     clearTimeout(slot.idleTimer);
-    const abandon = () => process.kill();
+    let sent = false;
+    const abandon = () => sent && process.kill();
     options.signal?.addEventListener("abort", abandon, { once: true });
     try {
       await process.ready;
+      if (options.signal?.aborted) return abandoned();
+      sent = true;
       const response = await process.invoke(
         request,
         options.timeoutMs ?? this.#options.invokeTimeoutMs,

@@ -198,6 +198,28 @@ Deno.test("a hung plugin: once an attempt timed out, the split halves share one 
   );
 });
 
+Deno.test("a plugin that starts slower than the step's timeout is not killed while starting", async () => {
+  const root = Deno.makeTempDirSync({ prefix: "heddle-slow-" });
+  const faulty = `${EXAMPLE_PLUGINS}/faulty/main.ts`;
+  pluginCopy(root, "faulty", (m) => {
+    m.entry = ["sh", "-c", `sleep 1 && exec deno run -A --config ${REPO}deno.json ${faulty}`];
+  });
+  try {
+    await runNumbers(
+      "faulty.run { } retry { attempts: 30, backoff: 300ms, max_backoff: 300ms, timeout: 500ms }",
+      'import "faulty/steps" faulty',
+      [root],
+      ({ summary, dir }) => {
+        assert.equal(summary.status, "completed", summary.error?.message);
+        assert.equal(summary.rowsQuarantined, 0, "a later attempt found the process started");
+        assert.equal(readJsonl(`${dir}/out.jsonl`).length, 20);
+      },
+    );
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
 Deno.test("an authentication failure (a connector `config` error) fails the run; a 503 is retried", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "heddle-failfast-" });
   const registry = new Registry();
