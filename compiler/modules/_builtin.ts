@@ -152,7 +152,7 @@ export const BUILTIN_MODULES: ReadonlyMap<string, ModuleContract> = new Map([
         bounded: true,
         config: [
           cfg("path", "string", true, "File path."),
-          cfg("format", { enum: ["csv", "jsonl", "arrow"] }, true, "File format."),
+          cfg("format", { enum: ["csv", "jsonl", "arrow", "parquet"] }, true, "File format."),
           cfg(
             "quotes",
             { enum: ["strict", "lenient"] },
@@ -160,6 +160,7 @@ export const BUILTIN_MODULES: ReadonlyMap<string, ModuleContract> = new Map([
             "CSV: a bare quote in an unquoted field is a row error (strict) or text (lenient).",
           ),
           cfg("max_record_bytes", "int", false, "Longest record (row or line) read, in bytes."),
+          cfg("columns", "list", false, "Parquet: the columns to read (all when absent)."),
         ],
         slots: [],
         input: null,
@@ -171,7 +172,7 @@ export const BUILTIN_MODULES: ReadonlyMap<string, ModuleContract> = new Map([
         role: "sink",
         config: [
           cfg("path", "string", true, "File path."),
-          cfg("format", { enum: ["csv", "jsonl", "arrow"] }, true, "File format."),
+          cfg("format", { enum: ["csv", "jsonl", "arrow", "parquet"] }, true, "File format."),
         ],
         slots: [],
         input: { kind: "open" },

@@ -19,20 +19,33 @@ function exactIntegers(_key: string, value: unknown, context?: { source?: string
   return source !== undefined && /^-?\d+$/.test(source) ? BigInt(source) : value;
 }
 
+/** Whether a parsed object may hold an integer that a double rounded. */
+function mayBeRounded(value: Record<string, unknown>, text: string): boolean {
+  for (const key in value) {
+    const v = value[key];
+    if (typeof v === "number") {
+      if (Number.isInteger(v) && !Number.isSafeInteger(v)) return true;
+    } else if (v !== null && typeof v === "object" && LONG_DIGITS.test(text)) return true;
+  }
+  return false;
+}
+
 /** A parsed line: the value, or why it is not a JSON object. */
 export function parseJsonLine(text: string): Record<string, unknown> | string {
   let value: unknown;
   try {
-    value = LONG_DIGITS.test(text)
-      ? JSON.parse(text, exactIntegers as (k: string, v: unknown) => unknown)
-      : JSON.parse(text);
+    value = JSON.parse(text);
   } catch (e) {
     return `invalid JSON: ${(e as Error).message}`;
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return "expected a JSON object";
   }
-  return value as Record<string, unknown>;
+  const object = value as Record<string, unknown>;
+  // Parsed again, digits kept, only when a value may have lost some.
+  return mayBeRounded(object, text)
+    ? JSON.parse(text, exactIntegers as (k: string, v: unknown) => unknown)
+    : object;
 }
 
 export interface JsonLine {
@@ -69,29 +82,51 @@ export class JsonlReader {
       w.compact(this.#pos);
       this.#pos = 0;
     }
-    const lines: JsonLine[] = [];
-    while (lines.length < max) {
+    const from = this.#pos;
+    const bounds: number[] = [];
+    while (bounds.length < 2 * max) {
       let nl = w.buf.indexOf(LF, this.#pos);
       if (nl >= w.length) nl = -1;
       if (nl < 0 && !w.eof) {
-        await w.more(this.#pos, this.#record);
+        await w.more(this.#pos, this.#record + bounds.length / 2);
         continue;
       }
       if (nl < 0 && this.#pos >= w.length) break;
       const end = nl < 0 ? w.length : nl + 1;
-      w.check(this.#pos, end, this.#record);
-      const textEnd = nl < 0 ? end : w.buf[nl - 1] === CR && nl > this.#pos ? nl - 1 : nl;
-      if (!blank(w.buf, this.#pos, textEnd)) {
-        let value: JsonLine["value"];
-        try {
-          value = parseJsonLine(utf8.decode(w.buf.subarray(this.#pos, textEnd)));
-        } catch {
-          value = "invalid UTF-8";
-        }
-        lines.push({ record: this.#record++, start: this.#pos, end, value });
-      }
+      w.check(this.#pos, end, this.#record + bounds.length / 2);
+      if (!blank(w.buf, this.#pos, nl < 0 ? end : nl)) bounds.push(this.#pos, end);
       this.#pos = end;
     }
-    return lines.length === 0 ? null : { buf: w.buf, lines };
+    if (bounds.length === 0) return null;
+    // One decode for the whole batch; its lines are the byte lines, since LF is one byte.
+    let text: string | null = null;
+    try {
+      text = utf8.decode(w.buf.subarray(from, this.#pos));
+    } catch {
+      // Some line is not UTF-8: decoded one by one below, to find which.
+    }
+    const texts = text === null ? null : text.split("\n");
+    const lines: JsonLine[] = [];
+    let t = 0;
+    let at = from;
+    for (let k = 0; k < bounds.length; k += 2) {
+      const [start, end] = [bounds[k], bounds[k + 1]];
+      let line: string | null;
+      if (texts) {
+        // Skip the blank lines between kept ones (each is one entry of the split).
+        for (; at < start; t++) at = w.buf.indexOf(LF, at) + 1;
+        line = texts[t++];
+        at = end;
+      } else {
+        try {
+          line = utf8.decode(w.buf.subarray(start, end));
+        } catch {
+          line = null;
+        }
+      }
+      const value = line === null ? "invalid UTF-8" : parseJsonLine(line);
+      lines.push({ record: this.#record++, start, end, value });
+    }
+    return { buf: w.buf, lines };
   }
 }

@@ -1,5 +1,5 @@
 /**
- * `fhub/file`: reading CSV, JSON Lines and Arrow IPC files as a bounded source, and writing
+ * `fhub/file`: reading CSV, JSON Lines, Arrow IPC and Parquet files as a bounded source, and writing
  * them as a sink. It exists so that a program runs with no outside service at all (the
  * quickstart, tests). A malformed line must never crash a run: it becomes a row error that
  * the executor routes to a handler, and no value may change on the way in (see `_columns.ts`).
@@ -31,6 +31,7 @@ import { type CsvBatch, type CsvOptions, CsvReader } from "./_csv.ts";
 import { ByteBuffer, csvHeader, csvRows } from "./_csv_writer.ts";
 import { type JsonLine, JsonlReader } from "./_jsonl.ts";
 import { type ByteSource, DEFAULT_MAX_RECORD_BYTES, excerpt, openInput } from "./_records.ts";
+import { openParquet, parquetBytes, type ParquetInput } from "./_parquet.ts";
 import { intOf } from "./_remote.ts";
 import { allowedPath } from "./_paths.ts";
 import {
@@ -45,23 +46,31 @@ import {
   type SourceRowError,
 } from "./_types.ts";
 
-type Format = "csv" | "jsonl" | "arrow";
+type Format = "csv" | "jsonl" | "arrow" | "parquet";
 
 interface FileConfig extends CsvOptions {
   path: string;
   format: Format;
+  /** Parquet: the columns to read (all when null). */
+  columns: string[] | null;
 }
 
 function fileConfig(ctx: ConnectorContext): FileConfig {
-  const { path, format, quotes = "strict", max_record_bytes } = ctx.config;
+  const { path, format, quotes = "strict", max_record_bytes, columns = null } = ctx.config;
   if (typeof path !== "string" || path === "") {
     throw new ConnectorError("config", "`path` must be a non-empty string");
   }
-  if (format !== "csv" && format !== "jsonl" && format !== "arrow") {
+  if (format !== "csv" && format !== "jsonl" && format !== "arrow" && format !== "parquet") {
     throw new ConnectorError(
       "config",
-      `\`format\` must be one of \`csv\`, \`jsonl\`, \`arrow\`; found ${JSON.stringify(format)}`,
+      `\`format\` must be one of \`csv\`, \`jsonl\`, \`arrow\`, \`parquet\`; found ${
+        JSON.stringify(format)
+      }`,
     );
+  }
+  const names = Array.isArray(columns) && columns.every((c) => typeof c === "string" && c !== "");
+  if (columns !== null && (!names || format !== "parquet")) {
+    throw new ConnectorError("config", "`columns` is a list of column names, for `parquet` only");
   }
   if (quotes !== "strict" && quotes !== "lenient") {
     throw new ConnectorError("config", "`quotes` must be `strict` or `lenient`");
@@ -75,6 +84,7 @@ function fileConfig(ctx: ConnectorContext): FileConfig {
     format,
     lenient: quotes === "lenient",
     maxRecordBytes,
+    columns: columns as string[] | null,
   };
 }
 
@@ -135,16 +145,35 @@ class BatchBuilder {
   }
 }
 
-/** What a text source needs from its format: a header, a sample, and typed batches. */
-abstract class TextSource<Raw> implements Source {
+/** What every file source shares: bounded, and positions that only need remembering. */
+abstract class FileSource implements Source {
   readonly bounded = true;
   schema!: Schema;
   committed: Position | null = null;
-  #input!: ByteSource;
-  #first: SourceBatch | null = null;
-  #skip = 0;
 
   constructor(protected config: FileConfig, protected ctx: ConnectorContext) {}
+
+  abstract batches(signal: AbortSignal): AsyncIterable<SourceBatch>;
+
+  /** The number of records a resumed run skips. */
+  protected get skip(): number {
+    return typeof this.ctx.resumeAfter === "number" ? this.ctx.resumeAfter : 0;
+  }
+
+  commit(position: Position): Promise<void> {
+    this.committed = position;
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** What a text source needs from its format: a header, a sample, and typed batches. */
+abstract class TextSource<Raw> extends FileSource {
+  #input!: ByteSource;
+  #first: SourceBatch | null = null;
 
   /** Reads what comes before the data (the CSV header). */
   protected abstract start(input: ByteSource): Promise<void>;
@@ -159,7 +188,6 @@ abstract class TextSource<Raw> implements Source {
     this.#input = await openInput(this.config.path);
     try {
       await this.start(this.#input);
-      this.#skip = typeof this.ctx.resumeAfter === "number" ? this.ctx.resumeAfter : 0;
       const raw = await this.read(this.ctx.batchRows);
       const { columns, infer } = this.sample(raw);
       this.schema = resolveSchema(this.ctx.schema, columns, infer);
@@ -172,7 +200,7 @@ abstract class TextSource<Raw> implements Source {
   }
 
   #typed(raw: Raw): SourceBatch {
-    const { batch, position } = this.build(raw, this.#skip);
+    const { batch, position } = this.build(raw, this.skip);
     return { table: batch.finish(), errors: batch.errors, position };
   }
 
@@ -186,12 +214,7 @@ abstract class TextSource<Raw> implements Source {
     }
   }
 
-  commit(position: Position): Promise<void> {
-    this.committed = position;
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
+  override close(): Promise<void> {
     this.#input?.close();
     return Promise.resolve();
   }
@@ -325,13 +348,8 @@ class JsonlSource extends TextSource<{ buf: Uint8Array; lines: JsonLine[] }> {
   }
 }
 
-class ArrowFileSource implements Source {
-  readonly bounded = true;
-  schema!: Schema;
-  committed: Position | null = null;
+class ArrowFileSource extends FileSource {
   #table!: Table;
-
-  constructor(private config: FileConfig, private ctx: ConnectorContext) {}
 
   async open(): Promise<this> {
     try {
@@ -346,21 +364,38 @@ class ArrowFileSource implements Source {
   }
 
   async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
-    const start = typeof this.ctx.resumeAfter === "number" ? this.ctx.resumeAfter : 0;
-    for (let at = start; at < this.#table.numRows && !signal.aborted; at += this.ctx.batchRows) {
+    for (
+      let at = this.skip;
+      at < this.#table.numRows && !signal.aborted;
+      at += this.ctx.batchRows
+    ) {
       const end = Math.min(at + this.ctx.batchRows, this.#table.numRows);
       yield { table: this.#table.slice(at, end), errors: [], position: end };
       await Promise.resolve();
     }
   }
+}
 
-  commit(position: Position): Promise<void> {
-    this.committed = position;
-    return Promise.resolve();
+/** Parquet, streamed in batches from the row groups; see `_parquet.ts`. */
+class ParquetSource extends FileSource {
+  #input!: ParquetInput;
+
+  async open(): Promise<this> {
+    this.#input = await openParquet(this.config.path, this.config.columns, this.ctx.schema);
+    this.schema = this.#input.schema;
+    return this;
   }
 
-  close(): Promise<void> {
-    return Promise.resolve();
+  async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
+    let at = 0;
+    for await (const table of this.#input.batches(this.ctx.batchRows)) {
+      if (signal.aborted) return;
+      const from = Math.min(table.numRows, Math.max(0, this.skip - at));
+      at += table.numRows;
+      if (from < table.numRows) {
+        yield { table: from > 0 ? table.slice(from) : table, errors: [], position: at };
+      }
+    }
   }
 }
 
@@ -460,7 +495,7 @@ class FileSink implements Sink {
   }
 
   async write(rows: Table): Promise<void> {
-    if (this.config.format === "arrow") {
+    if (this.config.format === "arrow" || this.config.format === "parquet") {
       // The batch lives in shared memory that is freed after this call: keep a copy.
       this.#arrow.push(tableFromIPC(tableToIPC(rows, "stream")));
       return;
@@ -480,11 +515,13 @@ class FileSink implements Sink {
   async flush(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
-    if (this.config.format === "arrow") {
+    if (this.config.format === "arrow" || this.config.format === "parquet") {
       const table = this.#arrow.length > 0
         ? new Table(this.#arrow.flatMap((t) => t.batches))
         : new Table(toArrowSchema(pinnedFields(this.ctx.schema)));
-      this.#out.buf = tableToIPC(table, "file");
+      this.#out.buf = this.config.format === "arrow"
+        ? tableToIPC(table, "file")
+        : parquetBytes(table);
       this.#out.at = this.#out.buf.length;
     } else if (this.config.format === "csv" && !this.#columns && this.ctx.schema) {
       csvHeader(this.ctx.schema.map((f) => f.name), this.#out);
@@ -520,6 +557,7 @@ export const fileRead: ConnectorFactory = {
   async open(ctx) {
     const config = fileConfig(ctx);
     if (config.format === "arrow") return await new ArrowFileSource(config, ctx).open();
+    if (config.format === "parquet") return await new ParquetSource(config, ctx).open();
     if (config.format === "csv") return await new CsvSource(config, ctx).open();
     return await new JsonlSource(config, ctx).open();
   },
