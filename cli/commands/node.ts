@@ -8,6 +8,7 @@
 import { Command, Option, type OptionValues } from "@commander-js/extra-typings";
 import { ensurePrivateDir } from "../../runtime/fs/mod.ts";
 import { ControlPlane, DEFAULT_LIMITS } from "../../runtime/control/mod.ts";
+import { serveFlight } from "../../runtime/dataplane/mod.ts";
 import type { Worker } from "../../runtime/worker/mod.ts";
 import {
   checkListen,
@@ -32,6 +33,8 @@ interface NodeOptions {
   listen: string;
   join?: string;
   workerListen: string;
+  /** Where a cluster worker serves Arrow Flight (`heddle local` serves none). */
+  flightListen?: string;
   advertise?: string;
   state: string;
   tokenFile?: string;
@@ -134,6 +137,11 @@ export function clusterCommand(term: Terminal, exit: { code: number }) {
       .option("--listen <address>", "where the control plane listens", DEFAULT_CONTROL_ADDRESS)
       .option("--join <address>", "the control plane a worker registers with")
       .option("--worker-listen <address>", "where the worker listens", "127.0.0.1:0")
+      .option(
+        "--flight-listen <address>",
+        "where the worker serves Arrow Flight to other workers (same credentials)",
+        "127.0.0.1:0",
+      )
       .option("--advertise <address>", "the address peers use to reach this worker"),
   ))
     .option("--memory-budget <size>", "shared memory before spilling (e.g. 1GiB)", parseBytes)
@@ -177,6 +185,9 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
   const credentials = nodeCredentialsOf(options, options.controlPlane);
   if (options.controlPlane) checkAddress(term, options.listen, credentials, options);
   if (options.worker) checkAddress(term, options.workerListen, credentials, options);
+  if (options.worker && options.flightListen) {
+    checkAddress(term, options.flightListen, credentials, options);
+  }
   // Listening for signals from the start: a stop during startup still drains and closes.
   const stopRequested = new Promise<void>((resolve) => {
     for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, resolve);
@@ -209,6 +220,12 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
       const server = await serveWorker(worker, options.workerListen, credentials);
       servers.push(server);
       announce("worker", server.address);
+      if (options.flightListen) {
+        // The data plane next to the control service, behind the same token and TLS.
+        const flight = await serveFlight(worker.dataPlane, options.flightListen, credentials);
+        servers.push(flight);
+        announce("flight", flight.address);
+      }
       const client = connectControlPlane(controlAddress, credentials);
       try {
         await client.registerWorker({

@@ -11,6 +11,7 @@
 import { dirname } from "node:path";
 import type { Ir } from "../../compiler/mod.ts";
 import { type RunEvent as ExecutorEvent, type RunHandle, startWorkflow } from "../executor/mod.ts";
+import { DataPlane } from "../dataplane/mod.ts";
 import { PluginHost } from "../plugins/mod.ts";
 import { Registry, type RegistryOptions } from "../registry/mod.ts";
 import type { ExecuteRequest, RunEvent, WorkerApi } from "../protocol/mod.ts";
@@ -36,6 +37,8 @@ export interface WorkerOptions {
 export class Worker implements WorkerApi {
   readonly id: string;
   readonly registry: Registry;
+  /** The registry's objects offered to workers on other hosts (Arrow Flight, docs/cluster.md). */
+  readonly dataPlane: DataPlane;
   #options: WorkerOptions;
   /** One plugin host per program directory, since plugins are found relative to it. */
   #plugins = new Map<string, PluginHost>();
@@ -45,6 +48,7 @@ export class Worker implements WorkerApi {
     this.id = options.id;
     this.#options = options;
     this.registry = new Registry(options.registry);
+    this.dataPlane = new DataPlane(this.registry);
   }
 
   async execute(request: ExecuteRequest, onEvent: (event: RunEvent) => void): Promise<void> {
@@ -85,6 +89,7 @@ export class Worker implements WorkerApi {
     for (const run of this.#runs.values()) run.stop();
     await Promise.allSettled([...this.#runs.values()].map((r) => r.done));
     await Promise.allSettled([...this.#plugins.values()].map((p) => p.close()));
+    this.dataPlane.close();
     this.registry.close();
   }
 
