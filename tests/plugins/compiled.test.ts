@@ -7,7 +7,7 @@
 
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { Field, Float64, makeData, RecordBatch, Schema, Struct, Table } from "apache-arrow";
-import { scaffoldPlugin } from "../../runtime/plugins/mod.ts";
+import { buildCacheRoot, scaffoldPlugin } from "../../runtime/plugins/mod.ts";
 import { provision } from "../../runtime/plugins/_build.ts";
 import { EXAMPLES, rig, valueTable } from "./_fixtures.ts";
 
@@ -199,7 +199,12 @@ const SCAFFOLDS = [
 
 async function succeed(words: readonly string[], cwd: string): Promise<string> {
   const [command, ...args] = words;
-  const out = await new Deno.Command(command, { args, cwd }).output();
+  // The scaffold's own `cargo test` shares the worker's target directory, so Arrow and tonic
+  // are compiled once per machine, not once per test package.
+  const env = {
+    CARGO_TARGET_DIR: Deno.env.get("CARGO_TARGET_DIR") ?? `${buildCacheRoot()}/cargo-target`,
+  };
+  const out = await new Deno.Command(command, { args, cwd, env }).output();
   const text = new TextDecoder().decode(out.stdout);
   ok(out.success, new TextDecoder().decode(out.stderr) + text);
   return text;
