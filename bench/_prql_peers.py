@@ -1,5 +1,6 @@
 """Peers of the PRQL benchmark (bench/prql.ts): DuckDB and Polars, each on one thread, run the
-same queries over the same Arrow IPC files and report cold and warm times as JSON on stdout.
+same queries over the same Arrow IPC files and report cold and warm times (and warm CPU time)
+as JSON on stdout.
 
 Usage: python3 bench/_prql_peers.py duckdb|polars DIR RUNS < queries.json
 queries.json maps a query name to the SQL prql-js generates for it (DuckDB runs that SQL;
@@ -71,15 +72,18 @@ def main():
     for name in queries:
         if engine == "polars" and name not in polars_queries(pl):
             continue
-        times, rows = [], None
+        times, cpu, rows = [], [], None
         for _ in range(runs + 1):
+            c = time.process_time()
             t = time.perf_counter()
             result = run(name)
             times.append((time.perf_counter() - t) * 1000)
+            cpu.append((time.process_time() - c) * 1000)
             rows = result.num_rows
         out["queries"][name] = {
             "cold_ms": times[0],
             "warm_ms": statistics.median(times[1:]),
+            "warm_cpu_ms": statistics.median(cpu[1:]),
             "rows": rows,
         }
     print(json.dumps(out))

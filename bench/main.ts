@@ -159,8 +159,9 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
       notes: [
         ...notes,
         "each engine runs in its own process over the same Arrow IPC files; cold = first run " +
-        "(Heddle's includes compiling the PRQL), warm = median of the next runs; every run " +
-        "materialises the whole result as Arrow",
+        "(Heddle's includes compiling the PRQL), warm = median of the next runs, warm_cpu = " +
+        "the same runs' CPU time (robust on a shared machine); every run materialises the " +
+        `whole result as Arrow; load average at the start: ${Deno.loadavg()[0].toFixed(1)}`,
       ],
     };
   },

@@ -3,7 +3,7 @@
  * sort, sort + take, take) against DuckDB and Polars, each on one thread, over the same rows
  * written once as Arrow IPC files. Every engine runs in a process of its own that loads the
  * files, then runs each query once cold (Heddle's cold run includes compiling the PRQL) and
- * `runs` times warm; every run materialises the whole result as an Arrow table, starting
+ * `runs` times warm (wall-clock and, since the machine may be shared, CPU time too); every run materialises the whole result as an Arrow table, starting
  * from Arrow tables in memory, so the cost of getting data into each engine is counted
  * (Polars' conversion from Arrow is in its load time, reported apart). DuckDB runs the SQL
  * prql-js generates; Polars runs hand-written equivalents (bench/_prql_peers.py). Row
@@ -11,6 +11,7 @@
  * Python package is missing is skipped with one line. This file must never assert speed.
  */
 import * as arrow from "apache-arrow";
+import process from "node:process";
 import { compilePrql, execute } from "../runtime/prql/mod.ts";
 import { type BenchRow, median, row } from "./_report.ts";
 
@@ -89,7 +90,7 @@ function makeTables(rows: number): Record<string, arrow.Table> {
 interface EngineResult {
   skipped?: string;
   load_ms?: number;
-  queries?: Record<string, { cold_ms: number; warm_ms: number; rows: number }>;
+  queries?: Record<string, { cold_ms: number; warm_ms: number; warm_cpu_ms: number; rows: number }>;
 }
 
 /** Heddle's side, run in a process of its own (`--worker`): same shape as the peers' JSON. */
@@ -102,17 +103,25 @@ async function heddleWorker(dir: string, runs: number): Promise<EngineResult> {
   const schemas = Object.fromEntries(Object.entries(tables).map(([k, t]) => [k, t.schema]));
   const out: EngineResult = { load_ms: performance.now() - t0, queries: {} };
   for (const [name, text] of Object.entries(QUERIES)) {
-    const times: number[] = [];
+    const times: number[] = [], cpu: number[] = [];
     let rows = 0;
     // The cold run compiles, as a stage does the first time it meets a block.
     let t = performance.now();
     const q = compilePrql(text, schemas).value!;
     for (let r = 0; r <= runs; r++) {
       if (r > 0) t = performance.now();
+      const c = process.cpuUsage();
       rows = execute(q, tables).numRows;
       times.push(performance.now() - t);
+      const used = process.cpuUsage(c);
+      cpu.push((used.user + used.system) / 1000);
     }
-    out.queries![name] = { cold_ms: times[0], warm_ms: median(times.slice(1)), rows };
+    out.queries![name] = {
+      cold_ms: times[0],
+      warm_ms: median(times.slice(1)),
+      warm_cpu_ms: median(cpu.slice(1)),
+      rows,
+    };
   }
   return out;
 }
@@ -205,9 +214,8 @@ export async function benchPrql(
         const wrong = t.rows !== m.rows
           ? `FAILED: ${label} returned ${t.rows} rows, Heddle ${m.rows}`
           : undefined;
-        for (const phase of ["warm", "cold"] as const) {
-          const v = phase === "warm" ? m.warm_ms : m.cold_ms;
-          const b = phase === "warm" ? t.warm_ms : t.cold_ms;
+        for (const phase of ["warm", "warm_cpu", "cold"] as const) {
+          const v = m[`${phase}_ms`], b = t[`${phase}_ms`];
           out.push(row(`prql.${size}.${name}.${phase}.vs_${engine}`, v, "ms", b, {
             baselineName: label,
             note: wrong ?? (phase === "warm" && engine === "duckdb" ? "goal: ratio >= 0.5" : ""),
