@@ -8,7 +8,7 @@
  * file is removed as soon as it has been read, and all of them on `dispose`.
  */
 import * as arrow from "apache-arrow";
-import { type Column, fromArrow, gather, kindOf, tableOf, toArrow, utf8Of } from "./_column.ts";
+import { type Column, fromArrow, isValid, kindOf, tableOf, toArrow, utf8Of } from "./_column.ts";
 import type { SortedProjection } from "./_plan.ts";
 import { compareNumbers } from "./_sort.ts";
 import { compareBytes } from "./_utf8.ts";
@@ -51,7 +51,9 @@ export function arrowBytes(table: arrow.Table): number {
 }
 
 interface Chunk {
-  table: arrow.Table;
+  rows: number;
+  /** Every output column, decoded once when the chunk is read. */
+  cols: Column[];
   keys: Column[];
 }
 
@@ -103,19 +105,18 @@ export function externalSort(
     }
     runs.push(r);
   };
-  const keyKinds = sorted.keys.map((k) => kindOf(schema.fields[k.position].type)!);
   const load = (r: Run): boolean => {
     if (r.next >= r.files.length) return (r.chunk = null, false);
     const file = r.files[r.next++];
     const table = arrow.tableFromIPC(Deno.readFileSync(file));
     Deno.removeSync(file);
     files.delete(file);
-    const keys = sorted.keys.map((k, i) => {
-      const c = fromArrow(table.getChildAt(k.position)!, keyKinds[i], "");
+    const cols = schema.fields.map((f, i) => {
+      const c = fromArrow(table.getChildAt(i)!, kindOf(f.type)!, f.name);
       if (c.kind === "text") utf8Of(c);
       return c;
     });
-    r.chunk = { table, keys };
+    r.chunk = { rows: table.numRows, cols, keys: sorted.keys.map((k) => cols[k.position]) };
     r.row = 0;
     return true;
   };
@@ -144,31 +145,26 @@ export function externalSort(
     };
     runs.forEach((r, i) => load(r) && heap.push(i));
     for (let i = (heap.length >> 1) - 1; i >= 0; i--) down(i);
-    // Picks of the batch being built: rows of chunks, numbered in the order first used.
-    let chunks: Chunk[] = [], picks: number[] = [];
-    const bases = new Map<Chunk, number>();
-    let base = 0;
+    // The batch being built: for each row, the chunk and the row in it.
+    let from: Chunk[] = [], rowsOf: number[] = [];
     const emit = () => {
-      const table = gatherChunks(chunks, Int32Array.from(picks), schema);
-      (chunks = [], picks = [], base = 0);
-      bases.clear();
+      const table = gatherChunks(from, rowsOf, schema);
+      (from = [], rowsOf = []);
       return table;
     };
     while (heap.length > 0) {
       const r = runs[heap[0]];
       const chunk = r.chunk!;
-      if (!bases.has(chunk)) {
-        (bases.set(chunk, base), chunks.push(chunk), base += chunk.table.numRows);
-      }
-      picks.push(bases.get(chunk)! + r.row);
-      if (++r.row >= chunk.table.numRows && !load(r)) {
+      from.push(chunk);
+      rowsOf.push(r.row);
+      if (++r.row >= chunk.rows && !load(r)) {
         heap[0] = heap[heap.length - 1];
         heap.pop();
       }
       if (heap.length > 0) down(0);
-      if (picks.length === o.batchRows) yield emit();
+      if (rowsOf.length === o.batchRows) yield emit();
     }
-    if (picks.length > 0) yield emit();
+    if (rowsOf.length > 0) yield emit();
   }
 
   return {
@@ -232,12 +228,32 @@ function cmpKey(a: Column, i: number, b: Column, j: number, desc: boolean): numb
   return desc ? -c : c;
 }
 
-/** The rows `picks` of the chunks laid end to end, as one table of `schema`. */
-function gatherChunks(chunks: Chunk[], picks: Int32Array, schema: arrow.Schema): arrow.Table {
-  const all = new arrow.Table(chunks.flatMap((c) => c.table.batches));
-  const children = schema.fields.map((f, i) => {
-    const col = fromArrow(all.getChildAt(i)!, kindOf(f.type)!, f.name);
-    return toArrow({ ...gather(col, picks), type: f.type }, picks.length);
+/** Row `rows[i]` of chunk `from[i]` for every i, as one table of `schema`. */
+function gatherChunks(from: Chunk[], rows: number[], schema: arrow.Schema): arrow.Table {
+  const n = rows.length;
+  const children = schema.fields.map((f, c) => {
+    const first = from[0].cols[c];
+    const valid = from.some((k) => k.cols[c].valid) ? new Uint8Array(n) : null;
+    if (valid) { for (let i = 0; i < n; i++) valid[i] = isValid(from[i].cols[c], rows[i]) ? 1 : 0; }
+    const col: Column = { ...first, type: f.type, scalar: false, strs: null, valid };
+    if (first.kind === "text") {
+      const offsets = new Int32Array(n + 1);
+      for (let i = 0; i < n; i++) {
+        const o = from[i].cols[c].utf8!.offsets;
+        offsets[i + 1] = offsets[i] + o[rows[i] + 1] - o[rows[i]];
+      }
+      const bytes = new Uint8Array(offsets[n]);
+      for (let i = 0; i < n; i++) {
+        const { offsets: o, bytes: b } = from[i].cols[c].utf8!;
+        bytes.set(b.subarray(o[rows[i]], o[rows[i] + 1]), offsets[i]);
+      }
+      col.utf8 = { offsets, bytes };
+    } else {
+      const nums = first.kind === "bool" ? new Uint8Array(n) : new Float64Array(n);
+      for (let i = 0; i < n; i++) nums[i] = from[i].cols[c].nums![rows[i]];
+      col.nums = nums;
+    }
+    return toArrow(col, n);
   });
-  return tableOf(schema, children, picks.length);
+  return tableOf(schema, children, n);
 }
