@@ -23,7 +23,9 @@ export type CommitFn = (source: string, position: Position) => Promise<void>;
 
 export class Lineage {
   #pending = new Map<string, Pending[]>();
-  #bySeq = new Map<string, Pending>();
+  // By source, then seq: no key string is built per lookup (a blocking stage's output batches
+  // each carry every input origin, so `adjust` runs batches x origins lookups).
+  #bySeq = new Map<string, Map<number, Pending>>();
   #next = new Map<string, number>();
   #committed = new Map<string, Position>();
   #chain: Promise<void> = Promise.resolve();
@@ -38,7 +40,9 @@ export class Lineage {
     const pending = { seq, position, outstanding: 1 };
     if (!this.#pending.has(source)) this.#pending.set(source, []);
     this.#pending.get(source)!.push(pending);
-    this.#bySeq.set(`${source}#${seq}`, pending);
+    let bySeq = this.#bySeq.get(source);
+    if (!bySeq) this.#bySeq.set(source, bySeq = new Map());
+    bySeq.set(seq, pending);
     return { source, seq };
   }
 
@@ -50,7 +54,7 @@ export class Lineage {
     if (delta === 0) return;
     const touched = new Set<string>();
     for (const o of origins) {
-      const p = this.#bySeq.get(`${o.source}#${o.seq}`);
+      const p = this.#bySeq.get(o.source)?.get(o.seq);
       if (!p) continue;
       p.outstanding += delta;
       if (p.outstanding <= 0) touched.add(o.source);
@@ -63,7 +67,7 @@ export class Lineage {
     let last: Pending | null = null;
     while (queue.length > 0 && queue[0].outstanding <= 0) {
       last = queue.shift()!;
-      this.#bySeq.delete(`${source}#${last.seq}`);
+      this.#bySeq.get(source)!.delete(last.seq);
     }
     if (!last) return;
     const position = last.position;
@@ -80,7 +84,9 @@ export class Lineage {
 
   /** Source batches not yet fully acknowledged. */
   get openBatches(): number {
-    return this.#bySeq.size;
+    let n = 0;
+    for (const bySeq of this.#bySeq.values()) n += bySeq.size;
+    return n;
   }
 
   /** Waits for commits in flight; throws the first commit failure. */
