@@ -17,6 +17,7 @@ const command = new Deno.Command(Deno.execPath(), {
     "--include=sdk/rust/Cargo.toml",
     "--include=sdk/typescript/",
     "--include=runtime/registry/",
+    "--include=runtime/fs/",
     "--include=runtime/plugins/protocol/",
     "--include=compiler/modules/",
     "--output",

@@ -9,6 +9,17 @@
  */
 const root = new URL("../../", import.meta.url);
 const PROTO_FILE = "proto/plugin.proto";
+/**
+ * Every folder the TypeScript SDK's module graph reaches (tests/plugins/assets.test.ts
+ * compares this with `deno info`, so a new import cannot leave a copied SDK broken).
+ */
+export const TYPESCRIPT_SDK_DIRS = [
+  "sdk/typescript",
+  "runtime/registry",
+  "runtime/fs",
+  "runtime/plugins/protocol",
+  "compiler/modules",
+];
 /** The SDK trees copied, and which of their files are sources (tests and builds are not). */
 const SDK_TREES: { dir: string; keep: RegExp }[] = [
   { dir: "sdk/python/heddle_sdk", keep: /\.py$/ },
@@ -16,9 +27,7 @@ const SDK_TREES: { dir: string; keep: RegExp }[] = [
   { dir: "sdk/rust", keep: /\.rs$|^Cargo\.toml$/ },
   // The TypeScript SDK (package `@heddle/sdk`) with the modules it imports, so that a plugin
   // outside this repository maps `@heddle/sdk` to this copy (docs/plugins.md).
-  ...["sdk/typescript", "runtime/registry", "runtime/plugins/protocol", "compiler/modules"].map(
-    (dir) => ({ dir, keep: /(?<!_test)\.ts$|^deno\.json$/ }),
-  ),
+  ...TYPESCRIPT_SDK_DIRS.map((dir) => ({ dir, keep: /(?<!_test)\.ts$|^deno\.json$/ })),
 ];
 /** Folders inside SDK trees that hold build output or tests, never sources. */
 const SKIPPED = new Set(["target", "tests", "__pycache__"]);

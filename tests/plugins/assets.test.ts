@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { pluginAssets } from "../../runtime/plugins/mod.ts";
+import { TYPESCRIPT_SDK_DIRS } from "../../runtime/plugins/_assets.ts";
 
 const root = new URL("../../", import.meta.url);
 
@@ -27,4 +28,31 @@ Deno.test("pluginAssets() copies the protocol and the Python SDK once into the c
   const entries = [...Deno.readDirSync(cache)].map((e) => e.name);
   assert.equal(entries.length, 1, "no staging directory is left behind");
   await Deno.remove(cache, { recursive: true });
+});
+
+Deno.test("the copied TypeScript SDK holds every module its graph reaches, and it loads", async () => {
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "sdk/typescript/mod.ts"],
+    cwd: new URL(".", root).pathname,
+  }).output();
+  assert.ok(info.success, new TextDecoder().decode(info.stderr));
+  const graph = JSON.parse(new TextDecoder().decode(info.stdout)) as {
+    modules: { specifier: string }[];
+  };
+  const local = graph.modules.map((m) => m.specifier).filter((s) => s.startsWith(root.href))
+    .map((s) => s.slice(root.href.length));
+  const folders = new Set(local.map((path) => path.slice(0, path.lastIndexOf("/"))));
+  assert.deepEqual([...folders].filter((f) => !TYPESCRIPT_SDK_DIRS.includes(f)), []);
+  const cache = await Deno.makeTempDir();
+  try {
+    const copy = pluginAssets(cache).typescriptSdk.replace(/sdk\/typescript\/mod\.ts$/, "");
+    for (const path of local) {
+      assert.equal(
+        await Deno.readTextFile(copy + path),
+        await Deno.readTextFile(new URL(path, root)),
+      );
+    }
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
 });
