@@ -26,18 +26,21 @@ const doubled = new Schema([new Field("doubled", new Int64(), true)]);
 
 export const runStep = defineStep({
   name: "run",
-  doc: "Appends `ok`; fails, crashes or hangs as its config says.",
+  doc: "Appends `ok`; fails, crashes, hangs or dawdles as its config says.",
   input: openRow(input),
   output: inputPlus(added),
   config: {
     fail_rows: { type: "list", doc: "Row indices that fail with a row error." },
     crash: { type: "bool", doc: "Exit the process in the middle of the invocation." },
     hang: { type: "bool", doc: "Never answer." },
+    sleep_ms: { type: "int", doc: "Wait this long before answering each batch (a slow step)." },
     corrupt: { type: { enum: ["length", "segment"] }, doc: "Answer with a broken handle." },
   },
   async run(batch, config) {
     if (config.crash) Deno.exit(3);
     if (config.hang) await new Promise(() => {});
+    const sleep = Number(config.sleep_ms ?? 0);
+    if (sleep > 0) await new Promise((resolve) => setTimeout(resolve, sleep));
     const failRows = new Set((config.fail_rows as number[] | undefined) ?? []);
     const errors: RowError[] = [...failRows].map((row) => ({
       row,
