@@ -4,6 +4,8 @@
  * `heddle` process left in /dev/shm. Real files and processes only.
  */
 
+import { spawnHeddle, waitForLine } from "../_cli.ts";
+
 /** The example plugins, found through HEDDLE_PATH as a user's installed plugins would be. */
 export const EXAMPLE_PLUGINS = new URL("../../examples/plugins", import.meta.url).pathname;
 
@@ -57,4 +59,27 @@ export function freePort(): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
+}
+
+/**
+ * Starts `heddle local` on `port` with its state in `state`, allowed to use files under
+ * `dir`, and returns it once its worker listens.
+ */
+export async function startLocal(
+  state: string,
+  port: number,
+  dir: string,
+  env: Record<string, string>,
+): Promise<Deno.ChildProcess> {
+  const child = spawnHeddle([
+    "local",
+    "--listen",
+    `127.0.0.1:${port}`,
+    "--state",
+    state,
+    "--allow-path",
+    dir,
+  ], { env });
+  await waitForLine(child.stderr, /worker listening on/);
+  return child;
 }

@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import { heddle, spawnHeddle, waitForLine } from "../_cli.ts";
 import { quickstartCopy, quickstartEnv as env } from "../_quickstart.ts";
-import { freePort, HANGING_STEP, segmentsOf, writeCopyProgram, writeNumbers } from "./_fixtures.ts";
+import {
+  freePort,
+  HANGING_STEP,
+  segmentsOf,
+  startLocal,
+  writeCopyProgram,
+  writeNumbers,
+} from "./_fixtures.ts";
 
 const examples = new URL("../../examples/", import.meta.url).pathname;
 
@@ -108,20 +115,6 @@ Deno.test("a program with errors does not run and exits 1 with its diagnostics",
   await Deno.remove(dir, { recursive: true });
 });
 
-async function startLocal(state: string, port: number, dir: string): Promise<Deno.ChildProcess> {
-  const child = spawnHeddle([
-    "local",
-    "--listen",
-    `127.0.0.1:${port}`,
-    "--state",
-    state,
-    "--allow-path",
-    dir,
-  ], { env });
-  await waitForLine(child.stderr, /worker listening on/);
-  return child;
-}
-
 async function stopLocal(child: Deno.ChildProcess): Promise<void> {
   child.kill("SIGTERM");
   const status = await child.status;
@@ -134,7 +127,7 @@ Deno.test("heddle local runs deployed workflows and remembers them after a resta
   const state = await Deno.makeTempDir();
   const port = freePort();
   const server = ["--server", `127.0.0.1:${port}`, "--state", state];
-  let local = await startLocal(state, port, dir);
+  let local = await startLocal(state, port, dir, env);
   try {
     const deployed = await heddle(["workflow", "deploy", ...server, `${dir}/quickstart.he`]);
     assert.equal(deployed.code, 0, deployed.stderr);
@@ -154,7 +147,7 @@ Deno.test("heddle local runs deployed workflows and remembers them after a resta
     assert.ok(await Deno.stat(`${dir}/data/out/settled.jsonl`));
 
     await stopLocal(local);
-    local = await startLocal(state, port, dir);
+    local = await startLocal(state, port, dir, env);
     const runs = await heddle(["workflow", "runs", "--output", "json", ...server]);
     assert.deepEqual(
       JSON.parse(runs.stdout).runs.map((r: { id: string; status: string }) => [r.id, r.status]),

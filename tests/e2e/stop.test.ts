@@ -5,12 +5,13 @@
  * stderr says what was written where. Real processes, real files, real shared memory.
  */
 import assert from "node:assert/strict";
-import { heddle, spawnHeddle, StreamText, waitForLine } from "../_cli.ts";
+import { heddle, spawnHeddle, StreamText } from "../_cli.ts";
 import {
   EXAMPLE_PLUGINS,
   freePort,
   HANGING_STEP,
   segmentsOf,
+  startLocal,
   writeCopyProgram,
   writeNumbers,
 } from "./_fixtures.ts";
@@ -99,17 +100,8 @@ Deno.test("heddle workflow stop: the run is `stopped`, not `succeeded`, and its 
   const state = await Deno.makeTempDir();
   const port = freePort();
   const server = ["--server", `127.0.0.1:${port}`, "--state", state];
-  const local = spawnHeddle([
-    "local",
-    "--listen",
-    `127.0.0.1:${port}`,
-    "--state",
-    state,
-    "--allow-path",
-    dir,
-  ], { env: { HEDDLE_PATH: EXAMPLE_PLUGINS } });
+  const local = await startLocal(state, port, dir, { HEDDLE_PATH: EXAMPLE_PLUGINS });
   try {
-    await waitForLine(local.stderr, /worker listening on/);
     const deployed = await heddle(["workflow", "deploy", ...server, `${dir}/copy.he`]);
     assert.equal(deployed.code, 0, deployed.stderr);
     const started = await heddle(["workflow", "start", "--output", "json", ...server, "Copy"]);
