@@ -1,9 +1,9 @@
 /**
  * Renders the handoff chart (docs/benchmarks/handoff.svg): time against batch size on log-log
- * axes, one colour per method, solid for the TypeScript consumer and dashed for Python. It is
+ * axes, one colour per method and one dash pattern per consumer language. It is
  * plain SVG text so the docs need no tooling; it must never plot a point that was not measured.
  */
-import type { HandoffPoint } from "./handoff.ts";
+import type { ConsumerLanguage, HandoffPoint } from "./handoff.ts";
 
 const W = 960, H = 440, L = 70, R = 340, T = 30, B = 50;
 
@@ -13,6 +13,13 @@ const SERIES: { key: keyof HandoffPoint; label: string; color: string }[] = [
   { key: "arrowTotal", label: "Arrow IPC over Unix socket", color: "#1f5fbf" },
   { key: "jsonTotal", label: "JSON over HTTP", color: "#c0392b" },
 ];
+
+const CONSUMERS: Record<ConsumerLanguage, { name: string; dashes: string }> = {
+  ts: { name: "TS", dashes: "" },
+  python: { name: "Python", dashes: "6 4" },
+  go: { name: "Go", dashes: "2 3" },
+  rust: { name: "Rust", dashes: "10 3 2 3" },
+};
 
 function log10Range(values: number[]): [number, number] {
   return [Math.floor(Math.log10(Math.min(...values))), Math.ceil(Math.log10(Math.max(...values)))];
@@ -46,11 +53,11 @@ export function handoffSvg(points: HandoffPoint[]): string {
   }
   out.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">batch size</text>`);
   let legend = T + 10;
-  for (const consumer of ["ts", "python"] as const) {
+  for (const [consumer, { name, dashes }] of Object.entries(CONSUMERS)) {
     for (const s of SERIES) {
       const pts = points.filter((p) => p.consumer === consumer && (p[s.key] as number) > 0);
       if (pts.length === 0) continue;
-      const dash = consumer === "python" ? ` stroke-dasharray="6 4"` : "";
+      const dash = dashes ? ` stroke-dasharray="${dashes}"` : "";
       const path = pts.map((p) => `${x(p.sizeMB).toFixed(1)},${y(p[s.key] as number).toFixed(1)}`);
       out.push(
         `<polyline points="${
@@ -64,9 +71,9 @@ export function handoffSvg(points: HandoffPoint[]): string {
         `<line x1="${W - R + 12}" x2="${
           W - R + 40
         }" y1="${legend}" y2="${legend}" stroke="${s.color}" stroke-width="2"${dash}/>`,
-        `<text x="${W - R + 46}" y="${legend + 4}" font-size="11">${s.label} (TS -> ${
-          consumer === "ts" ? "TS" : "Python"
-        })</text>`,
+        `<text x="${W - R + 46}" y="${
+          legend + 4
+        }" font-size="11">${s.label} (TS -> ${name})</text>`,
       );
       legend += 18;
     }

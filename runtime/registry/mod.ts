@@ -13,6 +13,7 @@
 import type { Table } from "apache-arrow";
 import type { ObjectHandle } from "./handle.ts";
 import { RegistryError } from "./_errors.ts";
+import { contentsProblem } from "./_contents.ts";
 import { type ArrowData, decodeStream, type EncodedStream, encodeStream } from "./_ipc.ts";
 import { sweepOrphans, TEMP_DIR } from "./_janitor.ts";
 import { claimOwner, type OwnerClaim } from "./_owner.ts";
@@ -322,7 +323,8 @@ export class Registry {
 
   /**
    * Takes ownership of a segment another process wrote (`/heddle-<workerPid>-<tag>-<n>`)
-   * after validating it completely. A segment that fails validation is removed, since no
+   * after validating it completely: framing and buffer sizes, then every offset, string and
+   * dictionary index (`_contents.ts`). A segment that fails validation is removed, since no
    * one can use it, and the error is thrown.
    */
   adopt(handle: ObjectHandle, consumers: number): ObjectHandle {
@@ -340,7 +342,20 @@ export class Registry {
     try {
       const segment = openSegment(handle.segment, handle.offset + handle.length);
       size = segment.size;
-      makeLease(handle, segment, () => segment.release()).release();
+      // Checked completely here, once, so that no reader of a registry object needs to.
+      const lease = makeLease(handle, segment, () => segment.release());
+      try {
+        const problem = contentsProblem(lease.table);
+        if (problem !== undefined) {
+          throw new RegistryError(
+            "corrupt",
+            `object in \`${handle.segment}\` is corrupt: column ${problem}`,
+            { segment: handle.segment },
+          );
+        }
+      } finally {
+        lease.release();
+      }
     } catch (error) {
       if (!(error instanceof RegistryError && error.code === "missing")) {
         removeSegment(handle.segment);

@@ -108,17 +108,14 @@ func readSegment(t *testing.T, h *pb.ObjectHandle) (*arrow.Schema, []arrow.Recor
 
 func TestInputColumnsPointIntoTheMappedSegment(t *testing.T) {
 	h := putSegment(t, values(1000, 0), values(500, 0))
-	mapped, err := mapInput(h.Segment, h.Offset, h.Length)
+	in, err := OpenHandle(h.Segment, h.Offset, h.Length)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mapped.close()
-	_, batches, err := readBatches(mapped.stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := uintptr(unsafe.Pointer(&mapped.mapping[0]))
-	end := start + uintptr(len(mapped.mapping))
+	defer in.Close()
+	batches := in.Batches
+	start := uintptr(unsafe.Pointer(&in.mapped.mapping[0]))
+	end := start + uintptr(len(in.mapped.mapping))
 	if len(batches) != 2 {
 		t.Fatalf("read %d batches, want 2", len(batches))
 	}

@@ -237,3 +237,35 @@ func writeOutput(name string, schema *arrow.Schema, batches []arrow.RecordBatch)
 	}
 	return sizer.n, nil
 }
+
+// Input is an object mapped read-only from shared memory, decoded without a copy: its
+// batches point into the mapping, so they must not be used after Close.
+type Input struct {
+	Schema  *arrow.Schema
+	Batches []arrow.RecordBatch
+	mapped  *mappedInput
+}
+
+// OpenHandle maps a registry handle's object (its segment, offset and length) outside a
+// step, for programs that receive handles by other means than the plugin protocol.
+func OpenHandle(segment string, offset, length uint64) (*Input, error) {
+	mapped, err := mapInput(segment, offset, length)
+	if err != nil {
+		return nil, err
+	}
+	schema, batches, err := readBatches(mapped.stream)
+	if err != nil {
+		mapped.close()
+		return nil, err
+	}
+	return &Input{Schema: schema, Batches: batches, mapped: mapped}, nil
+}
+
+// Close releases the batches and unmaps the segment.
+func (in *Input) Close() {
+	for _, b := range in.Batches {
+		b.Release()
+	}
+	in.Batches = nil
+	in.mapped.close()
+}

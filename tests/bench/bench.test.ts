@@ -50,7 +50,7 @@ Deno.test("runSuite() at tiny sizes reports every benchmark with ratios computed
     assert.deepEqual(report.sections.flatMap(failedChecks), []);
     assert.equal(failed, false, "the suite reported a failure");
     const handoff = report.sections.find((s) => s.name === "handoff")!;
-    for (const consumer of ["ts", "py"]) {
+    for (const consumer of ["ts", "py", "go", "rust"]) {
       for (const size of [0.05, 0.2]) {
         const at = `handoff.ts->${consumer}.${size}MB`;
         const baselines = handoff.rows.filter((r) => r.name === `${at}.end_to_end`)

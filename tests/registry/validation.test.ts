@@ -12,6 +12,8 @@ import {
   Float64,
   Int32,
   List,
+  makeData,
+  makeVector,
   Struct,
   Table,
   tableFromArrays,
@@ -180,5 +182,60 @@ Deno.test("adopt() of a segment that does not exist reports missing", async () =
       rows: 1,
     };
     check(() => registry.adopt(ghost, 1), "missing", ghost.segment);
+  });
+});
+
+/** A one-column table whose text column has exactly these offsets and bytes. */
+function rawText(offsets: number[], bytes: number[]): Table {
+  const data = makeData({
+    type: new Utf8(),
+    length: offsets.length - 1,
+    nullCount: 0,
+    valueOffsets: Int32Array.from(offsets),
+    data: Uint8Array.from(bytes),
+  });
+  return new Table({ s: makeVector(data) });
+}
+
+Deno.test("adopt() checks every offset, string and dictionary index, not only the buffer sizes", async () => {
+  const abcd = [...new TextEncoder().encode("abcd")];
+  const cases: [string, Table, string][] = [
+    ["offsets that go back", rawText([0, 3, 1, 4], abcd), "breaks the order"],
+    ["bytes that are not UTF-8", rawText([0, 1, 2], [0x61, 0xff]), "not valid UTF-8"],
+    // "é" is 0xc3 0xa9: a value starting at its second byte cuts the character in two.
+    [
+      "a value cut inside a character",
+      rawText([0, 1, 3], [0xc3, 0xa9, 0x61]),
+      "inside a character",
+    ],
+    [
+      "a dictionary index past the dictionary",
+      new Table({
+        d: makeVector(makeData({
+          type: new Dictionary(new Utf8(), new Int32()),
+          length: 2,
+          nullCount: 0,
+          data: Int32Array.from([0, 5]),
+          dictionary: vectorFromArray(["x", "y"], new Utf8()),
+        })),
+      }),
+      "entry 5 of a 2-entry dictionary",
+    ],
+  ];
+  await withRegistry({}, (registry, place) => {
+    for (const [i, [what, table, mentions]] of cases.entries()) {
+      const written = writeSegment(`/${place.prefix}-${Deno.pid}-plugin-${i}`, table);
+      // The constant-time checks of a reader pass: only the complete check finds it.
+      openHandle(written).release();
+      check(() => registry.adopt(written, 1), "corrupt", mentions);
+      assert.deepEqual(leftovers(place), [], `${what}: the segment is removed`);
+    }
+    // The same shapes with valid values are adopted.
+    const good = writeSegment(
+      `/${place.prefix}-${Deno.pid}-plugin-9`,
+      rawText([0, 2, 3], [0xc3, 0xa9, 0x61]),
+    );
+    registry.release(registry.adopt(good, 1).id);
+    assert.equal(registry.stats().objects, 0);
   });
 });

@@ -31,7 +31,7 @@ mod shm;
 mod step;
 mod types;
 
-pub use shm::{map_input, read_batches, segment_path, write_output};
+pub use shm::{map_input, read_batches, read_registry_batches, segment_path, write_output};
 pub use step::{ConfigKey, Failure, Output, Row, RowError, Step};
 pub use types::{canonical_schema_text, manifest_type, schema_fingerprint};
 

@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::pb;
 use crate::pb::plugin_server::{Plugin, PluginServer};
-use crate::shm::{map_input, read_batches, write_output};
+use crate::shm::{map_input, read_registry_batches, write_output};
 use crate::step::{Failure, Step};
 use crate::types::schema_fingerprint;
 
@@ -133,7 +133,7 @@ impl Service {
         let bad_input =
             |e: String| Failure::new("BAD_INPUT", "", format!("input `{}`: {e}", input.segment));
         let stream = map_input(&input.segment, input.offset, input.length).map_err(bad_input)?;
-        let (schema, batches) = read_batches(stream).map_err(bad_input)?;
+        let (schema, batches) = read_registry_batches(stream).map_err(bad_input)?;
         let found = schema_fingerprint(&schema).map_err(bad_input)?;
         if found != input.schema_fingerprint {
             return Err(bad_input(format!(
@@ -292,6 +292,7 @@ pub fn serve(steps: HashMap<String, Step>, manifest: String) -> Result<(), Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shm::read_batches;
     use crate::step::{Output, Row, RowError};
     use arrow_array::{Array, Int64Array};
     use arrow_schema::{DataType, Field, Schema};
@@ -499,8 +500,12 @@ mod tests {
         for cut in [3, 9, good.length / 2, good.length - 9] {
             let stream = map_input(&good.segment, 0, cut).unwrap();
             assert!(
-                read_batches(stream).is_err(),
+                read_batches(stream.clone()).is_err(),
                 "a stream cut at {cut} was accepted"
+            );
+            assert!(
+                read_registry_batches(stream).is_err(),
+                "a registry object cut at {cut} was accepted"
             );
         }
     }

@@ -56,9 +56,35 @@ pub fn map_input(segment: &str, offset: u64, length: u64) -> Result<Buffer, Stri
     Ok(unsafe { Buffer::from_custom_allocation(ptr, len, Arc::new(map)) })
 }
 
-/// Every record batch of an IPC stream, and its schema; the arrays slice `stream`.
+/// Every record batch of an IPC stream from anywhere, and its schema, fully validated by
+/// arrow-rs (every offset and string: O(rows)); the arrays slice `stream`.
 pub fn read_batches(stream: Buffer) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
-    let mut decoder = StreamDecoder::new().with_require_alignment(true);
+    decode(stream, StreamDecoder::new())
+}
+
+/// Every record batch of a registry object (a step's input), decoded in time independent of
+/// its size: only buffer sizes are checked (arrow's cheap `validate`), not every offset and
+/// string, because the worker hands out only objects it encoded itself or adopted after
+/// checking every value (runtime/registry/_contents.ts). Bytes from anywhere else go through
+/// [`read_batches`].
+pub fn read_registry_batches(stream: Buffer) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+    // SAFETY: registry objects are valid Arrow (see above); what a writer could still get
+    // wrong without breaking that contract, buffer sizes, is checked below.
+    let decoder = unsafe { StreamDecoder::new().with_skip_validation(true) };
+    let (schema, batches) = decode(stream, decoder)?;
+    for batch in &batches {
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            column
+                .to_data()
+                .validate()
+                .map_err(|e| format!("invalid Arrow data in column `{}`: {e}", field.name()))?;
+        }
+    }
+    Ok((schema, batches))
+}
+
+fn decode(stream: Buffer, decoder: StreamDecoder) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+    let mut decoder = decoder.with_require_alignment(true);
     let mut rest = stream;
     let mut batches = Vec::new();
     let mut schema = None;
