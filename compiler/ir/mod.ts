@@ -182,7 +182,7 @@ function graph(
           continue;
         }
       }
-      const s = lowerStage(typed, stage, `${name}.${n++}`);
+      const s = lowerStage(typed, stage, `${name}.${n++}`, stage === st.pipeline.stages[0]);
       if (!s) continue;
       const types = typed.stages.get(stage);
       if (prev) s.inputs.push({ from: prev, schema: types?.input ?? null });
@@ -195,7 +195,12 @@ function graph(
   return { name, kind, handler, stages };
 }
 
-function lowerStage(typed: Typed, stage: Ast.Stage, id: string): IrStage | null {
+function lowerStage(
+  typed: Typed,
+  stage: Ast.Stage,
+  id: string,
+  first: boolean,
+): IrStage | null {
   const base: IrStage = {
     id,
     kind: "call",
@@ -231,7 +236,12 @@ function lowerStage(typed: Typed, stage: Ast.Stage, id: string): IrStage | null 
   if (!call) return null;
   return {
     ...base,
-    kind: call.op.role === "source" ? "source" : call.op.role === "sink" ? "sink" : "call",
+    // A query without `@params` that starts a pipeline is its source (the resolver allowed it).
+    kind: call.op.role === "source" || (call.op.role === "lookup" && first)
+      ? "source"
+      : call.op.role === "sink"
+      ? "sink"
+      : "call",
     module: call.module.path,
     op: call.op.name,
     runtime: call.module.runtime,

@@ -111,7 +111,7 @@ export const RESOLVE_CODES = {
     code: "HE0121",
     title: "stage out of place",
     explanation:
-      "A source must start a pipeline, a stream may only be read at the start, and nothing may follow a sink.",
+      "A source must start a pipeline (a SQL query only without `@` parameters), a stream may only be read at the start, and nothing may follow a sink.",
   },
   notAHandler: {
     code: "HE0122",

@@ -550,7 +550,10 @@ class Resolver {
         diag(C.misplacedStage, `source \`${op.name}\` must start a pipeline`, stage.span),
       );
     }
-    if (op.role !== "source" && first) {
+    // A SQL query may start a pipeline when it has no `@params`: the type checker, which
+    // reads the query text, reports one that does.
+    const querySource = op.role === "lookup" && op.output?.kind === "sql";
+    if (op.role !== "source" && first && !querySource) {
       this.report(diag(
         C.misplacedStage,
         `\`${op.name}\` needs an input: start the pipeline with a source or a stream`,

@@ -8,7 +8,7 @@
 import type { Diagnostic, Result, Span } from "../diagnostics/_types.ts";
 import type * as Ast from "../syntax/mod.ts";
 import { type ArrowField, parseType, primitive, type RowContract } from "../modules/mod.ts";
-import { closest, diag, type Resolved, type ResolvedCall } from "../resolve/mod.ts";
+import { closest, diag, RESOLVE_CODES, type Resolved, type ResolvedCall } from "../resolve/mod.ts";
 import { SQL_CODES, TYPE_CODES } from "./_codes.ts";
 import { known, Row, type RowSchema, schemaOf, type Site, unify } from "./_row.ts";
 import { type PrqlJoin, typePrql } from "./_prql.ts";
@@ -264,9 +264,9 @@ class Inferrer {
     const streams = new Map<string, Row>();
     for (const st of statements) {
       let row: Row | null = null;
-      for (const stage of st.pipeline.stages) {
+      for (const [i, stage] of st.pipeline.stages.entries()) {
         const input = row;
-        row = this.stage(stage, input, streams, star);
+        row = this.stage(stage, input, streams, star, i === 0);
         this.rows.set(stage, { input, output: row });
         if (stage.annotation && row) row = this.annotate(stage.annotation, row);
       }
@@ -279,6 +279,7 @@ class Inferrer {
     input: Row | null,
     streams: Map<string, Row>,
     star: Row | null,
+    first: boolean,
   ): Row | null {
     switch (stage.kind) {
       case "Wildcard":
@@ -288,14 +289,15 @@ class Inferrer {
         if (!target) return null;
         if (target.kind === "stream") return streams.get(target.name) ?? null;
         if (!target.step.call) return null;
-        const row = this.call(target.step.call, input, stage.span, target.step.decl.name.name);
+        const name = target.step.decl.name.name;
+        const row = this.call(target.step.call, input, stage.span, name, first);
         // An annotation on the step's declaration holds wherever the step runs.
         const declared = target.step.decl.call.annotation;
         return declared && row ? this.annotate(declared, row) : row;
       }
       case "Call": {
         const call = this.r.calls.get(stage);
-        return call ? this.call(call, input, stage.span, null) : null;
+        return call ? this.call(call, input, stage.span, null, first) : null;
       }
       case "Prql":
         return input ? this.prqlStage(stage, input) : null;
@@ -304,14 +306,39 @@ class Inferrer {
     }
   }
 
-  call(call: ResolvedCall, input: Row | null, at: Span, stepName: string | null): Row | null {
+  call(
+    call: ResolvedCall,
+    input: Row | null,
+    at: Span,
+    stepName: string | null,
+    first: boolean,
+  ): Row | null {
     const label = `\`${call.node.target.module.name}.${call.op.name}\``;
     const site: Site = { span: call.node.span, note: `${label}'s contract` };
+    if (first && call.op.role === "lookup") this.querySource(call, at, label);
     if (input && call.op.input) this.accept(call.op.input, input, at, site, label);
     if (stepName && this.sql.has(stepName) && input) {
       this.params(stepName, input, at, "the rows flowing in");
     }
     return call.op.output ? this.produce(call.op.output, input, site, stepName) : null;
+  }
+
+  /** A query that starts a pipeline reads no rows, so it can bind no `@params`. */
+  querySource(call: ResolvedCall, at: Span, label: string): void {
+    const key = call.op.output?.kind === "sql" ? call.op.output.key : "query";
+    const lit = call.node.config?.fields.find((f) => f.key.name === key)?.value;
+    if (!lit || lit.kind !== "String") return;
+    const params = [...new Set(sqlShape(lit.value).params.map((p) => `\`@${p.name}\``))];
+    if (params.length === 0) return;
+    this.diagnostics.push(diag(
+      RESOLVE_CODES.misplacedStage,
+      `${label} binds ${params.join(", ")} to the rows flowing in, so it cannot start a pipeline`,
+      at,
+      {
+        labels: [{ span: lit.span, message: "the query" }],
+        hints: ["pipe rows into it, join it in a PRQL block, or drop the `@` parameters"],
+      },
+    ));
   }
 
   accept(contract: RowContract, input: Row, at: Span, site: Site, label: string): void {

@@ -5,10 +5,11 @@
  * It exists so that parameters are always sent bound and never spliced into the SQL text:
  * nothing here may ever put a value into a query string.
  */
-import { Schema, type Table } from "apache-arrow";
+import { Schema, Table } from "apache-arrow";
 import type { ArrowType } from "../../compiler/modules/mod.ts";
 import { rawRowsOf, tableFromRows, toArrowField } from "./_arrow.ts";
-import { ConnectorError, type Lookup } from "./_types.ts";
+import { stringOf } from "./_remote.ts";
+import { type ConnectorContext, ConnectorError, type Lookup } from "./_types.ts";
 
 /** An `@name` parameter at `[start, end)` of the SQL text. */
 interface ParamSite {
@@ -90,6 +91,25 @@ export function resultTable(
     throw new ConnectorError("data", `the query's result does not fit its columns: ${e}`);
   }
 }
+
+/** The step's SQL text (`query`). */
+export function queryOf(ctx: ConnectorContext): string {
+  const query = stringOf(ctx.config, "query");
+  if (!query) throw new ConnectorError("config", "`query` must be a non-empty string");
+  return query;
+}
+
+/** The SQL text of a query that starts a pipeline: it has no rows to bind `@params` to. */
+export function sourceQueryOf(ctx: ConnectorContext): string {
+  const query = queryOf(ctx);
+  if (paramSites(query).length > 0) {
+    throw new ConnectorError("config", "a query that starts a pipeline cannot have `@` parameters");
+  }
+  return query;
+}
+
+/** The keys of a query that binds none (a query that starts a pipeline). */
+export const NO_KEYS: Table = new Table();
 
 /** A lookup that counts the queries it sent, so tests and metrics can see the batching. */
 export interface CountingLookup extends Lookup {

@@ -125,5 +125,10 @@ export interface ConnectorContext {
 export type ConnectorFactory =
   | { role: "source"; open(ctx: ConnectorContext): Promise<Source> }
   | { role: "transform"; open(ctx: ConnectorContext): Promise<Transform> }
-  | { role: "lookup"; open(ctx: ConnectorContext): Promise<Lookup> }
+  | {
+    role: "lookup";
+    open(ctx: ConnectorContext): Promise<Lookup>;
+    /** The same query without `@params`, starting a pipeline: its result, batch by batch. */
+    openSource?(ctx: ConnectorContext): Promise<Source>;
+  }
   | { role: "sink"; open(ctx: ConnectorContext): Promise<Sink> };

@@ -2,11 +2,13 @@
  * `fhub/postgresql`: `query {query}` as a batched lookup over npm `pg`. `@name` parameters
  * are sent as bound parameters (`$1`, ...), each bound to the array of the batch's distinct
  * values of column `name`, so a join runs one `WHERE id = ANY(@user_id)` query per
- * micro-batch, never one per row. It must never splice a value into SQL text, and never let
- * the password reach an error message (pg's errors can carry connection strings).
+ * micro-batch, never one per row. A query without parameters may also start a pipeline: it
+ * then streams its result through a server-side cursor. It must never splice a value into
+ * SQL text, and never let the password reach an error message (pg's errors can carry
+ * connection strings).
  */
 import pg from "pg";
-import type { Table } from "apache-arrow";
+import type { Schema, Table } from "apache-arrow";
 import type { ArrowType } from "../../compiler/modules/mod.ts";
 import { intOf, remoteError, stringOf } from "./_remote.ts";
 import {
@@ -15,9 +17,12 @@ import {
   type CountingLookup,
   FLOAT64,
   INT64,
+  NO_KEYS,
   paramSites,
+  queryOf,
   replaceParams,
   resultTable,
+  sourceQueryOf,
   UTF8,
 } from "./_sql.ts";
 import {
@@ -25,6 +30,8 @@ import {
   ConnectorError,
   type ConnectorErrorCode,
   type ConnectorFactory,
+  type Source,
+  type SourceBatch,
 } from "./_types.ts";
 
 /**
@@ -45,6 +52,10 @@ export const PG_TYPES: Record<number, ArrowType> = {
   1184: { kind: "timestamp", unit: "ms", tz: "UTC" },
 };
 
+function columnsOf(fields: { name: string; dataTypeID: number }[]) {
+  return fields.map((f) => ({ name: f.name, type: PG_TYPES[f.dataTypeID] ?? UTF8 }));
+}
+
 /** Retrying helps when the server is away or busy; not when the SQL or the login is wrong. */
 function codeOf(error: unknown): ConnectorErrorCode {
   const sqlstate = (error as { code?: unknown })?.code;
@@ -53,6 +64,21 @@ function codeOf(error: unknown): ConnectorErrorCode {
   if (cls === "22" || cls === "23") return "data";
   if (cls === "42" || cls === "28" || cls === "3D") return "config";
   return "unavailable";
+}
+
+/** How to reach the step's server, where it is (for messages) and what to redact. */
+function connectionOf(ctx: ConnectorContext) {
+  const resource = ctx.resources.connection ?? {};
+  const host = stringOf(resource, "host");
+  if (!host) throw new ConnectorError("config", "the PostgreSQL connection needs a `host`");
+  const port = intOf(resource, "port", 5432);
+  const database = stringOf(resource, "database");
+  const password = stringOf(resource, "password");
+  return {
+    options: { host, port, database, user: stringOf(resource, "user"), password },
+    where: `postgresql ${host}:${port}${database ? `/${database}` : ""}`,
+    secrets: [password],
+  };
 }
 
 class PgLookup implements CountingLookup {
@@ -64,24 +90,14 @@ class PgLookup implements CountingLookup {
   #secrets: (string | undefined)[];
 
   constructor(ctx: ConnectorContext) {
-    const query = stringOf(ctx.config, "query");
-    if (!query) throw new ConnectorError("config", "`query` must be a non-empty string");
-    const resource = ctx.resources.connection ?? {};
-    const host = stringOf(resource, "host");
-    if (!host) throw new ConnectorError("config", "the PostgreSQL connection needs a `host`");
-    const port = intOf(resource, "port", 5432);
-    const database = stringOf(resource, "database");
-    const password = stringOf(resource, "password");
-    this.#secrets = [password];
-    this.#where = `postgresql ${host}:${port}${database ? `/${database}` : ""}`;
+    const query = queryOf(ctx);
+    const { options, where, secrets } = connectionOf(ctx);
+    this.#secrets = secrets;
+    this.#where = where;
     this.#names = [...new Set(paramSites(query).map((s) => s.name))];
     this.#text = replaceParams(query, (name) => `$${this.#names.indexOf(name) + 1}`);
     this.#pool = new pg.Pool({
-      host,
-      port,
-      database,
-      user: stringOf(resource, "user"),
-      password,
+      ...options,
       max: 4,
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 10_000,
@@ -108,11 +124,7 @@ class PgLookup implements CountingLookup {
     } catch (error) {
       throw remoteError(codeOf(error), this.#where, error, this.#secrets);
     }
-    const columns = result.fields.map((f) => ({
-      name: f.name,
-      type: PG_TYPES[f.dataTypeID] ?? UTF8,
-    }));
-    return resultTable(columns, result.rows, keys);
+    return resultTable(columnsOf(result.fields), result.rows, keys);
   }
 
   async close(): Promise<void> {
@@ -120,10 +132,94 @@ class PgLookup implements CountingLookup {
   }
 }
 
-/** `postgresql.query <connection> {query}`: one bound-parameter query per micro-batch. */
+type FetchResult = {
+  fields: { name: string; dataTypeID: number }[];
+  rows: Record<string, unknown>[];
+};
+
+/**
+ * A query without `@params` that starts a pipeline: one server-side cursor in a read-only
+ * transaction, fetched `batchRows` rows at a time, so a result of any size streams in
+ * bounded memory. It has no position to resume from: a retried run reads the result again.
+ */
+class PgQuerySource implements Source {
+  readonly bounded = true;
+  readonly schema: Schema;
+  #client: InstanceType<typeof pg.Client>;
+  #first: FetchResult;
+  #fetch: string;
+  #where: string;
+  #secrets: (string | undefined)[];
+
+  private constructor(
+    client: InstanceType<typeof pg.Client>,
+    first: FetchResult,
+    batchRows: number,
+    where: string,
+    secrets: (string | undefined)[],
+  ) {
+    this.#client = client;
+    this.#first = first;
+    this.#fetch = `FETCH FORWARD ${Math.max(1, Math.floor(batchRows))} FROM heddle_source`;
+    this.#where = where;
+    this.#secrets = secrets;
+    this.schema = resultTable(columnsOf(first.fields), [], NO_KEYS).schema;
+  }
+
+  static async open(ctx: ConnectorContext): Promise<PgQuerySource> {
+    const query = sourceQueryOf(ctx);
+    const { options, where, secrets } = connectionOf(ctx);
+    const client = new pg.Client({ ...options, connectionTimeoutMillis: 5_000 });
+    client.on("error", () => {});
+    try {
+      await client.connect();
+      // A cursor lives inside a transaction; a source only ever reads.
+      await client.query("BEGIN READ ONLY");
+      await client.query(
+        `DECLARE heddle_source NO SCROLL CURSOR FOR ${query.trim().replace(/;+\s*$/, "")}\n`,
+      );
+      const first = await client.query(`FETCH FORWARD ${ctx.batchRows} FROM heddle_source`);
+      return new PgQuerySource(client, first, ctx.batchRows, where, secrets);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw remoteError(codeOf(error), where, error, secrets);
+    }
+  }
+
+  async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
+    let delivered = 0;
+    let result: FetchResult | null = this.#first;
+    while (result && result.rows.length > 0 && !signal.aborted) {
+      delivered += result.rows.length;
+      const table = resultTable(columnsOf(result.fields), result.rows, NO_KEYS);
+      yield { table, errors: [], position: delivered };
+      if (signal.aborted) return;
+      try {
+        result = await this.#client.query(this.#fetch);
+      } catch (error) {
+        throw remoteError(codeOf(error), this.#where, error, this.#secrets);
+      }
+    }
+  }
+
+  commit(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    await this.#client.query("ROLLBACK").catch(() => {});
+    await this.#client.end().catch(() => {});
+  }
+}
+
+/**
+ * `postgresql.query <connection> {query}`: one bound-parameter query per micro-batch, or,
+ * without `@params` at the start of a pipeline, a source streaming the result.
+ */
 export const postgresqlQuery: ConnectorFactory = {
   role: "lookup",
   open(ctx) {
     return Promise.resolve(new PgLookup(ctx));
   },
+  openSource: (ctx) => PgQuerySource.open(ctx),
 };

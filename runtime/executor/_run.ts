@@ -244,8 +244,13 @@ export class Run {
       }
       case "source": {
         const f = factoryFor(qualified);
-        if (f.role !== "source") throw new FatalStageError(`\`${qualified}\` is not a source`);
-        return { kind: "source", source: await f.open(ctx(s.outputSchema)) };
+        if (f.role === "source") {
+          return { kind: "source", source: await f.open(ctx(s.outputSchema)) };
+        }
+        if (f.role === "lookup" && f.openSource) {
+          return { kind: "source", source: await f.openSource(ctx(s.outputSchema)) };
+        }
+        throw new FatalStageError(`\`${qualified}\` is not a source`);
       }
       case "sink": {
         const f = factoryFor(qualified);
