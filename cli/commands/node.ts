@@ -24,6 +24,11 @@ import { CliError, ExitCode, jsonLine, type Terminal } from "../_terminal.ts";
 import { example, outputOption, parseBytes, parsePositiveInt } from "../_options.ts";
 import { nodeCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { createWorker } from "../_deploy.ts";
+import { detectRuntimes } from "../../runtime/worker/mod.ts";
+
+function commaList(value: string): string[] {
+  return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
+}
 
 export const DEFAULT_CONTROL_ADDRESS = "127.0.0.1:7447";
 
@@ -36,6 +41,9 @@ interface NodeOptions {
   /** Where a cluster worker serves Arrow Flight (`heddle local` serves none). */
   flightListen?: string;
   advertise?: string;
+  /** Plugin runtimes the worker advertises (default: those found on this host). */
+  runtimes?: string[];
+  labels?: string[];
   state: string;
   tokenFile?: string;
   tlsCert?: string;
@@ -142,7 +150,17 @@ export function clusterCommand(term: Terminal, exit: { code: number }) {
         "where the worker serves Arrow Flight to other workers (same credentials)",
         "127.0.0.1:0",
       )
-      .option("--advertise <address>", "the address peers use to reach this worker"),
+      .option("--advertise <address>", "the address peers use to reach this worker")
+      .option(
+        "--runtimes <list>",
+        "plugin runtimes this worker offers, comma-separated (default: the ones found here)",
+        commaList,
+      )
+      .option(
+        "--labels <list>",
+        "labels this worker offers for placement, comma-separated (e.g. python,gpu)",
+        commaList,
+      ),
   ))
     .option("--memory-budget <size>", "shared memory before spilling (e.g. 1GiB)", parseBytes)
     .addOption(outputOption())
@@ -195,6 +213,8 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
   try {
     let controlAddress = options.join ?? "";
     if (options.controlPlane) {
+      // With --token-file nothing else has made the state directory yet.
+      ensurePrivateDir(options.state);
       control = new ControlPlane({
         database: `${options.state}/control.db`,
         connect: (info) => connectWorker(info.address, credentials),
@@ -216,14 +236,17 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
         allowPaths: allowedDirectories(options),
         registry: { memoryBudget: options.memoryBudget },
+        flightCredentials: credentials,
       });
       const server = await serveWorker(worker, options.workerListen, credentials);
       servers.push(server);
       announce("worker", server.address);
+      let flightAddress = "";
       if (options.flightListen) {
         // The data plane next to the control service, behind the same token and TLS.
         const flight = await serveFlight(worker.dataPlane, options.flightListen, credentials);
         servers.push(flight);
+        flightAddress = flight.address;
         announce("flight", flight.address);
       }
       const client = connectControlPlane(controlAddress, credentials);
@@ -232,6 +255,9 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
           id: worker.id,
           address: options.advertise ?? server.address,
           host: Deno.hostname(),
+          runtimes: options.runtimes ?? await detectRuntimes(),
+          labels: options.labels ?? [],
+          flightAddress,
         });
       } catch (e) {
         throw new CliError(

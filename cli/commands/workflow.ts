@@ -20,6 +20,8 @@ import { example, outputOption, parsePositiveInt } from "../_options.ts";
 import { collectOverrides, envFileOption, printWireDiagnostics, setOption } from "../_deploy.ts";
 import { DEFAULT_CONTROL_ADDRESS } from "./node.ts";
 import { clientCredentialsOf, withCredentialOptions } from "../_credentials.ts";
+import { placementText } from "../_placement.ts";
+import type { Placement } from "../../runtime/control/mod.ts";
 
 type Output = "text" | "json";
 
@@ -28,7 +30,7 @@ interface ServerOptions extends CredentialOptions {
 }
 
 /** Connects to the control plane, runs `fn`, and turns connection failures into one line. */
-async function withServer<T>(
+export async function withServer<T>(
   options: ServerOptions,
   fn: (api: ControlApi) => Promise<T>,
 ): Promise<T> {
@@ -181,8 +183,9 @@ async function snapshotFile(file: string): Promise<DeployFile[]> {
 function summaryText(run: Run): string {
   const summary = JSON.parse(run.summaryJson || "{}") as {
     stages?: Record<string, { label: string; rowsIn: number; rowsOut: number }>;
+    placement?: Placement;
   };
   return Object.entries(summary.stages ?? {}).map(([id, s]) =>
     `  ${id} ${s.label}: ${s.rowsIn} rows in, ${s.rowsOut} rows out\n`
-  ).join("");
+  ).join("") + (summary.placement ? placementText(summary.placement) : "");
 }

@@ -75,6 +75,11 @@ export interface Sink {
   flush(): Promise<void>;
   /** Discards whatever was not flushed (a failed or cut-short run); never throws. */
   abort(): Promise<void>;
+  /**
+   * Optional: every batch of the stage's input was written, before the run's outcome is
+   * known (a Flight edge to another host ends here, so that the peer's part can finish).
+   */
+  end?(): Promise<void>;
 }
 
 export type ConnectorErrorCode =

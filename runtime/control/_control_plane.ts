@@ -21,6 +21,9 @@ import { compileForDeploy, type CompileOptions } from "./_compile.ts";
 import { MissingSecrets, unsealSecrets } from "./_secrets.ts";
 import { redact } from "../redact/mod.ts";
 import { type AttemptRecord, type RunRecord, Store } from "./_store.ts";
+import { place, type Placement, PlacementError } from "./_placement.ts";
+import type { Ir } from "../../compiler/ir/mod.ts";
+import { runPlaced } from "./_placement_run.ts";
 
 export interface ControlPlaneOptions {
   /** SQLite database path; `:memory:` keeps nothing across restarts. */
@@ -65,7 +68,8 @@ const MAX_STORED_ATTEMPTS = 10_000;
 
 interface RunState {
   record: RunRecord;
-  worker: string;
+  /** The workers the run's stage groups were placed on. */
+  workers: string[];
   events: RunEvent[];
   listeners: Set<(event: RunEvent) => void>;
   done: Promise<void>;
@@ -76,6 +80,8 @@ interface Summary {
   stages: Record<string, Record<string, unknown>>;
   quarantined: number;
   attempts: number;
+  /** Which worker ran which stage group (docs/cluster.md). */
+  placement: Placement;
 }
 
 export class ControlPlane implements ControlApi {
@@ -200,23 +206,37 @@ export class ControlPlane implements ControlApi {
       if (e instanceof MissingSecrets) throw new ControlError(e.message, "invalid");
       throw e;
     }
-    const worker = this.#pickWorker();
+    const ir = JSON.parse(irJson);
+    const placement = this.#place(ir, workflow);
+    const workers = [...new Set(placement.groups.map((g) => g.worker!))];
     const runId = crypto.randomUUID();
     const record = this.#store.createRun(runId, workflow);
-    this.#store.updateRun(runId, { status: "running", worker: worker.info.id });
+    this.#store.updateRun(runId, {
+      status: "running",
+      worker: workers.join(","),
+      summaryJson: JSON.stringify({ placement }),
+    });
     const state: RunState = {
       record,
-      worker: worker.info.id,
+      workers,
       events: [],
       listeners: new Set(),
       done: Promise.resolve(),
     };
     this.#runs.set(runId, state);
-    const summary: Summary = { stages: {}, quarantined: 0, attempts: 0 };
-    state.done = worker.api.execute(
-      { runId, workflow, irJson, baseDir: definition.baseDir },
-      (event) => this.#onEvent(state, summary, redactEvent(event, secrets.values())),
-    ).then(
+    const summary: Summary = { stages: {}, quarantined: 0, attempts: 0, placement };
+    state.done = runPlaced({
+      runId,
+      workflow,
+      ir,
+      baseDir: definition.baseDir,
+      placement,
+      workers: new Map(workers.map((id) => {
+        const { info, api } = this.#workers.get(id)!;
+        return [id, { api, flight: info.flightAddress ?? "" }];
+      })),
+      onEvent: (event) => this.#onEvent(state, summary, redactEvent(event, secrets.values())),
+    }).then(
       () => this.#finish(runId, summary, null),
       (e) =>
         this.#finish(
@@ -250,7 +270,7 @@ export class ControlPlane implements ControlApi {
     const record = await this.getRun(runId);
     if (!state || record.status !== "running") return record;
     this.#store.updateRun(runId, { status: "draining" });
-    await this.#workers.get(state.worker)?.api.cancel(runId);
+    await Promise.all(state.workers.map((id) => this.#workers.get(id)?.api.cancel(runId)));
     return this.getRun(runId);
   }
 
@@ -274,10 +294,31 @@ export class ControlPlane implements ControlApi {
     this.#store.close();
   }
 
-  #pickWorker(): { info: WorkerInfo; api: WorkerApi } {
-    const workers = [...this.#workers.values()];
+  /** Where a deployed workflow's stage groups would run now, as JSON (`Placement`). */
+  planRun(workflow: string): Promise<string> {
+    const definition = this.#store.workflow(workflow);
+    if (!definition) {
+      return Promise.reject(
+        new ControlError(`no workflow \`${workflow}\` is deployed`, "not-found"),
+      );
+    }
+    try {
+      return Promise.resolve(JSON.stringify(this.#place(JSON.parse(definition.irJson), workflow)));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Places a run's stage groups on the workers (docs/cluster.md); runs take turns. */
+  #place(ir: Ir, workflow: string) {
+    const workers = [...this.#workers.values()].map((w) => w.info);
     if (workers.length === 0) throw new ControlError("no worker is available", "unavailable");
-    return workers[this.#nextWorker++ % workers.length];
+    try {
+      return place(ir, workflow, workers, this.#nextWorker++);
+    } catch (e) {
+      if (e instanceof PlacementError) throw new ControlError(e.message, "invalid");
+      throw e;
+    }
   }
 
   #onEvent(state: RunState, summary: Summary, event: RunEvent): void {

@@ -10,3 +10,12 @@ export {
 } from "./_control_plane.ts";
 export { applyOverrides, parseEnvFile } from "./_compile.ts";
 export type { AttemptRecord } from "./_store.ts";
+export {
+  place,
+  type PlacedEdge,
+  type PlacedStage,
+  type Placement,
+  PlacementError,
+  type StageGroup,
+  stageGroups,
+} from "./_placement.ts";

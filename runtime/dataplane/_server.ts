@@ -58,6 +58,8 @@ export class DataPlane {
   readonly registry: Registry;
   #publications = new Map<string, Publication>();
   #edges = new Map<string, FlightEdge>();
+  /** Consumers asking for an edge its producer has not opened yet, by edge id. */
+  #edgeWaiters = new Map<string, (() => void)[]>();
   #stats = { bytesSent: 0, streamsServed: 0 };
 
   constructor(registry: Registry) {
@@ -109,7 +111,35 @@ export class DataPlane {
     }
     const edge = new FlightEdge(this, id, consumers, capacity, () => this.#edges.delete(id));
     this.#edges.set(id, edge);
+    for (const wake of this.#edgeWaiters.get(id) ?? []) wake();
+    this.#edgeWaiters.delete(id);
     return edge;
+  }
+
+  /**
+   * The edge `id`, waiting up to `EDGE_WAIT_MS` for its producer to open it: the parts of a
+   * run start on their workers in any order, so a consumer may ask first.
+   */
+  async #edgeNamed(id: string, cancelled: () => boolean): Promise<FlightEdge> {
+    const deadline = Date.now() + EDGE_WAIT_MS;
+    while (!this.#edges.has(id) && Date.now() < deadline && !cancelled()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(1000, deadline - Date.now()));
+        const waiters = this.#edgeWaiters.get(id) ?? [];
+        waiters.push(() => (clearTimeout(timer), resolve()));
+        this.#edgeWaiters.set(id, waiters);
+      });
+    }
+    const edge = this.#edges.get(id);
+    if (edge === undefined) throw new DataPlaneError("not-found", `no edge \`${id}\``);
+    return edge;
+  }
+
+  /** Takes back every count an object still holds for consumers that never released it. */
+  withdraw(ticket: string): void {
+    const publication = this.#publications.get(ticket);
+    if (publication === undefined) return;
+    for (const consumer of [...publication.pending]) this.release(ticket, consumer);
   }
 
   stats(): DataPlaneStats {
@@ -249,10 +279,7 @@ export class DataPlane {
       return [];
     }
     if (type === "next") {
-      const edge = this.#edges.get(field(request, "edge"));
-      if (edge === undefined) {
-        throw new DataPlaneError("not-found", `no edge \`${field(request, "edge")}\``);
-      }
+      const edge = await this.#edgeNamed(field(request, "edge"), () => call.cancelled);
       const next = await edge.next(field(request, "consumer"), () => call.cancelled);
       return [text(next ?? { end: true })];
     }
@@ -278,6 +305,8 @@ export class FlightEdge {
   /** Consumers that were told the edge ended. */
   #ended = new Set<string>();
   #wakeConsumers: (() => void)[] = [];
+  /** Why the producer gave up on the edge; consumers get it instead of the next object. */
+  #failure: string | null = null;
   #wakeProducer: (() => void)[] = [];
 
   constructor(
@@ -301,9 +330,10 @@ export class FlightEdge {
    */
   async send(handle: ObjectHandle): Promise<void> {
     if (this.#closed) throw new DataPlaneError("invalid", `edge \`${this.id}\` is closed`);
-    while (this.#inFlight >= this.capacity) {
+    while (this.#inFlight >= this.capacity && !this.#closed) {
       await new Promise<void>((resolve) => this.#wakeProducer.push(resolve));
     }
+    if (this.#closed) throw new DataPlaneError("invalid", `edge \`${this.id}\` is closed`);
     this.#inFlight++;
     this.plane.publish(handle, this.consumers, () => {
       this.#inFlight--;
@@ -321,6 +351,21 @@ export class FlightEdge {
     this.#checkDrained();
   }
 
+  /**
+   * The producer failed or was cut short: consumers get a `failed` error instead of more
+   * objects (or an end), and what they did not fetch is withdrawn.
+   */
+  fail(reason: string): void {
+    if (this.#closed) return;
+    this.#failure = reason;
+    this.#closed = true;
+    for (const handle of this.#sequence) this.plane.withdraw(handle.id);
+    this.#sequence = [];
+    this.#wake(this.#wakeConsumers);
+    this.#wake(this.#wakeProducer);
+    this.onDrained();
+  }
+
   /** The next object for `consumer`, or undefined at the end; waits for one to be sent. */
   async next(consumer: string, cancelled: () => boolean): Promise<NextObject | undefined> {
     const cursor = this.#cursors.get(consumer);
@@ -331,6 +376,9 @@ export class FlightEdge {
       await new Promise<void>((resolve) => this.#wakeConsumers.push(resolve));
     }
     if (cancelled()) return undefined;
+    if (this.#failure !== null) {
+      throw new DataPlaneError("failed", `edge \`${this.id}\` failed: ${this.#failure}`);
+    }
     const handle = this.#sequence[cursor - this.#base];
     if (handle === undefined) {
       // Closed and drained for this consumer: it got its `end`.
@@ -368,6 +416,8 @@ type Descriptor = { type: string; cmd: Uint8Array; path: string[] };
 type ActionRequest = { type: string; body: Uint8Array };
 
 const SERVICE_PATH = "/arrow.flight.protocol.FlightService/";
+/** How long a consumer's `next` waits for a producer to open the edge it names. */
+const EDGE_WAIT_MS = 60_000;
 
 function ticketOf(descriptor: Descriptor): string {
   if (descriptor.path?.length === 1) return descriptor.path[0];

@@ -406,6 +406,8 @@ export class Run {
         for (let env = await queue!.next(); env; env = await queue!.next()) {
           await this.#consume(s, env);
         }
+        const rt = this.#runtimes.get(s.id);
+        if (rt?.kind === "sink" && !this.#fatal) await rt.sink.end?.();
       }
     } catch (error) {
       this.#fail(error, s);

@@ -145,6 +145,9 @@ export function serveControlPlane(
           await api.registerWorker(r);
           return { ok: true };
         }),
+        PlanRun: unary(async (r: { workflow: string }) => ({
+          placementJson: await api.planRun(r.workflow),
+        })),
       }),
   );
 }
@@ -207,6 +210,8 @@ export function connectControlPlane(
     listRuns: (request = {}) => call<RunPage>(c, "ListRuns", request),
     stopRun: (runId) => call<Run>(c, "StopRun", { runId }),
     registerWorker: async (info) => void await call(c, "RegisterWorker", info),
+    planRun: async (workflow) =>
+      (await call<{ placementJson: string }>(c, "PlanRun", { workflow })).placementJson,
     close: () => c.close(),
   };
 }

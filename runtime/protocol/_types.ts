@@ -63,6 +63,15 @@ export interface WorkerInfo {
   id: string;
   address: string;
   host: string;
+  /**
+   * Plugin runtimes the worker can start (`python`, `typescript`, ...) and its `--labels`;
+   * placement puts a stage group only where its runtimes are among them. Absent: a worker
+   * attached in-process (`heddle run`), which runs anything.
+   */
+  runtimes?: string[];
+  labels?: string[];
+  /** Where the worker serves Arrow Flight to other workers; empty when it serves none. */
+  flightAddress?: string;
 }
 
 export interface ExecuteRequest {
@@ -106,6 +115,11 @@ export interface ControlApi {
   listRuns(request?: ListRunsRequest): Promise<RunPage>;
   stopRun(runId: string): Promise<Run>;
   registerWorker(info: WorkerInfo): Promise<void>;
+  /**
+   * Where a deployed workflow's stage groups would run on the workers registered now, as
+   * JSON (`runtime/control`'s `Placement`); fails when a group fits no worker.
+   */
+  planRun(workflow: string): Promise<string>;
 }
 
 /** What a worker offers to the control plane. */

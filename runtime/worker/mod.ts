@@ -11,7 +11,9 @@
 import { dirname } from "node:path";
 import type { Ir } from "../../compiler/mod.ts";
 import { type RunEvent as ExecutorEvent, type RunHandle, startWorkflow } from "../executor/mod.ts";
-import { DataPlane } from "../dataplane/mod.ts";
+import { DataPlane, type FlightCredentials } from "../dataplane/mod.ts";
+import { builtinConnectors } from "../connectors/mod.ts";
+import { withFlightEdges } from "./_flight_edges.ts";
 import { PluginHost } from "../plugins/mod.ts";
 import { Registry, type RegistryOptions } from "../registry/mod.ts";
 import type { ExecuteRequest, RunEvent, WorkerApi } from "../protocol/mod.ts";
@@ -32,6 +34,8 @@ export interface WorkerOptions {
    * plugins next to the program are found as well.
    */
   allowPaths?: readonly string[];
+  /** What this worker presents to other workers' Flight endpoints (the node's credentials). */
+  flightCredentials?: FlightCredentials;
 }
 
 export class Worker implements WorkerApi {
@@ -57,6 +61,12 @@ export class Worker implements WorkerApi {
     const baseDir = allow?.[0] ?? (request.baseDir || dirname(ir.file));
     const handle = startWorkflow(ir, {
       registry: this.registry,
+      // Edges to and from other hosts are stages of the run's part (runtime/control).
+      connectors: withFlightEdges(
+        builtinConnectors(),
+        this.dataPlane,
+        this.#options.flightCredentials ?? { token: null, tls: null },
+      ),
       plugins: this.#pluginHost(baseDir),
       workflow: request.workflow,
       baseDir,
@@ -114,3 +124,5 @@ function toWire(event: ExecutorEvent): RunEvent {
   const stage = "stage" in event ? event.stage : "";
   return { runId, kind: type, stage, time: at, detail };
 }
+
+export { detectRuntimes } from "./_capabilities.ts";

@@ -1,0 +1,150 @@
+/**
+ * The two ends of an edge between hosts, as connectors the executor runs like any other:
+ * `heddle/flight.send`, a sink after the producer that publishes each batch on the
+ * worker's data plane, and `heddle/flight.receive`, a source standing in for a producer on
+ * another worker that pulls them with DoGet. The control plane puts them into a worker's
+ * part of a run (runtime/control/_placement.ts); programs cannot name them. An edge that
+ * fails or is cut short on the producer fails the consumer's part, never ends it normally.
+ */
+import { type Table, tableFromIPC } from "apache-arrow";
+import {
+  type ConnectorContext,
+  ConnectorError,
+  type ConnectorRegistry,
+  type Sink,
+  type Source,
+  type SourceBatch,
+} from "../connectors/mod.ts";
+import {
+  type DataPlane,
+  FlightClient,
+  type FlightCredentials,
+  type FlightEdge,
+} from "../dataplane/mod.ts";
+
+/** Batches an edge holds in flight before its producer waits for the consumers. */
+const EDGE_CAPACITY = 4;
+
+function text(ctx: ConnectorContext, name: string): string {
+  const value = ctx.config[name];
+  if (typeof value !== "string" || value === "") {
+    throw new ConnectorError("config", `a Flight edge stage needs \`${name}\``);
+  }
+  return value;
+}
+
+/** Adds the Flight edge connectors over `plane` to `connectors`. */
+export function withFlightEdges(
+  connectors: ConnectorRegistry,
+  plane: DataPlane,
+  credentials: FlightCredentials,
+): ConnectorRegistry {
+  return connectors
+    .register("heddle/flight.send", {
+      role: "sink",
+      open: (ctx) => {
+        const consumers = ctx.config.consumers as string[];
+        return Promise.resolve(
+          new SendSink(plane.edge(text(ctx, "edge"), consumers, EDGE_CAPACITY), consumers.length),
+        );
+      },
+    })
+    .register("heddle/flight.receive", {
+      role: "source",
+      open: (ctx) => Promise.resolve(new ReceiveSource(plane, credentials, ctx)),
+    });
+}
+
+class SendSink implements Sink {
+  // Rows count as delivered once the edge took them; see docs/cluster.md for what that
+  // means when the consumer's host dies.
+  readonly acknowledges = "on-write";
+  #ended = false;
+
+  constructor(readonly edge: FlightEdge, readonly consumers: number) {}
+
+  async write(rows: Table): Promise<void> {
+    const registry = this.edge.plane.registry;
+    const handle = registry.put(rows, this.consumers);
+    try {
+      await this.edge.send(handle);
+    } catch (error) {
+      for (let i = 0; i < this.consumers; i++) registry.release(handle.id);
+      throw error;
+    }
+  }
+
+  end(): Promise<void> {
+    this.#ended = true;
+    this.edge.close();
+    return Promise.resolve();
+  }
+
+  flush(): Promise<void> {
+    return this.end();
+  }
+
+  abort(): Promise<void> {
+    if (!this.#ended) this.edge.fail("the producing part of the run failed or was stopped");
+    return Promise.resolve();
+  }
+}
+
+class ReceiveSource implements Source {
+  readonly bounded: boolean;
+  #schema: Table["schema"] | null = null;
+  #client: FlightClient | null = null;
+
+  constructor(
+    readonly plane: DataPlane,
+    readonly credentials: FlightCredentials,
+    readonly ctx: ConnectorContext,
+  ) {
+    this.bounded = ctx.config.bounded === true;
+  }
+
+  get schema(): Table["schema"] {
+    return this.#schema ?? tableFromIPC(new Uint8Array(0)).schema;
+  }
+
+  /**
+   * Pulls until the producer's edge ends. A stop does not cut it short: the producer's part
+   * is stopped too and ends the edge, and a consumer that stopped pulling would hold it.
+   */
+  async *batches(_signal: AbortSignal): AsyncIterable<SourceBatch> {
+    const peer = text(this.ctx, "peer");
+    const edge = text(this.ctx, "edge");
+    const self = text(this.ctx, "self");
+    const registry = this.plane.registry;
+    this.#client = new FlightClient(peer, this.credentials);
+    let seq = 0;
+    try {
+      for await (const handle of this.#client.pull(edge, text(this.ctx, "consumer"), registry)) {
+        // The executor hands a source's table on in-process and frees nothing: it gets a
+        // copy on the heap, and the received object leaves the registry at once.
+        let table: Table;
+        {
+          using lease = registry.open(handle);
+          table = tableFromIPC(lease.bytes.slice());
+        }
+        registry.release(handle.id);
+        this.#schema ??= table.schema;
+        yield { table, errors: [], position: ++seq };
+      }
+    } catch (error) {
+      throw new ConnectorError(
+        "unavailable",
+        `edge \`${edge}\` from ${peer} to ${self}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  commit(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.#client?.close();
+    return Promise.resolve();
+  }
+}
