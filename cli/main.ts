@@ -10,7 +10,7 @@ import { CliError, ExitCode, processTerminal, type Terminal } from "./_terminal.
 /** Runs the command line with `args` and returns the process exit code. */
 export async function main(args: string[], term: Terminal = processTerminal()): Promise<number> {
   const exit = { code: ExitCode.ok };
-  const program = buildProgram(term, exit);
+  const program = await buildProgram(term, exit, args);
   program.exitOverride();
   for (const command of program.commands) command.exitOverride();
   try {

@@ -4,7 +4,9 @@
  *
  * `--introspect` first refreshes `<program>.schema.json` by asking each query step's
  * database for its column and parameter types (with `--set`/`--env-file` overrides applied
- * to the resources), then checks against the fresh snapshot. Without it nothing connects.
+ * to the resources), then checks against the fresh snapshot. Without it nothing connects,
+ * and the runtime (connectors, the control plane's overrides) is not even loaded: a plain
+ * check starts as fast as the compiler alone.
  * A failed introspection never rewrites the snapshot: a half-refreshed file would silently
  * drop the types of the queries that failed.
  */
@@ -20,13 +22,11 @@ import {
   type Span,
   SQL_CODES,
 } from "../../compiler/mod.ts";
-import { databaseCatalog } from "../../runtime/connectors/mod.ts";
-import { applyOverrides } from "../../runtime/control/mod.ts";
 import { CliError, ExitCode, type Terminal } from "../_terminal.ts";
 import { example, outputOption } from "../_options.ts";
 import { type FileReport, readSources, reportDiagnostics } from "../_report.ts";
 import { compileOptions, compileSource } from "../_compile.ts";
-import { collectOverrides, envFileOption, setOption } from "../_deploy.ts";
+import { collectOverrides, envFileOption, setOption } from "../_overrides.ts";
 
 /** The code of a query its database could not describe (unreachable, unknown table, ...). */
 const INTROSPECTION_FAILED = SQL_CODES.introspectionFailed.code;
@@ -62,7 +62,7 @@ export function checkCommand(term: Terminal, exit: { code: number }) {
         const refreshed = options.introspect ? await refreshSnapshot(source, file, overrides) : [];
         const diagnostics = refreshed.some((d) => d.severity === "error")
           ? refreshed
-          : checkWithOverrides(source, file, overrides);
+          : await checkWithOverrides(source, file, overrides);
         reports.push({ file, source, diagnostics });
       }
       exit.code = reportDiagnostics(term, reports, options.output);
@@ -70,9 +70,14 @@ export function checkCommand(term: Terminal, exit: { code: number }) {
 }
 
 /** Checks a program and, so that a typo in them is caught here too, its overrides. */
-function checkWithOverrides(source: string, file: string, overrides: string[]): Diagnostic[] {
+async function checkWithOverrides(
+  source: string,
+  file: string,
+  overrides: string[],
+): Promise<Diagnostic[]> {
   const { value, diagnostics } = compileSource(source, file);
   if (overrides.length === 0 || !value.optimised) return diagnostics;
+  const { applyOverrides } = await import("../../runtime/control/mod.ts");
   return [...diagnostics, ...applyOverrides(value.optimised, overrides)];
 }
 
@@ -90,6 +95,8 @@ async function refreshSnapshot(
   const errors = diagnostics.filter((d) => d.severity === "error");
   if (errors.length > 0 || !value.resolved || !value.optimised) return errors;
   const resolved = value.resolved;
+  const { applyOverrides } = await import("../../runtime/control/mod.ts");
+  const { databaseCatalog } = await import("../../runtime/connectors/mod.ts");
   const problems = applyOverrides(value.optimised, overrides);
   if (problems.some((d) => d.severity === "error")) return withFile(problems, file);
   const configs = new Map(value.optimised.resources.map((r) => [r.id, r.config]));

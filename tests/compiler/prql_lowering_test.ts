@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { check, irToText, prqlc } from "../../compiler/mod.ts";
-import { forgetLowered, lowerPrql } from "../../compiler/types/_prql_lower.ts";
+import { BATCH, forgetLowered, lowerPrql } from "../../compiler/types/_prql_lower.ts";
 import type { PrqlStage } from "../../compiler/syntax/mod.ts";
 import { corpus } from "../_expect.ts";
 import { generateProgram } from "../../bench/parse.ts";
@@ -74,7 +74,7 @@ Deno.test("a cold check lowers 60 distinct blocks in a few prql-js calls, and a 
   assert.ok(r.value.optimised);
   const cold = prqlc.calls;
   const lowered = cold.plToRq - before.plToRq;
-  assert.ok(lowered <= Math.ceil(n / 32) + 1, `${lowered} pl_to_rq calls for ${n} blocks`);
+  assert.ok(lowered <= Math.ceil(n / BATCH) + 1, `${lowered} pl_to_rq calls for ${n} blocks`);
   assert.equal(cold.compile, before.compile, "SQL is never generated to type a block");
   assert.equal(cold.rqToSql, before.rqToSql);
   check(source, "/tmp/g.he", { snapshot: null });
@@ -99,6 +99,6 @@ Deno.test("one bad block in a batch is reported alone, at its place, and the res
   assert.equal(errors.length, 1, errors.map((d) => d.message).join("\n"));
   assert.equal(errors[0].code, "HE0201");
   assert.equal(source.slice(errors[0].span.start, errors[0].span.end), "quantity");
-  // Halving finds the bad block in about log2(32) extra calls, far from one per block.
+  // Halving finds the bad block in about 2 log2(41) extra calls, far from one per block.
   assert.ok(calls <= 16, `${calls} pl_to_rq calls`);
 });
