@@ -2,7 +2,8 @@
  * Lowers inline PRQL blocks to RQ (PRQL's relational query) through prql-js, cached per block
  * text and batched. Why batched: most of a `pl_to_rq` call goes to loading PRQL's standard
  * library (about 15 ms of CPU), whatever the query, so a 10,000-line program with 400 blocks
- * spent seconds on it. `lowerAll` parses each block alone, then lowers many in one call: one PL
+ * spent seconds on it. `lowerAll` parses each block alone (most without prql-js, see
+ * `_prql_parse.ts`), then lowers many in one call: one PL
  * tree where each block is a `let` relation whose tables (`input`, joined steps) are renamed
  * apart so that no block sees another's columns, all `append`ed as one constant column each (so
  * their own columns stay whole); the per-block RQ is cut out of the result and the names
@@ -11,6 +12,7 @@
  * located) one by one.
  */
 import { prqlc, PrqlCrash } from "./_prqlc.ts";
+import { parsePl } from "./_prql_parse.ts";
 
 export type Rq = Record<string, unknown>;
 
@@ -19,7 +21,7 @@ export type Lowered = { rq: Rq } | { error: Rq[] } | { crash: string };
 const cache = new Map<string, Lowered>();
 
 /** The text prql-js is given for a block: what the cache is keyed by. */
-function normalise(source: string): string {
+export function normalise(source: string): string {
   // Whole-line `//` comments are Heddle's, not PRQL's (where `//` divides): blank them in place.
   return disambiguateJoins(source.replace(/^[ \t]*\/\/.*$/gm, (m) => " ".repeat(m.length)));
 }
@@ -57,7 +59,7 @@ export function lowerPrql(source: string): Lowered {
   if (hit) return hit;
   let out: Lowered;
   try {
-    out = { rq: JSON.parse(prqlc.plToRq(prqlc.prqlToPl(text))) };
+    out = { rq: JSON.parse(prqlc.plToRq(toPl(text))) };
   } catch (e) {
     // PL carries no spans, so `pl_to_rq` reports a resolver error without a place: only then
     // is the block compiled from its text, which locates the error.
@@ -72,6 +74,11 @@ export function lowerPrql(source: string): Lowered {
   }
   remember(text, out);
   return out;
+}
+
+/** A block's PL: parsed here when it is in the common subset, else by prql-js. */
+function toPl(text: string): string {
+  return parsePl(text) ?? prqlc.prqlToPl(text);
 }
 
 function errorOf(e: unknown): Lowered {
@@ -132,7 +139,7 @@ export function lowerAll(sources: Iterable<string>): void {
   for (const [text, tables] of fresh) {
     let stmts: Rq[];
     try {
-      stmts = JSON.parse(prqlc.prqlToPl(text)).stmts;
+      stmts = JSON.parse(toPl(text)).stmts;
     } catch {
       continue;
     }
