@@ -20,6 +20,8 @@ const command = new Deno.Command(Deno.execPath(), {
     "--include=runtime/fs/",
     "--include=runtime/plugins/protocol/",
     "--include=compiler/modules/",
+    // The language server's checker runs in a Worker, loaded by URL.
+    "--include=cli/_lsp_worker.ts",
     "--output",
     output,
     "cli/main.ts",

@@ -1,20 +1,19 @@
 /**
  * The Language Server Protocol adapter behind `heddle dev --lsp --stdio`: it keeps the open
  * documents, runs the language service (`compiler/service`) on them and translates offsets
- * to protocol positions and back. It holds no language knowledge of its own. It must never
+ * to protocol positions and back. It holds no language knowledge of its own. Diagnostics come
+ * from a checker in a Worker (`_lsp_checker.ts`), so that checking never holds this thread:
+ * requests are answered here, from this thread's own analysis of each document. It must never
  * crash on any request nor on any text: each handler answers "nothing" when the service
  * fails, and logs why to the client. Run directly (`deno run -A cli/lsp.ts`) it serves on
  * stdio, which editors and the end-to-end test use before `dev` is registered.
  */
 import process from "node:process";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { pathToFileURL } from "node:url";
 import {
   CodeActionKind,
   CompletionItemKind,
   createConnection,
-  type Diagnostic as LspDiagnostic,
-  DiagnosticSeverity,
-  DiagnosticTag,
   DidChangeWatchedFilesNotification,
   DocumentHighlightKind,
   type DocumentSymbol,
@@ -32,15 +31,14 @@ import {
   type TextEdit as LspTextEdit,
 } from "vscode-languageserver/node";
 import { TextDocument } from "vscode-languageserver-textdocument";
-import type { CheckOptions, Span } from "../compiler/mod.ts";
+import { addLowered, type CheckOptions, type Span } from "../compiler/mod.ts";
 import { type LineIndex, lineIndex } from "../compiler/diagnostics/mod.ts";
 import * as service from "../compiler/service/mod.ts";
+import { fileOf, startChecker } from "./_lsp_checker.ts";
 
 export interface LanguageServerOptions {
   /** `HEDDLE_PATH` as the caller read it, for finding plugin modules. */
   heddlePath?: string;
-  /** How long typing must pause before a document is checked again, in milliseconds. */
-  debounceMs?: number;
 }
 
 /** Where diagnostic codes are explained: docs/diagnostics.md of this checkout. */
@@ -48,17 +46,14 @@ const DIAGNOSTICS_DOC = new URL("../docs/diagnostics.md", import.meta.url).href;
 
 /** Programs with at least this many declarations get partial re-checks while typing. */
 const FOCUS_ITEMS = 30;
-/** How long typing must pause before a partially re-checked program is analysed in full. */
+/**
+ * How long typing must pause before a partially re-checked program is analysed in full, and
+ * before this thread's analysis (for requests) is brought up to date.
+ */
 const FULL_AFTER_MS = 1000;
 
 /** Files whose change changes what open programs mean: schema snapshots, plugin manifests. */
 const WATCHED = ["**/*.schema.json", "**/heddle.manifest.json"];
-
-const SEVERITY: Record<service.ServiceDiagnostic["severity"], DiagnosticSeverity> = {
-  error: DiagnosticSeverity.Error,
-  warning: DiagnosticSeverity.Warning,
-  info: DiagnosticSeverity.Information,
-};
 
 const COMPLETION_KIND: Record<service.CompletionKind, CompletionItemKind> = {
   keyword: CompletionItemKind.Keyword,
@@ -85,20 +80,6 @@ const SYMBOL_KIND: Record<service.SymbolKind, SymbolKind> = {
   stream: SymbolKind.Variable,
 };
 
-/** The file name the compiler sees for a document: its path for `file:` URIs. */
-function fileOf(uri: string): string {
-  try {
-    return uri.startsWith("file:") ? fileURLToPath(uri) : uri;
-  } catch {
-    return uri;
-  }
-}
-
-function uriOf(file: string, fallback: string, docFile: string): string {
-  if (file === docFile) return fallback;
-  return file.startsWith("/") ? pathToFileURL(file).href : fallback;
-}
-
 /**
  * Serves the protocol on stdin/stdout until the client says `exit` (the library then ends
  * the process). The returned promise never settles, so callers can await it.
@@ -117,8 +98,10 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
   const cache = new Map<string, { version: number; analysis: service.Analysis }>();
   /** Each document's analysis as it was opened or last saved (see `service.completion`). */
   const baselines = new Map<string, service.Analysis>();
-  const timers = new Map<string, ReturnType<typeof setTimeout>>();
-  const debounce = options.debounceMs ?? 50;
+  /** The version of each document whose diagnostics were published last. */
+  const published = new Map<string, number>();
+  /** The progress of each document's first check, ended by its first diagnostics. */
+  const firstChecks = new Map<string, () => void>();
   let workspaceRoots: string[] = [];
   let canRegisterWatchers = false;
 
@@ -153,90 +136,34 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
     }
   };
 
-  const otherFiles = new Map<string, LineIndex | null>();
-  const linesOfFile = (file: string): LineIndex | null => {
-    if (!otherFiles.has(file)) {
-      try {
-        otherFiles.set(file, lineIndex(Deno.readTextFileSync(file)));
-      } catch {
-        otherFiles.set(file, null);
-      }
-    }
-    return otherFiles.get(file)!;
-  };
-
   /**
-   * Publishes a document's diagnostics. In a large program an edit inside one workflow's
-   * body is re-checked alone (`service.recheck`), and the full analysis waits until typing
-   * pauses; anything else is analysed in full.
+   * The checker's answers: diagnostics are published unless a newer version's already were
+   * (or the document was closed meanwhile), so a superseded version never replaces a newer.
    */
-  const publish = (uri: string) =>
-    safe("diagnostics", undefined, () => {
-      const doc = documents.get(uri);
-      const cached = cache.get(uri);
-      let a: service.Analysis | null = null;
-      if (
-        doc && cached && cached.version !== doc.version &&
-        cached.analysis.resolved.program.items.length >= FOCUS_ITEMS
-      ) {
-        const text = doc.getText();
-        const edit = service.editBetween(cached.analysis.source, text);
-        a = service.recheck(cached.analysis, text, edit, checkOptions);
-        if (a) scheduleFull(uri);
-      }
-      a ??= analysisOf(uri);
-      if (!a) return;
-      const diagnostics: LspDiagnostic[] = service.diagnostics(a).map((d) => ({
-        range: range(a.lines, d.span),
-        severity: SEVERITY[d.severity],
-        code: d.code,
-        codeDescription: { href: DIAGNOSTICS_DOC },
-        source: "heddle",
-        message: d.message,
-        tags: d.tags.includes("unnecessary") ? [DiagnosticTag.Unnecessary] : undefined,
-        relatedInformation: d.related.map((r) => {
-          const lines = r.file === a.file ? a.lines : linesOfFile(r.file);
-          const zero = { line: 0, character: 0 };
-          return {
-            location: {
-              uri: uriOf(r.file, uri, a.file),
-              range: lines ? range(lines, r.span) : { start: zero, end: zero },
-            },
-            message: r.message,
-          };
-        }),
-      }));
-      connection.sendDiagnostics({ uri, version: doc?.version, diagnostics });
-    });
-
-  /** Runs `run` after `ms`, replacing whatever was pending for the document in `pending`. */
-  const later = (
-    pending: Map<string, ReturnType<typeof setTimeout>>,
-    uri: string,
-    ms: number,
-    run: () => void,
-  ) => {
-    clearTimeout(pending.get(uri));
-    pending.set(
-      uri,
-      setTimeout(() => {
-        pending.delete(uri);
-        run();
-      }, ms),
-    );
-  };
-
-  /** The full analysis after a partial one, once typing has paused. */
-  const fullTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  const scheduleFull = (uri: string) =>
-    later(fullTimers, uri, FULL_AFTER_MS, () => {
-      if (documents.get(uri) && cache.get(uri)?.version !== documents.get(uri)!.version) {
-        analysisOf(uri);
-        publish(uri);
-      }
-    });
-
-  const schedule = (uri: string) => later(timers, uri, debounce, () => publish(uri));
+  const checker = startChecker(
+    {
+      checkOptions,
+      docsHref: DIAGNOSTICS_DOC,
+      focusItems: FOCUS_ITEMS,
+      fullAfterMs: FULL_AFTER_MS,
+    },
+    (reply) => {
+      if (reply.kind === "error") return connection.console.error(reply.message);
+      const { uri, version, diagnostics } = reply;
+      addLowered(reply.lowered);
+      // The same version again is a full check after partial ones, or after a watched file
+      // changed: newer news about the same text.
+      if (!documents.get(uri) || version < (published.get(uri) ?? -Infinity)) return;
+      // Before the first diagnostics, this thread analyses the document for requests, cheaply
+      // now that the checker's lowered PRQL blocks are in its cache: once diagnostics show,
+      // requests on the document are answered without a wait.
+      if (!cache.has(uri)) safe("analysis", undefined, () => (analysisOf(uri), remember(uri)));
+      published.set(uri, version);
+      connection.sendDiagnostics({ uri, version, diagnostics });
+      firstChecks.get(uri)?.();
+      firstChecks.delete(uri);
+    },
+  );
 
   const edits = (a: service.Analysis, list: service.TextEdit[]): LspTextEdit[] =>
     list.map((e) => ({ range: range(a.lines, e.span), newText: e.newText }));
@@ -292,30 +219,23 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
   connection.onDidChangeWatchedFiles(() =>
     safe("watched files", undefined, () => {
       cache.clear();
-      otherFiles.clear();
-      for (const doc of documents.all()) publish(doc.uri);
+      checker.send({ kind: "recheckAll" });
     })
   );
 
   /**
-   * A document's first analysis can take long (a large program, a cold PRQL cache): it is
+   * A document's first check can take long (a large program, a cold PRQL cache): it is
    * reported as progress, so the editor shows why diagnostics have not come yet.
    */
   documents.onDidOpen((e) => {
     const uri = e.document.uri;
-    clearTimeout(timers.get(uri));
-    timers.delete(uri);
     connection.window.createWorkDoneProgress().then(
       (progress) => {
+        if (published.has(uri)) return progress.done();
         progress.begin("heddle", 0, `checking ${uri.slice(uri.lastIndexOf("/") + 1)}`);
-        // Let the `begin` reach the client before the analysis holds the thread.
-        setTimeout(() => {
-          publish(uri);
-          progress.done();
-          remember(uri);
-        }, 0);
+        firstChecks.set(uri, () => progress.done());
       },
-      () => (publish(uri), remember(uri)),
+      () => {},
     );
   });
   const remember = (uri: string) => {
@@ -325,18 +245,30 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
   documents.onDidSave((e) =>
     safe("save", undefined, () => (analysisOf(e.document.uri), remember(e.document.uri)))
   );
+  /** This thread's analysis is brought up to date once typing has paused. */
+  const refreshTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  const refreshLater = (uri: string) => {
+    clearTimeout(refreshTimers.get(uri));
+    refreshTimers.set(
+      uri,
+      setTimeout(() => {
+        refreshTimers.delete(uri);
+        safe("analysis", undefined, () => analysisOf(uri));
+      }, FULL_AFTER_MS),
+    );
+  };
+  // Every text, the opened one included, goes to the checker as it is.
   documents.onDidChangeContent((e) => {
-    // Opening is handled above; this is an edit.
-    if (cache.has(e.document.uri) || timers.has(e.document.uri)) schedule(e.document.uri);
+    const { uri, version } = e.document;
+    checker.send({ kind: "update", uri, version, text: e.document.getText() });
+    if (cache.has(uri)) refreshLater(uri);
   });
   documents.onDidClose((e) => {
-    clearTimeout(timers.get(e.document.uri));
-    timers.delete(e.document.uri);
-    clearTimeout(fullTimers.get(e.document.uri));
-    fullTimers.delete(e.document.uri);
-    cache.delete(e.document.uri);
-    baselines.delete(e.document.uri);
-    connection.sendDiagnostics({ uri: e.document.uri, diagnostics: [] });
+    const uri = e.document.uri;
+    checker.send({ kind: "close", uri });
+    clearTimeout(refreshTimers.get(uri));
+    for (const map of [cache, baselines, published, firstChecks]) map.delete(uri);
+    connection.sendDiagnostics({ uri, diagnostics: [] });
   });
 
   /** The analysis and cursor offset of a request, or null when the document is unknown. */
@@ -346,10 +278,10 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
   };
 
   /**
-   * For the requests that come while someone types (hover, completion, signature help,
-   * highlights): the latest analysis even if an edit or two behind, read through the edits
-   * since, so that they never wait for a fresh analysis of a text that will change again
-   * in 100 ms. The debounced check catches up behind them.
+   * For the requests that come while someone types (hover, completion): this thread's latest
+   * analysis even if edits behind, read through the edits since, so that they never wait for
+   * a fresh analysis of a text that will change again in 100 ms. It is brought up to date
+   * once typing pauses (`refreshLater`).
    */
   const current = (p: { textDocument: { uri: string }; position: service.LinePosition }) => {
     const uri = p.textDocument.uri;

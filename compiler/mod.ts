@@ -37,7 +37,15 @@ export { type Ir, irToDot, irToJson, irToMermaid, irToText, lower } from "./ir/m
 export { batchQuery, optimise } from "./optimise/mod.ts";
 export { BUILTIN_MODULES, loadModule, type ModuleContract, parseManifest } from "./modules/mod.ts";
 export { RESOLVE_CODES } from "./resolve/mod.ts";
-export { prqlc, PrqlCrash, SQL_CODES, TYPE_CODES } from "./types/mod.ts";
+export {
+  addLowered,
+  type Lowered,
+  prqlc,
+  PrqlCrash,
+  SQL_CODES,
+  takeLowered,
+  TYPE_CODES,
+} from "./types/mod.ts";
 export { IR_CODES } from "./ir/mod.ts";
 
 export interface CheckOptions {

@@ -47,6 +47,30 @@ export function forgetLowered(): void {
 function remember(text: string, lowered: Lowered): void {
   if (cache.size > 5000) cache.clear();
   cache.set(text, lowered);
+  journal?.push([text, lowered]);
+}
+
+/** Blocks lowered since the last `takeLowered`; null until it is first called. */
+let journal: Array<[string, Lowered]> | null = null;
+
+/**
+ * The blocks lowered since the last call (plain data), for another thread's cache: the
+ * language server's checker hands them to the thread that answers requests, which would
+ * otherwise lower every block of a large program a second time. The first call starts the
+ * record and returns nothing.
+ */
+export function takeLowered(): Array<[string, Lowered]> {
+  const taken = journal ?? [];
+  journal = [];
+  return taken;
+}
+
+/** Adds blocks another thread lowered (`takeLowered`) to this thread's cache. */
+export function addLowered(entries: Array<[string, Lowered]>): void {
+  for (const [text, lowered] of entries) {
+    if (cache.size > 5000) cache.clear();
+    cache.set(text, lowered);
+  }
 }
 
 /**

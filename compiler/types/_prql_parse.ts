@@ -207,8 +207,16 @@ function withAlias(e: Expr, alias: string): Expr {
   return { json: `${e.json.slice(0, -1)},"alias":${JSON.stringify(alias)}}`, aliased: true };
 }
 
+/**
+ * The deepest bracket nesting parsed here. prql-js overflows its stack at about 20 levels
+ * (`_prql.ts` reports that as a crash, and the engine would fail the same way at run time):
+ * deep text is left to prql-js so that a check reports what a run will meet.
+ */
+const MAX_DEPTH = 8;
+
 class Parser {
   private at = 0;
+  private depth = 0;
   constructor(private readonly tokens: Token[]) {}
 
   private peek(offset = 0): Token {
@@ -339,6 +347,7 @@ class Parser {
 
   private term(): Expr {
     const t = this.next();
+    if ((t.kind === "(" || t.kind === "{") && ++this.depth > MAX_DEPTH) throw new Outside();
     switch (t.kind) {
       case "int":
       case "float":
@@ -362,6 +371,7 @@ class Parser {
         const inner = this.pipeline();
         this.skipLines();
         this.expect(")");
+        this.depth--;
         return inner;
       }
       case "{": {
@@ -375,6 +385,7 @@ class Parser {
           this.skipLines();
         }
         this.expect("}");
+        this.depth--;
         return plain(`{"Tuple":[${items.join(",")}]}`);
       }
       default:
