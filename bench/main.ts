@@ -54,6 +54,25 @@ interface Context {
 const pick = <T>(scale: Scale, full: T, quick: T, tiny: T) =>
   scale === "full" ? full : scale === "quick" ? quick : tiny;
 
+/** A section over the generated program of bench/parse.ts (10,000 lines but with `--tiny`). */
+async function compilerSection(
+  ctx: Context,
+  name: string,
+  title: string,
+  bench: (runs: number, lines: number) => Promise<BenchRow[]>,
+  note: string,
+): Promise<BenchSection> {
+  const lines = pick(ctx.scale, 10_000, 10_000, 300);
+  const runs = pick(ctx.scale, 7, 5, 2);
+  return {
+    name,
+    title: `${title}: generated ${lines.toLocaleString("en-US")}-line program`,
+    runs,
+    rows: await bench(runs, lines),
+    notes: [`program from bench/parse.ts \`generateProgram\`; ${note}`],
+  };
+}
+
 const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
   handoff: async (ctx) => {
     const { section, points } = await benchHandoff({
@@ -78,34 +97,23 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
       runs: pick(ctx.scale, 3, 2, 1),
       log: ctx.log,
     }),
-  compiler: async (ctx) => {
-    const lines = pick(ctx.scale, 10_000, 10_000, 300);
-    const runs = pick(ctx.scale, 7, 5, 2);
-    return {
-      name: "compiler",
-      title: `Compiler: generated ${lines.toLocaleString("en-US")}-line program`,
-      runs,
-      rows: await benchParse(runs, lines),
-      notes: [
-        "program from bench/parse.ts `generateProgram`; the parse row's baseline is the " +
-        "100 ms target of issue 2; checking it is the `check` section",
-      ],
-    };
-  },
-  check: async (ctx) => {
-    const lines = pick(ctx.scale, 10_000, 10_000, 300);
-    const runs = pick(ctx.scale, 7, 5, 2);
-    return {
-      name: "check",
-      title: `heddle check: generated ${lines.toLocaleString("en-US")}-line program`,
-      runs,
-      rows: await benchCheck(runs, lines),
-      notes: [
-        "program from bench/parse.ts `generateProgram`; check = parse + resolve + infer + " +
-        "lower + optimise; cold = a fresh process, warm = every PRQL block cached",
-      ],
-    };
-  },
+  compiler: (ctx) =>
+    compilerSection(
+      ctx,
+      "compiler",
+      "Compiler",
+      benchParse,
+      "the parse row's baseline is the 100 ms target of issue 2; checking it is the `check` section",
+    ),
+  check: (ctx) =>
+    compilerSection(
+      ctx,
+      "check",
+      "heddle check",
+      benchCheck,
+      "check = parse + resolve + infer + lower + optimise; cold = a fresh process, warm = " +
+        "every PRQL block cached",
+    ),
   lsp: async (ctx) => {
     const lines = pick(ctx.scale, 10_000, 10_000, 300);
     const keystrokes = pick(ctx.scale, 50, 20, 3);
