@@ -25,6 +25,7 @@ import { example, outputOption, parseBytes, parsePositiveInt } from "../_options
 import { nodeCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { createWorker } from "../_deploy.ts";
 import { detectRuntimes } from "../../runtime/worker/mod.ts";
+import { startUi, uiListenOption } from "../_ui.ts";
 
 function commaList(value: string): string[] {
   return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -55,6 +56,8 @@ interface NodeOptions {
   maxWorkflows: number;
   keepRuns: number;
   memoryBudget?: number;
+  /** `--ui-listen`: undefined is the default address, `off` no UI. */
+  uiListen?: string;
   output: "text" | "json";
 }
 
@@ -111,7 +114,8 @@ function withNodeOptions<
       "finished runs kept in the history (older ones are deleted)",
       parsePositiveInt,
       DEFAULT_LIMITS.keepRuns,
-    );
+    )
+    .addOption(uiListenOption());
 }
 
 export function localCommand(term: Terminal, exit: { code: number }) {
@@ -229,6 +233,14 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
       servers.push(server);
       controlAddress = server.address;
       announce("control plane", server.address);
+      const ui = startUi(term, {
+        control,
+        address: options.uiListen,
+        credentials,
+        insecure: options.insecure ?? false,
+        output: options.output,
+      });
+      if (ui) servers.unshift(ui); // closed first: its live pages end before the rest
     }
     if (options.worker) {
       worker = createWorker({

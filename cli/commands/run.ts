@@ -22,6 +22,9 @@ import {
 } from "../_deploy.ts";
 import { Progress } from "../_progress.ts";
 import { parseBytes, parsePositiveInt } from "../_options.ts";
+import { startUi } from "../_ui.ts";
+import type { UiServer } from "../../runtime/ui/mod.ts";
+import { newToken } from "../../runtime/protocol/mod.ts";
 
 export function runCommand(term: Terminal, exit: { code: number }) {
   return new Command("run")
@@ -35,6 +38,16 @@ export function runCommand(term: Terminal, exit: { code: number }) {
       "--memory-budget <size>",
       "shared memory the registry may hold before spilling to disk (e.g. 256MiB)",
       parseBytes,
+    )
+    .option(
+      "--ui",
+      "serve the web UI for this run and print its address; after the run ends it stays up " +
+        "until Ctrl-C",
+    )
+    .option(
+      "--ui-listen <address>",
+      "with --ui: where the UI listens (loopback only)",
+      "127.0.0.1:0",
     )
     .addOption(outputOption())
     .addHelpText(
@@ -60,7 +73,18 @@ export function runCommand(term: Terminal, exit: { code: number }) {
         registry: { memoryBudget: options.memoryBudget },
       });
       control.attachWorker({ id: worker.id, address: "in-process", host: Deno.hostname() }, worker);
+      let ui: UiServer | null = null;
       try {
+        if (options.ui) {
+          ui = startUi(term, {
+            control,
+            address: options.uiListen,
+            // A one-off token: this process's UI lives as long as the process.
+            credentials: { token: newToken(), tls: null },
+            insecure: false,
+            output: options.output,
+          });
+        }
         const deployed = await control.deploy({
           file: await Deno.realPath(file).catch(() => file),
           source,
@@ -73,7 +97,12 @@ export function runCommand(term: Terminal, exit: { code: number }) {
         }
         const workflow = chooseWorkflow(deployed.workflows, options.workflow);
         exit.code = await runToEnd(term, control, workflow, options.output);
+        if (ui) {
+          term.err(`heddle: the UI stays up at ${ui.url} until Ctrl-C\n`);
+          await untilSignal();
+        }
       } finally {
+        await ui?.close();
         // The run's outcome is decided; a failure to clean up is reported, not a crash.
         await worker.close().catch((e) =>
           term.err(`heddle: warning: while shutting down: ${e instanceof Error ? e.message : e}\n`)
@@ -81,6 +110,18 @@ export function runCommand(term: Terminal, exit: { code: number }) {
         control.close();
       }
     });
+}
+
+/** Resolves on the next SIGINT or SIGTERM. */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const kinds: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+    const done = () => {
+      kinds.forEach((s) => Deno.removeSignalListener(s, done));
+      resolve();
+    };
+    kinds.forEach((s) => Deno.addSignalListener(s, done));
+  });
 }
 
 /** The workflow to run: the one asked for, else the program's only one. */

@@ -75,6 +75,17 @@ interface RunState {
   done: Promise<void>;
 }
 
+/**
+ * Someone who follows everything the control plane sees (the web UI, metrics): every run
+ * event with its workflow, every change of a run's record, every deploy's outcome. Called
+ * synchronously; an observer must not throw or block.
+ */
+export interface ControlObserver {
+  event?(workflow: string, event: RunEvent): void;
+  runChanged?(run: Run): void;
+  deployed?(file: string, response: DeployResponse): void;
+}
+
 /** Per-run summary the control plane keeps from the events it sees. */
 interface Summary {
   stages: Record<string, Record<string, unknown>>;
@@ -96,6 +107,7 @@ export class ControlPlane implements ControlApi {
   /** Plain-text secrets of deploys, by deploy id: never stored (`_secrets.ts`). */
   #secrets = new Map<number, Map<string, string>>();
   #limits: ControlLimits;
+  #observers = new Set<ControlObserver>();
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
@@ -143,7 +155,9 @@ export class ControlPlane implements ControlApi {
       return Promise.reject(e);
     }
     if (!compiled.ok) {
-      return Promise.resolve({ ok: false, workflows: [], diagnostics: compiled.diagnostics });
+      const failed = { ok: false, workflows: [], diagnostics: compiled.diagnostics };
+      this.#observers.forEach((o) => o.deployed?.(request.file, failed));
+      return Promise.resolve(failed);
     }
     const { maxWorkflows } = this.#limits;
     if (compiled.workflows.length > maxWorkflows) {
@@ -163,11 +177,9 @@ export class ControlPlane implements ControlApi {
       baseDir: compiled.baseDir,
     }, compiled.workflows);
     if (sealed.values.size > 0) this.#secrets.set(deployId, sealed.values);
-    return Promise.resolve({
-      ok: true,
-      workflows: compiled.workflows,
-      diagnostics: compiled.diagnostics,
-    });
+    const response = { ok: true, workflows: compiled.workflows, diagnostics: compiled.diagnostics };
+    this.#observers.forEach((o) => o.deployed?.(request.file, response));
+    return Promise.resolve(response);
   }
 
   /** Refuses a deploy whose text and files exceed `maxSourceBytes`, before compiling it. */
@@ -235,7 +247,8 @@ export class ControlPlane implements ControlApi {
         const { info, api } = this.#workers.get(id)!;
         return [id, { api, flight: info.flightAddress ?? "" }];
       })),
-      onEvent: (event) => this.#onEvent(state, summary, redactEvent(event, secrets.values())),
+      onEvent: (event) =>
+        this.#onEvent(state, summary, redactEvent(event, secrets.values()), workflow),
     }).then(
       () => this.#finish(runId, summary, null),
       (e) =>
@@ -245,7 +258,9 @@ export class ControlPlane implements ControlApi {
           redact(String((e as Error)?.message ?? e), secrets.values()),
         ),
     );
-    return await this.getRun(runId);
+    const run = await this.getRun(runId);
+    this.#changed(run);
+    return run;
   }
 
   getRun(runId: string): Promise<Run> {
@@ -270,6 +285,7 @@ export class ControlPlane implements ControlApi {
     const record = await this.getRun(runId);
     if (!state || record.status !== "running") return record;
     this.#store.updateRun(runId, { status: "draining" });
+    this.#changed(await this.getRun(runId));
     await Promise.all(state.workers.map((id) => this.#workers.get(id)?.api.cancel(runId)));
     return this.getRun(runId);
   }
@@ -284,6 +300,26 @@ export class ControlPlane implements ControlApi {
       state.listeners.delete(listener);
       return this.getRun(runId);
     });
+  }
+
+  /** Follows every event, run change and deploy from now on; returns the unsubscribe. */
+  observe(observer: ControlObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  /** A deployed workflow's stored (optimised, sealed) IR as JSON, or null. */
+  workflowIr(name: string): string | null {
+    return this.#store.workflow(name)?.irJson ?? null;
+  }
+
+  /** The workers runs are placed on, and how to ask each about its health. */
+  workers(): { info: WorkerInfo; api: WorkerApi }[] {
+    return [...this.#workers.values()];
+  }
+
+  #changed(run: Run): void {
+    this.#observers.forEach((o) => o.runChanged?.(run));
   }
 
   attempts(runId: string): AttemptRecord[] {
@@ -321,8 +357,9 @@ export class ControlPlane implements ControlApi {
     }
   }
 
-  #onEvent(state: RunState, summary: Summary, event: RunEvent): void {
+  #onEvent(state: RunState, summary: Summary, event: RunEvent, workflow: string): void {
     state.events.push(event);
+    this.#observers.forEach((o) => o.event?.(workflow, event));
     if (event.kind.startsWith("attempt-")) {
       // Every attempt counts; the first ones of a run are stored, so a long run's history
       // stays bounded.
@@ -360,6 +397,8 @@ export class ControlPlane implements ControlApi {
       summaryJson: JSON.stringify(summary),
       error: failed ?? "",
     });
+    const ended = this.#store.run(runId);
+    if (ended) this.#changed(ended);
     this.#store.pruneRuns(this.#limits.keepRuns);
     // A finished run's events stay only long enough for a `watch` that raced its end.
     const timer = setTimeout(() => this.#runs.delete(runId), FINISHED_GRACE_MS);

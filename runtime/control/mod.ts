@@ -4,6 +4,7 @@
  */
 export {
   type ControlLimits,
+  type ControlObserver,
   ControlPlane,
   type ControlPlaneOptions,
   DEFAULT_LIMITS,

@@ -67,6 +67,12 @@ function readTls(options: CredentialOptions): TlsMaterial | null {
   };
 }
 
+/** A fresh token: 32 random bytes, hex. */
+export function newToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /**
  * The credentials of a node that serves calls. With `create`, a node that has no token yet
  * (no `--token-file`, none in its state directory) makes one: 32 random bytes, hex, in a
@@ -87,10 +93,8 @@ export function nodeCredentials(options: CredentialOptions, create: boolean): Cr
   }
   attempt(`the state directory ${options.state}`, () => ensurePrivateDir(options.state));
   if (!exists(path)) {
-    const bytes = crypto.getRandomValues(new Uint8Array(32));
-    const token = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
     try {
-      writePrivateFile(path, token + "\n");
+      writePrivateFile(path, newToken() + "\n");
     } catch (e) {
       // Another node starting at the same moment wrote it first: use theirs.
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;

@@ -29,6 +29,7 @@ export {
   CredentialError,
   type CredentialOptions,
   defaultStateDir,
+  newToken,
   nodeCredentials,
   tokenPath,
 } from "./_credentials.ts";

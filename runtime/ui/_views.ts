@@ -1,0 +1,139 @@
+/**
+ * The shapes the web UI's JSON API returns and its pages render. The server builds them from
+ * what the control plane exposes (runs, events, stored IR); the browser code imports these
+ * types only, so both sides agree on one definition. Nothing here carries row payloads: the
+ * control plane never sees them. It imports nothing: the browser code is type checked with
+ * the DOM's types only (`app/deno.json`), so nothing of Deno may reach it through here.
+ */
+
+/** A run's status (`RunStatus` of runtime/protocol). */
+export type RunStatus = "pending" | "running" | "draining" | "succeeded" | "failed" | "stopped";
+
+/** The fields of a compiler diagnostic the page shows (`WireDiagnostic` of runtime/protocol). */
+export interface DiagnosticView {
+  file: string;
+  line: number;
+  column: number;
+  severity: string;
+  code: string;
+  message: string;
+}
+
+export interface WorkflowView {
+  name: string;
+  file: string;
+  version: number;
+  deployedAt: string;
+  /** The newest run of the workflow, or null when it never ran. */
+  lastRun: { id: string; status: RunStatus; startedAt: string } | null;
+}
+
+/** A deploy the control plane refused, with the compiler's diagnostics. */
+export interface DeployErrorView {
+  file: string;
+  at: string;
+  diagnostics: DiagnosticView[];
+}
+
+export interface RunRow {
+  id: string;
+  workflow: string;
+  status: RunStatus;
+  startedAt: string;
+  endedAt: string;
+  /** Until now for a run still going. */
+  durationMs: number;
+  /** Records the workflow's sources read (including ones they could not parse). */
+  rowsIn: number;
+  /** Rows the workflow's sinks wrote (handler sinks not included: see `quarantined`). */
+  rowsOut: number;
+  /** Rows routed to handlers (or that failed the run when no handler caught them). */
+  quarantined: number;
+  worker: string;
+  error: string;
+}
+
+/** One stage of a run as the events describe it. */
+export interface StageView {
+  id: string;
+  label: string;
+  /** The IR stage kind (`source`, `prql`, `call`, `lookup-join`, `sink`, `handler-input`). */
+  kind: string;
+  batches: number;
+  rowsIn: number;
+  rowsOut: number;
+  rowsPerSecond: number;
+  /** Attempts started (each batch's first try and every retry). */
+  attempts: number;
+  /** Attempts that failed and were tried again. */
+  retries: number;
+  /** Mean and largest attempt duration of the stage's batches, in milliseconds. */
+  latencyMeanMs: number;
+  latencyMaxMs: number;
+  quarantined: number;
+}
+
+/**
+ * Rows sent to a handler, as the `rows-quarantined` event carries them: how many, from which
+ * stage, to which handler, and the error (`_error_step` is the stage, `_error_message` the
+ * message). The rows themselves are in the handler's sinks; the control plane never sees them.
+ */
+export interface QuarantineView {
+  time: number;
+  stage: string;
+  label: string;
+  rows: number;
+  handler: string | null;
+  message: string;
+}
+
+export interface LogLine {
+  time: number;
+  level: "info" | "warn" | "error";
+  stage: string;
+  text: string;
+}
+
+export interface RunView {
+  run: RunRow;
+  stages: StageView[];
+  quarantines: QuarantineView[];
+  logs: LogLine[];
+}
+
+export interface GraphNode {
+  id: string;
+  label: string;
+  kind: string;
+  /** The workflow or handler the stage belongs to. */
+  graph: string;
+  /** What the optimiser did: `fused` (several calls or PRQL blocks in one), `batched lookup`. */
+  marks: string[];
+  /** The worker that runs the stage, when known (the workflow's latest run). */
+  worker: string | null;
+}
+
+export interface GraphEdge {
+  from: string;
+  to: string;
+  /** The Arrow schema on the edge, one `name: type` a line. */
+  schema: string;
+}
+
+export interface GraphView {
+  workflow: string;
+  nodes: GraphNode[];
+  edges: GraphEdge[];
+}
+
+export interface WorkflowPage {
+  workflow: WorkflowView;
+  graph: GraphView;
+  runs: RunRow[];
+}
+
+export interface FrontPage {
+  workflows: WorkflowView[];
+  deployErrors: DeployErrorView[];
+  runs: RunRow[];
+}

@@ -1,0 +1,199 @@
+/**
+ * The web UI as a person uses it, in a real headless Chromium against a real `heddle local`:
+ * the workflow list and a refused deploy's diagnostics, the quickstart's graph, a run
+ * started with the Start button whose row counts equal the rows in the files it wrote, the
+ * row its handler caught with its error message, a failing workflow and the failed-only
+ * filter, and Stop draining a running workflow. Screenshots are saved as artefacts.
+ */
+import assert from "node:assert/strict";
+import type { Page } from "puppeteer-core";
+import { heddle } from "../_cli.ts";
+import { EXAMPLE_PLUGINS } from "../e2e/_fixtures.ts";
+import { browserTest, newPage, screenshot, texts } from "./_browser.ts";
+import { type Daemon, deploy, startDaemon } from "./_daemon.ts";
+
+interface IrStage {
+  id: string;
+  kind: string;
+  handler: string | null;
+  config: Record<string, unknown>;
+}
+interface IrGraph {
+  name: string;
+  kind: string;
+  handler: string | null;
+  stages: IrStage[];
+}
+
+/** The quickstart's stages as `heddle inspect --ir` has them: the workflow's and its handler's. */
+async function quickstartStages(dir: string): Promise<IrStage[]> {
+  const inspected = await heddle(["inspect", "--ir", "--output", "json", `${dir}/quickstart.he`], {
+    env: { HEDDLE_PATH: EXAMPLE_PLUGINS },
+  });
+  assert.equal(inspected.code, 0, inspected.stderr);
+  const graphs = (JSON.parse(inspected.stdout) as { graphs: IrGraph[] }).graphs;
+  const main = graphs.find((g) => g.name === "Quickstart")!;
+  const handler = graphs.find((g) => g.name === main.handler)!;
+  return [...main.stages, ...handler.stages];
+}
+
+/** Rows in a file a sink wrote: JSON lines, or CSV lines after the header. */
+async function rowsIn(path: string): Promise<number> {
+  const lines = (await Deno.readTextFile(path)).split("\n").filter((l) => l !== "");
+  return path.endsWith(".csv") ? lines.length - 1 : lines.length;
+}
+
+/** Waits until the run page shows `status` (the page updates itself; nothing reloads it). */
+async function waitForStatus(page: Page, status: string, timeout = 60_000): Promise<void> {
+  await page.waitForFunction(
+    `document.querySelector(".meta .status")?.textContent === ${JSON.stringify(status)}`,
+    { timeout },
+  );
+}
+
+/** The stage table of the run page: stage id to its numbers as shown. */
+async function stageTable(page: Page): Promise<Map<string, Record<string, string>>> {
+  const rows = await page.$$eval(".stage-row", (trs) =>
+    trs.map((tr) => {
+      const cells = [...tr.querySelectorAll("td")].map((td) => td.textContent!.trim());
+      return {
+        id: tr.getAttribute("data-stage")!,
+        rowsIn: cells[2],
+        rowsOut: cells[3],
+        attempts: cells[6],
+        retries: cells[7],
+      };
+    }));
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+const number = (text: string) => Number(text.replace(/,/g, ""));
+
+/** Presses the Start button of a workflow's page; returns the new run's id. */
+async function startFromUi(page: Page, daemon: Daemon, workflow: string): Promise<string> {
+  await page.goto(`${daemon.origin}/workflows/${workflow}`);
+  await page.waitForSelector("button.start");
+  await page.click("button.start");
+  await page.waitForFunction(() => /^\/runs\/[0-9a-f-]{36}$/.test(location.pathname));
+  return new URL(page.url()).pathname.split("/")[2];
+}
+
+browserTest(
+  "the UI shows workflows, graphs, live runs, quarantined rows and stops runs",
+  async (browser) => {
+    const daemon = await startDaemon();
+    try {
+      for (const file of ["quickstart.he", "broken.he", "slow.he"]) {
+        assert.equal(await deploy(daemon, file), 0, `deploy ${file}`);
+      }
+      assert.notEqual(await deploy(daemon, "typo.he"), 0, "typo.he does not compile");
+      const { page, errors } = await newPage(browser);
+
+      // The front page: the workflow list and the refused deploy with its diagnostics.
+      await page.goto(daemon.url);
+      assert.equal(new URL(page.url()).search, "", "the token leaves the address bar");
+      await page.waitForSelector(".workflow-row");
+      assert.deepEqual(
+        (await texts(page, ".workflow-row td:first-child")).sort(),
+        ["Broken", "Quickstart", "Slow"],
+      );
+      const diagnostics = await texts(page, ".deploy-error li");
+      assert.ok(
+        diagnostics.some((d) => /typo\.he:4:\d+ error\[HE\d+\]: .*nosuch/.test(d)),
+        diagnostics.join("\n"),
+      );
+      await screenshot(page, "front-deployed");
+
+      // The quickstart's graph: one node per stage of the workflow and of its handler.
+      const stages = await quickstartStages(daemon.dir);
+      await page.goto(`${daemon.origin}/workflows/Quickstart`);
+      await page.waitForSelector("svg.graph g.stage");
+      assert.equal((await page.$$("svg.graph g.stage")).length, stages.length);
+      assert.equal((await page.$$("svg.graph g.stage.graph-handler")).length, 2);
+      const edgeTitles = await texts(page, "svg.graph g.edge title");
+      for (const column of [/amount: float64 \(nullable\)/, /_error_message: utf8/]) {
+        assert.ok(edgeTitles.some((t) => column.test(t)), `${column}: ${edgeTitles.join("\n")}`);
+      }
+      await screenshot(page, "workflow", true);
+
+      // A run started with the Start button: its numbers equal the rows in the files written.
+      const quickstartRun = await startFromUi(page, daemon, "Quickstart");
+      await waitForStatus(page, "succeeded");
+      await page.waitForSelector(".quarantine-row");
+      const table = await stageTable(page);
+      const sinks = stages.filter((s) => s.kind === "sink");
+      assert.equal(sinks.length, 4);
+      let written = 0;
+      for (const sink of sinks) {
+        const rows = await rowsIn(`${daemon.dir}/${sink.config.path}`);
+        assert.equal(number(table.get(sink.id)!.rowsOut), rows, `${sink.id} ${sink.config.path}`);
+        if (!sink.id.startsWith("rejected.")) written += rows;
+      }
+      assert.equal(number((await texts(page, ".totals .rows-out"))[0]), written);
+
+      // The row the handler caught, with the error message the handler's file holds.
+      const rejected = (await Deno.readTextFile(`${daemon.dir}/data/out/rejected.jsonl`))
+        .trim().split("\n").map((l) => JSON.parse(l) as { _error_message: string });
+      const quarantine = await page.$eval(
+        ".quarantine-row",
+        (tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent!.trim()),
+      );
+      assert.equal(quarantine[3], "rejected");
+      assert.equal(number(quarantine[2]), rejected.length);
+      assert.equal(quarantine[4], rejected[0]._error_message);
+      assert.equal(number((await texts(page, ".totals .quarantined"))[0]), rejected.length);
+      await screenshot(page, "run", true);
+
+      // A failing workflow: failed, with retries counted and the row no handler caught.
+      const brokenRun = await startFromUi(page, daemon, "Broken");
+      await waitForStatus(page, "failed");
+      await page.waitForSelector(".run-error");
+      const broken = await stageTable(page);
+      assert.ok(number(broken.get("Broken.1")!.retries) >= 1, JSON.stringify([...broken]));
+      const failedRow = await page.$eval(
+        ".quarantine-row",
+        (tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent!.trim()),
+      );
+      assert.equal(failedRow[3], "none (the run failed)");
+      assert.match(failedRow[4], /n = 5 throws on purpose/);
+      assert.ok((await texts(page, ".log .line.error")).length > 0);
+      await screenshot(page, "failed-run");
+
+      // The failed-only filter keeps the failed run and drops the one that succeeded.
+      await page.goto(`${daemon.origin}/runs`);
+      await page.waitForSelector(`.run-row[data-run="${quickstartRun}"]`);
+      await page.click('input[name="failed"]');
+      await page.waitForFunction(
+        `location.search === "?status=failed" && document.querySelector("table.runs") !== null`,
+      );
+      assert.ok(new URL(page.url()).search.includes("status=failed"));
+      assert.deepEqual(
+        await page.$$eval(".run-row", (trs) => trs.map((tr) => tr.getAttribute("data-run"))),
+        [
+          brokenRun,
+        ],
+      );
+      assert.deepEqual(await texts(page, ".run-row .status"), ["failed"]);
+      await screenshot(page, "failed-only", true);
+
+      // Stop drains a running workflow: it ends `stopped` and its file is not published.
+      await startFromUi(page, daemon, "Slow");
+      await waitForStatus(page, "running");
+      await page.waitForFunction(
+        `(document.querySelector('.stage-row[data-stage="Slow.0"] .rows-out')?.textContent ?? "0")` +
+          ` !== "0"`,
+        { timeout: 30_000 },
+      );
+      await page.click("button.stop");
+      await waitForStatus(page, "stopped");
+      assert.equal(await Deno.readTextFile(`${daemon.dir}/slow/out.csv`), "previous\n");
+      await screenshot(page, "stopped-run");
+      await page.goto(daemon.origin);
+      await page.waitForSelector(".run-row");
+      await screenshot(page, "front", true);
+      assert.deepEqual(errors, [], "no script errors in the page");
+    } finally {
+      await daemon.stop();
+    }
+  },
+);
