@@ -71,15 +71,12 @@ export async function startLocal(
   dir: string,
   env: Record<string, string>,
 ): Promise<Deno.ChildProcess> {
-  const child = spawnHeddle([
-    "local",
-    "--listen",
-    `127.0.0.1:${port}`,
-    "--state",
-    state,
-    "--allow-path",
-    dir,
-  ], { env });
+  const child = spawnHeddle(localArgs(state, port, dir), { env });
   await waitForLine(child.stderr, /worker listening on/);
   return child;
+}
+
+/** The arguments of `heddle local` on `port`, its state in `state`, allowed to use `dir`. */
+export function localArgs(state: string, port: number, dir: string): string[] {
+  return ["local", "--listen", `127.0.0.1:${port}`, "--state", state, "--allow-path", dir];
 }

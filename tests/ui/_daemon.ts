@@ -6,7 +6,13 @@
  */
 import { heddle, spawnHeddle, StreamText } from "../_cli.ts";
 import { quickstartCopy } from "../_quickstart.ts";
-import { EXAMPLE_PLUGINS, freePort, writeCopyProgram, writeNumbers } from "../e2e/_fixtures.ts";
+import {
+  EXAMPLE_PLUGINS,
+  freePort,
+  localArgs,
+  writeCopyProgram,
+  writeNumbers,
+} from "../e2e/_fixtures.ts";
 
 export interface Daemon {
   /** The allowed directory, holding the programs and what their runs write. */
@@ -56,17 +62,9 @@ export async function startDaemon(): Promise<Daemon> {
   );
   const state = await Deno.makeTempDir({ prefix: "heddle-ui-state-" });
   const port = freePort();
-  const child = spawnHeddle([
-    "local",
-    "--listen",
-    `127.0.0.1:${port}`,
-    "--state",
-    state,
-    "--allow-path",
-    dir,
-    "--ui-listen",
-    "127.0.0.1:0",
-  ], { env: { HEDDLE_PATH: EXAMPLE_PLUGINS } });
+  const child = spawnHeddle([...localArgs(state, port, dir), "--ui-listen", "127.0.0.1:0"], {
+    env: { HEDDLE_PATH: EXAMPLE_PLUGINS },
+  });
   const stderr = new StreamText(child.stderr);
   const [, url] = await stderr.waitFor(/ui listening on (\S+)/);
   await stderr.waitFor(/worker listening on/);

@@ -80,22 +80,31 @@ function Status({ status }: { status: string }): Node {
   return html`<span class=${`status status-${status}`}>${status}</span>`;
 }
 
+/** A table's header row; a column named `#…` holds numbers (right-aligned). */
+function Head({ columns }: { columns: string[] }): Node {
+  return html`
+    <thead>
+      <tr>${columns.map((c) =>
+        c.startsWith("#") ? html`<th class="num">${c.slice(1)}</th>` : html`<th>${c}</th>`
+      )}</tr>
+    </thead>
+  `;
+}
+
 function RunsTable({ runs }: { runs: RunRow[] }): Node {
   if (runs.length === 0) return html`<p class="empty">No runs yet.</p>`;
   return html`
     <table class="runs">
-      <thead>
-        <tr>
-          <th>Run</th>
-          <th>Workflow</th>
-          <th>Status</th>
-          <th>Started</th>
-          <th>Duration</th>
-          <th class="num">Rows in</th>
-          <th class="num">Rows out</th>
-          <th class="num">Quarantined</th>
-        </tr>
-      </thead>
+      <${Head} columns=${[
+        "Run",
+        "Workflow",
+        "Status",
+        "Started",
+        "Duration",
+        "#Rows in",
+        "#Rows out",
+        "#Quarantined",
+      ]} />
       <tbody>${runs.map((r) =>
         html`
           <tr class="run-row" data-run=${r.id}>
@@ -124,14 +133,7 @@ function Front(): Node {
       ? html`<p class="empty">Nothing deployed yet: <code>heddle workflow deploy FILE</code>.</p>`
       : html`
         <table class="workflows">
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Version</th>
-              <th>Deployed</th>
-              <th>Last run</th>
-            </tr>
-          </thead>
+          <${Head} columns=${["Name", "Version", "Deployed", "Last run"]} />
           <tbody>${data.workflows.map((w) =>
             html`
               <tr class="workflow-row">
@@ -257,10 +259,18 @@ function Run({ id }: { id: string }): Node {
       : html`<${StartButton} workflow=${r.workflow} />`
   }
     <h3>Stages</h3>
-    <table class="stages"><thead><tr><th>Stage</th><th>Kind</th><th class="num">Rows in</th>
-      <th class="num">Rows out</th><th class="num">Rows/s</th><th class="num">Batches</th>
-      <th class="num">Attempts</th><th class="num">Retries</th><th class="num">Latency mean / max</th>
-      <th class="num">Quarantined</th></tr></thead><tbody>${
+    <table class="stages"><${Head} columns=${[
+    "Stage",
+    "Kind",
+    "#Rows in",
+    "#Rows out",
+    "#Rows/s",
+    "#Batches",
+    "#Attempts",
+    "#Retries",
+    "#Latency mean / max",
+    "#Quarantined",
+  ]} /><tbody>${
     data.stages.map((s) =>
       html`
         <tr class="stage-row" data-stage=${s.id}>
@@ -285,15 +295,7 @@ function Run({ id }: { id: string }): Node {
     ${
     data.quarantines.length === 0 ? html`<p class="empty">None.</p>` : html`
       <table class="quarantines">
-        <thead>
-          <tr>
-            <th>Time</th>
-            <th>_error_step</th>
-            <th class="num">Rows</th>
-            <th>Handler</th>
-            <th>_error_message</th>
-          </tr>
-        </thead>
+        <${Head} columns=${["Time", "_error_step", "#Rows", "Handler", "_error_message"]} />
         <tbody>${data.quarantines.map((q) =>
           html`
             <tr class="quarantine-row">
