@@ -84,11 +84,22 @@ export function stageInfo(irJson: string): Map<string, StageInfo> {
   return stages;
 }
 
-/**
- * The drawn graph of `workflow` in `irJson`: its stages and those of the handlers it uses.
- * `worker` names the worker that ran the latest run (every stage of a run shares it today).
- */
-export function workflowGraph(irJson: string, workflow: string, worker: string | null): GraphView {
+/** Where the latest run's stages ran, from its placement (docs/cluster.md), when known. */
+export interface RunPlacement {
+  stages: { id: string; worker: string | null }[];
+  edges: { from: string; to: string; crossesHosts: boolean }[];
+}
+
+/** The drawn graph of `workflow` in `irJson`: its stages and those of the handlers it uses. */
+export function workflowGraph(
+  irJson: string,
+  workflow: string,
+  placement: RunPlacement | null,
+): GraphView {
+  const workers = new Map((placement?.stages ?? []).map((s) => [s.id, s.worker]));
+  const crossing = new Set(
+    (placement?.edges ?? []).filter((e) => e.crossesHosts).map((e) => `${e.from}>${e.to}`),
+  );
   const ir = JSON.parse(irJson) as JsonIr;
   const main = ir.graphs.find((g) => g.kind === "workflow" && g.name === workflow);
   if (!main) return { workflow, nodes: [], edges: [] };
@@ -109,9 +120,15 @@ export function workflowGraph(irJson: string, workflow: string, worker: string |
       const marks: string[] = [];
       if (s.fusedFrom.length > 0) marks.push(`fused ×${s.fusedFrom.length}`);
       if (s.kind === "lookup-join" || batched.has(s.id)) marks.push("batched lookup");
+      const worker = workers.get(s.id) ?? null;
       nodes.push({ id: s.id, label: labelOf(s), kind: s.kind, graph: g.name, marks, worker });
       for (const input of s.inputs) {
-        edges.push({ from: input.from, to: s.id, schema: schemaText(input.schema) });
+        edges.push({
+          from: input.from,
+          to: s.id,
+          schema: schemaText(input.schema),
+          crossesHosts: crossing.has(`${input.from}>${s.id}`),
+        });
       }
     }
   }

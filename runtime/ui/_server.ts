@@ -8,7 +8,7 @@ import type { ControlObserver, ControlPlane } from "../control/mod.ts";
 import { ControlError, type Run, type RunEvent } from "../protocol/mod.ts";
 import { APP_CSS, APP_JS } from "./_assets.generated.ts";
 import { checkRequest } from "./_auth.ts";
-import { type StageInfo, stageInfo, workflowGraph } from "./_graph.ts";
+import { type RunPlacement, type StageInfo, stageInfo, workflowGraph } from "./_graph.ts";
 import { Journal, stageView } from "./_journal.ts";
 import type {
   DeployErrorView,
@@ -284,7 +284,11 @@ export class UiApp {
       throw new ControlError(`no workflow \`${name}\` is deployed`, "not-found");
     }
     const runs = await this.runRows(name, "");
-    return { workflow, graph: workflowGraph(irJson, name, runs[0]?.worker || null), runs };
+    const latest = (await this.#control.listRuns({ workflow: name, pageSize: 1 })).runs[0];
+    const placement = latest?.summaryJson
+      ? (JSON.parse(latest.summaryJson).placement as RunPlacement | undefined) ?? null
+      : null;
+    return { workflow, graph: workflowGraph(irJson, name, placement), runs };
   }
 
   async runView(id: string): Promise<RunView> {

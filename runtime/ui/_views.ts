@@ -109,7 +109,7 @@ export interface GraphNode {
   graph: string;
   /** What the optimiser did: `fused` (several calls or PRQL blocks in one), `batched lookup`. */
   marks: string[];
-  /** The worker that runs the stage, when known (the workflow's latest run). */
+  /** The worker that ran the stage in the workflow's latest run, when known. */
   worker: string | null;
 }
 
@@ -118,6 +118,8 @@ export interface GraphEdge {
   to: string;
   /** The Arrow schema on the edge, one `name: type` a line. */
   schema: string;
+  /** Whether the latest run's batches crossed hosts on it (Arrow Flight). */
+  crossesHosts: boolean;
 }
 
 export interface GraphView {

@@ -33,11 +33,13 @@ export function Graph({ graph }: { graph: GraphView }) {
           const d = points.map((p: { x: number; y: number }, i: number) =>
             `${i === 0 ? "M" : "L"}${p.x},${p.y}`
           ).join(" ");
+          const flight = e.crossesHosts ? " (Arrow Flight, between hosts)" : "";
           return html`
-            <g class="edge" data-from=${e.from} data-to=${e.to}>
+            <g class=${`edge${e.crossesHosts ? " crosses-hosts" : ""}`} data-from=${e
+              .from} data-to=${e.to}>
               <path d=${d} marker-end="url(#arrow)" />
               <path class="hit" d=${d} />
-              <title>${`${e.from} → ${e.to}\n${e.schema}`}</title>
+              <title>${`${e.from} → ${e.to}${flight}\n${e.schema}`}</title>
             </g>
           `;
         })}
