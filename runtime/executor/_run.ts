@@ -507,11 +507,7 @@ export class Run {
       free();
       throw error;
     }
-    const origins = [
-      ...new Map(collected.flatMap((c) => c.origins).map((o) => [`${o.source}#${o.seq}`, o]))
-        .values(),
-    ];
-    this.#lineage.adjust(origins, 1);
+    const origins = [this.#lineage.merge(collected.flatMap((c) => c.origins))];
     for (const c of collected) this.#lineage.adjust(c.origins, -1);
     const table = new ArrowTable(leases.flatMap((l) => l.table.batches));
     // The result may view the collected objects (a `take` slices), so they live as long as it.
@@ -552,8 +548,7 @@ export class Run {
 
   /** Sends an external sort's output on, batch by batch, with the lineage of all its input. */
   async #sortExternally(s: PlannedStage, sorter: ExternalSort, parts: Origin[][]): Promise<void> {
-    const origins = [...new Map(parts.flat().map((o) => [`${o.source}#${o.seq}`, o])).values()];
-    this.#lineage.adjust(origins, 1);
+    const origins = [this.#lineage.merge(parts.flat())];
     for (const p of parts) this.#lineage.adjust(p, -1);
     try {
       // The output has the input's rows, in batches of `batchRows` but the last.
