@@ -1,6 +1,7 @@
 /**
- * Memory under load: rows through five stages (read, filter, derive, a sort that must see
- * every row, write) with `heddle run` spawned twice, without and with `--memory-budget`, while
+ * Memory under load: rows through five stages (read, filter, derive, a blocking operator that
+ * must see every row: a sort, a group or a distinct, write) with `heddle run` spawned twice per
+ * operator, without and with `--memory-budget`, while
  * a sampler reads the process's resident memory (/proc/<pid>/status VmRSS and VmHWM), the
  * shared-memory segments it owns in /dev/shm and its spill directory. It reports what it saw,
  * marks the run FAILED when peak RSS exceeds the budget plus a fixed overhead, and must never
@@ -46,14 +47,29 @@ handler rejected {
   | file.write { path: "rejected.jsonl", format: "jsonl" }
 }
 
-workflow Memory {
+${
+  Object.entries({
+    Memory: "sort {-cents}",
+    MemoryGroup: "group {merchant} (aggregate {n = count this, total = sum cents, top = max id})",
+    MemoryDistinct: "group {merchant} (take 1)",
+  }).map(([name, op]) =>
+    `workflow ${name} {
   file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, merchant: utf8 }
   | (from input | filter amount >= 0.0) ? rejected
   | (from input | derive {cents = amount * 100.0}) ? rejected
-  | (from input | sort {-cents}) ? rejected
+  | (from input | ${op}) ? rejected
   | file.write { path: "out.jsonl", format: "jsonl" }
 }
-`;
+`
+  ).join("\n")
+}`;
+
+/** The blocking operators measured: row name prefix and workflow. */
+const CASES = [
+  { prefix: "memory", workflow: "Memory", what: "sort" },
+  { prefix: "memory.group", workflow: "MemoryGroup", what: "group by a text key, 3 aggregates" },
+  { prefix: "memory.distinct", workflow: "MemoryDistinct", what: "distinct by a text key" },
+];
 
 async function writeInput(path: string, rows: number): Promise<void> {
   using file = await Deno.open(path, { write: true, create: true, truncate: true });
@@ -85,10 +101,10 @@ function bytesOf(dir: string, prefix: string): number {
   return total;
 }
 
-async function runOnce(dir: string, budget: number | null): Promise<Peak> {
+async function runOnce(dir: string, workflow: string, budget: number | null): Promise<Peak> {
   const tmp = `${dir}/tmp-${budget ?? "none"}`;
   Deno.mkdirSync(tmp, { recursive: true });
-  const args = ["run", "-A", `${ROOT}cli/main.ts`, "run", `${dir}/memory.he`];
+  const args = ["run", "-A", `${ROOT}cli/main.ts`, "run", `${dir}/memory.he`, "-w", workflow];
   if (budget !== null) args.push("--memory-budget", String(budget));
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
@@ -166,36 +182,35 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchSection> {
     Deno.writeTextFileSync(`${dir}/memory.he`, PROGRAM);
     await writeInput(`${dir}/in.jsonl`, o.rows);
     const inputMiB = Deno.statSync(`${dir}/in.jsonl`).size / MiB;
-    const free = await runOnce(dir, null);
-    await Deno.rename(`${dir}/out.jsonl`, `${dir}/out-unbounded.jsonl`);
-    const bounded = await runOnce(dir, o.budget);
-    const same = await sameBytes(`${dir}/out.jsonl`, `${dir}/out-unbounded.jsonl`);
-    const left = leftovers(`${dir}/tmp-${o.budget}/heddle-spill`);
-    log(
-      `memory: ${free.rssMiB.toFixed(0)} MiB unbounded, ${bounded.rssMiB.toFixed(0)} MiB budgeted`,
-    );
     const budgetName = `${o.budget / MiB} MiB budget`;
     const baselineName = "no budget (default 1 GiB)";
-    return {
-      name: "memory",
-      title: `Memory: ${o.rows.toLocaleString("en-US")} rows through five stages`,
-      runs: 1,
-      rows: [
-        row("memory.peak_rss", bounded.rssMiB, "MiB", free.rssMiB, {
+    const rows = [];
+    for (const c of CASES) {
+      const free = await runOnce(dir, c.workflow, null);
+      await Deno.rename(`${dir}/out.jsonl`, `${dir}/out-unbounded.jsonl`);
+      const bounded = await runOnce(dir, c.workflow, o.budget);
+      const same = await sameBytes(`${dir}/out.jsonl`, `${dir}/out-unbounded.jsonl`);
+      const left = leftovers(`${dir}/tmp-${o.budget}/heddle-spill-${Deno.uid()}`);
+      log(
+        `${c.prefix}: ${free.rssMiB.toFixed(0)} MiB unbounded, ` +
+          `${bounded.rssMiB.toFixed(0)} MiB budgeted`,
+      );
+      rows.push(
+        row(`${c.prefix}.peak_rss`, bounded.rssMiB, "MiB", free.rssMiB, {
           baselineName,
           note: rssCheck(bounded.rssMiB, o.budget / MiB) ??
-            `${budgetName}; VmHWM of the heddle process (includes mapped shm it touched); ` +
-              `limit: budget + ${OVERHEAD_MIB} MiB`,
+            `${c.what}; ${budgetName}; VmHWM of the heddle process (includes mapped shm it ` +
+              `touched); limit: budget + ${OVERHEAD_MIB} MiB`,
         }),
-        row("memory.peak_shm", bounded.shmMiB, "MiB", free.shmMiB, {
+        row(`${c.prefix}.peak_shm`, bounded.shmMiB, "MiB", free.shmMiB, {
           baselineName,
           note: "bytes of the run's segments in /dev/shm, sampled every 50 ms",
         }),
-        row("memory.peak_spill", bounded.spillMiB, "MiB", free.spillMiB, {
+        row(`${c.prefix}.peak_spill`, bounded.spillMiB, "MiB", free.spillMiB, {
           baselineName,
           note: "bytes in the spill directory, sampled",
         }),
-        row("memory.time", bounded.ms, "ms", free.ms, {
+        row(`${c.prefix}.time`, bounded.ms, "ms", free.ms, {
           baselineName,
           note: !same
             ? "FAILED: the budgeted run's output differs from the unbounded run's"
@@ -203,11 +218,16 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchSection> {
             ? `FAILED: ${left} spill file(s) left behind`
             : "output identical to the unbounded run's; no spill file left behind",
         }),
-      ],
+      );
+    }
+    return {
+      name: "memory",
+      title: `Memory: ${o.rows.toLocaleString("en-US")} rows through five stages`,
+      runs: 1,
+      rows,
       notes: [
-        `input: ${inputMiB.toFixed(0)} MiB of JSONL; the sort must see every row, so the ` +
-        "whole input is held somewhere before the first output row: this is what the budget " +
-        "is for",
+        `input: ${inputMiB.toFixed(0)} MiB of JSONL; a sort, group or distinct must see every ` +
+        "row before its last output row: this is what the budget is for",
         "one run each (a run is long); the time includes process start-up and compiling",
       ],
     };

@@ -466,23 +466,57 @@ export function slice(col: Column, start: number, end: number): Column {
 
 /** The rows of `a` followed by those of `b`; both have the same kind. */
 export function concat(a: Column, an: number, b: Column, bn: number, type: arrow.DataType): Column {
-  const n = an + bn;
-  const valid = a.valid || b.valid ? new Uint8Array(n) : null;
-  if (valid) {
-    for (let i = 0; i < an; i++) valid[i] = a.valid ? a.valid[a.scalar ? 0 : i] : 1;
-    for (let i = 0; i < bn; i++) valid[an + i] = b.valid ? b.valid[b.scalar ? 0 : i] : 1;
+  return concatAll([{ col: a, n: an }, { col: b, n: bn }], type);
+}
+
+/** The rows of every part in turn (all of one kind); text stays UTF-8 when every part has it. */
+export function concatAll(parts: { col: Column; n: number }[], type: arrow.DataType): Column {
+  const n = parts.reduce((t, p) => t + p.n, 0);
+  const kind = parts[0].col.kind;
+  let valid: Uint8Array | null = null;
+  if (parts.some((p) => p.col.valid)) {
+    valid = new Uint8Array(n);
+    let at = 0;
+    for (const { col, n: m } of parts) {
+      for (let i = 0; i < m; i++) valid[at + i] = col.valid ? col.valid[col.scalar ? 0 : i] : 1;
+      at += m;
+    }
   }
-  if (a.kind === "text") {
+  if (kind === "text") {
+    if (parts.every((p) => p.col.utf8 && !p.col.scalar)) {
+      const total = parts.reduce((t, p) => {
+        const o = p.col.utf8!.offsets;
+        return t + o[p.n] - o[0];
+      }, 0);
+      const offsets = new Int32Array(n + 1), bytes = new Uint8Array(total);
+      let row = 0, at = 0;
+      for (const { col, n: m } of parts) {
+        const o = col.utf8!.offsets, base = o[0];
+        for (let i = 1; i <= m; i++) offsets[row + i] = at + o[i] - base;
+        bytes.set(col.utf8!.bytes.subarray(base, o[m]), at);
+        at += o[m] - base;
+        row += m;
+      }
+      return { kind, type, scalar: false, nums: null, strs: null, utf8: { offsets, bytes }, valid };
+    }
     const out = new Array<string | null>(n);
-    const x = texts(a), y = texts(b);
-    for (let i = 0; i < an; i++) out[i] = x[a.scalar ? 0 : i];
-    for (let i = 0; i < bn; i++) out[an + i] = y[b.scalar ? 0 : i];
-    return { kind: a.kind, type, scalar: false, nums: null, strs: out, valid };
+    let at = 0;
+    for (const { col, n: m } of parts) {
+      const x = texts(col);
+      for (let i = 0; i < m; i++) out[at + i] = x[col.scalar ? 0 : i];
+      at += m;
+    }
+    return { kind, type, scalar: false, nums: null, strs: out, valid };
   }
   const out = new Float64Array(n);
-  for (let i = 0; i < an; i++) out[i] = a.nums![a.scalar ? 0 : i];
-  for (let i = 0; i < bn; i++) out[an + i] = b.nums![b.scalar ? 0 : i];
-  return { kind: a.kind, type, scalar: false, nums: out, strs: null, valid };
+  let at = 0;
+  for (const { col, n: m } of parts) {
+    const x = col.nums!;
+    if (col.scalar) out.fill(x[0], at, at + m);
+    else for (let i = 0; i < m; i++) out[at + i] = x[i];
+    at += m;
+  }
+  return { kind, type, scalar: false, nums: out, strs: null, valid };
 }
 
 /** Whether row `i` of `col` is non-null. */

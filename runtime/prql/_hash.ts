@@ -135,3 +135,31 @@ export class KeyTable {
     return this.nullCode;
   }
 }
+
+/**
+ * A hash of each row's values in `cols` (NULL hashes as 0; numbers and text as the key table
+ * keys them, so rows that group or join together hash alike): for partitioning rows by key.
+ */
+export function rowHashes(
+  cols: {
+    nums: ArrayLike<number> | null;
+    utf8?: { offsets: Int32Array; bytes: Uint8Array } | null;
+    valid: Uint8Array | null;
+    scalar: boolean;
+  }[],
+  n: number,
+): Int32Array {
+  const out = new Int32Array(n);
+  for (const c of cols) {
+    for (let i = 0; i < n; i++) {
+      const r = c.scalar ? 0 : i;
+      let h = 0;
+      if (!c.valid || c.valid[r] === 1) {
+        if (c.utf8) h = hashBytes(c.utf8.bytes, c.utf8.offsets[r], c.utf8.offsets[r + 1]);
+        else h = hashNumber(normal(c.nums![r]));
+      }
+      out[i] = mix(Math.imul(out[i], 0x9e3779b1) ^ h);
+    }
+  }
+  return out;
+}

@@ -11,6 +11,7 @@ import {
   broadcast,
   type Column,
   concat,
+  concatAll,
   defaultType,
   fromArrow,
   gather,
@@ -77,9 +78,29 @@ export interface SortedProjection extends Projection {
   keys: { position: number; desc: boolean }[];
 }
 
+/** One hash partition of the input: its rows, and each row's position in the whole input. */
+export interface Part {
+  table: arrow.Table;
+  rowIds: Float64Array;
+}
+
+/**
+ * A query whose input can be split by the hash of `keys` (columns of `relation`) and run one
+ * part at a time up to its first keyed operator (a group or a partitioned take), the rest
+ * running once over the parts' results: what lets group and distinct spill.
+ */
+export interface Partitioned {
+  relation: string;
+  keys: string[];
+  /** The query's rows, exactly as `run` over the whole input gives them. */
+  run(parts: Iterable<Part>, relations: Record<string, arrow.Table>): Rows;
+}
+
 export interface Plan {
   columns: OutColumn[];
   run(relations: Record<string, arrow.Table>): Rows;
+  /** Set when the input may be hash-partitioned (see `Partitioned`). */
+  partitioned: Partitioned | null;
   /** Per relation, the names of the columns the query reads. */
   reads: Map<string, Set<string>>;
   projection: Projection | null;
@@ -88,6 +109,27 @@ export interface Plan {
 }
 
 type Step = (frame: Frame, ctx: RunContext) => Frame;
+
+/** A pipeline's plan with its steps, for running it in two halves. */
+interface PipelinePlan extends RelPlan {
+  execs: Step[];
+  /** Per transform, the index in `execs` of its first step. */
+  execAt: number[];
+  outIds: CId[];
+}
+
+/** A hidden column of partitioned runs: each row's position in the whole input. */
+const ROW_ID: CId = -1;
+
+/** Where a partitioned run splits a pipeline, and by which input columns. */
+interface SplitPoint {
+  step: number;
+  keys: string[];
+  /** A group (its output keeps first-appearance order) or a partitioned take (key order). */
+  kind: "aggregate" | "take";
+  /** The take's partition columns (the take sorts its output by them). */
+  partition: CId[];
+}
 
 function colName(c: RelationColumn): string | null {
   return c === "Wildcard" ? null : c.Single;
@@ -278,10 +320,14 @@ class Planner {
         this.tableLive.set(t.id, this.liveness(p, this.needs.get(t.id)!));
       }
     }
+    const split = this.splitPoint(steps);
+    // The hidden row position is carried through every step before the split.
+    if (split) { for (let i = 0; i < split.step; i++) mainLive[i].add(ROW_ID); }
     const rel = this.pipeline(steps, mainLive, main.columns);
     return {
       columns: rel.columns,
       run: (relations) => rel.run({ relations, cache: new Map() }),
+      partitioned: split ? this.partitioned(rel, split) : null,
       reads: this.reads,
       projection: this.projection(steps),
       sortedProjection: this.sortedProjection(steps),
@@ -289,6 +335,98 @@ class Planner {
   }
 
   private readonly tableLive = new Map<number, Set<CId>[]>();
+
+  /**
+   * Where the pipeline may be split for a partitioned run: at its first group (with keys) or
+   * partitioned take, when only row-by-row steps come before it and some of its keys are
+   * plain columns of the one input relation (rows with equal keys then share a part).
+   */
+  private splitPoint(steps: Transform[]): (SplitPoint & { relation: string }) | null {
+    const from = (steps[0] as { From?: TableRef }).From;
+    if (!from) return null;
+    const base = this.externBase(from.source);
+    if (!base) return null;
+    const relation = this.externName(base.source)!;
+    const names = this.schemaOf(relation).fields.map((f) => f.name);
+    const pos = refPositions(from, this.tableColumnNames(from.source));
+    const input = new Map<CId, string>();
+    from.columns.forEach(([, cid], i) => {
+      if (pos[i] >= 0) input.set(cid, names[base.fields[pos[i]]]);
+    });
+    const alias = new Map<CId, CId>();
+    for (let i = 1; i < steps.length; i++) {
+      const tag = tagOf(steps[i]);
+      // deno-lint-ignore no-explicit-any
+      const b = (steps[i] as any)[tag];
+      if (tag === "Select" || tag === "Filter") continue;
+      if (tag === "Compute") {
+        if (b.window) return null;
+        if (b.expr.kind.ColumnRef !== undefined) alias.set(b.id, b.expr.kind.ColumnRef);
+        continue;
+      }
+      const partition: CId[] | null = tag === "Aggregate"
+        ? b.partition
+        : tag === "Take"
+        ? (b as Take).partition
+        : null;
+      if (!partition || partition.length === 0) return null;
+      const keys: string[] = [];
+      for (let cid of partition) {
+        while (alias.has(cid)) cid = alias.get(cid)!;
+        const name = input.get(cid);
+        if (name !== undefined && !keys.includes(name)) keys.push(name);
+      }
+      if (keys.length === 0) return null;
+      const kind = tag === "Aggregate" ? "aggregate" : "take";
+      return { step: i, keys, kind, partition, relation };
+    }
+    return null;
+  }
+
+  private partitioned(
+    rel: PipelinePlan,
+    split: SplitPoint & { relation: string },
+  ): Partitioned {
+    const { relation } = split;
+    const cut = rel.execAt[split.step] + 1;
+    return {
+      relation,
+      keys: split.keys,
+      run: (parts, relations) => {
+        const frames: Frame[] = [];
+        for (const part of parts) {
+          const ctx = { relations: { ...relations, [relation]: part.table }, cache: new Map() };
+          let f = rel.execs[0]({ n: 0, cols: new Map() }, ctx);
+          f.cols.set(ROW_ID, {
+            kind: "float",
+            type: defaultType("float"),
+            scalar: false,
+            nums: part.rowIds,
+            strs: null,
+            valid: null,
+          });
+          for (let k = 1; k < cut; k++) f = rel.execs[k](f, ctx);
+          frames.push(f);
+        }
+        if (frames.length === 0) throw new Error("internal: a partitioned run needs a part");
+        const cols = new Map<CId, Column>();
+        for (const id of frames[0].cols.keys()) {
+          const pieces = frames.map((x) => ({ col: x.cols.get(id)!, n: x.n }));
+          cols.set(id, concatAll(pieces, pieces[0].col.type));
+        }
+        const n = frames.reduce((t, x) => t + x.n, 0);
+        // The rows in the order the whole input gives them: groups by first appearance, a
+        // take's partitions by key (the parts hold disjoint keys and the sorts are stable).
+        const by = split.kind === "aggregate" ? [ROW_ID] : split.partition;
+        const idx = sortIndex(n, by.map((c) => ({ col: cols.get(c)!, desc: false })));
+        cols.delete(ROW_ID);
+        let f = gatherFrame({ n, cols }, idx, new Set(cols.keys()));
+        const ctx = { relations, cache: new Map() };
+        for (let k = cut; k < rel.execs.length; k++) f = rel.execs[k](f, ctx);
+        return { n: f.n, cols: rel.outIds.map((c) => f.cols.get(c)) };
+      },
+    };
+  }
 
   private tableColumnNames(id: number): (string | null)[] {
     const t = this.rq.tables.find((x) => x.id === id);
@@ -484,12 +622,18 @@ class Planner {
     };
   }
 
-  private pipeline(steps: Transform[], liveAfter: Set<CId>[], outCols: RelationColumn[]): RelPlan {
+  private pipeline(
+    steps: Transform[],
+    liveAfter: Set<CId>[],
+    outCols: RelationColumn[],
+  ): PipelinePlan {
     const env: TypeEnv = new Map();
     const aggs = new Map<CId, Expr>();
     const execs: Step[] = [];
+    const execAt: number[] = [];
     const orders = this.columnOrders(steps);
     steps.forEach((t, i) => {
+      execAt.push(execs.length);
       const tag = tagOf(t);
       // deno-lint-ignore no-explicit-any
       const b = (t as any)[tag];
@@ -583,6 +727,9 @@ class Planner {
     });
     return {
       columns,
+      execs,
+      execAt,
+      outIds,
       run: (ctx) => {
         let f: Frame = { n: 0, cols: new Map() };
         for (const s of execs) f = s(f, ctx);
@@ -665,6 +812,8 @@ class Planner {
       const groups = firstIdx.length;
       const cols = new Map<CId, Column>();
       for (const c of partition) cols.set(c, gather(f.cols.get(c)!, firstIdx));
+      const rowIds = f.cols.get(ROW_ID); // a partitioned run: each group's first row
+      if (rowIds) cols.set(ROW_ID, gather(rowIds, firstIdx));
       for (const p of plans) cols.set(p.id, runAggregate(p, f, gid, groups));
       return { n: groups, cols };
     };

@@ -13,12 +13,13 @@ import type { Diagnostic, Result, Span } from "../../compiler/diagnostics/_types
 import { prqlc } from "../../compiler/mod.ts";
 import { type Column, tableOf, toArrow } from "./_column.ts";
 import { supportedFunctions, UnsupportedError } from "./_expr.ts";
-import { type Plan, planQuery } from "./_plan.ts";
+import { type Part, type Plan, planQuery } from "./_plan.ts";
 import type { RelationalQuery } from "./_rq.ts";
+import { externalPartition, type ExternalPartitionOptions } from "./_partition.ts";
 import { type ExternalSort, externalSort, type ExternalSortOptions } from "./_spill.ts";
 import { resolveSelfJoins } from "./_sugar.ts";
 
-export type { ExternalSort, ExternalSortOptions };
+export type { ExternalPartitionOptions, ExternalSort, ExternalSortOptions };
 
 export { supportedFunctions };
 
@@ -226,6 +227,10 @@ export function execute(query: CompiledQuery, relations: Record<string, arrow.Ta
       { cause: err },
     );
   }
+  return tableOfRows(query, rows);
+}
+
+function tableOfRows(query: CompiledQuery, rows: { n: number; cols: (Column | undefined)[] }) {
   const schema = query.outputSchema;
   const children = rows.cols.map((c, i) => {
     if (!c) throw new PrqlExecutionError(`internal: output column ${i} was not computed`);
@@ -247,4 +252,34 @@ export function externalSortOf(
   if (!sorted || sorted.keys.length === 0) return null;
   const run = (input: arrow.Table) => execute(query, { [sorted.relation]: input });
   return externalSort(run, sorted, query.outputSchema, options);
+}
+
+/**
+ * An external (hash-partitioned, spilling) run of a query whose first keyed operator is a
+ * group or a distinct (`group {..} (take 1)`) on columns of one relation, so that a blocking
+ * stage can group more rows than its memory budget; null for any other query, or one that
+ * reads other relations (lookups). Feed it that relation batch by batch, then read the
+ * output, exactly the in-memory run's, from `finish()`.
+ */
+export function externalGroupOf(
+  query: CompiledQuery,
+  options: ExternalPartitionOptions,
+): ExternalSort | null {
+  const partitioned = query.plan.partitioned;
+  if (!partitioned || Object.keys(query.readColumns).length !== 1) return null;
+  const { relation } = partitioned;
+  const whole = (input: arrow.Table) => execute(query, { [relation]: input });
+  const runParts = (parts: Iterable<Part>) => {
+    try {
+      return tableOfRows(query, partitioned.run(parts, {}));
+    } catch (err) {
+      if (err instanceof PrqlExecutionError) throw err;
+      throw new PrqlExecutionError(
+        `PRQL block failed: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+  };
+  const columns = query.readColumns[relation] ?? [];
+  return externalPartition(whole, partitioned, runParts, columns, options);
 }

@@ -28,6 +28,9 @@ function batches(rows: number): arrow.Table[] {
   return out;
 }
 
+/** The spill directory of a `heddle run` whose TMPDIR is `tmp`. */
+const spillDir = (tmp: string) => `${tmp}/heddle-spill-${Deno.uid()}`;
+
 function files(dir: string): string[] {
   try {
     return [...Deno.readDirSync(dir)].map((e) => e.name);
@@ -148,7 +151,7 @@ workflow Sort {
       (a.amount === b.amount && (a.name < b.name || (a.name === b.name && a.id < b.id)));
     assert.ok(ordered, `rows ${i - 1} and ${i} are out of order: ${lines[a.id]} ${lines[b.id]}`);
   }
-  assert.deepEqual(files(`${dir}/heddle-spill`), []);
+  assert.deepEqual(files(spillDir(dir)), []);
 }
 
 Deno.test("heddle run sorts more rows than its memory budget holds, in order, leaving no spill file", async () => {
@@ -172,6 +175,66 @@ Deno.test("heddle run's heap stays bounded when a sort emits thousands of batche
       "--batch-rows",
       "10",
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("heddle run groups and distincts more rows than its memory budget, exactly as in memory", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-spill-run-" });
+  try {
+    const lines = Array.from({ length: 80_000 }, (_, k) =>
+      JSON.stringify({
+        id: k,
+        amount: ((k * 7919) % 10_007) / 10,
+        name: k % 11 === 0 ? null : `m-${(k * 31) % 4_999}-é`,
+      }));
+    await Deno.writeTextFile(`${dir}/in.jsonl`, lines.join("\n") + "\n");
+    await Deno.writeTextFile(
+      `${dir}/group.he`,
+      `import "fhub/file" file
+
+workflow Group {
+  file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, name: utf8? }
+  | (from input | filter amount > 5.0 | group {name} (aggregate {n = count this, total = sum amount, first = min id}))
+  | file.write { path: "groups.jsonl", format: "jsonl" }
+}
+
+workflow Distinct {
+  file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, name: utf8? }
+  | (from input | group {name} (sort {-amount} | take 1))
+  | file.write { path: "distinct.jsonl", format: "jsonl" }
+}
+`,
+    );
+    // Spill files seen while the run went on (they live from the first spill to the end).
+    const seen = new Set<string>();
+    const run = async (workflow: string, budget: string[]) => {
+      const watch = setInterval(() => {
+        for (const f of files(spillDir(dir))) seen.add(f.replace(/-\d+\.arrow$/, ""));
+      }, 5);
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${ROOT}cli/main.ts`, "run", "group.he", "-w", workflow, ...budget],
+        cwd: dir,
+        env: { TMPDIR: dir },
+        stdout: "piped",
+        stderr: "piped",
+      }).output().finally(() => clearInterval(watch));
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr).slice(-2000));
+    };
+    for (const [workflow, file] of [["Group", "groups.jsonl"], ["Distinct", "distinct.jsonl"]]) {
+      await run(workflow, []);
+      assert.equal(seen.size, 0, "the unbounded run spilled");
+      const free = await Deno.readTextFile(`${dir}/${file}`);
+      await Deno.remove(`${dir}/${file}`);
+      await run(workflow, ["--memory-budget", "1000000"]);
+      const bounded = await Deno.readTextFile(`${dir}/${file}`);
+      assert.ok(free.split("\n").length > 3_000, `${workflow}: ${free.slice(0, 200)}`);
+      assert.equal(bounded, free, workflow);
+      assert.ok([...seen].some((f) => f.startsWith("heddle-part-")), `${workflow} did not spill`);
+      seen.clear();
+      assert.deepEqual(files(spillDir(dir)), []);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
