@@ -13,7 +13,7 @@ import * as arrow from "apache-arrow";
 import { type Column, fromArrow, gather, kindOf, tableOf, toArrow, utf8Of } from "./_column.ts";
 import { rowHashes } from "./_hash.ts";
 import type { Part, Partitioned } from "./_plan.ts";
-import { arrowBytes, type ExternalSort, type ExternalSortOptions } from "./_spill.ts";
+import { externalOperator, type ExternalSort, type ExternalSortOptions } from "./_spill.ts";
 
 export interface ExternalPartitionOptions extends ExternalSortOptions {
   /** How many parts the input is split into once it spills (default 64). */
@@ -36,23 +36,13 @@ export function externalPartition(
   o: ExternalPartitionOptions,
 ): ExternalSort {
   const count = o.partitions ?? 64;
-  let pending: { table: arrow.Table; release?: () => void }[] = [];
-  let pendingBytes = 0;
-  let rows = 0, spilledRows = 0;
+  let spilledRows = 0, spills = 0;
   const files: string[][] = Array.from({ length: count }, () => []);
   const live = new Set<string>();
   const id = crypto.randomUUID().slice(0, 8);
-  let spills = 0;
 
-  const releasePending = () => {
-    for (const p of pending) p.release?.();
-    pending = [];
-    pendingBytes = 0;
-  };
-
-  /** Splits the pending batches by key hash and writes each part's rows to its own file. */
-  const spill = () => {
-    const input = new arrow.Table(pending.flatMap((p) => p.table.batches));
+  /** Splits a run by key hash and writes each part's rows to its own file. */
+  const spill = (input: arrow.Table, release: () => void) => {
     const n = input.numRows;
     const read = (name: string) => {
       const v = input.getChild(name);
@@ -85,7 +75,7 @@ export function externalPartition(
       files[p].push(file);
     }
     // Only now: a column read from one batch shares that batch's memory.
-    releasePending();
+    release();
     spilledRows += n;
     spills++;
   };
@@ -106,48 +96,12 @@ export function externalPartition(
     }
   }
 
-  const slices = function* (out: arrow.Table): Generator<arrow.Table> {
+  function* spilled(): Generator<arrow.Table> {
+    const out = runParts(parts());
     for (let at = 0; at < out.numRows; at += o.batchRows) yield out.slice(at, at + o.batchRows);
-  };
+  }
 
-  return {
-    get runs() {
-      return spills;
-    },
-    get rows() {
-      return rows;
-    },
-    push(table, release) {
-      rows += table.numRows;
-      if (table.numRows === 0) return release?.();
-      pending.push({ table, release });
-      pendingBytes += arrowBytes(table);
-      if (pendingBytes >= o.runBytes) spill();
-    },
-    *finish() {
-      try {
-        if (spills === 0) {
-          if (pending.length === 0) return;
-          const input = new arrow.Table(pending.flatMap((p) => p.table.batches));
-          yield* slices(whole(input));
-          return;
-        }
-        if (pending.length > 0) spill();
-        yield* slices(runParts(parts()));
-      } finally {
-        this.dispose();
-      }
-    },
-    dispose() {
-      releasePending();
-      for (const f of live) {
-        try {
-          Deno.removeSync(f);
-        } catch { /* already gone */ }
-      }
-      live.clear();
-    },
-  };
+  return externalOperator({ spill, whole, spilled, files: live }, o);
 }
 
 /** Rows `idx` of `cols` (copied), plus their positions in the whole input counted from `base`. */

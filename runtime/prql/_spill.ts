@@ -64,6 +64,92 @@ interface Run {
   row: number;
 }
 
+/** What an external operator does with its input (see `externalOperator`). */
+export interface Spiller {
+  /** Spills one run (the input gathered so far); `release` frees that input. */
+  spill(input: arrow.Table, release: () => void): void;
+  /** The output of an input that never spilled, computed in memory. */
+  whole(input: arrow.Table): arrow.Table;
+  /** The output once something spilled. */
+  spilled(): Generator<arrow.Table>;
+  /** The spill files not removed yet (each removed as soon as it is read). */
+  files: Set<string>;
+}
+
+/**
+ * The part every external operator shares: input batches gather until they hold `runBytes`
+ * of Arrow data, then go to `spiller.spill` as one run; an input that never reached that
+ * size is computed in memory. Removes whatever spill file is left when done or disposed.
+ */
+export function externalOperator(spiller: Spiller, o: ExternalSortOptions): ExternalSort {
+  let pending: { table: arrow.Table; release?: () => void }[] = [];
+  let pendingBytes = 0, rows = 0, runs = 0;
+  const releasePending = () => {
+    for (const p of pending) p.release?.();
+    pending = [];
+    pendingBytes = 0;
+  };
+  const input = () =>
+    new arrow.Table(pending[0].table.schema, pending.flatMap((p) => p.table.batches));
+  const spill = () => {
+    const run = input();
+    const held = pending;
+    pending = [];
+    pendingBytes = 0;
+    let released = false;
+    const release = () => {
+      if (!released) { for (const p of held) p.release?.(); }
+      released = true;
+    };
+    try {
+      spiller.spill(run, release);
+    } finally {
+      release();
+    }
+    runs++;
+  };
+  return {
+    get runs() {
+      return runs;
+    },
+    get rows() {
+      return rows;
+    },
+    push(table, release) {
+      rows += table.numRows;
+      if (table.numRows === 0) return release?.();
+      pending.push({ table, release });
+      pendingBytes += arrowBytes(table);
+      if (pendingBytes >= o.runBytes) spill();
+    },
+    *finish() {
+      try {
+        if (runs === 0) {
+          if (pending.length === 0) return;
+          const out = spiller.whole(input());
+          for (let at = 0; at < out.numRows; at += o.batchRows) {
+            yield out.slice(at, at + o.batchRows);
+          }
+          return;
+        }
+        if (pending.length > 0) spill();
+        yield* spiller.spilled();
+      } finally {
+        this.dispose();
+      }
+    },
+    dispose() {
+      releasePending();
+      for (const f of spiller.files) {
+        try {
+          Deno.removeSync(f);
+        } catch { /* already gone */ }
+      }
+      spiller.files.clear();
+    },
+  };
+}
+
 /**
  * An external sort of the rows `run` sorts; `sorted` describes its keys by output position,
  * `schema` its output.
@@ -75,26 +161,13 @@ export function externalSort(
   o: ExternalSortOptions,
 ): ExternalSort {
   const chunkRows = o.chunkRows ?? 16_384;
-  let pending: { table: arrow.Table; release?: () => void }[] = [];
-  let pendingBytes = 0;
-  let rows = 0;
   const runs: Run[] = [];
   const files = new Set<string>();
   const id = crypto.randomUUID().slice(0, 8);
 
-  const releasePending = () => {
-    for (const p of pending) p.release?.();
-    pending = [];
-    pendingBytes = 0;
-  };
-  const sortPending = (): arrow.Table => {
-    const batches = pending.flatMap((p) => p.table.batches);
-    const input = new arrow.Table(pending[0].table.schema, batches);
-    return run(input);
-  };
-  const spill = () => {
-    const out = sortPending();
-    releasePending();
+  const spill = (input: arrow.Table, release: () => void) => {
+    const out = run(input);
+    release();
     Deno.mkdirSync(o.dir, { recursive: true });
     const r: Run = { files: [], next: 0, chunk: null, row: 0 };
     for (let at = 0; at < out.numRows; at += chunkRows) {
@@ -167,46 +240,7 @@ export function externalSort(
     if (rowsOf.length > 0) yield emit();
   }
 
-  return {
-    get runs() {
-      return runs.length;
-    },
-    get rows() {
-      return rows;
-    },
-    push(table, release) {
-      rows += table.numRows;
-      if (table.numRows === 0) return release?.();
-      pending.push({ table, release });
-      pendingBytes += arrowBytes(table);
-      if (pendingBytes >= o.runBytes) spill();
-    },
-    *finish() {
-      try {
-        if (runs.length === 0) {
-          if (pending.length === 0) return;
-          const out = sortPending();
-          for (let at = 0; at < out.numRows; at += o.batchRows) {
-            yield out.slice(at, at + o.batchRows);
-          }
-          return;
-        }
-        if (pending.length > 0) spill();
-        yield* merge();
-      } finally {
-        this.dispose();
-      }
-    },
-    dispose() {
-      releasePending();
-      for (const f of files) {
-        try {
-          Deno.removeSync(f);
-        } catch { /* already gone */ }
-      }
-      files.clear();
-    },
-  };
+  return externalOperator({ spill, whole: run, spilled: merge, files }, o);
 }
 
 /** Compares row i of `a` with row j of `b` (same kind): NULLs last, NaN greatest. */
