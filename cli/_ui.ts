@@ -1,6 +1,6 @@
 /**
- * Serving the web UI from a command that hosts a control plane: `--ui-listen` on the
- * daemons, `--ui` on `heddle run`. One place decides what an address means (`off`, the
+ * Serving the web UI and `/metrics` from a command that hosts a control plane: `--ui-listen`
+ * on the daemons, `--ui` on `heddle run`. One place decides what an address means (`off`, the
  * default, one given), applies the listen rules of every other service (loopback, or TLS,
  * or `--insecure` with a warning) and announces the address with its token on stderr.
  */
@@ -8,6 +8,7 @@ import { Option } from "@commander-js/extra-typings";
 import type { ControlPlane } from "../runtime/control/mod.ts";
 import { checkListen, type Credentials, ListenRefused } from "../runtime/protocol/mod.ts";
 import { DEFAULT_UI_ADDRESS, serveUi, UiListenError, type UiServer } from "../runtime/ui/mod.ts";
+import { type LocalWorker, Metrics } from "../runtime/metrics/mod.ts";
 import { CliError, ExitCode, jsonLine, type Terminal } from "./_terminal.ts";
 
 /** `--ui-listen <address|off>`; left unset, the default address is tried. */
@@ -26,6 +27,8 @@ export interface UiStart {
   credentials: Credentials;
   insecure: boolean;
   output: "text" | "json";
+  /** The workers in this process, whose registry and plugins `/metrics` reads. */
+  localWorkers: () => LocalWorker[];
 }
 
 /** Serves the UI unless `off`; returns null when it is off or the default port was taken. */
@@ -37,16 +40,34 @@ export function startUi(term: Terminal, options: UiStart): UiServer | null {
   try {
     const warning = checkListen(address, options.credentials, options.insecure);
     if (warning) term.err(`heddle: ${warning}\n`);
-    const server = serveUi({
+    const metrics = new Metrics({
       control: options.control,
-      address,
-      token,
-      tls: options.credentials.tls,
+      workers: () => options.control.workers(),
+      local: options.localWorkers,
     });
+    let server: UiServer;
+    try {
+      server = serveUi({
+        control: options.control,
+        address,
+        token,
+        tls: options.credentials.tls,
+        routes: new Map([["/metrics", () => metrics.respond()]]),
+      });
+    } catch (e) {
+      metrics.close();
+      throw e;
+    }
     if (options.output === "json") {
       term.out(jsonLine({ role: "ui", address: server.address, url: server.url }));
     } else term.err(`heddle: ui listening on ${server.url}\n`);
-    return server;
+    return {
+      ...server,
+      close: async () => {
+        await server.close();
+        metrics.close();
+      },
+    };
   } catch (e) {
     if (e instanceof UiListenError && e.inUse && options.address === undefined) {
       term.err(`heddle: warning: ${e.message}; starting without a UI (see --ui-listen)\n`);

@@ -239,6 +239,7 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
         credentials,
         insecure: options.insecure ?? false,
         output: options.output,
+        localWorkers: () => worker ? [worker] : [],
       });
       if (ui) servers.unshift(ui); // closed first: its live pages end before the rest
     }

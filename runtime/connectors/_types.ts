@@ -125,6 +125,8 @@ export interface ConnectorContext {
   allowPaths?: readonly string[];
   /** The workflow's name, for consumer groups and temp file names. */
   workflow: string;
+  /** A source's report of messages after its committed offsets, per partition (for metrics). */
+  reportLag?: (topic: string, partitions: Record<string, number>) => void;
 }
 
 export type ConnectorFactory =

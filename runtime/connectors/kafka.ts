@@ -139,6 +139,8 @@ class KafkaSource implements Source {
   readonly bounded = false;
   readonly schema: Schema;
   #consumer: Consumer<string, string, string, string>;
+  #lagLookup = false;
+  #lagAgain = false;
   #stream: MessagesStream<string, string, string, string> | null = null;
   #buffer: KafkaMessage[] = [];
   #failure: unknown = null;
@@ -290,6 +292,38 @@ class KafkaSource implements Source {
       );
     }
     for (const o of offsets) this.#committed[String(o.partition)] = o.offset.toString();
+    this.#reportLag();
+  }
+
+  /**
+   * Tells the run how many messages each partition holds after the committed offset (for
+   * `heddle_kafka_consumer_lag`). Best effort and never awaited: a failed lookup changes
+   * nothing of the run. One lookup at a time; commits meanwhile ask for one more after it.
+   */
+  #reportLag(): void {
+    const report = this.ctx.reportLag;
+    if (!report) return;
+    if (this.#lagLookup) {
+      this.#lagAgain = true;
+      return;
+    }
+    this.#lagLookup = true;
+    this.#consumer.listOffsets({ topics: [this.#topic] }).then((ends) => {
+      const partitions: Record<string, number> = {};
+      (ends.get(this.#topic) ?? []).forEach((end, p) => {
+        const committed = this.#committed[String(p)];
+        if (committed !== undefined) {
+          partitions[String(p)] = Math.max(0, Number(end - BigInt(committed)));
+        }
+      });
+      report(this.#topic, partitions);
+    }, () => {}).finally(() => {
+      this.#lagLookup = false;
+      if (this.#lagAgain) {
+        this.#lagAgain = false;
+        this.#reportLag();
+      }
+    });
   }
 
   async close(): Promise<void> {

@@ -72,6 +72,8 @@ export type RunEvent =
     rowsIn: number;
     rowsOut: number;
     rowsPerSecond: number;
+    /** Bytes of the Arrow batches the stage has passed on (their buffers' sizes). */
+    bytesOut: number;
   }
   | Base & { type: "attempt-started"; stage: string; batch: number; attempt: number; rows: number }
   | Base & {
@@ -101,6 +103,8 @@ export type RunEvent =
     message: string;
   }
   | Base & { type: "position-committed"; stage: string; position: Position }
+  /** Messages after a source's last committed offset, per partition (Kafka). */
+  | Base & { type: "source-lag"; stage: string; topic: string; partitions: Record<string, number> }
   | Base & { type: "run-finished"; summary: RunSummary };
 
 /** An event without the fields the run fills in. */

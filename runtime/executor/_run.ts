@@ -152,7 +152,7 @@ export class Run {
   #queues = new Map<string, BoundedQueue<Envelope>>();
   #runtimes = new Map<string, StageRuntime>();
   #targets = new Map<string, Targets>();
-  #stats = new Map<string, StageStats & { started: number }>();
+  #stats = new Map<string, StageStats & { started: number; bytesOut: number }>();
   #held = new Map<string, Origin[][]>();
   #blocking = new Set<string>();
   #fatal: { message: string; stage: string | null } | null = null;
@@ -181,6 +181,7 @@ export class Run {
         rowsOut: 0,
         rowsQuarantined: 0,
         started: 0,
+        bytesOut: 0,
       });
     }
   }
@@ -222,6 +223,8 @@ export class Run {
       baseDir: this.settings.baseDir,
       allowPaths: this.settings.allowPaths,
       workflow: this.plan.workflow,
+      reportLag: (topic, partitions) =>
+        this.#emit({ type: "source-lag", stage: s.id, topic, partitions }),
     });
     const factoryFor = (name: string) => {
       const f = this.settings.connectors.get(name);
@@ -372,7 +375,7 @@ export class Run {
     const status: RunStatus = this.#fatal ? "failed" : this.#stopped ? "stopped" : "completed";
     const stages: Record<string, StageStats> = {};
     let quarantined = 0;
-    for (const [id, { started: _, ...st }] of this.#stats) {
+    for (const [id, { started: _, bytesOut: _bytes, ...st }] of this.#stats) {
       stages[id] = st;
       quarantined += st.rowsQuarantined;
     }
@@ -618,6 +621,7 @@ export class Run {
       rowsIn: st.rowsIn,
       rowsOut: st.rowsOut,
       rowsPerSecond: Math.round(st.rowsOut / seconds),
+      bytesOut: st.bytesOut,
     });
   }
 
@@ -649,6 +653,7 @@ export class Run {
   ): Promise<void> {
     const { local, plugin } = this.#targetsOf(s);
     const rows = table.numRows;
+    this.#stats.get(s.id)!.bytesOut += table.data.reduce((n, d) => n + d.byteLength, 0);
     const byHandle = ready ? [...local, ...plugin] : plugin;
     const handle = ready ??
       (plugin.length > 0 ? this.settings.registry.put(table, plugin.length) : null);

@@ -102,6 +102,8 @@ export interface PluginInfo {
   pid: number | null;
   /** Invocations sent to this package (one per chain, however many steps it has). */
   invocations: number;
+  /** Processes started again after one crashed, hung or was killed. */
+  restarts: number;
 }
 
 interface Slot {
@@ -113,6 +115,7 @@ interface Slot {
   env: Record<string, string>;
   tag: string;
   invocations: number;
+  restarts: number;
   process: PluginProcess | null;
   idleTimer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -315,6 +318,7 @@ export class PluginHost {
       state: slot.process?.state ?? "stopped",
       pid: slot.process && slot.process.state !== "stopped" ? slot.process.pid : null,
       invocations: slot.invocations,
+      restarts: slot.restarts,
     }));
   }
 
@@ -346,7 +350,17 @@ export class PluginHost {
       }
       const base = dir.split("/").filter((s) => s).pop() ?? "plugin";
       const tag = `plugin_${base.replace(/[^A-Za-z0-9_]/g, "_")}`;
-      slot = { dir, entry, build, env, tag, invocations: 0, process: null, idleTimer: undefined };
+      slot = {
+        dir,
+        entry,
+        build,
+        env,
+        tag,
+        invocations: 0,
+        restarts: 0,
+        process: null,
+        idleTimer: undefined,
+      };
       this.#slots.set(dir, slot);
     }
     return slot;
@@ -361,6 +375,7 @@ export class PluginHost {
     ) {
       return current;
     }
+    if (current?.state === "failed") slot.restarts++;
     slot.process = new PluginProcess({
       dir: slot.dir,
       entry: slot.entry,

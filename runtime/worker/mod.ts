@@ -14,7 +14,7 @@ import { type RunEvent as ExecutorEvent, type RunHandle, startWorkflow } from ".
 import { DataPlane, type FlightCredentials } from "../dataplane/mod.ts";
 import { builtinConnectors } from "../connectors/mod.ts";
 import { withFlightEdges } from "./_flight_edges.ts";
-import { PluginHost } from "../plugins/mod.ts";
+import { PluginHost, type PluginInfo } from "../plugins/mod.ts";
 import { Registry, type RegistryOptions } from "../registry/mod.ts";
 import type { ExecuteRequest, RunEvent, WorkerApi } from "../protocol/mod.ts";
 import { readUnder } from "../fs/mod.ts";
@@ -92,6 +92,11 @@ export class Worker implements WorkerApi {
 
   health(): Promise<{ status: string; activeRuns: number }> {
     return Promise.resolve({ status: "serving", activeRuns: this.#runs.size });
+  }
+
+  /** The plugin packages this worker's runs have used, with their processes' restarts. */
+  plugins(): PluginInfo[] {
+    return [...this.#plugins.values()].flatMap((host) => host.plugins());
   }
 
   /** Drains every run, stops plugin processes and frees the registry's memory. */

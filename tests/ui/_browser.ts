@@ -2,61 +2,40 @@
  * A real headless Chromium for the UI tests (Debian's `chromium`, installed by `.ci/run`),
  * driven by puppeteer-core, which never downloads a browser. Screenshots go to
  * `tests/ui/artifacts/` (gitignored); with `HEDDLE_UPDATE_SCREENSHOTS=1` the ones
- * docs/ui.md shows are also written to `docs/ui/`. Without Chromium the tests are declared
- * ignored, unless `HEDDLE_REQUIRE_SERVICES=1` asks for everything, when they fail instead.
+ * docs/ui.md shows are also written to `docs/ui/`. Without Chromium the tests are ignored
+ * or, under `HEDDLE_REQUIRE_SERVICES=1`, fail (`tests/_tools.ts`).
  */
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { toolTest } from "../_tools.ts";
 
 const CHROMIUM = Deno.env.get("HEDDLE_CHROMIUM") ?? "/usr/bin/chromium";
 const ARTIFACTS = new URL("./artifacts/", import.meta.url).pathname;
 const DOCS = new URL("../../docs/ui/", import.meta.url).pathname;
 
-function chromiumPresent(): boolean {
-  try {
-    return Deno.statSync(CHROMIUM).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const required = Deno.env.get("HEDDLE_REQUIRE_SERVICES") === "1";
-const available = chromiumPresent();
-
-/** A test that needs Chromium: ignored without it, failing without it when required. */
+/** A test that needs Chromium (see `toolTest`), given a fresh browser it closes after. */
 export function browserTest(name: string, fn: (browser: Browser) => Promise<void>): void {
-  if (!available && !required) {
-    console.error(`skipping "${name}": no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-  }
-  Deno.test({
-    name,
-    ignore: !available && !required,
-    // puppeteer keeps a WebSocket and timers of its own until the browser closes.
-    sanitizeOps: false,
-    sanitizeResources: false,
-    fn: async () => {
-      if (!available) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium`);
-      const profile = await Deno.makeTempDir({ prefix: "heddle-chromium-" });
-      const browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        userDataDir: profile,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
-      try {
-        await fn(browser);
-      } finally {
-        await browser.close();
-        await Deno.remove(profile, { recursive: true }).catch(() => {});
-      }
-    },
+  toolTest(name, [CHROMIUM], async () => {
+    const profile = await Deno.makeTempDir({ prefix: "heddle-chromium-" });
+    const browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      userDataDir: profile,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    try {
+      await fn(browser);
+    } finally {
+      await browser.close();
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
   });
 }
 

@@ -1,0 +1,276 @@
+/**
+ * Prometheus metrics of a control plane (`docs/metrics.md`), in the text format, through
+ * prom-client (a maintained client library, with its own registry: nothing of the default
+ * one, so every metric is named `heddle_*`). Counters and histograms are fed from the run
+ * events the control plane passes on, which never carry row payloads; gauges of the
+ * registry and plugin processes are read at scrape time from the workers that share the
+ * control plane's process, and worker liveness by asking each worker for its health.
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ControlObserver } from "../control/mod.ts";
+import type { Run, RunEvent, WorkerApi, WorkerInfo } from "../protocol/mod.ts";
+
+/** A worker in this process, whose registry and plugin processes can be read directly. */
+export interface LocalWorker {
+  id: string;
+  registry: { stats(): { bytesInMemory: number; bytesSpilled: number } };
+  plugins(): { dir: string; restarts: number }[];
+}
+
+export interface MetricsSources {
+  /** What the metrics follow: the control plane's events and run changes. */
+  control: { observe(observer: ControlObserver): () => void };
+  /** The workers runs are placed on, asked for their health at each scrape. */
+  workers?: () => { info: WorkerInfo; api: Pick<WorkerApi, "health"> }[];
+  /** Workers sharing this process (`heddle local`, `heddle run`). */
+  local?: () => LocalWorker[];
+}
+
+/** How long a scrape waits for a worker's health before counting it down. */
+const HEALTH_TIMEOUT_MS = 2000;
+/** Attempt durations, in seconds: 1 ms to a minute. */
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const FINISHED: ReadonlySet<string> = new Set(["succeeded", "failed", "stopped"]);
+
+type StageTotals = { rowsIn: number; rowsOut: number; batches: number; bytesOut: number };
+
+export class Metrics {
+  readonly registry = new Registry();
+  #unobserve: () => void;
+  /** The last cumulative counters of each stage of each live run, for turning them into increments. */
+  #seen = new Map<string, Map<string, StageTotals>>();
+  #restartsSeen = new Map<string, number>();
+
+  readonly #rowsIn: Counter<"workflow" | "stage">;
+  readonly #rowsOut: Counter<"workflow" | "stage">;
+  readonly #batches: Counter<"workflow" | "stage">;
+  readonly #bytesOut: Counter<"workflow" | "stage">;
+  readonly #latency: Histogram<"workflow" | "stage">;
+  readonly #attempts: Counter<"workflow" | "stage" | "outcome">;
+  readonly #retries: Counter<"workflow" | "stage">;
+  readonly #quarantined: Counter<"workflow" | "stage" | "handler">;
+  readonly #runsStarted: Counter<"workflow">;
+  readonly #runsFinished: Counter<"workflow" | "status">;
+  readonly #lag: Gauge<"workflow" | "stage" | "topic" | "partition">;
+  readonly #restarts: Counter<"worker" | "plugin">;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    const stage = ["workflow", "stage"] as const;
+    this.#rowsIn = new Counter({
+      name: "heddle_rows_in_total",
+      help: "Rows a stage received (a source: records it read, including ones it could not parse).",
+      labelNames: stage,
+      registers,
+    });
+    this.#rowsOut = new Counter({
+      name: "heddle_rows_out_total",
+      help: "Rows a stage passed on (a sink: rows it wrote).",
+      labelNames: stage,
+      registers,
+    });
+    this.#batches = new Counter({
+      name: "heddle_batches_total",
+      help: "Micro-batches a stage processed.",
+      labelNames: stage,
+      registers,
+    });
+    this.#bytesOut = new Counter({
+      name: "heddle_bytes_out_total",
+      help: "Bytes of the Arrow batches a stage passed on (their buffers' sizes).",
+      labelNames: stage,
+      registers,
+    });
+    this.#latency = new Histogram({
+      name: "heddle_stage_latency_seconds",
+      help: "How long a stage's successful attempts on a batch took.",
+      labelNames: stage,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.#attempts = new Counter({
+      name: "heddle_attempts_total",
+      help: "Attempts of a stage on a batch, by outcome (started, succeeded, failed).",
+      labelNames: [...stage, "outcome"],
+      registers,
+    });
+    this.#retries = new Counter({
+      name: "heddle_retries_total",
+      help: "Failed attempts that were tried again.",
+      labelNames: stage,
+      registers,
+    });
+    this.#quarantined = new Counter({
+      name: "heddle_quarantined_rows_total",
+      help: "Rows routed to a handler (handler `none`: no handler caught them and the run failed).",
+      labelNames: [...stage, "handler"],
+      registers,
+    });
+    this.#runsStarted = new Counter({
+      name: "heddle_runs_started_total",
+      help: "Runs started.",
+      labelNames: ["workflow"],
+      registers,
+    });
+    this.#runsFinished = new Counter({
+      name: "heddle_runs_finished_total",
+      help: "Runs that ended, by status (succeeded, failed, stopped).",
+      labelNames: ["workflow", "status"],
+      registers,
+    });
+    this.#lag = new Gauge({
+      name: "heddle_kafka_consumer_lag",
+      help: "Messages of a Kafka partition after the source's last committed offset.",
+      labelNames: [...stage, "topic", "partition"],
+      registers,
+    });
+    this.#restarts = new Counter({
+      name: "heddle_plugin_restarts_total",
+      help: "Plugin processes started again after one crashed, hung or was killed.",
+      labelNames: ["worker", "plugin"],
+      registers,
+      collect: () => this.#collectRestarts(sources.local?.() ?? []),
+    });
+    const local = () => sources.local?.() ?? [];
+    new Gauge({
+      name: "heddle_registry_memory_bytes",
+      help: "Bytes of shared memory a worker's registry holds (workers in this process).",
+      labelNames: ["worker"],
+      registers,
+      collect() {
+        for (const w of local()) this.set({ worker: w.id }, w.registry.stats().bytesInMemory);
+      },
+    });
+    new Gauge({
+      name: "heddle_registry_spill_bytes",
+      help: "Bytes of a worker's registry objects spilled to files (workers in this process).",
+      labelNames: ["worker"],
+      registers,
+      collect() {
+        for (const w of local()) this.set({ worker: w.id }, w.registry.stats().bytesSpilled);
+      },
+    });
+    const workers = () => sources.workers?.() ?? [];
+    const up = new Gauge({
+      name: "heddle_worker_up",
+      help: "1 when a worker answered its health check at this scrape, else 0.",
+      labelNames: ["worker"],
+      registers,
+    });
+    new Gauge({
+      name: "heddle_worker_active_runs",
+      help: "Runs a worker is executing, as its health check says.",
+      labelNames: ["worker"],
+      registers,
+      async collect() {
+        up.reset();
+        this.reset();
+        await Promise.all(
+          workers().map(async ({ info, api }) => {
+            const health = await withTimeout(api.health(), HEALTH_TIMEOUT_MS).catch(() => null);
+            up.set({ worker: info.id }, health ? 1 : 0);
+            if (health) this.set({ worker: info.id }, health.activeRuns);
+          }),
+        );
+      },
+    });
+    this.#unobserve = sources.control.observe({
+      event: (workflow, event) => this.#onEvent(workflow, event),
+      runChanged: (run) => this.#onRunChanged(run),
+    });
+  }
+
+  /** The metrics in Prometheus' text format. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Serves `text()` (for the UI's `/metrics`). */
+  async respond(): Promise<Response> {
+    return new Response(await this.text(), {
+      headers: { "content-type": this.registry.contentType },
+    });
+  }
+
+  close(): void {
+    this.#unobserve();
+  }
+
+  #onRunChanged(run: Run): void {
+    if (run.status === "running" && !this.#seen.has(run.id)) {
+      this.#seen.set(run.id, new Map());
+      this.#runsStarted.inc({ workflow: run.workflow });
+    }
+    if (FINISHED.has(run.status)) {
+      this.#seen.delete(run.id);
+      this.#runsFinished.inc({ workflow: run.workflow, status: run.status });
+    }
+  }
+
+  #onEvent(workflow: string, event: RunEvent): void {
+    const labels = { workflow, stage: event.stage };
+    const d = event.detail;
+    switch (event.kind) {
+      case "stage-progress": {
+        const stages = this.#seen.get(event.runId) ?? new Map<string, StageTotals>();
+        this.#seen.set(event.runId, stages);
+        const last = stages.get(event.stage) ?? { rowsIn: 0, rowsOut: 0, batches: 0, bytesOut: 0 };
+        const now: StageTotals = {
+          rowsIn: Number(d.rowsIn ?? 0),
+          rowsOut: Number(d.rowsOut ?? 0),
+          batches: Number(d.batches ?? 0),
+          bytesOut: Number(d.bytesOut ?? 0),
+        };
+        this.#rowsIn.inc(labels, Math.max(0, now.rowsIn - last.rowsIn));
+        this.#rowsOut.inc(labels, Math.max(0, now.rowsOut - last.rowsOut));
+        this.#batches.inc(labels, Math.max(0, now.batches - last.batches));
+        this.#bytesOut.inc(labels, Math.max(0, now.bytesOut - last.bytesOut));
+        stages.set(event.stage, now);
+        break;
+      }
+      case "attempt-started":
+        this.#attempts.inc({ ...labels, outcome: "started" });
+        break;
+      case "attempt-succeeded":
+        this.#attempts.inc({ ...labels, outcome: "succeeded" });
+        this.#latency.observe(labels, Number(d.durationMs ?? 0) / 1000);
+        break;
+      case "attempt-failed":
+        this.#attempts.inc({ ...labels, outcome: "failed" });
+        if (d.retryInMs !== null && d.retryInMs !== undefined) this.#retries.inc(labels);
+        break;
+      case "rows-quarantined":
+        this.#quarantined.inc(
+          { ...labels, handler: d.handler ? String(d.handler) : "none" },
+          Number(d.rows ?? 0),
+        );
+        break;
+      case "source-lag": {
+        const partitions = (d.partitions ?? {}) as Record<string, number>;
+        for (const [partition, lag] of Object.entries(partitions)) {
+          this.#lag.set({ ...labels, topic: String(d.topic ?? ""), partition }, lag);
+        }
+        break;
+      }
+    }
+  }
+
+  #collectRestarts(local: LocalWorker[]): void {
+    for (const w of local) {
+      for (const p of w.plugins()) {
+        const key = `${w.id}\0${p.dir}`;
+        const delta = p.restarts - (this.#restartsSeen.get(key) ?? 0);
+        if (delta > 0) this.#restarts.inc({ worker: w.id, plugin: p.dir }, delta);
+        this.#restartsSeen.set(key, p.restarts);
+      }
+    }
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("timed out")), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
