@@ -5,10 +5,10 @@
  * goes back to 0 when they are committed too. Real Kafka, real `heddle local`.
  */
 import assert from "node:assert/strict";
-import { heddle, spawnHeddle, StreamText } from "../_cli.ts";
+import { heddle } from "../_cli.ts";
 import { serviceConfig, serviceTest } from "../services/mod.ts";
 import { createTopics, fresh, produce } from "../connectors/_fixtures.ts";
-import { EXAMPLE_PLUGINS, freePort, localArgs } from "../e2e/_fixtures.ts";
+import { deploy, startLocalUi } from "../ui/_daemon.ts";
 
 /** Polls `/metrics` until `done` says so; returns the last text. */
 async function until(
@@ -32,7 +32,6 @@ serviceTest("a Kafka source's consumer lag per partition is exported", ["kafka"]
   await createTopics([input, output], 2);
   await produce(input, [1, 2, 3, 4, 5, 6].map((n) => ({ n })));
   const dir = await Deno.makeTempDir({ prefix: "heddle-lag-" });
-  const state = await Deno.makeTempDir({ prefix: "heddle-lag-state-" });
   await Deno.writeTextFile(
     `${dir}/lag.he`,
     [
@@ -47,22 +46,13 @@ serviceTest("a Kafka source's consumer lag per partition is exported", ["kafka"]
       "",
     ].join("\n"),
   );
-  const port = freePort();
-  const child = spawnHeddle([...localArgs(state, port, dir), "--ui-listen", "127.0.0.1:0"], {
-    env: { HEDDLE_PATH: EXAMPLE_PLUGINS },
-  });
-  const stderr = new StreamText(child.stderr);
+  const daemon = await startLocalUi(dir);
   try {
-    const [, url] = await stderr.waitFor(/ui listening on (\S+)/);
-    await stderr.waitFor(/worker listening on/);
-    const server = ["--server", `127.0.0.1:${port}`, "--state", state];
-    const deployed = await heddle(["workflow", "deploy", ...server, `${dir}/lag.he`]);
-    assert.equal(deployed.code, 0, deployed.stderr);
-    const started = await heddle(["workflow", "start", ...server, "Lag"]);
+    assert.equal(await deploy(daemon, "lag.he"), 0);
+    const started = await heddle(["workflow", "start", ...daemon.server, "Lag"]);
     assert.equal(started.code, 0, started.stderr);
-    const { origin, searchParams } = new URL(url);
-    const metrics = `${origin}/metrics`;
-    const auth = { headers: { authorization: `Bearer ${searchParams.get("token")}` } };
+    const metrics = `${daemon.origin}/metrics`;
+    const auth = { headers: { authorization: `Bearer ${daemon.token}` } };
     const lag = (text: string) =>
       [...text.matchAll(
         new RegExp(
@@ -91,11 +81,6 @@ serviceTest("a Kafka source's consumer lag per partition is exported", ["kafka"]
       lag(text).length > 0 && lag(text).every((n) => n === 0));
     assert.ok(lag(caughtUp).length >= 1);
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await child.stdout.cancel();
-    await stderr.done;
-    await Deno.remove(dir, { recursive: true });
-    await Deno.remove(state, { recursive: true });
+    await daemon.stop();
   }
 });

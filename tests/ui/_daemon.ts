@@ -60,6 +60,14 @@ export async function startDaemon(): Promise<Daemon> {
     `${dir}/typo.he`,
     'import "fhub/file" file\nworkflow Typo {\n  file.read { path: "x.csv", format: "csv" }\n  | nosuch.step {}\n}\n',
   );
+  return await startLocalUi(dir);
+}
+
+/**
+ * Starts `heddle local` allowed to use `dir` (removed by `stop`), with the example plugins
+ * and its UI on a free port; returns once its worker listens.
+ */
+export async function startLocalUi(dir: string): Promise<Daemon> {
   const state = await Deno.makeTempDir({ prefix: "heddle-ui-state-" });
   const port = freePort();
   const child = spawnHeddle([...localArgs(state, port, dir), "--ui-listen", "127.0.0.1:0"], {
