@@ -57,30 +57,24 @@ export class Metrics {
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
     const stage = ["workflow", "stage"] as const;
-    this.#rowsIn = new Counter({
-      name: "heddle_rows_in_total",
-      help: "Rows a stage received (a source: records it read, including ones it could not parse).",
-      labelNames: stage,
-      registers,
-    });
-    this.#rowsOut = new Counter({
-      name: "heddle_rows_out_total",
-      help: "Rows a stage passed on (a sink: rows it wrote).",
-      labelNames: stage,
-      registers,
-    });
-    this.#batches = new Counter({
-      name: "heddle_batches_total",
-      help: "Micro-batches a stage processed.",
-      labelNames: stage,
-      registers,
-    });
-    this.#bytesOut = new Counter({
-      name: "heddle_bytes_out_total",
-      help: "Bytes of the Arrow batches a stage passed on (their buffers' sizes).",
-      labelNames: stage,
-      registers,
-    });
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+      new Counter<L>({ name, help, labelNames, registers });
+    this.#rowsIn = counter(
+      "heddle_rows_in_total",
+      "Rows a stage received (a source: records it read, including ones it could not parse).",
+      stage,
+    );
+    this.#rowsOut = counter(
+      "heddle_rows_out_total",
+      "Rows a stage passed on (a sink: rows it wrote).",
+      stage,
+    );
+    this.#batches = counter("heddle_batches_total", "Micro-batches a stage processed.", stage);
+    this.#bytesOut = counter(
+      "heddle_bytes_out_total",
+      "Bytes of the Arrow batches a stage passed on (their buffers' sizes).",
+      stage,
+    );
     this.#latency = new Histogram({
       name: "heddle_stage_latency_seconds",
       help: "How long a stage's successful attempts on a batch took.",
@@ -88,36 +82,27 @@ export class Metrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.#attempts = new Counter({
-      name: "heddle_attempts_total",
-      help: "Attempts of a stage on a batch, by outcome (started, succeeded, failed).",
-      labelNames: [...stage, "outcome"],
-      registers,
-    });
-    this.#retries = new Counter({
-      name: "heddle_retries_total",
-      help: "Failed attempts that were tried again.",
-      labelNames: stage,
-      registers,
-    });
-    this.#quarantined = new Counter({
-      name: "heddle_quarantined_rows_total",
-      help: "Rows routed to a handler (handler `none`: no handler caught them and the run failed).",
-      labelNames: [...stage, "handler"],
-      registers,
-    });
-    this.#runsStarted = new Counter({
-      name: "heddle_runs_started_total",
-      help: "Runs started.",
-      labelNames: ["workflow"],
-      registers,
-    });
-    this.#runsFinished = new Counter({
-      name: "heddle_runs_finished_total",
-      help: "Runs that ended, by status (succeeded, failed, stopped).",
-      labelNames: ["workflow", "status"],
-      registers,
-    });
+    this.#attempts = counter(
+      "heddle_attempts_total",
+      "Attempts of a stage on a batch, by outcome (started, succeeded, failed).",
+      [...stage, "outcome"],
+    );
+    this.#retries = counter(
+      "heddle_retries_total",
+      "Failed attempts that were tried again.",
+      stage,
+    );
+    this.#quarantined = counter(
+      "heddle_quarantined_rows_total",
+      "Rows routed to a handler (handler `none`: no handler caught them and the run failed).",
+      [...stage, "handler"],
+    );
+    this.#runsStarted = counter("heddle_runs_started_total", "Runs started.", ["workflow"]);
+    this.#runsFinished = counter(
+      "heddle_runs_finished_total",
+      "Runs that ended, by status (succeeded, failed, stopped).",
+      ["workflow", "status"],
+    );
     this.#lag = new Gauge({
       name: "heddle_kafka_consumer_lag",
       help: "Messages of a Kafka partition after the source's last committed offset.",
