@@ -35,7 +35,9 @@ Deno.test({
     const stderr = new StreamText(child.stderr);
     const client = Deno.createHttpClient({ caCerts: [await Deno.readTextFile(certs.ca)] });
     try {
-      const [, url] = await stderr.waitFor(/ui listening on (https:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/);
+      const [, url] = await stderr.waitFor(
+        /ui listening on (https:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/,
+      );
       const { origin, host, searchParams } = new URL(url);
       const token = await Deno.readTextFile(`${state}/token`);
       assert.equal(searchParams.get("token"), token.trim(), "the URL carries the node's token");
