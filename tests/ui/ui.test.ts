@@ -144,6 +144,13 @@ browserTest(
       assert.equal(number((await texts(page, ".totals .quarantined"))[0]), rejected.length);
       await screenshot(page, "run", true);
 
+      // "Start again" on the finished run's page starts a new run of the same workflow.
+      assert.deepEqual(await texts(page, "button.start"), ["Start again"]);
+      await page.click("button.start");
+      await page.waitForFunction(`location.pathname !== "/runs/${quickstartRun}"`);
+      await waitForStatus(page, "succeeded");
+      assert.equal(await page.$eval(".meta a", (a) => a.textContent), "Quickstart");
+
       // A failing workflow: failed, with retries counted and the row no handler caught.
       const brokenRun = await startFromUi(page, daemon, "Broken");
       await waitForStatus(page, "failed");

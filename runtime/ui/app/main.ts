@@ -200,14 +200,14 @@ function Runs(): Node {
     ${data ? html`<${RunsTable} runs=${data} />` : html`<p>Loading…</p>`}</section>`;
 }
 
-function StartButton({ workflow }: { workflow: string }): Node {
+function StartButton({ workflow, label }: { workflow: string; label: string }): Node {
   const [error, setError] = useState("");
   const start = async () => {
     const run = await post(`/api/workflows/${encodeURIComponent(workflow)}/start`);
     if (run.id) navigate(`/runs/${run.id}`);
     else setError(run.error ?? "could not start");
   };
-  return html`<button class="start" onClick=${start}>${"Start"}</button>${
+  return html`<button class="start" onClick=${start}>${label}</button>${
     error && html`<span class="error">${error}</span>`
   }`;
 }
@@ -220,7 +220,7 @@ function Workflow({ name }: { name: string }): Node {
     <section>
       <h2>Workflow ${w.name}</h2>
       <p class="meta">version ${w.version} · deployed ${time(w.deployedAt)} · ${w.file}</p>
-      <${StartButton} workflow=${w.name} />
+      <${StartButton} workflow=${w.name} label="Start" />
       <h3>Graph</h3>
       <${Graph} graph=${data.graph} />
       <h3>Runs</h3>
@@ -256,7 +256,7 @@ function Run({ id }: { id: string }): Node {
       ? html`<button class="stop" disabled=${
         stopping || r.status === "draining"
       } onClick=${stop}>Stop</button>`
-      : html`<${StartButton} workflow=${r.workflow} />`
+      : html`<${StartButton} workflow=${r.workflow} label="Start again" />`
   }
     <h3>Stages</h3>
     <table class="stages"><${Head} columns=${[
