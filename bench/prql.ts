@@ -1,6 +1,6 @@
 /**
  * Benchmark of the PRQL engine's relational stages (filter, derive, group/aggregate, join,
- * sort, sort + take, take) against DuckDB and Polars, each on one thread, over the same rows
+ * sort, sort + take, take, a running sum per key) against DuckDB and Polars, each on one thread, over the same rows
  * written once as Arrow IPC files. Every engine runs in a process of its own that loads the
  * files, then runs each query once cold (Heddle's cold run includes compiling the PRQL) and
  * `runs` times warm (wall-clock and, since the machine may be shared, CPU time too); every run materialises the whole result as an Arrow table, starting
@@ -29,6 +29,7 @@ export const QUERIES: Record<string, string> = {
   sort: "from input | sort {-amount}",
   sort_take: "from input | sort {-amount} | take 100",
   take: "from input | take 1000",
+  window: "from input | group {name} (window expanding:true (derive {running = sum amount}))",
 };
 
 function prng(seed: number): () => number {

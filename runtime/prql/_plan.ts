@@ -8,7 +8,6 @@
  */
 import type * as arrow from "apache-arrow";
 import {
-  broadcast,
   type Column,
   concat,
   concatAll,
@@ -21,7 +20,6 @@ import {
 } from "./_column.ts";
 import {
   type ColType,
-  type CompiledExpr,
   compileExpr,
   type Frame,
   type TypeEnv,
@@ -41,8 +39,10 @@ import {
   type Take,
   type Transform,
 } from "./_rq.ts";
-import { countDistinct, groupIds, hashJoin } from "./_keys.ts";
-import { rowComparator, sortIndex, type SortKey, topK } from "./_sort.ts";
+import { groupIds, hashJoin } from "./_keys.ts";
+import { compileAggregate, runAggregate } from "./_aggregate.ts";
+import { compileWindow, runWindow } from "./_window.ts";
+import { sortIndex, type SortKey, topK } from "./_sort.ts";
 
 /** One column of a relation's output, by position. */
 export interface OutColumn {
@@ -184,93 +184,6 @@ function toTimestamps(c: Column, kind: Kind | "null"): Column {
   if (c.kind !== "date" || kind !== "timestamp") return c;
   const nums = Float64Array.from(c.nums!, (d) => d * 86_400_000_000);
   return { ...c, kind: "timestamp", type: defaultType("timestamp"), nums };
-}
-
-type AggName = "count" | "sum" | "average" | "min" | "max" | "count_distinct";
-
-const AGGREGATES = new Set<string>(["count", "sum", "average", "min", "max", "count_distinct"]);
-
-interface AggPlan {
-  id: CId;
-  name: AggName;
-  arg: CompiledExpr | null;
-  out: { kind: Kind; type: arrow.DataType };
-}
-
-function compileAggregate(id: CId, expr: Expr, env: TypeEnv): AggPlan {
-  const op = (expr.kind as { Operator?: { name: string; args: Expr[] } }).Operator;
-  const name = op?.name.replace(/^std\./, "") ?? "";
-  if (!op || !AGGREGATES.has(name)) {
-    throw new UnsupportedError(
-      `the aggregate \`${name || tagOf(expr.kind)}\` is not supported by the PRQL engine`,
-      name || undefined,
-      [`supported aggregates: ${[...AGGREGATES].join(", ")}`],
-    );
-  }
-  const rawArg = op.args[0];
-  const countStar = name === "count" &&
-    (rawArg.kind as { Literal?: Literal }).Literal === "Null";
-  const arg = countStar ? null : compileExpr(rawArg, env);
-  const argKind = arg?.kind === "null" ? "int" : arg?.kind;
-  let out: { kind: Kind; type: arrow.DataType };
-  if (name === "count" || name === "count_distinct") {
-    out = { kind: "int", type: defaultType("int") };
-  } else if (name === "average" || name === "sum") {
-    if (argKind !== "int" && argKind !== "float") {
-      throw new UnsupportedError(`\`${name}\` expects a number, found \`${argKind}\``, name);
-    }
-    out = name === "average" || argKind === "float"
-      ? { kind: "float", type: defaultType("float") }
-      : { kind: "int", type: defaultType("int") };
-  } else {
-    const k = argKind as Kind;
-    out = { kind: k, type: arg?.type ?? defaultType(k) };
-  }
-  return { id, name: name as AggName, arg, out };
-}
-
-function runAggregate(a: AggPlan, frame: Frame, gid: Int32Array, groups: number): Column {
-  const col = a.arg ? a.arg.eval(frame) : null;
-  const s = col?.scalar ? 0 : 1;
-  const n = frame.n;
-  const valid = col?.valid ?? null;
-  const ok = (i: number) => !valid || valid[i * s] === 1;
-  const count = new Float64Array(groups);
-  if (a.name === "count") {
-    for (let i = 0; i < n; i++) if (!col || ok(i)) count[gid[i]]++;
-    return { ...a.out, scalar: false, nums: count, strs: null, valid: null };
-  }
-  if (a.name === "count_distinct") {
-    const nums = countDistinct(col!.scalar ? broadcast(col!, n) : col!, gid, groups, n);
-    return { ...a.out, scalar: false, nums, strs: null, valid: null };
-  }
-  if (a.name === "sum" || a.name === "average") {
-    const sum = new Float64Array(groups);
-    const x = col!.nums!;
-    for (let i = 0; i < n; i++) {
-      if (!ok(i)) continue;
-      sum[gid[i]] += x[i * s];
-      count[gid[i]]++;
-    }
-    if (a.name === "sum") {
-      // prql-js writes COALESCE(SUM(x), 0): an empty or all-NULL group sums to 0.
-      return { ...a.out, scalar: false, nums: sum, strs: null, valid: null };
-    }
-    const valid = new Uint8Array(groups);
-    for (let g = 0; g < groups; g++) {
-      if (count[g] > 0) (sum[g] /= count[g], valid[g] = 1);
-    }
-    return { ...a.out, scalar: false, nums: sum, strs: null, valid };
-  }
-  // min and max: keep the best row per group, then gather it.
-  const best = new Int32Array(groups).fill(-1);
-  const cmp = rowComparator(col!, a.name === "max");
-  for (let i = 0; i < n; i++) {
-    if (!ok(i)) continue;
-    const g = gid[i], b = best[g];
-    if (b < 0 || cmp(i, b) < 0) best[g] = i;
-  }
-  return gather(col!.scalar ? broadcast(col!, n) : col!, best);
 }
 
 /** Splits a join condition into equality pairs (left id, right id) and the rest. */
@@ -504,7 +417,13 @@ class Planner {
           exprRefs(b, live);
           break;
         case "Compute":
-          if (live.has(b.id)) (live.delete(b.id), exprRefs(b.expr, live), exprRefs(b.window, live));
+          if (live.has(b.id)) {
+            live.delete(b.id);
+            exprRefs(b.expr, live);
+            // A window's partition and sort are column ids, not expressions.
+            for (const c of b.window?.partition ?? []) live.add(c);
+            for (const s of b.window?.sort ?? []) live.add(s.column);
+          }
           break;
         case "Aggregate":
           live = new Set([...b.partition, ...b.compute]);
@@ -645,10 +564,14 @@ class Planner {
           return;
         case "Compute": {
           if (b.window) {
-            throw new UnsupportedError(
-              "window functions (an aggregate in `derive`, or `window`) are not supported by the PRQL engine",
-              "window",
-            );
+            if (!live.has(b.id)) return;
+            const w = compileWindow(b.id, b.expr, b.window, env);
+            env.set(b.id, w.out);
+            return execs.push((f) => {
+              const cols = new Map(f.cols);
+              cols.set(b.id, runWindow(w, f));
+              return { n: f.n, cols };
+            });
           }
           if (b.is_aggregation) {
             aggs.set(b.id, b.expr);

@@ -105,7 +105,11 @@ Deno.test("compilePrql() maps a PRQL syntax error's span into the block's text",
 
 Deno.test("compilePrql() names constructs the engine does not support", () => {
   check('from input | derive {x = s"random()"}', PRQL_UNSUPPORTED, "s-strings", 's"');
-  check("from input | derive {w = sum amount}", PRQL_UNSUPPORTED, "window functions");
+  check(
+    "from input | group {user_id} (sort {ts} | window range:-1..1 (derive {w = sum amount}))",
+    PRQL_UNSUPPORTED,
+    "RANGE window frames",
+  );
   check("from input | derive {p = math.pow amount 2}", PRQL_UNSUPPORTED, "`math.pow`", "pow");
   check("from input | group user_id (aggregate {s = stddev amount})", PRQL_UNSUPPORTED, "stddev");
   check("from input | filter name > 3", PRQL_UNSUPPORTED, "mixes `text` and `int`");
