@@ -3,7 +3,7 @@
  * the compiled binary and the source tree behave the same. Every failure a user can cause
  * ends here as one line on stderr and a documented exit code, never a stack trace.
  */
-import { CommanderError } from "@commander-js/extra-typings";
+import { CommanderError, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { buildProgram } from "./program.ts";
 import { CliError, ExitCode, processTerminal, type Terminal } from "./_terminal.ts";
 
@@ -11,8 +11,12 @@ import { CliError, ExitCode, processTerminal, type Terminal } from "./_terminal.
 export async function main(args: string[], term: Terminal = processTerminal()): Promise<number> {
   const exit = { code: ExitCode.ok };
   const program = await buildProgram(term, exit, args);
-  program.exitOverride();
-  for (const command of program.commands) command.exitOverride();
+  // Nested commands (`workflow runs`) too: a usage error anywhere exits 2, not commander's 1.
+  const override = (command: CommandUnknownOpts) => {
+    command.exitOverride();
+    command.commands.forEach(override);
+  };
+  override(program);
   try {
     await program.parseAsync(args, { from: "user" });
     return exit.code;

@@ -4,6 +4,16 @@
  */
 const main = new URL("../cli/main.ts", import.meta.url).pathname;
 
+/**
+ * The state directory commands get unless a test gives one: a temporary one per test
+ * process, so that `heddle run` records its runs there and never in the user's `~/.heddle`.
+ */
+let defaultState: string | undefined;
+function stateEnv(): Record<string, string> {
+  defaultState ??= Deno.makeTempDirSync({ prefix: "heddle-test-state-" });
+  return { HEDDLE_STATE_DIR: defaultState };
+}
+
 export interface CliResult {
   code: number;
   stdout: string;
@@ -22,7 +32,7 @@ export async function heddle(args: string[], options: CliOptions = {}): Promise<
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", ...stateEnv(), ...options.env },
     cwd: options.cwd,
   }).spawn();
   if (options.stdin !== undefined) {
@@ -42,7 +52,7 @@ export function spawnHeddle(args: string[], options: CliOptions = {}): Deno.Chil
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", ...options.env },
+    env: { NO_COLOR: "1", ...stateEnv(), ...options.env },
     cwd: options.cwd,
   }).spawn();
 }

@@ -26,6 +26,7 @@ import { nodeCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { createWorker } from "../_deploy.ts";
 import { detectRuntimes } from "../../runtime/worker/mod.ts";
 import { startUi, uiListenOption } from "../_ui.ts";
+import { historyPath, keepLogLinesOption, keepRunsOption } from "../_history.ts";
 
 function commaList(value: string): string[] {
   return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -55,6 +56,7 @@ interface NodeOptions {
   maxSourceSize: number;
   maxWorkflows: number;
   keepRuns: number;
+  keepLogLines: number;
   memoryBudget?: number;
   /** `--ui-listen`: undefined is the default address, `off` no UI. */
   uiListen?: string;
@@ -109,12 +111,8 @@ function withNodeOptions<
       parsePositiveInt,
       DEFAULT_LIMITS.maxWorkflows,
     )
-    .option(
-      "--keep-runs <n>",
-      "finished runs kept in the history (older ones are deleted)",
-      parsePositiveInt,
-      DEFAULT_LIMITS.keepRuns,
-    )
+    .addOption(keepRunsOption())
+    .addOption(keepLogLinesOption())
     .addOption(uiListenOption());
 }
 
@@ -220,13 +218,14 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
       // With --token-file nothing else has made the state directory yet.
       ensurePrivateDir(options.state);
       control = new ControlPlane({
-        database: `${options.state}/control.db`,
+        database: historyPath(options.state),
         connect: (info) => connectWorker(info.address, credentials),
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
         limits: {
           maxSourceBytes: options.maxSourceSize,
           maxWorkflows: options.maxWorkflows,
           keepRuns: options.keepRuns,
+          keepLogLines: options.keepLogLines,
         },
       });
       const server = await serveControlPlane(control, options.listen, credentials);

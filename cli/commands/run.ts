@@ -24,7 +24,9 @@ import { Progress } from "../_progress.ts";
 import { parseBytes, parsePositiveInt } from "../_options.ts";
 import { startUi } from "../_ui.ts";
 import type { UiServer } from "../../runtime/ui/mod.ts";
-import { newToken } from "../../runtime/protocol/mod.ts";
+import { defaultStateDir, newToken } from "../../runtime/protocol/mod.ts";
+import { historyPath, keepLogLinesOption, keepRunsOption } from "../_history.ts";
+import { ensurePrivateDir, UnsafePathError } from "../../runtime/fs/mod.ts";
 
 export function runCommand(term: Terminal, exit: { code: number }) {
   return new Command("run")
@@ -49,11 +51,20 @@ export function runCommand(term: Terminal, exit: { code: number }) {
       "with --ui: where the UI listens (loopback only)",
       "127.0.0.1:0",
     )
+    .option(
+      "--state <dir>",
+      "the state directory whose database records the run ($HEDDLE_STATE_DIR, else ~/.heddle)",
+      defaultStateDir(),
+    )
+    .option("--no-history", "record nothing of this run")
+    .addOption(keepRunsOption())
+    .addOption(keepLogLinesOption())
     .addOption(outputOption())
     .addHelpText(
       "after",
       example(
         "heddle run examples/quickstart.he",
+        "heddle run --state /var/lib/heddle examples/quickstart.he",
         "heddle run --set pg_db.host=127.0.0.1 examples/fraud_detection.he",
       ),
     )
@@ -65,7 +76,14 @@ export function runCommand(term: Terminal, exit: { code: number }) {
         return;
       }
       const heddlePath = Deno.env.get("HEDDLE_PATH") ?? undefined;
-      const control = new ControlPlane({ database: ":memory:", heddlePath, readCallerFiles: true });
+      const control = new ControlPlane({
+        database: ":memory:",
+        history: options.history ? privateHistory(options.state) : ":memory:",
+        origin: "heddle run",
+        limits: { keepRuns: options.keepRuns, keepLogLines: options.keepLogLines },
+        heddlePath,
+        readCallerFiles: true,
+      });
       const worker = createWorker({
         id: "local",
         heddlePath,
@@ -97,7 +115,7 @@ export function runCommand(term: Terminal, exit: { code: number }) {
           return;
         }
         const workflow = chooseWorkflow(deployed.workflows, options.workflow);
-        exit.code = await runToEnd(term, control, workflow, options.output);
+        exit.code = await runToEnd(term, control, workflow, options.output, options.history);
         if (ui) {
           term.err(`heddle: the UI stays up at ${ui.url} until Ctrl-C\n`);
           await untilSignal();
@@ -125,6 +143,20 @@ function untilSignal(): Promise<void> {
   });
 }
 
+/**
+ * The history database in `state`, the directory made private first (0700, refused when
+ * another user owns it), as a daemon's state directory is.
+ */
+function privateHistory(state: string): string {
+  try {
+    ensurePrivateDir(state);
+  } catch (e) {
+    const reason = e instanceof UnsafePathError ? e.message : (e as Error).message;
+    throw new CliError(`cannot keep the run history in ${state}: ${reason}`, ExitCode.failure);
+  }
+  return historyPath(state);
+}
+
 /** The workflow to run: the one asked for, else the program's only one. */
 export function chooseWorkflow(workflows: string[], wanted: string | undefined): string {
   if (wanted !== undefined) {
@@ -150,8 +182,13 @@ async function runToEnd(
   control: ControlPlane,
   workflow: string,
   output: "text" | "json",
+  recorded: boolean,
 ): Promise<number> {
   const run = await control.startRun(workflow);
+  if (output === "text") {
+    const hint = recorded ? ` (its log: heddle workflow logs ${run.id})` : "";
+    term.err(`run ${run.id} started${hint}\n`);
+  }
   const progress = new Progress(term, output);
   let outputs: OutputReport[] = [];
   let signals = 0;

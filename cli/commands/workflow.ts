@@ -3,13 +3,12 @@
  * over gRPC: deploy programs, list workflows, start, watch and stop runs. It never runs
  * anything itself.
  */
-import { Command } from "@commander-js/extra-typings";
+import { Command, Option } from "@commander-js/extra-typings";
 import { basename } from "node:path";
 import { snapshotPath } from "../../compiler/mod.ts";
 import {
   connectControlPlane,
   type ControlApi,
-  ControlError,
   type CredentialOptions,
   type DeployFile,
   type Run,
@@ -22,6 +21,14 @@ import { DEFAULT_CONTROL_ADDRESS } from "./node.ts";
 import { clientCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { placementText } from "../_placement.ts";
 import type { Placement } from "../../runtime/control/mod.ts";
+import { callApi, printLogs, withHistory } from "../_history.ts";
+
+const RUN_STATUSES = ["pending", "running", "draining", "succeeded", "failed", "stopped"] as const;
+
+/** Whether the command names a control plane (`--server` or `$HEDDLE_SERVER`). */
+function serverNamed(cmd: Command<unknown[], Record<string, unknown>>): boolean {
+  return cmd.getOptionValueSource("server") === "cli" || !!Deno.env.get("HEDDLE_SERVER");
+}
 
 type Output = "text" | "json";
 
@@ -30,24 +37,15 @@ interface ServerOptions extends CredentialOptions {
 }
 
 /** Connects to the control plane, runs `fn`, and turns connection failures into one line. */
-export async function withServer<T>(
+export function withServer<T>(
   options: ServerOptions,
   fn: (api: ControlApi) => Promise<T>,
 ): Promise<T> {
-  const server = options.server;
-  const api = connectControlPlane(server, clientCredentialsOf(options));
-  try {
-    return await fn(api);
-  } catch (e) {
-    if (e instanceof ControlError) {
-      const code = e.code === "not-found" ? ExitCode.failure : ExitCode.failure;
-      const where = e.code === "unavailable" ? ` (is \`heddle local\` running at ${server}?)` : "";
-      throw new CliError(`${e.message}${where}`, code);
-    }
-    throw e;
-  } finally {
-    api.close();
-  }
+  return callApi(
+    connectControlPlane(options.server, clientCredentialsOf(options)),
+    options.server,
+    fn,
+  );
 }
 
 function runText(run: Run): string {
@@ -130,23 +128,33 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
       if (run.status === "failed") exit.code = ExitCode.failure;
     });
 
-  sub("status", "show a run").argument("<run>", "the run's id").action(async (id, options) => {
-    const run = await withServer(options, (api) => api.getRun(id));
-    if (options.output === "json") term.out(jsonLine(run));
-    else term.out(runText(run) + summaryText(run));
-  });
+  sub("status", "show a run (from --server, else from the history in --state)")
+    .argument("<run>", "the run's id")
+    .action(async (id, options, cmd) => {
+      const run = await withHistory(options, serverNamed(cmd), (api) => api.getRun(id));
+      if (options.output === "json") term.out(jsonLine(run));
+      else term.out(runText(run) + summaryText(run));
+    });
 
-  sub("runs", "list runs, newest first, a page at a time")
+  sub("runs", "list runs, newest first (from --server, else from the history in --state)")
     .argument("[workflow]", "only this workflow's runs")
     .option("--limit <n>", "runs per page (at most 1000)", parsePositiveInt, 100)
     .option("--page <token>", "the page to show, as the previous page named it")
     .option("--all", "every page, one after the other")
-    .action(async (workflow, options) => {
-      const pages = await withServer(options, async (api) => {
+    .addOption(
+      new Option("--status <status>", "only runs in this state").choices(RUN_STATUSES),
+    )
+    .action(async (workflow, options, cmd) => {
+      const pages = await withHistory(options, serverNamed(cmd), async (api) => {
         const found: RunPage[] = [];
         let pageToken = options.page;
         do {
-          const page = await api.listRuns({ workflow, pageSize: options.limit, pageToken });
+          const page = await api.listRuns({
+            workflow,
+            pageSize: options.limit,
+            pageToken,
+            status: options.status,
+          });
           found.push(page);
           pageToken = page.nextPageToken;
         } while (options.all && pageToken);
@@ -159,6 +167,24 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
         printRuns(term, runs, "text");
         if (next) term.err(`more runs: add --page ${next} (or --all)\n`);
       }
+    });
+
+  sub("logs", "print a run's log lines (from --server, else from the history in --state)")
+    .argument("<run>", "the run's id")
+    .option("-f, --follow", "keep printing new lines until the run ends")
+    .option("--stage <id>", "only this stage's lines (its id, e.g. s1)")
+    .action(async (id, options, cmd) => {
+      await withHistory(
+        options,
+        serverNamed(cmd),
+        (api) =>
+          printLogs(term, api, {
+            runId: id,
+            stage: options.stage,
+            follow: options.follow ?? false,
+            output: options.output,
+          }),
+      );
     });
 
   sub("stop", "drain and stop a run").argument("<run>", "the run's id").action(

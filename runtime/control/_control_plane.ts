@@ -9,7 +9,9 @@ import {
   ControlError,
   type DeployRequest,
   type DeployResponse,
+  type ListLogsRequest,
   type ListRunsRequest,
+  type LogPage,
   type Run,
   type RunEvent,
   type RunPage,
@@ -20,14 +22,24 @@ import {
 import { compileForDeploy, type CompileOptions } from "./_compile.ts";
 import { MissingSecrets, unsealSecrets } from "./_secrets.ts";
 import { redact } from "../redact/mod.ts";
-import { type AttemptRecord, type RunRecord, Store } from "./_store.ts";
-import { place, type Placement, PlacementError } from "./_placement.ts";
+import { Store } from "./_store.ts";
+import { type AttemptRecord, History, type RunRecord } from "./_history.ts";
+import { type HistoryLimits, RunRecorder } from "./_history_recorder.ts";
+import { HistoryQueries } from "./_history_api.ts";
+import { place, PlacementError } from "./_placement.ts";
 import type { Ir } from "../../compiler/ir/mod.ts";
 import { runPlaced } from "./_placement_run.ts";
 
 export interface ControlPlaneOptions {
   /** SQLite database path; `:memory:` keeps nothing across restarts. */
   database: string;
+  /**
+   * Where runs and their logs are kept, when not in `database` (`heddle run` keeps its
+   * deploy in memory and its history in the state directory).
+   */
+  history?: string;
+  /** What starts runs through `startRun` (`Run.origin`); default `workflow start`. */
+  origin?: string;
   /** How to reach a worker that registers itself over the network. */
   connect?: (info: WorkerInfo) => WorkerApi & { close(): void };
   /** `HEDDLE_PATH` for finding plugin manifests when compiling. */
@@ -43,28 +55,22 @@ export interface ControlPlaneOptions {
 }
 
 /** What one request may cost a control plane, and how much history it keeps. */
-export interface ControlLimits {
+export interface ControlLimits extends HistoryLimits {
   /** Bytes of program text and files one deploy may carry. */
   maxSourceBytes: number;
   /** Workflows one deploy may declare. */
   maxWorkflows: number;
-  /** Finished runs kept (newest first); older ones and their attempts are deleted. */
-  keepRuns: number;
 }
 
 export const DEFAULT_LIMITS: ControlLimits = {
   maxSourceBytes: 1024 * 1024,
   maxWorkflows: 1000,
   keepRuns: 10_000,
+  keepLogLines: 10_000,
 };
 
-/** Runs one `ListRuns` page holds at most, and by default. */
-const MAX_PAGE = 1000;
-const DEFAULT_PAGE = 100;
 /** How long a finished run's events stay in memory for a late `watch`. */
 const FINISHED_GRACE_MS = 10_000;
-/** Attempt records stored per run. */
-const MAX_STORED_ATTEMPTS = 10_000;
 
 interface RunState {
   record: RunRecord;
@@ -86,17 +92,11 @@ export interface ControlObserver {
   deployed?(file: string, response: DeployResponse): void;
 }
 
-/** Per-run summary the control plane keeps from the events it sees. */
-interface Summary {
-  stages: Record<string, Record<string, unknown>>;
-  quarantined: number;
-  attempts: number;
-  /** Which worker ran which stage group (docs/cluster.md). */
-  placement: Placement;
-}
-
 export class ControlPlane implements ControlApi {
   #store: Store;
+  #history: History;
+  #queries: HistoryQueries;
+  #origin: string;
   #workers = new Map<string, { info: WorkerInfo; api: WorkerApi }>();
   #runs = new Map<string, RunState>();
   #nextWorker = 0;
@@ -111,6 +111,9 @@ export class ControlPlane implements ControlApi {
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
+    this.#history = new History(options.history ?? options.database);
+    this.#queries = new HistoryQueries(this.#history);
+    this.#origin = options.origin ?? "workflow start";
     this.#connect = options.connect;
     this.#compile = { heddlePath: options.heddlePath, readCallerFiles: options.readCallerFiles };
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -207,7 +210,12 @@ export class ControlPlane implements ControlApi {
     );
   }
 
-  async startRun(workflow: string): Promise<Run> {
+  startRun(workflow: string): Promise<Run> {
+    return this.startRunFor(workflow, this.#origin);
+  }
+
+  /** Starts a run of `workflow`, recording who asked (`Run.origin`). */
+  async startRunFor(workflow: string, origin: string): Promise<Run> {
     const definition = this.#store.workflow(workflow);
     if (!definition) throw new ControlError(`no workflow \`${workflow}\` is deployed`, "not-found");
     const secrets = this.#secrets.get(definition.deployId) ?? new Map<string, string>();
@@ -222,12 +230,14 @@ export class ControlPlane implements ControlApi {
     const placement = this.#place(ir, workflow);
     const workers = [...new Set(placement.groups.map((g) => g.worker!))];
     const runId = crypto.randomUUID();
-    const record = this.#store.createRun(runId, workflow);
-    this.#store.updateRun(runId, {
+    const record = this.#history.createRun(runId, workflow, origin);
+    this.#history.updateRun(runId, {
       status: "running",
       worker: workers.join(","),
       summaryJson: JSON.stringify({ placement }),
     });
+    const recorder = new RunRecorder(this.#history, runId, this.#limits, { placement });
+    recorder.log("info", "", `run of \`${workflow}\` started on \`${workers.join("`, `")}\``);
     const state: RunState = {
       record,
       workers,
@@ -236,7 +246,6 @@ export class ControlPlane implements ControlApi {
       done: Promise.resolve(),
     };
     this.#runs.set(runId, state);
-    const summary: Summary = { stages: {}, quarantined: 0, attempts: 0, placement };
     state.done = runPlaced({
       runId,
       workflow,
@@ -248,13 +257,13 @@ export class ControlPlane implements ControlApi {
         return [id, { api, flight: info.flightAddress ?? "" }];
       })),
       onEvent: (event) =>
-        this.#onEvent(state, summary, redactEvent(event, secrets.values()), workflow),
+        this.#onEvent(state, recorder, redactEvent(event, secrets.values()), workflow),
     }).then(
-      () => this.#finish(runId, summary, null),
+      () => this.#finish(runId, recorder, null),
       (e) =>
         this.#finish(
           runId,
-          summary,
+          recorder,
           redact(String((e as Error)?.message ?? e), secrets.values()),
         ),
     );
@@ -264,27 +273,25 @@ export class ControlPlane implements ControlApi {
   }
 
   getRun(runId: string): Promise<Run> {
-    const record = this.#store.run(runId);
-    return record
-      ? Promise.resolve(record)
-      : Promise.reject(new ControlError(`no run \`${runId}\``, "not-found"));
+    return this.#queries.getRun(runId);
   }
 
   listRuns(request: ListRunsRequest = {}): Promise<RunPage> {
-    const size = Math.min(MAX_PAGE, Math.max(1, request.pageSize || DEFAULT_PAGE));
-    const token = request.pageToken ? Number(request.pageToken) : null;
-    if (token !== null && !Number.isSafeInteger(token)) {
-      return Promise.reject(new ControlError(`bad page token \`${request.pageToken}\``, "invalid"));
-    }
-    const page = this.#store.runs(request.workflow || undefined, size, token);
-    return Promise.resolve({ runs: page.runs, nextPageToken: page.next?.toString() ?? "" });
+    return this.#queries.listRuns(request);
   }
 
   async stopRun(runId: string): Promise<Run> {
     const state = this.#runs.get(runId);
     const record = await this.getRun(runId);
     if (!state || record.status !== "running") return record;
-    this.#store.updateRun(runId, { status: "draining" });
+    this.#history.updateRun(runId, { status: "draining" });
+    this.#history.appendLog({
+      runId,
+      stage: "",
+      level: "info",
+      time: new Date().toISOString(),
+      message: "stop requested: draining in-flight batches",
+    });
     this.#changed(await this.getRun(runId));
     await Promise.all(state.workers.map((id) => this.#workers.get(id)?.api.cancel(runId)));
     return this.getRun(runId);
@@ -323,10 +330,15 @@ export class ControlPlane implements ControlApi {
   }
 
   attempts(runId: string): AttemptRecord[] {
-    return this.#store.attempts(runId);
+    return this.#history.attempts(runId);
+  }
+
+  listLogs(request: ListLogsRequest): Promise<LogPage> {
+    return this.#queries.listLogs(request);
   }
 
   close(): void {
+    this.#history.close();
     this.#store.close();
   }
 
@@ -357,49 +369,31 @@ export class ControlPlane implements ControlApi {
     }
   }
 
-  #onEvent(state: RunState, summary: Summary, event: RunEvent, workflow: string): void {
+  #onEvent(state: RunState, recorder: RunRecorder, event: RunEvent, workflow: string): void {
     state.events.push(event);
     this.#observers.forEach((o) => o.event?.(workflow, event));
-    if (event.kind.startsWith("attempt-")) {
-      // Every attempt counts; the first ones of a run are stored, so a long run's history
-      // stays bounded.
-      if (++summary.attempts <= MAX_STORED_ATTEMPTS) {
-        this.#store.recordAttempt({
-          runId: event.runId,
-          stage: event.stage,
-          attempt: Number(event.detail.attempt ?? 0),
-          outcome: event.kind.slice("attempt-".length) as "started" | "failed" | "succeeded",
-          message: String(event.detail.error ?? ""),
-          time: new Date(event.time).toISOString(),
-        });
-      }
-    }
-    if (event.kind === "stage-progress") summary.stages[event.stage] = event.detail;
-    if (event.kind === "rows-quarantined") summary.quarantined += Number(event.detail.rows ?? 0);
+    recorder.event(event);
     for (const listener of state.listeners) listener(event);
   }
 
-  #finish(runId: string, summary: Summary, error: string | null): void {
-    const draining = this.#store.run(runId)?.status === "draining";
+  #finish(runId: string, recorder: RunRecorder, error: string | null): void {
+    const draining = this.#history.run(runId)?.status === "draining";
     const finished = this.#runs.get(runId)?.events.findLast((e) => e.kind === "run-finished");
     const outcome = finished?.detail.summary as
       | { status: string; error: { message: string } | null }
       | undefined;
     const failed = error ??
       (outcome?.status === "failed" ? outcome.error?.message ?? "the run failed" : null);
-    if (finished) summary.stages = (finished.detail.summary as Summary).stages;
     // The executor knows whether a stop cut the run short (a stop after its sources ended
     // changes nothing); without its summary, a run asked to stop counts as stopped.
     const stopped = outcome ? outcome.status === "stopped" : draining;
-    this.#store.updateRun(runId, {
+    recorder.finish({
       status: failed ? "failed" : stopped ? "stopped" : "succeeded",
-      endedAt: new Date().toISOString(),
-      summaryJson: JSON.stringify(summary),
       error: failed ?? "",
+      stages: (finished?.detail.summary as { stages?: RunRecorder["summary"]["stages"] })?.stages,
     });
-    const ended = this.#store.run(runId);
+    const ended = this.#history.run(runId);
     if (ended) this.#changed(ended);
-    this.#store.pruneRuns(this.#limits.keepRuns);
     // A finished run's events stay only long enough for a `watch` that raced its end.
     const timer = setTimeout(() => this.#runs.delete(runId), FINISHED_GRACE_MS);
     Deno.unrefTimer(timer);

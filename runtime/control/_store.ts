@@ -1,10 +1,10 @@
 /**
- * The control plane's memory: workflow definitions, runs and step attempts in an embedded
- * SQLite database (`node:sqlite`), so that a restarted `heddle local` still knows what was
- * deployed and what ran. It stores metadata only, never record payloads.
+ * The control plane's memory of what was deployed: workflow definitions in an embedded
+ * SQLite database (`node:sqlite`), so that a restarted `heddle local` still knows them, and
+ * the opening of that database shared with the run history (`_history.ts`). It stores
+ * metadata only, never record payloads.
  */
 import { DatabaseSync } from "node:sqlite";
-import type { Run, RunStatus } from "../protocol/mod.ts";
 
 /** One deploy: the program's (secret-free) source and IR, stored once for its workflows. */
 export interface DeployRecord {
@@ -26,18 +26,6 @@ export interface WorkflowRecord extends DeployRecord {
 /** A workflow as listed: no source, no IR. */
 export type WorkflowSummary = Pick<WorkflowRecord, "name" | "file" | "version" | "deployedAt">;
 
-/** A run as stored: exactly the control channel's `Run`. */
-export type RunRecord = Run;
-
-export interface AttemptRecord {
-  runId: string;
-  stage: string;
-  attempt: number;
-  outcome: "started" | "failed" | "succeeded";
-  message: string;
-  time: string;
-}
-
 const schema = `
 create table if not exists deploys (
   id integer primary key, file text not null, source text not null, ir_json text not null,
@@ -45,43 +33,48 @@ create table if not exists deploys (
 create table if not exists deployed (
   name text primary key, deploy_id integer not null, version integer not null,
   deployed_at text not null);
-create table if not exists runs (
-  id text primary key, workflow text not null, status text not null, started_at text not null,
-  ended_at text not null default '', worker text not null default '',
-  summary_json text not null default '{}', error text not null default '');
-create index if not exists runs_by_workflow on runs(workflow);
-create table if not exists attempts (
-  run_id text not null, stage text not null, attempt integer not null, outcome text not null,
-  message text not null, time text not null);
-create index if not exists attempts_by_run on attempts(run_id);
 `;
 
-/** A page of runs, newest first, and the token of the next page (null: no more). */
-export interface RunPage {
-  runs: RunRecord[];
-  next: number | null;
+/** A row as `node:sqlite` returns it. */
+export type Row = Record<string, string | number | null>;
+
+/**
+ * Opens (creating if needed) the database at `path`, readable by this user only (SQLite
+ * gives its journal files the database's mode); `:memory:` keeps nothing. Several
+ * processes may share one file (`heddle run` next to a daemon): WAL lets readers go on
+ * while one writes, and a writer waits up to 5 s for another's lock instead of failing.
+ */
+export function openDatabase(path: string): DatabaseSync {
+  if (path !== ":memory:") makePrivate(path);
+  const db = new DatabaseSync(path);
+  db.exec("pragma busy_timeout = 5000; pragma journal_mode = wal;");
+  return db;
 }
 
-type Row = Record<string, string | number | null>;
+/**
+ * Runs `fn` in a write transaction taken at once (`begin immediate`), so that two processes
+ * never both read and then both try to write, which SQLite would refuse without waiting.
+ */
+export function writeTransaction<T>(db: DatabaseSync, fn: () => T): T {
+  db.exec("begin immediate");
+  try {
+    const result = fn();
+    db.exec("commit");
+    return result;
+  } catch (e) {
+    db.exec("rollback");
+    throw e;
+  }
+}
 
 export class Store {
   #db: DatabaseSync;
 
-  /**
-   * Opens (creating if needed) the database at `path`, readable by this user only (SQLite
-   * gives its journal files the database's mode); `:memory:` keeps nothing.
-   */
+  /** Opens the deploys kept at `path` (see `openDatabase`). */
   constructor(path: string) {
-    if (path !== ":memory:") makePrivate(path);
-    this.#db = new DatabaseSync(path);
-    this.#db.exec("pragma journal_mode = wal; pragma busy_timeout = 5000;");
+    this.#db = openDatabase(path);
     this.#db.exec(schema);
     this.#migrate();
-    // A control plane that died mid-run cannot know how those runs ended.
-    this.#db.prepare(
-      "update runs set status = 'failed', error = 'the control plane stopped during the run', " +
-        "ended_at = ? where status in ('pending', 'running', 'draining')",
-    ).run(new Date().toISOString());
   }
 
   /**
@@ -90,8 +83,7 @@ export class Store {
    */
   saveDeploy(deploy: DeployRecord, workflows: string[]): number {
     const now = new Date().toISOString();
-    this.#db.exec("begin");
-    try {
+    return writeTransaction(this.#db, () => {
       const { lastInsertRowid } = this.#db.prepare(
         "insert into deploys (file, source, ir_json, base_dir, deployed_at) values (?, ?, ?, ?, ?)",
       ).run(deploy.file, deploy.source, deploy.irJson, deploy.baseDir, now);
@@ -102,12 +94,8 @@ export class Store {
       );
       for (const name of workflows) upsert.run(name, lastInsertRowid, now);
       this.#db.exec("delete from deploys where id not in (select deploy_id from deployed)");
-      this.#db.exec("commit");
       return Number(lastInsertRowid);
-    } catch (e) {
-      this.#db.exec("rollback");
-      throw e;
-    }
+    });
   }
 
   workflow(name: string): WorkflowRecord | undefined {
@@ -136,90 +124,6 @@ export class Store {
       file: String(r.file),
       version: Number(r.version),
       deployedAt: String(r.deployed_at),
-    }));
-  }
-
-  createRun(id: string, workflow: string): RunRecord {
-    const startedAt = new Date().toISOString();
-    this.#db.prepare("insert into runs (id, workflow, status, started_at) values (?, ?, ?, ?)")
-      .run(id, workflow, "pending", startedAt);
-    return this.run(id)!;
-  }
-
-  updateRun(id: string, change: Partial<Omit<RunRecord, "id" | "workflow">>): void {
-    const columns: Record<string, string> = {
-      status: "status",
-      startedAt: "started_at",
-      endedAt: "ended_at",
-      worker: "worker",
-      summaryJson: "summary_json",
-      error: "error",
-    };
-    const entries = Object.entries(change).filter(([k]) => k in columns);
-    if (entries.length === 0) return;
-    const sets = entries.map(([k]) => `${columns[k]} = ?`).join(", ");
-    this.#db.prepare(`update runs set ${sets} where id = ?`).run(
-      ...entries.map(([, v]) => v as string),
-      id,
-    );
-  }
-
-  run(id: string): RunRecord | undefined {
-    const row = this.#db.prepare("select * from runs where id = ?").get(id) as Row | undefined;
-    return row && toRun(row);
-  }
-
-  /** Runs newest first, `limit` at a time; `before` is the `next` of the previous page. */
-  runs(workflow: string | undefined, limit: number, before: number | null): RunPage {
-    const where = [
-      ...(workflow ? ["workflow = ?"] : []),
-      ...(before !== null ? ["rowid < ?"] : []),
-    ];
-    const args = [...(workflow ? [workflow] : []), ...(before !== null ? [before] : [])];
-    const rows = this.#db.prepare(
-      `select rowid, * from runs ${where.length ? `where ${where.join(" and ")}` : ""} ` +
-        "order by rowid desc limit ?",
-    ).all(...args, limit + 1) as Row[];
-    const page = rows.slice(0, limit);
-    return {
-      runs: page.map(toRun),
-      next: rows.length > limit ? Number(page[page.length - 1].rowid) : null,
-    };
-  }
-
-  /** Deletes finished runs (and their attempts) beyond the newest `keep`. */
-  pruneRuns(keep: number): void {
-    const cutoff = this.#db.prepare("select rowid from runs order by rowid desc limit 1 offset ?")
-      .get(keep) as Row | undefined;
-    if (!cutoff) return;
-    const finished = "status not in ('pending', 'running', 'draining') and rowid <= ?";
-    this.#db.prepare(
-      `delete from attempts where run_id in (select id from runs where ${finished})`,
-    ).run(cutoff.rowid);
-    this.#db.prepare(`delete from runs where ${finished}`).run(cutoff.rowid);
-  }
-
-  recordAttempt(a: AttemptRecord): void {
-    this.#db.prepare("insert into attempts values (?, ?, ?, ?, ?, ?)").run(
-      a.runId,
-      a.stage,
-      a.attempt,
-      a.outcome,
-      a.message,
-      a.time,
-    );
-  }
-
-  attempts(runId: string): AttemptRecord[] {
-    return (this.#db.prepare("select * from attempts where run_id = ? order by rowid").all(
-      runId,
-    ) as Row[]).map((r) => ({
-      runId: String(r.run_id),
-      stage: String(r.stage),
-      attempt: Number(r.attempt),
-      outcome: r.outcome as AttemptRecord["outcome"],
-      message: String(r.message),
-      time: String(r.time),
     }));
   }
 
@@ -260,17 +164,4 @@ function makePrivate(path: string): void {
     if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
   }
   Deno.chmodSync(path, 0o600);
-}
-
-function toRun(r: Row): RunRecord {
-  return {
-    id: String(r.id),
-    workflow: String(r.workflow),
-    status: r.status as RunStatus,
-    startedAt: String(r.started_at),
-    endedAt: String(r.ended_at),
-    worker: String(r.worker),
-    summaryJson: String(r.summary_json),
-    error: String(r.error),
-  };
 }

@@ -10,7 +10,8 @@ export {
   DEFAULT_LIMITS,
 } from "./_control_plane.ts";
 export { applyOverrides, parseEnvFile } from "./_compile.ts";
-export type { AttemptRecord } from "./_store.ts";
+export type { AttemptRecord } from "./_history.ts";
+export { type HistoryApi, openHistory } from "./_history_api.ts";
 export {
   place,
   type PlacedEdge,

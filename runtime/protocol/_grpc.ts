@@ -11,7 +11,9 @@ import { clientTransport, createServer, type Credentials, serverCredentials } fr
 import {
   type ControlApi,
   ControlError,
+  type ListLogsRequest,
   type ListRunsRequest,
+  type LogPage,
   type Run,
   type RunEvent,
   type RunPage,
@@ -141,6 +143,7 @@ export function serveControlPlane(
         GetRun: unary((r: { runId: string }) => api.getRun(r.runId)),
         ListRuns: unary((r: ListRunsRequest) => api.listRuns(r)),
         StopRun: unary((r: { runId: string }) => api.stopRun(r.runId)),
+        ListLogs: unary((r: ListLogsRequest) => api.listLogs(r)),
         RegisterWorker: unary(async (r: Parameters<ControlApi["registerWorker"]>[0]) => {
           await api.registerWorker(r);
           return { ok: true };
@@ -209,6 +212,7 @@ export function connectControlPlane(
     getRun: (runId) => call<Run>(c, "GetRun", { runId }),
     listRuns: (request = {}) => call<RunPage>(c, "ListRuns", request),
     stopRun: (runId) => call<Run>(c, "StopRun", { runId }),
+    listLogs: (request) => call<LogPage>(c, "ListLogs", request),
     registerWorker: async (info) => void await call(c, "RegisterWorker", info),
     planRun: async (workflow) =>
       (await call<{ placementJson: string }>(c, "PlanRun", { workflow })).placementJson,

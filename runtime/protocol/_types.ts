@@ -57,6 +57,8 @@ export interface Run {
   worker: string;
   summaryJson: string;
   error: string;
+  /** What started it: `heddle run` or `workflow start`. */
+  origin: string;
 }
 
 export interface WorkerInfo {
@@ -98,12 +100,52 @@ export interface ListRunsRequest {
   pageSize?: number;
   /** The previous page's `nextPageToken`; absent for the first page. */
   pageToken?: string;
+  /** Only runs in this state (empty or absent: all), e.g. `failed`. */
+  status?: RunStatus | "";
 }
 
 export interface RunPage {
   runs: Run[];
   /** Pass as `pageToken` for the next page; empty when this was the last. */
   nextPageToken: string;
+}
+
+/** How much a log line matters. */
+export type LogLevel = "info" | "warn" | "error";
+
+/**
+ * One line of a run's log. It says what happened (a stage's attempt failed, rows went to a
+ * handler, the run ended) and never carries a row's values.
+ */
+export interface LogLine {
+  /** Increasing across the database's log: `listLogs` continues after it. */
+  seq: number;
+  runId: string;
+  /** The stage the line is about; empty for the run as a whole. */
+  stage: string;
+  level: LogLevel;
+  /** ISO 8601, UTC. */
+  time: string;
+  message: string;
+}
+
+/** Which log lines `listLogs` returns: a run's, oldest first, after a position. */
+export interface ListLogsRequest {
+  runId: string;
+  /** Only this stage's lines (empty or absent: all). */
+  stage?: string;
+  /** Lines after this `seq` (0 or absent: from the first). */
+  after?: number;
+  /** Lines per page (default 1000, at most 10000). */
+  limit?: number;
+}
+
+export interface LogPage {
+  lines: LogLine[];
+  /** Pass as `after` to continue; the same value when no line came. */
+  next: number;
+  /** The run had ended and this page holds its last line: nothing follows. */
+  complete: boolean;
 }
 
 /** What the control plane offers to the CLI and to workers. */
@@ -114,6 +156,7 @@ export interface ControlApi {
   getRun(runId: string): Promise<Run>;
   listRuns(request?: ListRunsRequest): Promise<RunPage>;
   stopRun(runId: string): Promise<Run>;
+  listLogs(request: ListLogsRequest): Promise<LogPage>;
   registerWorker(info: WorkerInfo): Promise<void>;
   /**
    * Where a deployed workflow's stage groups would run on the workers registered now, as

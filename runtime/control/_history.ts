@@ -1,0 +1,285 @@
+/**
+ * The run history: every run's state, per-stage counters, attempts and log lines, kept in
+ * the state database so that they outlive the process that ran them. Several processes
+ * write one database at once (a daemon and any number of `heddle run`), so every run names
+ * its owner (host, process, instance) and only runs whose owner is gone are closed as
+ * failed when a history opens. It stores metadata and messages only, never a row's values.
+ */
+import type { DatabaseSync } from "node:sqlite";
+import type {
+  ListLogsRequest,
+  LogLevel,
+  LogLine,
+  LogPage,
+  Run,
+  RunStatus,
+} from "../protocol/mod.ts";
+import { openDatabase, type Row, writeTransaction } from "./_store.ts";
+
+/** A run as stored: exactly the control channel's `Run`. */
+export type RunRecord = Run;
+
+export interface AttemptRecord {
+  runId: string;
+  stage: string;
+  attempt: number;
+  outcome: "started" | "failed" | "succeeded";
+  message: string;
+  time: string;
+}
+
+/** A log line before it is stored (the database numbers it). */
+export type NewLogLine = Omit<LogLine, "seq">;
+
+/** A page of runs, newest first, and the token of the next page (null: no more). */
+export interface RunPage {
+  runs: RunRecord[];
+  next: number | null;
+}
+
+/** Which runs `runs()` lists. */
+export interface RunFilter {
+  workflow?: string;
+  status?: RunStatus;
+}
+
+/** States of a run that has not ended. */
+export const LIVE_STATUSES: readonly RunStatus[] = ["pending", "running", "draining"];
+const LIVE = `('pending', 'running', 'draining')`;
+
+/** Log lines one `logs()` page holds at most, and by default. */
+const MAX_LOG_PAGE = 10_000;
+const DEFAULT_LOG_PAGE = 1000;
+
+const schema = `
+create table if not exists runs (
+  id text primary key, workflow text not null, status text not null, started_at text not null,
+  ended_at text not null default '', worker text not null default '',
+  summary_json text not null default '{}', error text not null default '');
+create index if not exists runs_by_workflow on runs(workflow);
+create table if not exists attempts (
+  run_id text not null, stage text not null, attempt integer not null, outcome text not null,
+  message text not null, time text not null);
+create index if not exists attempts_by_run on attempts(run_id);
+create table if not exists logs (
+  seq integer primary key autoincrement, run_id text not null, stage text not null,
+  level text not null, time text not null, message text not null);
+create index if not exists logs_by_run on logs(run_id, seq);
+`;
+
+/** Columns added to `runs` after its first version, with their definitions. */
+const ADDED_COLUMNS: Record<string, string> = {
+  origin: "text not null default ''",
+  owner: "text not null default ''",
+};
+
+/** Histories open in this process, by instance id: their runs are not orphans. */
+const openHere = new Set<string>();
+
+export class History {
+  #db: DatabaseSync;
+  /** `host/pid/instance`: who writes this history's runs. */
+  readonly owner: string;
+  #instance = crypto.randomUUID();
+
+  /** Opens the history at `path` (see `openDatabase`) and closes the runs of dead owners. */
+  constructor(path: string) {
+    this.#db = openDatabase(path);
+    this.owner = `${Deno.hostname()}/${Deno.pid}/${this.#instance}`;
+    writeTransaction(this.#db, () => {
+      this.#db.exec(schema);
+      const have = new Set(
+        (this.#db.prepare("pragma table_info(runs)").all() as Row[]).map((c) => c.name),
+      );
+      for (const [name, type] of Object.entries(ADDED_COLUMNS)) {
+        if (!have.has(name)) this.#db.exec(`alter table runs add column ${name} ${type}`);
+      }
+    });
+    openHere.add(this.#instance);
+    this.#closeOrphans();
+  }
+
+  createRun(id: string, workflow: string, origin: string): RunRecord {
+    this.#db.prepare(
+      "insert into runs (id, workflow, status, started_at, origin, owner) values (?, ?, ?, ?, ?, ?)",
+    ).run(id, workflow, "pending", new Date().toISOString(), origin, this.owner);
+    return this.run(id)!;
+  }
+
+  updateRun(id: string, change: Partial<Omit<RunRecord, "id" | "workflow" | "origin">>): void {
+    const columns: Record<string, string> = {
+      status: "status",
+      startedAt: "started_at",
+      endedAt: "ended_at",
+      worker: "worker",
+      summaryJson: "summary_json",
+      error: "error",
+    };
+    const entries = Object.entries(change).filter(([k]) => k in columns);
+    if (entries.length === 0) return;
+    const sets = entries.map(([k]) => `${columns[k]} = ?`).join(", ");
+    this.#db.prepare(`update runs set ${sets} where id = ?`).run(
+      ...entries.map(([, v]) => v as string),
+      id,
+    );
+  }
+
+  run(id: string): RunRecord | undefined {
+    const row = this.#db.prepare("select * from runs where id = ?").get(id) as Row | undefined;
+    return row && toRun(row);
+  }
+
+  /** Runs newest first, `limit` at a time; `before` is the `next` of the previous page. */
+  runs(filter: RunFilter, limit: number, before: number | null): RunPage {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.workflow) where.push("workflow = ?"), args.push(filter.workflow);
+    if (filter.status) where.push("status = ?"), args.push(filter.status);
+    if (before !== null) where.push("rowid < ?"), args.push(before);
+    const rows = this.#db.prepare(
+      `select rowid, * from runs ${where.length ? `where ${where.join(" and ")}` : ""} ` +
+        "order by rowid desc limit ?",
+    ).all(...args, limit + 1) as Row[];
+    const page = rows.slice(0, limit);
+    return {
+      runs: page.map(toRun),
+      next: rows.length > limit ? Number(page[page.length - 1].rowid) : null,
+    };
+  }
+
+  /** The live runs of `workflow` (pending, running or draining), by any owner. */
+  liveRuns(workflow: string): RunRecord[] {
+    return (this.#db.prepare(`select * from runs where workflow = ? and status in ${LIVE}`)
+      .all(workflow) as Row[]).map(toRun);
+  }
+
+  /** Deletes finished runs (and their attempts and log lines) beyond the newest `keep`. */
+  pruneRuns(keep: number): void {
+    const cutoff = this.#db.prepare("select rowid from runs order by rowid desc limit 1 offset ?")
+      .get(keep) as Row | undefined;
+    if (!cutoff) return;
+    const finished = `select id from runs where status not in ${LIVE} and rowid <= ?`;
+    writeTransaction(this.#db, () => {
+      this.#db.prepare(`delete from attempts where run_id in (${finished})`).run(cutoff.rowid);
+      this.#db.prepare(`delete from logs where run_id in (${finished})`).run(cutoff.rowid);
+      this.#db.prepare(`delete from runs where id in (${finished})`).run(cutoff.rowid);
+    });
+  }
+
+  recordAttempt(a: AttemptRecord): void {
+    this.#db.prepare("insert into attempts values (?, ?, ?, ?, ?, ?)").run(
+      a.runId,
+      a.stage,
+      a.attempt,
+      a.outcome,
+      a.message,
+      a.time,
+    );
+  }
+
+  attempts(runId: string): AttemptRecord[] {
+    return (this.#db.prepare("select * from attempts where run_id = ? order by rowid").all(
+      runId,
+    ) as Row[]).map((r) => ({
+      runId: String(r.run_id),
+      stage: String(r.stage),
+      attempt: Number(r.attempt),
+      outcome: r.outcome as AttemptRecord["outcome"],
+      message: String(r.message),
+      time: String(r.time),
+    }));
+  }
+
+  appendLog(line: NewLogLine): void {
+    this.#db.prepare(
+      "insert into logs (run_id, stage, level, time, message) values (?, ?, ?, ?, ?)",
+    ).run(line.runId, line.stage, line.level, line.time, line.message);
+  }
+
+  /**
+   * A run's log lines after `after`, oldest first. The run's state is read before its
+   * lines, and a run's last lines are written before its final state: so a page read from
+   * an ended run holds every line that run will ever have.
+   */
+  logs(request: ListLogsRequest): LogPage {
+    const run = this.run(request.runId);
+    const ended = run !== undefined && !LIVE_STATUSES.includes(run.status);
+    const limit = Math.min(MAX_LOG_PAGE, Math.max(1, request.limit || DEFAULT_LOG_PAGE));
+    const after = request.after ?? 0;
+    const rows = this.#db.prepare(
+      "select * from logs where run_id = ? and seq > ? " +
+        `${request.stage ? "and stage = ? " : ""}order by seq limit ?`,
+    ).all(
+      request.runId,
+      after,
+      ...(request.stage ? [request.stage] : []),
+      limit + 1,
+    ) as Row[];
+    const lines = rows.slice(0, limit).map((r) => ({
+      seq: Number(r.seq),
+      runId: String(r.run_id),
+      stage: String(r.stage),
+      level: r.level as LogLevel,
+      time: String(r.time),
+      message: String(r.message),
+    }));
+    return {
+      lines,
+      next: lines.at(-1)?.seq ?? after,
+      complete: ended && rows.length <= limit,
+    };
+  }
+
+  close(): void {
+    openHere.delete(this.#instance);
+    this.#db.close();
+  }
+
+  /**
+   * Fails the unfinished runs whose owner is gone: a process that died mid-run cannot say
+   * how its runs ended. An owner is gone when it is this host's and its process no longer
+   * exists (or is this process, whose history was not open here). Owners on other hosts
+   * are left alone; runs written before owners were recorded have none and count as gone.
+   */
+  #closeOrphans(): void {
+    const owners = (this.#db.prepare(`select distinct owner from runs where status in ${LIVE}`)
+      .all() as Row[]).map((r) => String(r.owner));
+    const update = this.#db.prepare(
+      "update runs set status = 'failed', error = 'the process running it stopped during the " +
+        `run', ended_at = ? where owner = ? and status in ${LIVE}`,
+    );
+    for (const owner of owners) {
+      if (ownerAlive(owner)) continue;
+      update.run(new Date().toISOString(), owner);
+    }
+  }
+}
+
+/** Whether the process that wrote `owner` (`host/pid/instance`) may still be running. */
+function ownerAlive(owner: string): boolean {
+  const [host, pid, instance] = owner.split("/");
+  if (!instance) return false;
+  if (host !== Deno.hostname()) return true;
+  if (Number(pid) === Deno.pid) return openHere.has(instance);
+  try {
+    // Signal 0 checks the process exists without touching it.
+    Deno.kill(Number(pid), 0 as unknown as Deno.Signal);
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
+  }
+}
+
+function toRun(r: Row): RunRecord {
+  return {
+    id: String(r.id),
+    workflow: String(r.workflow),
+    status: r.status as RunStatus,
+    startedAt: String(r.started_at),
+    endedAt: String(r.ended_at),
+    worker: String(r.worker),
+    summaryJson: String(r.summary_json),
+    error: String(r.error),
+    origin: String(r.origin ?? ""),
+  };
+}

@@ -1,0 +1,144 @@
+/**
+ * Writes one run into the history as it goes: its attempts, its log lines (within the
+ * per-run limit), and its per-stage counters, which are saved at most once a second while
+ * the run is live so that another process (`heddle workflow status`, the UI) sees them move
+ * without the database being written for every batch. The control plane makes one per run
+ * and feeds it the run's (already redacted) events.
+ */
+import type { LogLevel, RunEvent, RunStatus } from "../protocol/mod.ts";
+import type { History } from "./_history.ts";
+import { clip, linesOf, type PendingLine, type StageTotals, totalsLines } from "./_logs.ts";
+
+/** How much history a control plane keeps. */
+export interface HistoryLimits {
+  /** Finished runs kept (newest first); older ones, their attempts and logs are deleted. */
+  keepRuns: number;
+  /** Log lines stored per run; past it a run's lines are counted, and the count is logged. */
+  keepLogLines: number;
+}
+
+/**
+ * Per-run summary kept from the events: what `Run.summaryJson` holds, with whatever the
+ * control plane adds when the run starts (its placement).
+ */
+export interface Summary {
+  stages: Record<string, StageTotals & Record<string, unknown>>;
+  quarantined: number;
+  attempts: number;
+  [more: string]: unknown;
+}
+
+/** Attempt records stored per run (the summary still counts them all). */
+const MAX_STORED_ATTEMPTS = 10_000;
+/** The least time between two saves of a live run's counters. */
+const SAVE_EVERY_MS = 1000;
+
+/** How a run ended, as the control plane decided it. */
+export interface Ending {
+  status: Extract<RunStatus, "succeeded" | "failed" | "stopped">;
+  error: string;
+  /** The executor's final per-stage totals, when it sent them. */
+  stages?: Summary["stages"];
+}
+
+export class RunRecorder {
+  readonly summary: Summary;
+  #lines = 0;
+  #dropped = 0;
+  #savedAt = 0;
+
+  constructor(
+    private readonly history: History,
+    private readonly runId: string,
+    private readonly limits: HistoryLimits,
+    more: Record<string, unknown> = {},
+  ) {
+    this.summary = { ...more, stages: {}, quarantined: 0, attempts: 0 };
+  }
+
+  /** Logs a line about the run (`stage` empty) or one of its stages. */
+  log(level: LogLevel, stage: string, message: string): void {
+    this.#append({ level, stage, message }, false);
+  }
+
+  event(event: RunEvent): void {
+    if (event.kind.startsWith("attempt-")) {
+      // Every attempt counts; the first ones of a run are stored, so a long run's history
+      // stays bounded.
+      if (++this.summary.attempts <= MAX_STORED_ATTEMPTS) {
+        this.history.recordAttempt({
+          runId: event.runId,
+          stage: event.stage,
+          attempt: Number(event.detail.attempt ?? 0),
+          outcome: event.kind.slice("attempt-".length) as "started" | "failed" | "succeeded",
+          message: String(event.detail.error ?? ""),
+          time: new Date(event.time).toISOString(),
+        });
+      }
+    }
+    if (event.kind === "stage-progress") {
+      this.summary.stages[event.stage] = {
+        ...event.detail,
+        rowsQuarantined: this.summary.stages[event.stage]?.rowsQuarantined ?? 0,
+      };
+      this.#saveNowAndThen();
+    }
+    if (event.kind === "rows-quarantined") {
+      const rows = Number(event.detail.rows ?? 0);
+      this.summary.quarantined += rows;
+      const stage = this.summary.stages[event.stage] ??= {};
+      stage.rowsQuarantined = (stage.rowsQuarantined ?? 0) + rows;
+    }
+    for (const line of linesOf(event)) this.#append(line, false);
+  }
+
+  /**
+   * Stores how the run ended: the totals and the closing line first, then the final state,
+   * so that whoever sees the state ended has every line (see `History.logs`). Then prunes
+   * the history to its limit.
+   */
+  finish(ending: Ending): void {
+    if (ending.stages) this.summary.stages = ending.stages;
+    for (const line of totalsLines(this.summary.stages)) this.#append(line, true);
+    if (this.#dropped > 0) {
+      this.#append({
+        stage: "",
+        level: "warn",
+        message: `${this.#dropped} more log lines were not kept (the limit is ` +
+          `${this.limits.keepLogLines} a run)`,
+      }, true);
+    }
+    const quarantined = this.summary.quarantined > 0
+      ? `, ${this.summary.quarantined} rows to handlers`
+      : "";
+    this.#append({
+      stage: "",
+      level: ending.status === "failed" ? "error" : "info",
+      message: clip(`run ${ending.status}${quarantined}${ending.error ? `: ${ending.error}` : ""}`),
+    }, true);
+    this.history.updateRun(this.runId, {
+      status: ending.status,
+      endedAt: new Date().toISOString(),
+      summaryJson: JSON.stringify(this.summary),
+      error: ending.error,
+    });
+    this.history.pruneRuns(this.limits.keepRuns);
+  }
+
+  /** Stores a line unless the run has used its lines; `closing` lines are always stored. */
+  #append(line: PendingLine, closing: boolean): void {
+    if (!closing && this.#lines >= this.limits.keepLogLines) {
+      this.#dropped++;
+      return;
+    }
+    this.#lines++;
+    this.history.appendLog({ ...line, runId: this.runId, time: new Date().toISOString() });
+  }
+
+  #saveNowAndThen(): void {
+    const now = Date.now();
+    if (now - this.#savedAt < SAVE_EVERY_MS) return;
+    this.#savedAt = now;
+    this.history.updateRun(this.runId, { summaryJson: JSON.stringify(this.summary) });
+  }
+}

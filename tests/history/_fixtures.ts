@@ -1,0 +1,74 @@
+/**
+ * What the history and schedule tests share: a program whose step is slow and sends some
+ * rows to a handler (so a run lasts long enough to be watched and has log lines while it
+ * runs), and readers for the `--output json` of `heddle workflow runs|logs`.
+ */
+import assert from "node:assert/strict";
+import { heddle } from "../_cli.ts";
+import { writeNumbers } from "../e2e/_fixtures.ts";
+
+export { EXAMPLE_PLUGINS, freePort, startLocal } from "../e2e/_fixtures.ts";
+
+/**
+ * Writes `<dir>/slow.he`: workflow `Slow` reads `rows` numbers, and a `faulty.run` step that
+ * waits `sleepMs` per batch and fails the first row of each batch, which go to handler
+ * `rejected` (`rejected.jsonl`); the rest go to `out.csv`.
+ */
+export async function writeSlowProgram(dir: string, rows: number, sleepMs: number) {
+  await writeNumbers(dir, rows);
+  const path = `${dir}/slow.he`;
+  await Deno.writeTextFile(
+    path,
+    [
+      'import "fhub/file" file',
+      'import "faulty/steps" faulty',
+      "handler rejected {",
+      "  *",
+      '  | file.write { path: "rejected.jsonl", format: "jsonl" }',
+      "}",
+      "workflow Slow ? rejected {",
+      '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
+      `  | faulty.run { sleep_ms: ${sleepMs}, fail_rows: [0] }`,
+      '  | file.write { path: "out.csv", format: "csv" }',
+      "}",
+      "",
+    ].join("\n"),
+  );
+  return path;
+}
+
+export interface RunJson {
+  id: string;
+  workflow: string;
+  status: string;
+  origin: string;
+  summaryJson: string;
+  error: string;
+}
+
+export interface LogJson {
+  seq: number;
+  runId: string;
+  stage: string;
+  level: string;
+  time: string;
+  message: string;
+}
+
+/** `heddle workflow runs --output json` with `args`; fails the test on a non-zero exit. */
+export async function listRuns(args: string[]): Promise<RunJson[]> {
+  const r = await heddle(["workflow", "runs", "--output", "json", ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).runs;
+}
+
+/** `heddle workflow logs --output json` with `args`: one JSON object a line. */
+export async function readLogs(args: string[]): Promise<LogJson[]> {
+  const r = await heddle(["workflow", "logs", "--output", "json", ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return parseLines(r.stdout);
+}
+
+export function parseLines(text: string): LogJson[] {
+  return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+}
