@@ -7,7 +7,48 @@ import assert from "node:assert/strict";
 import { heddle } from "../_cli.ts";
 import { writeNumbers } from "../e2e/_fixtures.ts";
 
-export { EXAMPLE_PLUGINS, freePort, startLocal } from "../e2e/_fixtures.ts";
+import { EXAMPLE_PLUGINS, freePort, startLocal } from "../e2e/_fixtures.ts";
+
+export { EXAMPLE_PLUGINS };
+
+/** What runs the example `faulty` plugin needs. */
+export const env = { HEDDLE_PATH: EXAMPLE_PLUGINS };
+
+/**
+ * A `heddle local` with its state in `<dir>/state`, allowed to use `dir`, on a free port;
+ * `server` are the options that reach it.
+ */
+export class Daemon {
+  readonly state: string;
+  readonly server: string[];
+  #port = freePort();
+  #child: Deno.ChildProcess | null = null;
+
+  constructor(readonly dir: string) {
+    this.state = `${dir}/state`;
+    this.server = ["--server", `127.0.0.1:${this.#port}`, "--state", this.state];
+  }
+
+  get pid(): number {
+    return this.#child!.pid;
+  }
+
+  async start(): Promise<this> {
+    this.#child = await startLocal(this.state, this.#port, this.dir, env);
+    return this;
+  }
+
+  /** Sends `signal` and waits for the daemon to end. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus | null> {
+    const child = this.#child;
+    if (!child) return null;
+    this.#child = null;
+    child.kill(signal);
+    const status = await child.status;
+    await child.stdout.cancel();
+    return status;
+  }
+}
 
 /**
  * Writes `<dir>/slow.he`: workflow `Slow` reads `rows` numbers, and a `faulty.run` step that

@@ -9,17 +9,14 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { heddle, spawnHeddle, StreamText } from "../_cli.ts";
 import {
-  EXAMPLE_PLUGINS,
-  freePort,
+  Daemon,
+  env,
   listRuns,
   type LogJson,
   parseLines,
   readLogs,
-  startLocal,
   writeSlowProgram,
 } from "./_fixtures.ts";
-
-const env = { HEDDLE_PATH: EXAMPLE_PLUGINS };
 
 /** `heddle run` of `program` recording in `state`; returns the run's id. */
 async function runRecorded(program: string, state: string, ...args: string[]): Promise<string> {
@@ -249,9 +246,8 @@ Deno.test("several heddle run processes and a daemon write one database at once"
   const dir = await Deno.makeTempDir();
   const state = `${dir}/state`;
   const program = await writeSlowProgram(dir, 40, 50);
-  const port = freePort();
-  const server = ["--server", `127.0.0.1:${port}`, "--state", state];
-  const local = await startLocal(state, port, dir, env);
+  const local = await new Daemon(dir).start();
+  const server = local.server;
   try {
     assert.equal((await heddle(["workflow", "deploy", ...server, program])).code, 0);
     const results = await Promise.all([
@@ -279,20 +275,16 @@ Deno.test("several heddle run processes and a daemon write one database at once"
       }
     }
   } finally {
-    local.kill("SIGTERM");
-    await local.status;
-    await local.stdout.cancel();
+    await local.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });
 
 Deno.test("history survives heddle local being killed and started again", async () => {
   const dir = await Deno.makeTempDir();
-  const state = `${dir}/state`;
   const program = await writeSlowProgram(dir, 3000, 0);
-  const port = freePort();
-  const server = ["--server", `127.0.0.1:${port}`, "--state", state];
-  let local = await startLocal(state, port, dir, env);
+  const local = await new Daemon(dir).start();
+  const server = local.server;
   try {
     assert.equal((await heddle(["workflow", "deploy", ...server, program])).code, 0);
     const done = await heddle([
@@ -313,11 +305,8 @@ Deno.test("history survives heddle local being killed and started again", async 
     assert.equal((await heddle(["workflow", "deploy", ...server, program])).code, 0);
     const started = await heddle(["workflow", "start", "--output", "json", ...server, "Slow"]);
     const cut = JSON.parse(started.stdout).runs[0];
-    local.kill("SIGKILL");
-    await local.status;
-    await local.stdout.cancel();
-
-    local = await startLocal(state, port, dir, env);
+    await local.stop("SIGKILL");
+    await local.start();
     const runs = await listRuns(server);
     assert.deepEqual(runs.map((r) => [r.id, r.status]), [
       [cut.id, "failed"],
@@ -326,9 +315,7 @@ Deno.test("history survives heddle local being killed and started again", async 
     assert.deepEqual(await readLogs([...server, finished.id]), before);
     assert.equal(JSON.parse(runs[1].summaryJson).stages["Slow.2"].rowsOut, 2997);
   } finally {
-    local.kill("SIGTERM");
-    await local.status;
-    await local.stdout.cancel();
+    await local.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });
