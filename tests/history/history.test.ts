@@ -66,7 +66,7 @@ Deno.test("heddle run records its run, and workflow logs prints its lines", asyn
     const lines = await readLogs(["--state", state, id]);
     assert.ok(lines.every((l) => l.runId === id && !Number.isNaN(Date.parse(l.time))));
     assert.deepEqual(lines.map((l) => l.seq), lines.map((l) => l.seq).toSorted((a, b) => a - b));
-    assert.equal(lines[0].message, "run of `Slow` started on worker `local`");
+    assert.equal(lines[0].message, "run of `Slow` started on `local`");
     assert.deepEqual(lines.at(-1), {
       ...lines.at(-1),
       stage: "",
@@ -159,7 +159,7 @@ Deno.test("retention deletes old runs with their logs and bounds each run's line
     const bounded = await runRecorded(program, state, "--keep-log-lines", "2");
     const lines = messages(await readLogs(["--state", state, bounded]));
     assert.deepEqual(lines.slice(0, 2), [
-      "run of `Slow` started on worker `local`",
+      "run of `Slow` started on `local`",
       "1 rows sent to handler `rejected`: row 0 fails on purpose",
     ]);
     assert.ok(lines.includes("4 more log lines were not kept (the limit is 2 a run)"));
