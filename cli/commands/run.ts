@@ -115,7 +115,7 @@ export function runCommand(term: Terminal, exit: { code: number }) {
           return;
         }
         const workflow = chooseWorkflow(deployed.workflows, options.workflow);
-        exit.code = await runToEnd(term, control, workflow, options.output, options.history);
+        exit.code = await runToEnd(term, control, workflow, options.output);
         if (ui) {
           term.err(`heddle: the UI stays up at ${ui.url} until Ctrl-C\n`);
           await untilSignal();
@@ -182,13 +182,10 @@ async function runToEnd(
   control: ControlPlane,
   workflow: string,
   output: "text" | "json",
-  recorded: boolean,
 ): Promise<number> {
   const run = await control.startRun(workflow);
-  if (output === "text") {
-    const hint = recorded ? ` (its log: heddle workflow logs ${run.id})` : "";
-    term.err(`run ${run.id} started${hint}\n`);
-  }
+  // Only the id: the line must not repeat paths or names that messages elsewhere mask.
+  if (output === "text") term.err(`run ${run.id} started\n`);
   const progress = new Progress(term, output);
   let outputs: OutputReport[] = [];
   let signals = 0;
