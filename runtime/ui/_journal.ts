@@ -1,18 +1,16 @@
 /**
- * What the UI remembers of recent runs, folded from the events the control plane passes on:
- * per-stage counters, attempts and latency, the quarantine events and the log lines. It is
- * bounded (runs, quarantines and lines per run) and lives in memory only; the control
- * plane's stored run (its summary and attempts) is what a page falls back on for a run the
- * journal never saw or has forgotten.
+ * What the UI remembers of recent runs beyond the run history (docs/history.md), folded from
+ * the events the control plane passes on: per-stage attempts, retries and latency, and the
+ * quarantine events with their messages. It is bounded (runs, quarantines per run) and
+ * lives in memory only; for a run it never saw, a page shows the stored counters and log.
  */
 import type { RunEvent } from "../protocol/mod.ts";
-import type { LogLine, QuarantineView, StageView } from "./_views.ts";
+import type { QuarantineView, StageView } from "./_views.ts";
 
 /** Runs whose events are kept; the oldest is forgotten first. */
 const MAX_RUNS = 200;
-/** Quarantine events and log lines kept per run (the latest). */
+/** Quarantine events kept per run (the latest). */
 const MAX_QUARANTINES = 200;
-const MAX_LINES = 1000;
 
 interface StageEntry extends Omit<StageView, "kind" | "latencyMeanMs"> {
   latencyTotalMs: number;
@@ -22,7 +20,6 @@ interface StageEntry extends Omit<StageView, "kind" | "latencyMeanMs"> {
 export interface RunEntry {
   stages: Map<string, StageEntry>;
   quarantines: QuarantineView[];
-  logs: LogLine[];
   quarantined: number;
 }
 
@@ -41,7 +38,7 @@ export class Journal {
   #entry(runId: string): RunEntry {
     let entry = this.#runs.get(runId);
     if (!entry) {
-      entry = { stages: new Map(), quarantines: [], logs: [], quarantined: 0 };
+      entry = { stages: new Map(), quarantines: [], quarantined: 0 };
       this.#runs.set(runId, entry);
       const oldest = this.#runs.keys().next().value;
       if (this.#runs.size > MAX_RUNS && oldest !== undefined) this.#runs.delete(oldest);
@@ -72,21 +69,11 @@ export class Journal {
     return stage;
   }
 
-  /** A line for the run's log, from the UI itself (a stop request, say). */
-  note(runId: string, level: LogLine["level"], text: string): void {
-    pushBounded(this.#entry(runId).logs, { time: Date.now(), level, stage: "", text }, MAX_LINES);
-  }
-
   /** Folds one event of a run into its entry. */
   add(event: RunEvent): void {
     const entry = this.#entry(event.runId);
     const d = event.detail;
-    const line = (level: LogLine["level"], text: string) =>
-      pushBounded(entry.logs, { time: event.time, level, stage: event.stage, text }, MAX_LINES);
     switch (event.kind) {
-      case "run-started":
-        line("info", `run started: ${(d.stages as string[] | undefined)?.length ?? 0} stages`);
-        break;
       case "stage-progress": {
         const stage = this.#stage(entry, event.stage, String(d.label ?? ""));
         stage.batches = Number(d.batches ?? 0);
@@ -98,16 +85,11 @@ export class Journal {
       case "attempt-started":
         this.#stage(entry, event.stage, "").attempts++;
         break;
-      case "attempt-failed": {
-        const retry = d.retryInMs !== null && d.retryInMs !== undefined;
-        if (retry) this.#stage(entry, event.stage, "").retries++;
-        line(
-          retry ? "warn" : "error",
-          `attempt ${d.attempt} failed on ${d.rows} rows: ${d.error}` +
-            (retry ? ` (retrying in ${d.retryInMs} ms)` : ""),
-        );
+      case "attempt-failed":
+        if (d.retryInMs !== null && d.retryInMs !== undefined) {
+          this.#stage(entry, event.stage, "").retries++;
+        }
         break;
-      }
       case "attempt-succeeded": {
         const stage = this.#stage(entry, event.stage, "");
         const ms = Number(d.durationMs ?? 0);
@@ -121,32 +103,14 @@ export class Journal {
         const stage = this.#stage(entry, event.stage, "");
         stage.quarantined += rows;
         entry.quarantined += rows;
-        const handler = d.handler ? String(d.handler) : null;
         pushBounded(entry.quarantines, {
           time: event.time,
           stage: event.stage,
           label: stage.label,
           rows,
-          handler,
+          handler: d.handler ? String(d.handler) : null,
           message: String(d.message ?? ""),
         }, MAX_QUARANTINES);
-        line(
-          handler ? "warn" : "error",
-          `${rows} rows ${handler ? `sent to handler ${handler}` : "failed"}: ${d.message}`,
-        );
-        break;
-      }
-      case "position-committed":
-        line("info", `position committed: ${JSON.stringify(d.position)}`);
-        break;
-      case "run-finished": {
-        const summary = d.summary as { status?: string; error?: { message: string } | null };
-        line(
-          summary?.status === "failed" ? "error" : "info",
-          `run ${summary?.status ?? "finished"}${
-            summary?.error ? `: ${summary.error.message}` : ""
-          }`,
-        );
         break;
       }
     }

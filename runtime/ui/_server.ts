@@ -5,7 +5,7 @@
  * and never anything a run writes; every request passes `checkRequest` first.
  */
 import type { ControlObserver, ControlPlane } from "../control/mod.ts";
-import { ControlError, type Run, type RunEvent } from "../protocol/mod.ts";
+import { ControlError, type Run, type RunEvent, type RunStatus } from "../protocol/mod.ts";
 import { APP_CSS, APP_JS } from "./_assets.generated.ts";
 import { checkRequest } from "./_auth.ts";
 import { type RunPlacement, type StageInfo, stageInfo, workflowGraph } from "./_graph.ts";
@@ -13,6 +13,7 @@ import { Journal, stageView } from "./_journal.ts";
 import type {
   DeployErrorView,
   FrontPage,
+  LogLine,
   RunRow,
   RunView,
   StageView,
@@ -30,6 +31,7 @@ export type UiControl = Pick<
   | "stopRun"
   | "observe"
   | "workflowIr"
+  | "listLogs"
 >;
 
 /** Something else served on the UI's address (`/metrics`). */
@@ -38,6 +40,8 @@ export type ExtraRoute = (request: Request) => Promise<Response> | Response;
 /** Runs the front page and a workflow page list; deploy errors kept. */
 const RECENT_RUNS = 50;
 const MAX_DEPLOY_ERRORS = 20;
+/** Log lines a run page shows (the latest). */
+const MAX_LOG_LINES = 2000;
 /** Live pages get at most one update this often. */
 const PUSH_INTERVAL_MS = 250;
 const KEEPALIVE_MS = 15_000;
@@ -121,7 +125,6 @@ export class UiApp {
   }
 
   #onRunChanged(run: Run): void {
-    if (run.status === "draining") this.#journal.note(run.id, "info", "stop requested: draining");
     this.#touch(run.id);
   }
 
@@ -260,21 +263,14 @@ export class UiApp {
     };
   }
 
-  /** Recent runs, newest first, of `workflow` (all when empty); `failed` keeps failed ones. */
+  /** Recent runs, newest first, of `workflow` (all when empty) in `status` (any when empty). */
   async runRows(workflow: string, status: string): Promise<RunRow[]> {
-    const rows: RunRow[] = [];
-    let pageToken = "";
-    // Filtering by status walks pages until enough runs match (or history ends).
-    do {
-      const page = await this.#control.listRuns({ workflow, pageSize: 200, pageToken });
-      for (const run of page.runs) {
-        if (status && run.status !== status) continue;
-        rows.push(this.#row(run, this.#stagesOf(run)));
-        if (rows.length >= RECENT_RUNS) return rows;
-      }
-      pageToken = page.nextPageToken;
-    } while (pageToken && status);
-    return rows;
+    const page = await this.#control.listRuns({
+      workflow,
+      status: status as RunStatus | "",
+      pageSize: RECENT_RUNS,
+    });
+    return page.runs.map((run) => this.#row(run, this.#stagesOf(run)));
   }
 
   async workflowPage(name: string): Promise<WorkflowPage> {
@@ -302,8 +298,23 @@ export class UiApp {
         ...q,
         label: q.label || stages.find((s) => s.id === q.stage)?.label || "",
       })),
-      logs: entry?.logs ?? [],
+      logs: await this.#logs(id),
     };
+  }
+
+  /** The run's stored log (docs/history.md): its last `MAX_LOG_LINES` lines. */
+  async #logs(runId: string): Promise<LogLine[]> {
+    const lines: LogLine[] = [];
+    let after = 0;
+    while (true) {
+      const page = await this.#control.listLogs({ runId, after, limit: 1000 });
+      for (const l of page.lines) {
+        lines.push({ time: Date.parse(l.time), level: l.level, stage: l.stage, text: l.message });
+      }
+      if (page.lines.length === 0 || page.complete) break;
+      after = page.next;
+    }
+    return lines.slice(-MAX_LOG_LINES);
   }
 
   /**

@@ -142,6 +142,11 @@ browserTest(
       assert.equal(number(quarantine[2]), rejected.length);
       assert.equal(quarantine[4], rejected[0]._error_message);
       assert.equal(number((await texts(page, ".totals .quarantined"))[0]), rejected.length);
+      // The run's stored log, as `heddle workflow logs` has it.
+      const log = await texts(page, ".log .line");
+      assert.ok(log.some((l) => /info run succeeded/.test(l)), log.join("\n"));
+      const handled = `warn [Quickstart.0] ${rejected.length} rows sent to handler`;
+      assert.ok(log.some((l) => l.includes(handled)), log.join("\n"));
       await screenshot(page, "run", true);
 
       // "Start again" on the finished run's page starts a new run of the same workflow.
