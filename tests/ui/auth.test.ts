@@ -91,3 +91,22 @@ Deno.test("a UI address beyond loopback without TLS is refused with exit 2", asy
   assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /--ui-listen: refusing to listen on 0\.0\.0\.0:0 without TLS/);
 });
+
+Deno.test("heddle local refuses a UI address beyond loopback without TLS or --insecure", async () => {
+  const state = await Deno.makeTempDir({ prefix: "heddle-ui-listen-" });
+  try {
+    const result = await heddle([
+      "local",
+      "--listen",
+      "127.0.0.1:0",
+      "--state",
+      state,
+      "--ui-listen",
+      "0.0.0.0:0",
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /--ui-listen: refusing to listen on 0\.0\.0\.0:0 without TLS/);
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
