@@ -319,27 +319,20 @@ export function partition(ir: Ir, placement: Placement, options: PartOptions): M
           .filter((w) => w !== worker);
         if (remote.length > 0) stages.push(sendStage(s, edgeId(s.id), remote));
       }
-      if (graph === graphs.workflow) {
-        // Failed rows from other hosts for the handlers placed here enter at a stand-in
-        // source in the workflow (so the handler is reached), feeding what `*` feeds.
-        for (const handler of graphs.all.values()) {
-          if (handler === graph) continue;
-          const star = handlerInput(handler);
-          if (!local(star.id)) continue;
-          for (const sender of workers) {
-            if (sender === worker || !handlersOf.get(sender)!.has(handler.name)) continue;
-            const id = `${star.id}~from~${sender}`;
-            stages.push({
-              ...receiveStage(id, star, {
-                edge: edgeId(star.id),
-                peer: flightOf(sender),
-                self: flightOf(worker),
-                consumer: worker,
-                bounded: false,
-              }),
-              handler: handler.name,
-            });
-          }
+      const star = graph === graphs.workflow ? undefined : handlerInput(graph);
+      if (star && local(star.id)) {
+        // Failed rows from other hosts enter the handler at a stand-in source per sending
+        // worker that feeds what `*` feeds (so the handler keeps its tier, and runs even
+        // where no local stage fails into it).
+        for (const sender of workers) {
+          if (sender === worker || !handlersOf.get(sender)!.has(graph.name)) continue;
+          stages.push(receiveStage(`${star.id}~from~${sender}`, star, {
+            edge: edgeId(star.id),
+            peer: flightOf(sender),
+            self: flightOf(worker),
+            consumer: worker,
+            bounded: false,
+          }));
         }
       }
       graphsOut.push({ ...graph, stages });

@@ -162,6 +162,14 @@ export function plan(ir: Ir, name: string | null, env: EnvLookup): PlanResult {
   const stages = new Map<string, PlannedStage>();
   const handlerInputs = new Map<string, string>();
   const pending: { graph: typeof workflow; tier: number }[] = [{ graph: workflow, tier: 0 }];
+  // A handler with a source of its own gets failed rows from another host (a worker's part
+  // of a placed run, runtime/control/_placement.ts): it runs even if no stage here feeds it.
+  for (const h of handlers.values()) {
+    if (h.stages.some((s) => s.kind === "source")) {
+      pending.push({ graph: h, tier: h.name === workflow.handler ? 2 : 1 });
+    }
+  }
+  pending.sort((a, b) => a.tier - b.tier);
   const seen = new Set<string>();
   try {
     while (pending.length > 0) {

@@ -220,6 +220,8 @@ async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<st
   if (buffered !== "") yield buffered;
 }
 
+const FORWARD_SCRIPT = new URL("./_forward.ts", import.meta.url).pathname;
+
 /** Several nodes on one bridge; dispose it to remove everything. */
 export class NetnsCluster implements AsyncDisposable {
   readonly nodes: NetnsNode[] = [];
@@ -291,6 +293,27 @@ export class NetnsCluster implements AsyncDisposable {
       }
     })().catch(() => {});
     return `${this.hostAddress}:${port}`;
+  }
+
+  /**
+   * Makes services on the host's loopback reachable on every node at `127.0.0.1:port`, the
+   * address they listen on and advertise: the host relays the bridge address to its
+   * loopback, and a relay on each node (`_forward.ts`) its loopback to the bridge.
+   */
+  async reachHostServices(ports: number[]): Promise<void> {
+    for (const port of ports) this.exposeHostPort(port);
+    for (const node of this.nodes) {
+      const relay = node.spawn([
+        Deno.execPath(),
+        "run",
+        "-A",
+        FORWARD_SCRIPT,
+        this.hostAddress,
+        ...ports.map(String),
+      ]);
+      const line = await relay.lines.next();
+      if (line.value !== "ready") throw new Error(`the relay on ${node.name} did not start`);
+    }
   }
 
   /** The names this cluster created, for checks that everything went. */

@@ -120,19 +120,32 @@ Deno.test("a worker's part stands in for remote producers and sends to remote co
   }
 });
 
-/** The quickstart's outputs in `dir`, each file's lines sorted (row order may differ). */
+/** The outputs in `dir` (`data/out/*`, `*.jsonl`), lines sorted (row order may differ). */
 async function outputs(dir: string): Promise<Record<string, string[]>> {
   const found: Record<string, string[]> = {};
-  for await (const entry of Deno.readDir(`${dir}/data/out`)) {
-    const text = await Deno.readTextFile(`${dir}/data/out/${entry.name}`);
+  const files = [];
+  for await (const e of Deno.readDir(dir)) if (e.name.endsWith(".jsonl")) files.push(e.name);
+  try {
+    for await (const e of Deno.readDir(`${dir}/data/out`)) files.push(`data/out/${e.name}`);
+  } catch {
+    // Not the quickstart.
+  }
+  for (const name of files) {
+    const text = await Deno.readTextFile(`${dir}/${name}`);
     // Error messages name the copy's directory, which differs between runs.
-    found[entry.name] = text.replaceAll(dir, "DIR").split("\n").filter((l) => l !== "").sort();
+    found[name] = text.replaceAll(dir, "DIR").split("\n").filter((l) => l !== "").sort();
   }
   return found;
 }
 
-async function runQuickstart(workers: number, runtimes?: string[][]) {
-  const dir = await quickstartCopy();
+/** Runs `workflow` of `dir/file` on `workers` in-process workers, each with its own Flight. */
+async function runSpread(
+  dir: string,
+  file: string,
+  workflow: string,
+  workers: number,
+  runtimes?: string[][],
+) {
   const control = new ControlPlane({
     database: ":memory:",
     heddlePath: quickstartEnv.HEDDLE_PATH,
@@ -152,15 +165,21 @@ async function runQuickstart(workers: number, runtimes?: string[][]) {
     }, w);
   }
   try {
-    const file = `${dir}/quickstart.he`;
+    const path = `${dir}/${file}`;
     const deployed = await control.deploy({
-      file,
-      source: await Deno.readTextFile(file),
+      file: path,
+      source: await Deno.readTextFile(path),
       overrides: [],
     });
     assert.ok(deployed.ok, JSON.stringify(deployed.diagnostics));
-    const run = await control.startRun("Quickstart");
-    const done = await control.watch(run.id, () => {});
+    const run = await control.startRun(workflow);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = await Promise.race([
+      control.watch(run.id, () => {}),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the run never ended")), 120_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     const sent = nodes.map((n) => n.w.dataPlane.stats().bytesSent);
     return { done, dir, out: await outputs(dir), sent };
   } finally {
@@ -170,6 +189,10 @@ async function runQuickstart(workers: number, runtimes?: string[][]) {
     }
     control.close();
   }
+}
+
+async function runQuickstart(workers: number, runtimes?: string[][]) {
+  return runSpread(await quickstartCopy(), "quickstart.he", "Quickstart", workers, runtimes);
 }
 
 Deno.test("two workers run the quickstart's groups between them, with the rows of one worker", async () => {
@@ -210,4 +233,46 @@ Deno.test("a run whose plugin runtime no worker has fails before it starts", asy
       return true;
     },
   );
+});
+
+Deno.test("handlers on different workers, failing into each other's hosts, end the run", async () => {
+  // A step handler on one worker and the workflow's handler on the other: each worker's
+  // part sends failed rows to the other's, which once made every part wait for the other.
+  const program = (dir: string) =>
+    Deno.writeTextFile(
+      `${dir}/numbers.he`,
+      [
+        'import "fhub/file" file',
+        'import "faulty/steps" faulty',
+        'handler all_rejected { * | file.write { path: "all.jsonl", format: "jsonl" } }',
+        'handler step_rejected { * | file.write { path: "step.jsonl", format: "jsonl" } }',
+        "workflow Numbers ? all_rejected {",
+        '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
+        "  | faulty.run { fail_rows: [1, 4] } ? step_rejected",
+        '  | file.write { path: "out.jsonl", format: "jsonl" }',
+        "}",
+        "",
+      ].join("\n"),
+    );
+  const runs = [];
+  for (const workers of [1, 2]) {
+    const dir = await Deno.makeTempDir();
+    await Deno.writeTextFile(`${dir}/numbers.csv`, "n\n0\n1\n2\nx\n3\n4\n5\n");
+    await program(dir);
+    runs.push(await runSpread(dir, "numbers.he", "Numbers", workers));
+  }
+  const [one, two] = runs;
+  try {
+    assert.equal(two.done.status, "succeeded", two.done.error);
+    const placement = JSON.parse(two.done.summaryJson).placement;
+    const workerOf = (graph: string) =>
+      placement.groups.find((g: { graph: string }) => g.graph === graph).worker;
+    assert.notEqual(workerOf("all_rejected"), workerOf("step_rejected"));
+    assert.deepEqual(two.out, one.out);
+    assert.equal(two.out["out.jsonl"].length, 4);
+    assert.equal(two.out["step.jsonl"].length, 2);
+    assert.equal(two.out["all.jsonl"].length, 1, "the malformed line");
+  } finally {
+    for (const r of runs) await Deno.remove(r.dir, { recursive: true });
+  }
 });
