@@ -15,7 +15,7 @@ import { tableToIPC } from "apache-arrow";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { encodeStream, Registry } from "../runtime/registry/mod.ts";
-import { provision } from "../runtime/plugins/_build.ts";
+import { provision } from "../runtime/plugins/mod.ts";
 import { type BenchRow, type BenchSection, median, memoryAvailable, row } from "./_report.ts";
 import {
   type Checksum,

@@ -35,7 +35,7 @@ import {
 } from "./protocol/mod.ts";
 import { pluginAssets } from "./_assets.ts";
 import { provision } from "./_build.ts";
-export { buildCacheRoot } from "./_build.ts";
+export { buildCacheRoot, provision } from "./_build.ts";
 
 export { type PluginAssets, pluginAssets } from "./_assets.ts";
 import { PluginError } from "./_errors.ts";
