@@ -15,6 +15,16 @@ import { type BenchResult, generateProgram, timeMedian } from "./parse.ts";
 
 const COLD_FLAG = "--cold-child";
 
+/**
+ * The generated program with every PRQL block of its own shape: its blocks differ only in a
+ * threshold, which one lowering by shape serves (compiler/types/_prql_shape.ts); here each
+ * block's alias differs too, so each is lowered: the cold cost of a program of distinct blocks.
+ */
+export function distinctBlocks(source: string): string {
+  let k = 0;
+  return source.replaceAll("label = ", () => `label_${k++} = `);
+}
+
 /** `n` resources that nothing uses: each a warning, and once a quadratic pass (issue 16.6). */
 export function unusedDeclarations(n: number): string {
   const decls = Array.from(
@@ -105,10 +115,13 @@ export async function benchCheck(runs = 5, targetLines = 10_000): Promise<BenchR
   const lines = source.split("\n").length - 1;
   const name = `compiler.check_${lines}_lines`;
   const here = new URL(import.meta.url).pathname;
-  const cold = JSON.parse((await child([here, COLD_FLAG, String(targetLines)])).stdout) as {
-    ms: number;
-    cpu: number;
-  };
+  const coldOf = async (variant: string) =>
+    JSON.parse((await child([here, COLD_FLAG, String(targetLines), variant])).stdout) as {
+      ms: number;
+      cpu: number;
+    };
+  const cold = await coldOf("same");
+  const distinct = await coldOf("distinct");
   const dir = await Deno.makeTempDir();
   let cli: { ms: number; cpu: number | null };
   try {
@@ -140,6 +153,12 @@ export async function benchCheck(runs = 5, targetLines = 10_000): Promise<BenchR
       note:
         "CPU time (user + system) of that cold check: steadier than wall time on a busy machine",
     }),
+    row(`${name}.cold_distinct_blocks`, distinct.ms, "ms", null, {
+      note: "the same, every PRQL block of its own shape (`distinctBlocks`): each one lowered",
+    }),
+    row(`${name}.cold_distinct_blocks_cpu`, distinct.cpu, "ms", null, {
+      note: "CPU time of that cold check",
+    }),
     row(`${name}.cold_cli`, cli.ms, "ms", 1000, {
       baselineName: "target (issue 12.1)",
       note: "`heddle check` of the file as a process: Deno start, imports and the cold check",
@@ -164,7 +183,8 @@ export async function benchCheck(runs = 5, targetLines = 10_000): Promise<BenchR
 if (import.meta.main) {
   if (Deno.args[0] === COLD_FLAG) {
     // The child of the cold measurement: one check, nothing warmed, its times on stdout.
-    const source = generateProgram(Number(Deno.args[1]));
+    const generated = generateProgram(Number(Deno.args[1]));
+    const source = Deno.args[2] === "distinct" ? distinctBlocks(generated) : generated;
     const before = process.cpuUsage();
     const ms = checkOnce(source);
     const used = process.cpuUsage(before);

@@ -13,12 +13,17 @@
  */
 import { prqlc, PrqlCrash } from "./_prqlc.ts";
 import { parsePl } from "./_prql_parse.ts";
+import { fill, type Shape, shapeOf } from "./_prql_shape.ts";
 
 export type Rq = Record<string, unknown>;
 
 export type Lowered = { rq: Rq } | { error: Rq[] } | { crash: string };
 
 const cache = new Map<string, Lowered>();
+/** RQ (JSON text with sentinels) by block shape (`_prql_shape.ts`). */
+const shapes = new Map<string, string>();
+/** Set by tests that compare with lowering each block's own text. */
+let byShape = true;
 
 /** The text prql-js is given for a block: what the cache is keyed by. */
 export function normalise(source: string): string {
@@ -42,12 +47,37 @@ export function disambiguateJoins(text: string): string {
 /** Forgets every lowered block, so that the next check is cold (tests and benchmarks). */
 export function forgetLowered(): void {
   cache.clear();
+  shapes.clear();
 }
 
-function remember(text: string, lowered: Lowered): void {
+/** Whether blocks are lowered by shape (the default); tests compare both ways. */
+export function lowerByShape(on: boolean): void {
+  byShape = on;
+  forgetLowered();
+}
+
+/** The shape of a block's PL, when shapes are in use and it has one. */
+function shapeFor(pl: string): Shape | null {
+  return byShape ? shapeOf(pl) : null;
+}
+
+/** Caches the RQ of a shape's lowering and of the blocks it serves; false when it cannot. */
+function rememberShape(shape: Shape, rq: string, blocks: Array<{ text: string; shape: Shape }>) {
+  if (fill(rq, shape.literals) === null) return false;
+  shapes.set(shape.key, rq);
+  for (const b of blocks) {
+    const filled = fill(rq, b.shape.literals);
+    if (filled !== null) remember(b.text, { rq: JSON.parse(filled) });
+  }
+  return true;
+}
+
+function remember(text: string, lowered: Lowered): Lowered {
   if (cache.size > 5000) cache.clear();
+  if (shapes.size > 5000) shapes.clear();
   cache.set(text, lowered);
   journal?.push([text, lowered]);
+  return lowered;
 }
 
 /** Blocks lowered since the last `takeLowered`; null until it is first called. */
@@ -83,7 +113,22 @@ export function lowerPrql(source: string): Lowered {
   if (hit) return hit;
   let out: Lowered;
   try {
-    out = { rq: JSON.parse(prqlc.plToRq(toPl(text))) };
+    const pl = toPl(text);
+    const shape = shapeFor(pl);
+    const known = shape && shapes.get(shape.key);
+    if (shape && known) {
+      const filled = fill(known, shape.literals);
+      if (filled !== null) return remember(text, { rq: JSON.parse(filled) });
+    } else if (shape) {
+      let rq: string | null = null;
+      try {
+        rq = prqlc.plToRq(shape.pl);
+      } catch {
+        // The block as it is decides what is wrong with it, below.
+      }
+      if (rq !== null && rememberShape(shape, rq, [{ text, shape }])) return cache.get(text)!;
+    }
+    out = { rq: JSON.parse(prqlc.plToRq(pl)) };
   } catch (e) {
     // PL carries no spans, so `pl_to_rq` reports a resolver error without a place: only then
     // is the block compiled from its text, which locates the error.
@@ -137,11 +182,16 @@ function tablesOf(text: string): Set<string> | null {
   return names.size > 0 ? names : null;
 }
 
-/** A block ready to share a call: its tables and its parsed query (PL JSON) alone. */
+/**
+ * A block ready to share a call: its tables and its parsed query (PL JSON) alone; with a
+ * shape, the query is the shape's and `alike` the other new blocks of the same shape.
+ */
 interface Parsed {
   text: string;
   tables: Set<string>;
   query: string;
+  shape: Shape | null;
+  alike: Array<{ text: string; shape: Shape }>;
 }
 
 /**
@@ -160,15 +210,34 @@ export function lowerAll(sources: Iterable<string>): void {
   // One new block (an edit in the LSP) gains nothing from a batch: `lowerPrql` takes it.
   if (fresh.size < 2) return;
   const pending: Parsed[] = [];
+  const byKey = new Map<string, Parsed>();
   for (const [text, tables] of fresh) {
-    let stmts: Rq[];
+    let pl: string;
     try {
-      stmts = JSON.parse(toPl(text)).stmts;
+      pl = toPl(text);
     } catch {
       continue;
     }
+    const shape = shapeFor(pl);
+    if (shape) {
+      const known = shapes.get(shape.key);
+      const filled = known && fill(known, shape.literals);
+      if (filled) {
+        remember(text, { rq: JSON.parse(filled) });
+        continue;
+      }
+      const first = byKey.get(shape.key);
+      if (first) {
+        first.alike.push({ text, shape });
+        continue;
+      }
+    }
+    const stmts = JSON.parse(shape?.pl ?? pl).stmts as Rq[];
     const def = stmts.length === 1 ? stmts[0].VarDef as Rq | undefined : undefined;
-    if (def?.kind === "Main") pending.push({ text, tables, query: JSON.stringify(def.value) });
+    if (def?.kind !== "Main") continue;
+    const block = { text, tables, query: JSON.stringify(def.value), shape, alike: [] };
+    pending.push(block);
+    if (shape) byKey.set(shape.key, block);
   }
   for (let i = 0; i < pending.length; i += BATCH) lowerBatch(pending.slice(i, i + BATCH));
 }
@@ -224,6 +293,11 @@ function lowerBatch(blocks: Parsed[]): void {
     }
     const own = { def: rq.def, tables: [...read].map((id) => tables.get(id)), relation };
     const restored = JSON.stringify(own).replaceAll(`${PREFIX}${k}_`, "");
-    remember(blocks[Number(k)].text, { rq: JSON.parse(restored) });
+    const block = blocks[Number(k)];
+    if (!block.shape) remember(block.text, { rq: JSON.parse(restored) });
+    else {rememberShape(block.shape, restored, [
+        { text: block.text, shape: block.shape },
+        ...block.alike,
+      ]);}
   }
 }

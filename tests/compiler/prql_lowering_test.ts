@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { check, irToText, prqlc } from "../../compiler/mod.ts";
-import { BATCH, forgetLowered, lowerPrql } from "../../compiler/types/_prql_lower.ts";
+import { BATCH, forgetLowered, lowerByShape, lowerPrql } from "../../compiler/types/_prql_lower.ts";
 import type { PrqlStage } from "../../compiler/syntax/mod.ts";
 import { corpus } from "../_expect.ts";
 import { generateProgram } from "../../bench/parse.ts";
@@ -51,17 +51,54 @@ function programs(): Array<{ name: string; path: string; source: string }> {
   ].filter((p) => p.source.includes("from "));
 }
 
-Deno.test("batched lowering gives every program exactly what lowering each block alone gives", () => {
-  const all = programs();
+/** Blocks of one shape (`_prql_shape.ts`): the same query with other literals, some wrong. */
+function shapes(): string {
+  const literals = ["1", "25", "-3", "1_000", '"x"', '"a b"', "2.5", "true", '""'];
+  const workflows = literals.flatMap((v, k) => [
+    `workflow S${k} {\n  file.read { path: "in.csv", format: "csv" }: { amount: float64, ` +
+    `label: utf8 }\n  | (\n    from input\n    filter amount > ${v} && label != ${v}\n` +
+    `    derive extra = amount + ${v}\n  )\n  | file.write { path: "o${k}.csv", format: "csv" }\n}`,
+  ]);
+  return `import "fhub/file" file\n${workflows.join("\n")}\n`;
+}
+
+Deno.test("batched lowering by shape gives every program exactly what prql-js gives each block", () => {
+  const all = [...programs(), { name: "shapes", path: "/tmp/shapes.he", source: shapes() }];
   assert.ok(all.length >= 15, `${all.length} programs`);
-  for (const { name, path, source } of all) {
-    forgetLowered();
-    const batched = outcome(source, path);
-    forgetLowered();
-    for (const text of blocks(source, path)) lowerPrql(text);
-    const alone = outcome(source, path);
-    assert.deepEqual(batched, alone, name);
+  try {
+    for (const { name, path, source } of all) {
+      lowerByShape(true);
+      const batched = outcome(source, path);
+      // Each block's own text, one prql-js lowering each: the reference.
+      lowerByShape(false);
+      for (const text of blocks(source, path)) lowerPrql(text);
+      const alone = outcome(source, path);
+      assert.deepEqual(batched, alone, name);
+      // By shape one block at a time, as the language server lowers an edited block.
+      lowerByShape(true);
+      for (const text of blocks(source, path)) lowerPrql(text);
+      assert.deepEqual(outcome(source, path), alone, `${name}, one block at a time`);
+    }
+  } finally {
+    lowerByShape(true);
   }
+  // The shapes program has type errors where a literal's kind does not fit.
+  const errors = (outcome(shapes(), "/tmp/shapes.he") as { diagnostics: string[] }).diagnostics;
+  assert.ok(errors.length > 0);
+});
+
+Deno.test("blocks that differ only in literal operands are lowered once", () => {
+  const source = generateProgram(1_500);
+  forgetLowered();
+  const before = prqlc.calls.plToRq;
+  check(source, "/tmp/g.he", { snapshot: null });
+  assert.equal(prqlc.calls.plToRq - before, 1, "one shape, one lowering");
+  // A new threshold typed into one block: no lowering at all.
+  const edited = source.replace("filter amount > 7 ", "filter amount > 7123 ");
+  assert.notEqual(edited, source);
+  const r = check(edited, "/tmp/g.he", { snapshot: null });
+  assert.ok(r.value.optimised);
+  assert.equal(prqlc.calls.plToRq - before, 1);
 });
 
 Deno.test("a cold check lowers 60 distinct blocks in a few prql-js calls, and a warm one in none", () => {
