@@ -7,8 +7,7 @@
  * test is skipped. It must never pass on a setup the page does not show.
  */
 import assert from "node:assert/strict";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { docSnippet, inEditorFolder, ROOT } from "./_setup.ts";
 
 /** Whether `emacs` is on PATH and can load eglot (built in, or from Debian's elpa folder). */
 async function haveEglot(): Promise<boolean> {
@@ -23,14 +22,6 @@ async function haveEglot(): Promise<boolean> {
     return false;
   }
 }
-
-const PROGRAM = `import "fhub/file" file
-
-workflow W {
-  file.read { path: "a.csv", format: "csv" }
-  | file.wrte { path: "b.csv", format: "csv" }
-}
-`;
 
 /** Opens the program, starts eglot, waits for its diagnostics and writes them out. */
 const DRIVER = `
@@ -58,41 +49,25 @@ Deno.test({
   name: "the Emacs eglot setup from docs/editors.md shows the server's diagnostics",
   ignore: !(await haveEglot()),
   fn: async () => {
-    const doc = Deno.readTextFileSync(`${ROOT}docs/editors.md`);
-    const at = doc.indexOf("\nEmacs 29 and later");
-    assert.ok(at >= 0, "docs/editors.md has no Emacs setup");
-    const config = /```elisp\n([\s\S]*?)```/.exec(doc.slice(at))?.[1];
-    assert.ok(config, "no elisp block after the Emacs heading");
-    const dir = await Deno.makeTempDir({ prefix: "heddle-emacs-" });
-    try {
-      await Deno.mkdir(`${dir}/bin`);
-      await Deno.writeTextFile(
-        `${dir}/bin/heddle`,
-        `#!/bin/sh\nexec "${Deno.execPath()}" run -A "${ROOT}cli/main.ts" "$@"\n`,
-        { mode: 0o755 },
-      );
-      await Deno.writeTextFile(`${dir}/program.he`, PROGRAM);
-      await Deno.writeTextFile(`${dir}/config.el`, config);
-      await Deno.writeTextFile(`${dir}/driver.el`, DRIVER);
+    const config = docSnippet("Emacs 29 and later", "elisp");
+    const files = { "config.el": config, "driver.el": DRIVER };
+    const seen = await inEditorFolder(files, async (dir, path) => {
       const out = await new Deno.Command("emacs", {
         args: ["-Q", "--batch", "-l", `${ROOT}tests/editors/_eglot.el`, "-l", "driver.el"],
         cwd: dir,
-        env: { PATH: `${dir}/bin:${Deno.env.get("PATH")}`, HOME: dir },
+        env: { PATH: path, HOME: dir },
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
       }).output();
-      const text = (b: Uint8Array) => new TextDecoder().decode(b);
-      assert.equal(out.code, 0, text(out.stderr));
-      const seen = await Deno.readTextFile(`${dir}/seen.txt`);
-      assert.match(seen, /^mode heddle-mode$/m);
-      assert.match(
-        seen,
-        /^5 eglot-error heddle \[HE\d{4}\]: module `fhub\/file` has no member `wrte`/m,
-      );
-      assert.match(seen, /did you mean `file\.write`/);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      return await Deno.readTextFile(`${dir}/seen.txt`);
+    });
+    assert.match(seen, /^mode heddle-mode$/m);
+    assert.match(
+      seen,
+      /^5 eglot-error heddle \[HE\d{4}\]: module `fhub\/file` has no member `wrte`/m,
+    );
+    assert.match(seen, /did you mean `file\.write`/);
   },
 });

@@ -8,8 +8,7 @@
  * missing file it fails. It must never pass on a snippet the page does not show.
  */
 import assert from "node:assert/strict";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { docSnippet, inEditorFolder } from "./_setup.ts";
 
 /** The Neovim to run, or null when there is none (then the tests are skipped). */
 function findNvim(): string | null {
@@ -26,24 +25,6 @@ function findNvim(): string | null {
 }
 
 const NVIM = findNvim();
-
-/** The Lua code blocks of docs/editors.md that follow a line starting with `label`. */
-function snippet(label: string): string {
-  const doc = Deno.readTextFileSync(`${ROOT}docs/editors.md`);
-  const at = doc.indexOf(`\n${label}`);
-  assert.ok(at >= 0, `docs/editors.md has no "${label}" setup`);
-  const block = /```lua\n([\s\S]*?)```/.exec(doc.slice(at));
-  assert.ok(block, `no Lua block after "${label}"`);
-  return block[1];
-}
-
-const PROGRAM = `import "fhub/file" file
-
-workflow W {
-  file.read { path: "a.csv", format: "csv" }
-  | file.wrte { path: "b.csv", format: "csv" }
-}
-`;
 
 /** Waits for diagnostics, asks for a hover on `file.read`, writes both as JSON, quits. */
 const DRIVER = `
@@ -79,19 +60,10 @@ interface Seen {
   hovers: string[];
 }
 
-/** Runs headless Neovim with `config` (a snippet of the docs) on PROGRAM. */
-async function run(config: string): Promise<Seen> {
-  const dir = await Deno.makeTempDir({ prefix: "heddle-nvim-" });
-  try {
-    await Deno.mkdir(`${dir}/bin`);
-    await Deno.writeTextFile(
-      `${dir}/bin/heddle`,
-      `#!/bin/sh\nexec "${Deno.execPath()}" run -A "${ROOT}cli/main.ts" "$@"\n`,
-      { mode: 0o755 },
-    );
-    await Deno.writeTextFile(`${dir}/program.he`, PROGRAM);
-    await Deno.writeTextFile(`${dir}/config.lua`, config);
-    await Deno.writeTextFile(`${dir}/driver.lua`, DRIVER);
+/** Runs headless Neovim with `config` (a snippet of the docs) on the program. */
+function run(config: string): Promise<Seen> {
+  const files = { "config.lua": config, "driver.lua": DRIVER };
+  return inEditorFolder(files, async (dir, path) => {
     const out = await new Deno.Command(NVIM!, {
       args: [
         "--headless",
@@ -103,7 +75,7 @@ async function run(config: string): Promise<Seen> {
       ],
       cwd: dir,
       env: {
-        PATH: `${dir}/bin:${Deno.env.get("PATH")}`,
+        PATH: path,
         HOME: dir,
         XDG_STATE_HOME: `${dir}/state`,
         HEDDLE_NVIM_OUT: `${dir}/seen.json`,
@@ -116,9 +88,7 @@ async function run(config: string): Promise<Seen> {
     const text = (b: Uint8Array) => new TextDecoder().decode(b);
     assert.equal(out.code, 0, text(out.stderr) + text(out.stdout));
     return JSON.parse(await Deno.readTextFile(`${dir}/seen.json`)) as Seen;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 function assertServed(seen: Seen): void {
@@ -136,11 +106,11 @@ function assertServed(seen: Seen): void {
 Deno.test({
   name: "Neovim 0.11's vim.lsp.config setup from docs/editors.md shows diagnostics and hovers",
   ignore: NVIM === null,
-  fn: async () => assertServed(await run(snippet("Neovim 0.11 and later"))),
+  fn: async () => assertServed(await run(docSnippet("Neovim 0.11 and later", "lua"))),
 });
 
 Deno.test({
   name: "Neovim 0.10's vim.lsp.start setup from docs/editors.md shows diagnostics and hovers",
   ignore: NVIM === null,
-  fn: async () => assertServed(await run(snippet("Neovim 0.10"))),
+  fn: async () => assertServed(await run(docSnippet("Neovim 0.10", "lua"))),
 });
