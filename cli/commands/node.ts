@@ -279,6 +279,9 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
         client.close();
       }
     }
+    // Schedules fire once the node's own worker (if any) has registered: a firing missed
+    // while the daemon was down runs now rather than failing for want of a worker.
+    control?.startSchedules();
     await stopRequested;
     term.err("heddle: stopping: draining runs\n");
     return ExitCode.ok;

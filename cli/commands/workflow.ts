@@ -13,7 +13,10 @@ import {
   type DeployFile,
   type Run,
   type RunPage,
+  type ScheduleInfo,
+  type SetScheduleRequest,
 } from "../../runtime/protocol/mod.ts";
+import { parseCron, parseEvery, ScheduleSyntaxError } from "../../runtime/control/mod.ts";
 import { CliError, ExitCode, jsonLine, readSourceFile, type Terminal } from "../_terminal.ts";
 import { example, outputOption, parsePositiveInt } from "../_options.ts";
 import { collectOverrides, envFileOption, printWireDiagnostics, setOption } from "../_deploy.ts";
@@ -187,6 +190,39 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
       );
     });
 
+  sub("schedule", "schedule a workflow's runs (NAME --cron|--every), or `list` or `delete NAME`")
+    .argument("<name>", "the workflow to schedule, or `list`, or `delete`")
+    .argument("[workflow]", "after `delete`: the workflow whose schedule to delete")
+    .option("--cron <expression>", 'when to run: five cron fields, in UTC (e.g. "*/5 * * * *")')
+    .option("--every <duration>", "how often to run: e.g. 30s, 10m, 1h30m")
+    .option("--allow-overlap", "start a run even while the previous one is still running")
+    .addHelpText(
+      "after",
+      example(
+        'heddle workflow schedule Quickstart --cron "0 * * * *"',
+        "heddle workflow schedule Quickstart --every 10m",
+        "heddle workflow schedule list",
+        "heddle workflow schedule delete Quickstart",
+      ),
+    )
+    .action(async (name, workflow, options) => {
+      const request = scheduleRequest(name, workflow, options);
+      const schedules = await withServer(
+        options,
+        async (api) =>
+          request.kind === "list" ? await api.listSchedules() : [
+            request.kind === "delete"
+              ? await api.deleteSchedule(request.workflow)
+              : await api.setSchedule(request.set),
+          ],
+      );
+      if (options.output === "json") {
+        term.out(jsonLine(request.kind === "list" ? { schedules } : schedules[0]));
+      } else if (request.kind === "delete") {
+        term.out(`deleted the schedule of ${request.workflow}\n`);
+      } else term.out(schedules.map(scheduleText).join(""));
+    });
+
   sub("stop", "drain and stop a run").argument("<run>", "the run's id").action(
     async (id, options) => {
       printRuns(term, [await withServer(options, (api) => api.stopRun(id))], options.output);
@@ -204,6 +240,63 @@ async function snapshotFile(file: string): Promise<DeployFile[]> {
     if (e instanceof Deno.errors.NotFound) return [];
     throw new CliError(`cannot read \`${path}\`: ${(e as Error).message}`, ExitCode.usage);
   }
+}
+
+type ScheduleCommand =
+  | { kind: "list" }
+  | { kind: "delete"; workflow: string }
+  | { kind: "set"; set: SetScheduleRequest };
+
+/**
+ * What `schedule` was asked, checked before any call: a bad cron expression or interval is
+ * a usage error naming the field, exit 2.
+ */
+function scheduleRequest(
+  name: string,
+  workflow: string | undefined,
+  options: { cron?: string; every?: string; allowOverlap?: boolean },
+): ScheduleCommand {
+  const timing = options.cron !== undefined || options.every !== undefined;
+  const usage = (message: string) => new CliError(message, ExitCode.usage);
+  if (name === "list" || name === "delete") {
+    if (timing) throw usage(`\`schedule ${name}\` takes no --cron or --every`);
+    if (name === "list") {
+      if (workflow !== undefined) throw usage("`schedule list` takes no workflow");
+      return { kind: "list" };
+    }
+    if (workflow === undefined) throw usage("`schedule delete` needs the workflow's name");
+    return { kind: "delete", workflow };
+  }
+  if (workflow !== undefined) throw usage(`unexpected argument \`${workflow}\``);
+  if (options.cron !== undefined && options.every !== undefined) {
+    throw usage("give --cron or --every, not both");
+  }
+  if (!timing) throw usage(`say when to run \`${name}\`: --cron "EXPRESSION" or --every DURATION`);
+  try {
+    if (options.cron !== undefined) parseCron(options.cron);
+    else parseEvery(options.every!);
+  } catch (e) {
+    if (e instanceof ScheduleSyntaxError) {
+      throw usage(`${options.cron !== undefined ? "--cron" : "--every"}: ${e.message}`);
+    }
+    throw e;
+  }
+  return {
+    kind: "set",
+    set: {
+      workflow: name,
+      cron: options.cron,
+      every: options.every,
+      allowOverlap: options.allowOverlap ?? false,
+    },
+  };
+}
+
+function scheduleText(s: ScheduleInfo): string {
+  const when = s.cron ? `cron "${s.cron}"` : `every ${s.every}`;
+  const overlap = s.allowOverlap ? ", overlapping runs allowed" : "";
+  const last = s.lastAt ? `; last ${s.lastAt}: ${s.lastOutcome}` : "";
+  return `${s.workflow} ${when}${overlap}; next ${s.nextAt}${last}\n`;
 }
 
 function summaryText(run: Run): string {

@@ -15,6 +15,8 @@ import {
   type Run,
   type RunEvent,
   type RunPage,
+  type ScheduleInfo,
+  type SetScheduleRequest,
   type WorkerApi,
   type WorkerInfo,
   type WorkflowInfo,
@@ -29,6 +31,8 @@ import { HistoryQueries } from "./_history_api.ts";
 import { place, PlacementError } from "./_placement.ts";
 import type { Ir } from "../../compiler/ir/mod.ts";
 import { runPlaced } from "./_placement_run.ts";
+import { Scheduler } from "./_schedule.ts";
+import { ScheduleStore } from "./_schedule_store.ts";
 
 export interface ControlPlaneOptions {
   /** SQLite database path; `:memory:` keeps nothing across restarts. */
@@ -52,6 +56,8 @@ export interface ControlPlaneOptions {
   readCallerFiles?: boolean;
   /** Per-request limits and retention (defaults: `DEFAULT_LIMITS`). */
   limits?: Partial<ControlLimits>;
+  /** The schedules' clock (tests move it); default `Date.now`. */
+  clock?: () => number;
 }
 
 /** What one request may cost a control plane, and how much history it keeps. */
@@ -96,6 +102,8 @@ export class ControlPlane implements ControlApi {
   #store: Store;
   #history: History;
   #queries: HistoryQueries;
+  #schedules: ScheduleStore;
+  #scheduler: Scheduler;
   #origin: string;
   #workers = new Map<string, { info: WorkerInfo; api: WorkerApi }>();
   #runs = new Map<string, RunState>();
@@ -114,6 +122,13 @@ export class ControlPlane implements ControlApi {
     this.#history = new History(options.history ?? options.database);
     this.#queries = new HistoryQueries(this.#history);
     this.#origin = options.origin ?? "workflow start";
+    this.#schedules = new ScheduleStore(options.database);
+    this.#scheduler = new Scheduler(this.#schedules, {
+      workflowExists: (name) => this.#store.workflow(name) !== undefined,
+      hasWorker: () => this.#workers.size > 0,
+      liveRuns: (workflow) => this.#history.ownLiveRuns(workflow),
+      start: (workflow) => this.startRunFor(workflow, "schedule"),
+    }, options.clock);
     this.#connect = options.connect;
     this.#compile = { heddlePath: options.heddlePath, readCallerFiles: options.readCallerFiles };
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -337,7 +352,31 @@ export class ControlPlane implements ControlApi {
     return this.#queries.listLogs(request);
   }
 
+  setSchedule(request: SetScheduleRequest): Promise<ScheduleInfo> {
+    return settle(() => this.#scheduler.set(request));
+  }
+
+  listSchedules(): Promise<ScheduleInfo[]> {
+    return settle(() => this.#scheduler.list());
+  }
+
+  deleteSchedule(workflow: string): Promise<ScheduleInfo> {
+    return settle(() => this.#scheduler.delete(workflow));
+  }
+
+  /** Starts firing schedules (a daemon, once its workers can take runs). */
+  startSchedules(): void {
+    this.#scheduler.start();
+  }
+
+  /** Fires the schedules due by the clock now (tests with a clock of their own). */
+  fireDueSchedules(): Promise<void> {
+    return this.#scheduler.tick();
+  }
+
   close(): void {
+    this.#scheduler.stop();
+    this.#schedules.close();
     this.#history.close();
     this.#store.close();
   }
@@ -397,6 +436,15 @@ export class ControlPlane implements ControlApi {
     // A finished run's events stay only long enough for a `watch` that raced its end.
     const timer = setTimeout(() => this.#runs.delete(runId), FINISHED_GRACE_MS);
     Deno.unrefTimer(timer);
+  }
+}
+
+/** `fn`'s result as a promise, its exception as a rejection. */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (e) {
+    return Promise.reject(e);
   }
 }
 

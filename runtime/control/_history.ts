@@ -147,10 +147,11 @@ export class History {
     };
   }
 
-  /** The live runs of `workflow` (pending, running or draining), by any owner. */
-  liveRuns(workflow: string): RunRecord[] {
-    return (this.#db.prepare(`select * from runs where workflow = ? and status in ${LIVE}`)
-      .all(workflow) as Row[]).map(toRun);
+  /** Ids of this history's live runs (pending, running or draining) of `workflow`. */
+  ownLiveRuns(workflow: string): string[] {
+    return (this.#db.prepare(
+      `select id from runs where workflow = ? and owner = ? and status in ${LIVE} order by rowid`,
+    ).all(workflow, this.owner) as Row[]).map((r) => String(r.id));
   }
 
   /** Deletes finished runs (and their attempts and log lines) beyond the newest `keep`. */

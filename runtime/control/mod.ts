@@ -21,3 +21,4 @@ export {
   type StageGroup,
   stageGroups,
 } from "./_placement.ts";
+export { parseCron, parseEvery, ScheduleSyntaxError } from "./_schedule_cron.ts";

@@ -17,6 +17,8 @@ import {
   type Run,
   type RunEvent,
   type RunPage,
+  type ScheduleInfo,
+  type SetScheduleRequest,
   type WorkerApi,
 } from "./_types.ts";
 
@@ -144,6 +146,9 @@ export function serveControlPlane(
         ListRuns: unary((r: ListRunsRequest) => api.listRuns(r)),
         StopRun: unary((r: { runId: string }) => api.stopRun(r.runId)),
         ListLogs: unary((r: ListLogsRequest) => api.listLogs(r)),
+        SetSchedule: unary((r: SetScheduleRequest) => api.setSchedule(r)),
+        ListSchedules: unary(async () => ({ schedules: await api.listSchedules() })),
+        DeleteSchedule: unary((r: { workflow: string }) => api.deleteSchedule(r.workflow)),
         RegisterWorker: unary(async (r: Parameters<ControlApi["registerWorker"]>[0]) => {
           await api.registerWorker(r);
           return { ok: true };
@@ -213,6 +218,10 @@ export function connectControlPlane(
     listRuns: (request = {}) => call<RunPage>(c, "ListRuns", request),
     stopRun: (runId) => call<Run>(c, "StopRun", { runId }),
     listLogs: (request) => call<LogPage>(c, "ListLogs", request),
+    setSchedule: (request) => call<ScheduleInfo>(c, "SetSchedule", request),
+    listSchedules: async () =>
+      (await call<{ schedules: ScheduleInfo[] }>(c, "ListSchedules", {})).schedules,
+    deleteSchedule: (workflow) => call<ScheduleInfo>(c, "DeleteSchedule", { workflow }),
     registerWorker: async (info) => void await call(c, "RegisterWorker", info),
     planRun: async (workflow) =>
       (await call<{ placementJson: string }>(c, "PlanRun", { workflow })).placementJson,

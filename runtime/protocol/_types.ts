@@ -57,7 +57,7 @@ export interface Run {
   worker: string;
   summaryJson: string;
   error: string;
-  /** What started it: `heddle run` or `workflow start`. */
+  /** What started it: `heddle run`, `workflow start` or `schedule`. */
   origin: string;
 }
 
@@ -148,6 +148,31 @@ export interface LogPage {
   complete: boolean;
 }
 
+/** A workflow's schedule: when the control plane starts its runs by itself. */
+export interface ScheduleInfo {
+  workflow: string;
+  /** The cron expression (five fields, UTC), or empty when `every` is set. */
+  cron: string;
+  /** The interval as `--every` takes it (`10m`, `1h30m`), or empty when `cron` is set. */
+  every: string;
+  /** Whether a firing starts a run while another run of the workflow is still live. */
+  allowOverlap: boolean;
+  /** ISO 8601: when it fires next. */
+  nextAt: string;
+  /** ISO 8601: when it last fired; empty before its first firing. */
+  lastAt: string;
+  /** What the last firing did: `started RUN`, `skipped: ...` or `failed: ...`. */
+  lastOutcome: string;
+}
+
+/** Schedules `workflow` (replacing its schedule): exactly one of `cron` and `every`. */
+export interface SetScheduleRequest {
+  workflow: string;
+  cron?: string;
+  every?: string;
+  allowOverlap?: boolean;
+}
+
 /** What the control plane offers to the CLI and to workers. */
 export interface ControlApi {
   deploy(request: DeployRequest): Promise<DeployResponse>;
@@ -157,6 +182,10 @@ export interface ControlApi {
   listRuns(request?: ListRunsRequest): Promise<RunPage>;
   stopRun(runId: string): Promise<Run>;
   listLogs(request: ListLogsRequest): Promise<LogPage>;
+  setSchedule(request: SetScheduleRequest): Promise<ScheduleInfo>;
+  listSchedules(): Promise<ScheduleInfo[]>;
+  /** Deletes a workflow's schedule and returns it; `not-found` when it has none. */
+  deleteSchedule(workflow: string): Promise<ScheduleInfo>;
   registerWorker(info: WorkerInfo): Promise<void>;
   /**
    * Where a deployed workflow's stage groups would run on the workers registered now, as

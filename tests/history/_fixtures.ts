@@ -82,6 +82,7 @@ export interface RunJson {
   id: string;
   workflow: string;
   status: string;
+  startedAt: string;
   origin: string;
   summaryJson: string;
   error: string;
