@@ -6,17 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { heddle } from "../_cli.ts";
+import type { ScheduleInfo } from "../../runtime/protocol/mod.ts";
 import { Daemon, env, listRuns, type RunJson, writeSlowProgram } from "../history/_fixtures.ts";
-
-interface ScheduleJson {
-  workflow: string;
-  cron: string;
-  every: string;
-  allowOverlap: boolean;
-  nextAt: string;
-  lastAt: string;
-  lastOutcome: string;
-}
 
 async function schedule(daemon: Daemon, ...args: string[]) {
   const r = await heddle(["workflow", "schedule", "--output", "json", ...daemon.server, ...args]);
@@ -71,7 +62,7 @@ Deno.test("heddle workflow schedule sets, fires, lists and deletes a schedule", 
       "a scheduled run",
       async () => (await scheduled(daemon))[0] ?? null,
     );
-    const [listed] = (await schedule(daemon, "list")).schedules as ScheduleJson[];
+    const [listed] = (await schedule(daemon, "list")).schedules as ScheduleInfo[];
     assert.equal(listed.workflow, "Slow");
     assert.match(listed.lastOutcome, /^started /);
     assert.ok((await scheduled(daemon)).some((r) => listed.lastOutcome === `started ${r.id}`));
@@ -122,21 +113,33 @@ Deno.test("bad schedules are usage errors naming the field, before any call", as
   }
 });
 
+/**
+ * Schedules `Slow` every 5 s and waits for its first run; `miss` keeps the daemon from
+ * firing for two intervals or more and returns when it could fire again. Then the schedule
+ * must fire once at once, and next only an interval later.
+ */
+async function catchesUpOnce(daemon: Daemon, miss: () => Promise<number>) {
+  await schedule(daemon, "Slow", "--every", "5s");
+  await until(60, "a first scheduled run", async () => (await scheduled(daemon))[0] ?? null);
+  const since = Date.now();
+  const back = await miss();
+  const starts = await until(30, "two runs after the gap", async () => {
+    const found = await startsAfter(daemon, since);
+    return found.length >= 2 ? found : null;
+  });
+  assert.ok(starts[0] - back < 4000, `caught up at once (${starts[0] - back} ms)`);
+  assert.ok(starts[1] - starts[0] >= 4500, `then on the interval (${starts[1] - starts[0]} ms)`);
+}
+
 Deno.test("a daemon paused with SIGSTOP runs the missed schedule once when resumed", async () => {
   const daemon = await daemonWith(10, 0);
   try {
-    await schedule(daemon, "Slow", "--every", "5s");
-    await until(60, "a first scheduled run", async () => (await scheduled(daemon))[0] ?? null);
-    Deno.kill(daemon.pid, "SIGSTOP");
-    await new Promise((r) => setTimeout(r, 12_000)); // two firings or more missed
-    const resumed = Date.now();
-    Deno.kill(daemon.pid, "SIGCONT");
-    const starts = await until(30, "two runs after the pause", async () => {
-      const found = await startsAfter(daemon, resumed);
-      return found.length >= 2 ? found : null;
+    await catchesUpOnce(daemon, async () => {
+      Deno.kill(daemon.pid, "SIGSTOP");
+      await new Promise((r) => setTimeout(r, 12_000));
+      Deno.kill(daemon.pid, "SIGCONT");
+      return Date.now();
     });
-    assert.ok(starts[0] - resumed < 4000, `caught up at once (${starts[0] - resumed} ms)`);
-    assert.ok(starts[1] - starts[0] >= 4500, `then on the interval (${starts[1] - starts[0]} ms)`);
   } finally {
     await cleanUp(daemon);
   }
@@ -145,20 +148,13 @@ Deno.test("a daemon paused with SIGSTOP runs the missed schedule once when resum
 Deno.test("a schedule missed while the daemon was down runs once on start", async () => {
   const daemon = await daemonWith(10, 0);
   try {
-    await schedule(daemon, "Slow", "--every", "5s");
-    await until(60, "a first scheduled run", async () => (await scheduled(daemon))[0] ?? null);
-    await daemon.stop();
-    const stopped = Date.now();
-    await new Promise((r) => setTimeout(r, 11_000));
-    await daemon.start();
-    const started = Date.now();
-    const starts = await until(30, "two runs after the restart", async () => {
-      const found = await startsAfter(daemon, stopped);
-      return found.length >= 2 ? found : null;
+    await catchesUpOnce(daemon, async () => {
+      await daemon.stop();
+      await new Promise((r) => setTimeout(r, 11_000));
+      await daemon.start();
+      return Date.now();
     });
-    assert.ok(starts[0] - started < 4000, `caught up on start (${starts[0] - started} ms)`);
-    assert.ok(starts[1] - starts[0] >= 4500, `then on the interval (${starts[1] - starts[0]} ms)`);
-    const [listed] = (await schedule(daemon, "list")).schedules as ScheduleJson[];
+    const [listed] = (await schedule(daemon, "list")).schedules as ScheduleInfo[];
     assert.equal(listed.every, "5s", "the schedule is kept in the state database");
   } finally {
     await cleanUp(daemon);
@@ -176,7 +172,7 @@ Deno.test("a firing while the previous run is live is skipped; --allow-overlap s
       async () => (await scheduled(daemon))[0] ?? null,
     );
     const skipped = await until(30, "a skipped firing", async () => {
-      const [s] = (await schedule(daemon, "list")).schedules as ScheduleJson[];
+      const [s] = (await schedule(daemon, "list")).schedules as ScheduleInfo[];
       return s.lastOutcome.startsWith("skipped") ? s : null;
     });
     assert.equal(skipped.lastOutcome, `skipped: run ${first.id} was still running`);
