@@ -152,7 +152,11 @@ function privateHistory(state: string): string {
     ensurePrivateDir(state);
   } catch (e) {
     const reason = e instanceof UnsafePathError ? e.message : (e as Error).message;
-    throw new CliError(`cannot keep the run history in ${state}: ${reason}`, ExitCode.failure);
+    throw new CliError(
+      `cannot keep the run history in ${state}: ${reason} ` +
+        "(choose another directory with --state, or run without history: --no-history)",
+      ExitCode.failure,
+    );
   }
   return historyPath(state);
 }

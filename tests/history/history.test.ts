@@ -319,3 +319,20 @@ Deno.test("history survives heddle local being killed and started again", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("heddle run refuses a state path it cannot make private, and says how to go on", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const program = await writeSlowProgram(dir, 3, 0);
+    const notADir = `${dir}/state`;
+    await Deno.writeTextFile(notADir, "");
+    const refused = await heddle(["run", "--state", notADir, program], { env });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /cannot keep the run history in .*state/);
+    assert.match(refused.stderr, /--no-history/);
+    const without = await heddle(["run", "--state", notADir, "--no-history", program], { env });
+    assert.equal(without.code, 0, without.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
