@@ -45,6 +45,10 @@ export interface HandoffPoint {
   rows: number;
   /** Registry put: the producer writes the batch into shared memory. */
   shmPut: number;
+  /** The first put of this size: no released segment of that size to reuse yet. */
+  shmPutCold: number;
+  /** A plain copy of the same IPC bytes into memory touched before (the put's floor). */
+  memcpy: number;
   /** Handle delivery plus the consumer mapping the segment (no data read). */
   shmHandoff: number;
   /** Inside the consumer: mapping plus decoding the metadata; reading every value. */
@@ -190,8 +194,12 @@ async function measure(
   const expected = checksumTable(table);
   const rows = withJson ? toRows(table) : null;
   const what = `${c.language} ${sizeMB} MB`;
-  const samples: Record<Exclude<keyof HandoffPoint, "consumer" | "sizeMB" | "rows">, number[]> = {
+  const samples: Record<
+    Exclude<keyof HandoffPoint, "consumer" | "sizeMB" | "rows" | "shmPutCold">,
+    number[]
+  > = {
     shmPut: [],
+    memcpy: [],
     shmHandoff: [],
     consumerMap: [],
     consumerServe: [],
@@ -204,11 +212,17 @@ async function measure(
   };
   // One untimed round first for small sizes, so the first timed run does not pay for JIT.
   const warm = sizeMB <= 10 ? 1 : 0;
+  // The floor of a put: copying the same bytes into memory that was touched before.
+  const ipc = tableToIPC(table, "stream");
+  const touched = new Uint8Array(ipc.byteLength).fill(1);
+  let putCold = NaN;
   for (let run = 0; run < runs + warm; run++) {
     const keep = run >= warm;
     const enc = new TextEncoder();
 
     const [put, handle] = await timed(() => Promise.resolve(registry.put(table, 1)));
+    if (run === 0) putCold = put;
+    const [copy] = await timed(() => Promise.resolve(touched.set(ipc)));
     const payload = enc.encode(JSON.stringify(handle));
     const [mapOnly, mapped] = await timed(() => roundTrip(c, "M", payload));
     verifyRows(`${what} shm map`, table.numRows, mapped);
@@ -227,6 +241,7 @@ async function measure(
 
     if (keep) {
       samples.shmPut.push(put);
+      samples.memcpy.push(copy);
       samples.shmHandoff.push(mapOnly);
       samples.consumerMap.push((mapped as { mapMs: number }).mapMs);
       samples.consumerServe.push((mapped as { serveMs: number }).serveMs);
@@ -251,6 +266,8 @@ async function measure(
     sizeMB,
     rows: table.numRows,
     shmPut: median(samples.shmPut),
+    shmPutCold: putCold,
+    memcpy: median(samples.memcpy),
     shmHandoff: median(samples.shmHandoff),
     consumerMap: median(samples.consumerMap),
     consumerServe: median(samples.consumerServe),
@@ -291,7 +308,15 @@ function rowsOf(p: HandoffPoint): BenchRow[] {
       ...arrow,
       note: "handle delivery + map vs encode + copy + decode",
     }),
-    row(`${at}.put`, p.shmPut, "ms", null, { note: "producer writes the batch into shm" }),
+    row(`${at}.put`, p.shmPut, "ms", p.memcpy, {
+      baselineName: "copy into touched memory",
+      note: "producer writes the batch into shm (warm: a released segment reused); goal: " +
+        "ratio >= 0.5",
+    }),
+    row(`${at}.put_cold`, p.shmPutCold, "ms", p.memcpy, {
+      baselineName: "copy into touched memory",
+      note: "the first put of this size: a new segment, pages allocated and zeroed on touch",
+    }),
     row(`${at}.consumer_map`, p.consumerMap, "ms", MAP_GOAL_MS, {
       baselineName: "goal: 100 µs at any size",
       note: "inside the consumer: handle arrival to a mapped, decoded batch",
@@ -323,7 +348,7 @@ export async function benchHandoff(
 ): Promise<{ section: BenchSection; points: HandoffPoint[] }> {
   const log = options.log ?? (() => {});
   const dir = await Deno.makeTempDir({ prefix: "heddle-bench-handoff-" });
-  const registry = new Registry({ memoryBudget: 8 * 1024 ** 3 });
+  const registry = new Registry({ memoryBudget: 8 * 1024 ** 3, pool: true });
   const consumers: Consumer[] = [];
   const points: HandoffPoint[] = [];
   const notes: string[] = [];

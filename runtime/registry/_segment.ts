@@ -22,6 +22,7 @@ import {
   unmap,
 } from "./_libc.ts";
 import { RegistryError } from "./_errors.ts";
+import { SHM_DIR } from "./_owner.ts";
 
 /** A mapped segment; `bytes` covers the whole mapping and dies with `release()`. */
 export interface MappedSegment {
@@ -153,5 +154,17 @@ export function removeSegment(location: string): void {
     if (error instanceof OsError && error.errno === ENOENT) return;
     if (error instanceof Deno.errors.NotFound) return;
     throw toRegistryError(error, location);
+  }
+}
+
+/** Renames a shared-memory segment (its pages and every mapping of it stay as they are). */
+export function renameSegment(from: string, to: string): void {
+  if (!isShmName(from) || !isShmName(to)) {
+    throw new RegistryError("invalid-input", `only shared-memory segments can be renamed`);
+  }
+  try {
+    Deno.renameSync(`${SHM_DIR}${from}`, `${SHM_DIR}${to}`);
+  } catch (error) {
+    throw toRegistryError(error, from);
   }
 }

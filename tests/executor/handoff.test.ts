@@ -178,7 +178,12 @@ workflow Sorted {
     assert.deepEqual(out.map((r) => r.id), [...ids].sort((a, b) => b - a));
     assert.deepEqual(out.map((r) => r.tag), out.map((r) => `t-${Number(r.id) % 13}`));
     assert.equal(summary.stages["Sorted.3"]?.batches, 30, "the sorted rows went on in batches");
-    assert.deepEqual(registry.stats(), { bytesInMemory: 0, bytesSpilled: 0, objects: 0 });
+    assert.deepEqual(registry.stats(), {
+      bytesInMemory: 0,
+      bytesSpilled: 0,
+      bytesPooled: 0,
+      objects: 0,
+    });
     assert.deepEqual([...Deno.readDirSync(spillDir)], [], "no spill file outlives the run");
   });
 });

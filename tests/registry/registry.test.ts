@@ -152,7 +152,12 @@ Deno.test("release() frees an object only when its last consumer is done", async
     assert.equal(registry.state(handle.id), "freed");
     assert.throws(() => Deno.statSync(file), Deno.errors.NotFound);
     assert.deepEqual(leftovers(place), []);
-    assert.deepEqual(registry.stats(), { bytesInMemory: 0, bytesSpilled: 0, objects: 0 });
+    assert.deepEqual(registry.stats(), {
+      bytesInMemory: 0,
+      bytesSpilled: 0,
+      bytesPooled: 0,
+      objects: 0,
+    });
     assert.throws(
       () => registry.open(handle),
       (error) => error instanceof RegistryError && error.code === "unknown-object",
@@ -183,6 +188,7 @@ Deno.test("stats() counts bytes in memory and objects", async () => {
     assert.deepEqual(registry.stats(), {
       bytesInMemory: a.length + b.length,
       bytesSpilled: 0,
+      bytesPooled: 0,
       objects: 2,
     });
   });
@@ -221,7 +227,12 @@ Deno.test("over budget, the least recently used objects spill and read back inta
     }
     for (const handle of handles) registry.release(handle.id);
     assert.deepEqual(leftovers(place), [], "spill files go with their last consumer");
-    assert.deepEqual(registry.stats(), { bytesInMemory: 0, bytesSpilled: 0, objects: 0 });
+    assert.deepEqual(registry.stats(), {
+      bytesInMemory: 0,
+      bytesSpilled: 0,
+      bytesPooled: 0,
+      objects: 0,
+    });
   });
 });
 

@@ -1,0 +1,82 @@
+/**
+ * The segment pool: a released segment is renamed out of reach and reused by the next put
+ * that fits, so the producer writes into pages it already touched (counted here as minor
+ * page faults, not time); the reused object reads back its own data under a new name, pooled
+ * bytes yield to the memory budget, and nothing is left after close.
+ */
+import assert from "node:assert/strict";
+import { tableFromArrays } from "apache-arrow";
+import { RegistryError, SHM_DIR } from "../../runtime/registry/mod.ts";
+import { leftovers, withRegistry } from "./_fixture.ts";
+
+function numbers(n: number, seed: number) {
+  return tableFromArrays({
+    x: Float64Array.from({ length: n }, (_, i) => i * seed),
+    k: Int32Array.from({ length: n }, (_, i) => (i + seed) % 97),
+  });
+}
+
+/** Minor page faults of this process so far (/proc/self/stat field 10). */
+function minorFaults(): number {
+  const stat = Deno.readTextFileSync("/proc/self/stat");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+}
+
+Deno.test("a released segment is reused by the next put under a new name, with its own data", async () => {
+  await withRegistry({ pool: true }, (registry, place) => {
+    const first = registry.put(numbers(50_000, 3), 1);
+    registry.release(first.id);
+    assert.ok(registry.stats().bytesPooled >= first.length);
+    // Out of reach under its old name: a stale handle finds nothing.
+    assert.throws(() => registry.open(first), RegistryError);
+    assert.throws(() => Deno.statSync(`${SHM_DIR}${first.segment}`), Deno.errors.NotFound);
+    const second = registry.put(numbers(50_000, 7), 2);
+    assert.notEqual(second.segment, first.segment);
+    assert.equal(registry.stats().bytesPooled, 0, "the pooled segment was taken");
+    using lease = registry.open(second);
+    assert.equal(lease.table.getChild("x")!.get(49_999), 49_999 * 7);
+    assert.equal(lease.table.getChild("k")!.get(10), (10 + 7) % 97);
+    assert.equal(leftovers(place).length, 1, "one segment: the reused one");
+    registry.release(second.id);
+    registry.release(second.id);
+  });
+});
+
+Deno.test("a put into a pooled segment touches no new pages; a fresh one faults them all in", async () => {
+  await withRegistry({ pool: true }, (registry) => {
+    const table = numbers(4_000_000, 5); // 48 MB: ~12,000 pages of 4 KiB
+    const fresh0 = minorFaults();
+    const a = registry.put(table, 1);
+    const fresh = minorFaults() - fresh0;
+    registry.release(a.id);
+    const reused0 = minorFaults();
+    const b = registry.put(table, 1);
+    const reused = minorFaults() - reused0;
+    registry.release(b.id);
+    assert.ok(fresh > a.length / 4096 / 2, `a fresh put faulted only ${fresh} pages`);
+    assert.ok(reused < fresh / 10, `the reusing put faulted ${reused} pages (fresh: ${fresh})`);
+  });
+});
+
+Deno.test("pooled segments give way to the memory budget and go at close", async () => {
+  await withRegistry({ memoryBudget: 3_000_000, pool: true }, (registry) => {
+    const a = registry.put(numbers(100_000, 1), 1); // 1.2 MB
+    registry.release(a.id);
+    assert.ok(registry.stats().bytesPooled > 0);
+    // A bigger object (no fit) needs the room: the pooled segment is dropped, nothing spills.
+    const b = registry.put(numbers(200_000, 2), 1); // 2.4 MB
+    assert.equal(registry.stats().bytesPooled, 0);
+    assert.equal(registry.stats().bytesSpilled, 0);
+    registry.release(b.id);
+    assert.ok(registry.stats().bytesPooled > 0);
+  });
+});
+
+Deno.test("without the pool option a released segment is removed at once", async () => {
+  await withRegistry({}, (registry, place) => {
+    const a = registry.put(numbers(10_000, 1), 1);
+    registry.release(a.id);
+    assert.equal(registry.stats().bytesPooled, 0);
+    assert.deepEqual(leftovers(place), []);
+  });
+});
