@@ -32,6 +32,7 @@ export type UiControl = Pick<
   | "observe"
   | "workflowIr"
   | "listLogs"
+  | "listSchedules"
 >;
 
 /** Something else served on the UI's address (`/metrics`). */
@@ -246,11 +247,21 @@ export class UiApp {
 
   async workflows(): Promise<WorkflowView[]> {
     const workflows = await this.#control.listWorkflows();
+    const schedules = new Map((await this.#control.listSchedules()).map((s) => [s.workflow, s]));
     return await Promise.all(workflows.map(async (w) => {
       const last = (await this.#control.listRuns({ workflow: w.name, pageSize: 1 })).runs[0];
+      const s = schedules.get(w.name);
       return {
         ...w,
         lastRun: last ? { id: last.id, status: last.status, startedAt: last.startedAt } : null,
+        schedule: s
+          ? {
+            when: s.cron ? `cron ${s.cron}` : `every ${s.every}`,
+            nextAt: s.nextAt,
+            lastAt: s.lastAt,
+            lastOutcome: s.lastOutcome,
+          }
+          : null,
       };
     }));
   }
@@ -388,6 +399,7 @@ export class UiApp {
       quarantined,
       worker: run.worker,
       error: run.error,
+      origin: run.origin,
     };
   }
 }

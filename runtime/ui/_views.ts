@@ -26,6 +26,19 @@ export interface WorkflowView {
   deployedAt: string;
   /** The newest run of the workflow, or null when it never ran. */
   lastRun: { id: string; status: RunStatus; startedAt: string } | null;
+  /** When the control plane starts its runs by itself (docs/history.md), or null. */
+  schedule: ScheduleView | null;
+}
+
+export interface ScheduleView {
+  /** `cron EXPR` (UTC) or `every INTERVAL`. */
+  when: string;
+  /** ISO 8601. */
+  nextAt: string;
+  /** ISO 8601; empty before the first firing. */
+  lastAt: string;
+  /** What the last firing did: `started RUN`, `skipped: ...` or `failed: ...`. */
+  lastOutcome: string;
 }
 
 /** A deploy the control plane refused, with the compiler's diagnostics. */
@@ -51,6 +64,8 @@ export interface RunRow {
   quarantined: number;
   worker: string;
   error: string;
+  /** What started it: `heddle run`, `workflow start` or `schedule`. */
+  origin: string;
 }
 
 /** One stage of a run as the events describe it. */

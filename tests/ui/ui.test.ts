@@ -87,6 +87,11 @@ browserTest(
         assert.equal(await deploy(daemon, file), 0, `deploy ${file}`);
       }
       assert.notEqual(await deploy(daemon, "typo.he"), 0, "typo.he does not compile");
+      // A schedule that does not fire during the test (midnight on 1 January, UTC).
+      const scheduled = await heddle(
+        ["workflow", "schedule", ...daemon.server, "Slow", "--cron", "0 0 1 1 *"],
+      );
+      assert.equal(scheduled.code, 0, scheduled.stderr);
       const { page, errors } = await newPage(browser);
 
       // The front page: the workflow list and the refused deploy with its diagnostics.
@@ -97,6 +102,17 @@ browserTest(
         (await texts(page, ".workflow-row td:first-child")).sort(),
         ["Broken", "Quickstart", "Slow"],
       );
+      const schedules = await page.$$eval(
+        ".workflow-row",
+        (trs) =>
+          trs.map((tr) => [tr.cells[0].textContent!.trim(), tr.cells[4].textContent!.trim()]),
+      );
+      assert.deepEqual(schedules.map(([name, s]) => [name, s.replace(/, next .*/, "")]).sort(), [
+        ["Broken", "none"],
+        ["Quickstart", "none"],
+        ["Slow", "cron 0 0 1 1 *"],
+      ]);
+      assert.match(schedules.find(([name]) => name === "Slow")![1], /, next \d+\/\d+\/\d{4}/);
       const diagnostics = await texts(page, ".deploy-error li");
       assert.ok(
         diagnostics.some((d) => /typo\.he:4:\d+ error\[HE\d+\]: .*nosuch/.test(d)),

@@ -133,7 +133,7 @@ function Front(): Node {
       ? html`<p class="empty">Nothing deployed yet: <code>heddle workflow deploy FILE</code>.</p>`
       : html`
         <table class="workflows">
-          <${Head} columns=${["Name", "Version", "Deployed", "Last run"]} />
+          <${Head} columns=${["Name", "Version", "Deployed", "Last run", "Schedule"]} />
           <tbody>${data.workflows.map((w) =>
             html`
               <tr class="workflow-row">
@@ -143,6 +143,9 @@ function Front(): Node {
                 <td>${w.lastRun
                   ? html`<a href=${`/runs/${w.lastRun.id}`}><${Status} status=${w.lastRun.status} /></a>`
                   : "never"}</td>
+                <td class="schedule">${w.schedule
+                  ? `${w.schedule.when}, next ${time(w.schedule.nextAt)}`
+                  : "none"}</td>
               </tr>
             `
           )}</tbody>
@@ -220,6 +223,12 @@ function Workflow({ name }: { name: string }): Node {
     <section>
       <h2>Workflow ${w.name}</h2>
       <p class="meta">version ${w.version} · deployed ${time(w.deployedAt)} · ${w.file}</p>
+      ${w.schedule &&
+        html`<p class="meta schedule">${`schedule: ${w.schedule.when} (UTC), next ${
+          time(w.schedule.nextAt)
+        }${
+          w.schedule.lastAt ? `, last ${time(w.schedule.lastAt)}: ${w.schedule.lastOutcome}` : ""
+        }`}</p>`}
       <${StartButton} workflow=${w.name} label="Start" />
       <h3>Graph</h3>
       <${Graph} graph=${data.graph} />
@@ -244,7 +253,7 @@ function Run({ id }: { id: string }): Node {
     encodeURIComponent(r.workflow)
   }`}>${r.workflow}</a>${" · "}<${Status} status=${r.status} />${` · started ${
     time(r.startedAt)
-  } · ${duration(r.durationMs)} · worker ${r.worker || "none"}`}</p>
+  } by ${r.origin || "?"} · ${duration(r.durationMs)} · worker ${r.worker || "none"}`}</p>
     <p class="totals">${"rows in "}<b class="rows-in">${
     count(r.rowsIn)
   }</b>${" · rows out "}<b class="rows-out">${
