@@ -7,7 +7,12 @@
  */
 import { Command, Option, type OptionValues } from "@commander-js/extra-typings";
 import { ensurePrivateDir } from "../../runtime/fs/mod.ts";
-import { ControlPlane, DEFAULT_LIMITS } from "../../runtime/control/mod.ts";
+import {
+  ControlPlane,
+  DEFAULT_LIMITS,
+  DEFAULT_WORKER_TIMEOUT_MS,
+  HEARTBEAT_MS,
+} from "../../runtime/control/mod.ts";
 import { serveFlight } from "../../runtime/dataplane/mod.ts";
 import type { Worker } from "../../runtime/worker/mod.ts";
 import {
@@ -33,6 +38,7 @@ function commaList(value: string): string[] {
 }
 
 export const DEFAULT_CONTROL_ADDRESS = "127.0.0.1:7447";
+const DEFAULT_WORKER_TIMEOUT_S = DEFAULT_WORKER_TIMEOUT_MS / 1000;
 
 interface NodeOptions {
   controlPlane: boolean;
@@ -43,6 +49,8 @@ interface NodeOptions {
   /** Where a cluster worker serves Arrow Flight (`heddle local` serves none). */
   flightListen?: string;
   advertise?: string;
+  /** Seconds a worker may miss heartbeats before the control plane declares it dead. */
+  workerTimeout?: number;
   /** Plugin runtimes the worker advertises (default: those found on this host). */
   runtimes?: string[];
   labels?: string[];
@@ -154,6 +162,12 @@ export function clusterCommand(term: Terminal, exit: { code: number }) {
       )
       .option("--advertise <address>", "the address peers use to reach this worker")
       .option(
+        "--worker-timeout <seconds>",
+        "with --control-plane: a worker silent this long is dead and its runs are placed again",
+        parsePositiveInt,
+        DEFAULT_WORKER_TIMEOUT_S,
+      )
+      .option(
         "--runtimes <list>",
         "plugin runtimes this worker offers, comma-separated (default: the ones found here)",
         commaList,
@@ -196,6 +210,7 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
   // control plane), then the servers stop, then the control plane's database closes.
   let worker: Worker | null = null;
   let control: ControlPlane | null = null;
+  let heartbeat: (() => void) | null = null;
   const servers: Listening[] = [];
   const announce = (role: string, address: string) => {
     if (options.output === "json") term.out(jsonLine({ role, address }));
@@ -220,6 +235,7 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
       control = new ControlPlane({
         database: historyPath(options.state),
         connect: (info) => connectWorker(info.address, credentials),
+        workerTimeoutMs: (options.workerTimeout ?? DEFAULT_WORKER_TIMEOUT_S) * 1000,
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
         limits: {
           maxSourceBytes: options.maxSourceSize,
@@ -262,22 +278,26 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
         announce("flight", flight.address);
       }
       const client = connectControlPlane(controlAddress, credentials);
+      const info = {
+        id: worker.id,
+        address: options.advertise ?? server.address,
+        host: Deno.hostname(),
+        runtimes: options.runtimes ?? await detectRuntimes(),
+        labels: options.labels ?? [],
+        flightAddress,
+      };
       try {
-        await client.registerWorker({
-          id: worker.id,
-          address: options.advertise ?? server.address,
-          host: Deno.hostname(),
-          runtimes: options.runtimes ?? await detectRuntimes(),
-          labels: options.labels ?? [],
-          flightAddress,
-        });
+        await client.registerWorker(info);
       } catch (e) {
+        client.close();
         throw new CliError(
           `cannot register with the control plane at ${controlAddress}: ${(e as Error).message}`,
         );
-      } finally {
-        client.close();
       }
+      // Registering again is the heartbeat; it also makes a restarted control plane know
+      // this worker again. A control plane away for a while is tried again the next time.
+      const timer = setInterval(() => client.registerWorker(info).catch(() => {}), HEARTBEAT_MS);
+      heartbeat = () => (clearInterval(timer), client.close());
     }
     // Schedules fire once the node's own worker (if any) has registered: a firing missed
     // while the daemon was down runs now rather than failing for want of a worker.
@@ -286,6 +306,7 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
     term.err("heddle: stopping: draining runs\n");
     return ExitCode.ok;
   } finally {
+    heartbeat?.();
     await worker?.close();
     control?.disconnect(); // clients before servers: see ControlPlane.disconnect
     for (const server of servers) await server.close();

@@ -30,9 +30,10 @@ import { type HistoryLimits, RunRecorder } from "./_history_recorder.ts";
 import { HistoryQueries } from "./_history_api.ts";
 import { place, PlacementError } from "./_placement.ts";
 import type { Ir } from "../../compiler/ir/mod.ts";
-import { runPlaced } from "./_placement_run.ts";
 import { Scheduler } from "./_schedule.ts";
 import { ScheduleStore } from "./_schedule_store.ts";
+import { PlacedRunHandle } from "./_placement_run.ts";
+import { DEFAULT_WORKER_TIMEOUT_MS, WorkerRoster } from "./_workers.ts";
 
 export interface ControlPlaneOptions {
   /** SQLite database path; `:memory:` keeps nothing across restarts. */
@@ -46,6 +47,8 @@ export interface ControlPlaneOptions {
   origin?: string;
   /** How to reach a worker that registers itself over the network. */
   connect?: (info: WorkerInfo) => WorkerApi & { close(): void };
+  /** How long a remote worker may miss heartbeats before it is dead (default 10 s). */
+  workerTimeoutMs?: number;
   /** `HEDDLE_PATH` for finding plugin manifests when compiling. */
   heddlePath?: string;
   /**
@@ -82,6 +85,8 @@ interface RunState {
   record: RunRecord;
   /** The workers the run's stage groups were placed on. */
   workers: string[];
+  /** Places the run again when a worker is lost. */
+  handle?: PlacedRunHandle;
   events: RunEvent[];
   listeners: Set<(event: RunEvent) => void>;
   done: Promise<void>;
@@ -105,12 +110,10 @@ export class ControlPlane implements ControlApi {
   #schedules: ScheduleStore;
   #scheduler: Scheduler;
   #origin: string;
-  #workers = new Map<string, { info: WorkerInfo; api: WorkerApi }>();
+  #roster: WorkerRoster;
+  #accepts: boolean;
   #runs = new Map<string, RunState>();
   #nextWorker = 0;
-  #connect?: (info: WorkerInfo) => WorkerApi & { close(): void };
-  /** Clients of remote workers, closed by `disconnect()`. */
-  #clients = new Map<string, { close(): void }>();
   #compile: CompileOptions;
   /** Plain-text secrets of deploys, by deploy id: never stored (`_secrets.ts`). */
   #secrets = new Map<number, Map<string, string>>();
@@ -125,30 +128,36 @@ export class ControlPlane implements ControlApi {
     this.#schedules = new ScheduleStore(options.database);
     this.#scheduler = new Scheduler(this.#schedules, {
       workflowExists: (name) => this.#store.workflow(name) !== undefined,
-      hasWorker: () => this.#workers.size > 0,
+      hasWorker: () => this.#roster.list().length > 0,
       liveRuns: (workflow) => this.#history.ownLiveRuns(workflow),
       start: (workflow) => this.startRunFor(workflow, "schedule"),
     }, options.clock);
-    this.#connect = options.connect;
+    this.#accepts = options.connect !== undefined;
+    this.#roster = new WorkerRoster({
+      database: options.database,
+      connect: options.connect,
+      timeoutMs: options.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS,
+      onDead: (id, reason) => {
+        for (const run of this.#runs.values()) run.handle?.workerDied(id, reason);
+      },
+    });
     this.#compile = { heddlePath: options.heddlePath, readCallerFiles: options.readCallerFiles };
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
   }
 
   /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */
   attachWorker(info: WorkerInfo, api: WorkerApi): void {
-    this.#workers.set(info.id, { info, api });
+    this.#roster.attach(info, api);
   }
 
+  /** A worker registers, and re-registers as its heartbeat (`_workers.ts`). */
   registerWorker(info: WorkerInfo): Promise<void> {
-    if (!this.#connect) {
+    if (!this.#accepts) {
       return Promise.reject(
         new ControlError("this control plane does not accept remote workers", "invalid"),
       );
     }
-    const client = this.#connect(info);
-    this.#clients.get(info.id)?.close();
-    this.#clients.set(info.id, client);
-    this.attachWorker(info, client);
+    this.#roster.register(info);
     return Promise.resolve();
   }
 
@@ -159,9 +168,7 @@ export class ControlPlane implements ControlApi {
    * `heddle local` died on SIGTERM before closing its database (issue 16).
    */
   disconnect(): void {
-    for (const client of this.#clients.values()) client.close();
-    this.#clients.clear();
-    this.#workers.clear();
+    this.#roster.disconnect();
   }
 
   deploy(request: DeployRequest): Promise<DeployResponse> {
@@ -261,19 +268,25 @@ export class ControlPlane implements ControlApi {
       done: Promise.resolve(),
     };
     this.#runs.set(runId, state);
-    state.done = runPlaced({
+    state.handle = new PlacedRunHandle({
       runId,
       workflow,
       ir,
       baseDir: definition.baseDir,
-      placement,
-      workers: new Map(workers.map((id) => {
-        const { info, api } = this.#workers.get(id)!;
-        return [id, { api, flight: info.flightAddress ?? "" }];
-      })),
+      place: () => this.#place(ir, workflow),
+      worker: (id) => {
+        const entry = this.#roster.get(id);
+        return entry && { api: entry.api, flight: entry.info.flightAddress ?? "" };
+      },
+      lost: (id, reason) => this.#roster.lost(id, reason),
+      onPlaced: (placed) => {
+        state.workers = [...new Set(placed.groups.map((g) => g.worker!))];
+        this.#history.updateRun(runId, { worker: state.workers.join(",") });
+      },
       onEvent: (event) =>
         this.#onEvent(state, recorder, redactEvent(event, secrets.values()), workflow),
-    }).then(
+    }, placement);
+    state.done = state.handle.done.then(
       () => this.#finish(runId, recorder, null),
       (e) =>
         this.#finish(
@@ -308,7 +321,8 @@ export class ControlPlane implements ControlApi {
       message: "stop requested: draining in-flight batches",
     });
     this.#changed(await this.getRun(runId));
-    await Promise.all(state.workers.map((id) => this.#workers.get(id)?.api.cancel(runId)));
+    const placed = state.handle?.stopping() ?? state.workers;
+    await Promise.all(placed.map((id) => this.#roster.get(id)?.api.cancel(runId)));
     return this.getRun(runId);
   }
 
@@ -337,7 +351,7 @@ export class ControlPlane implements ControlApi {
 
   /** The workers runs are placed on, and how to ask each about its health. */
   workers(): { info: WorkerInfo; api: WorkerApi }[] {
-    return [...this.#workers.values()];
+    return this.#roster.list().map((info) => ({ info, api: this.#roster.get(info.id)!.api }));
   }
 
   #changed(run: Run): void {
@@ -377,6 +391,7 @@ export class ControlPlane implements ControlApi {
   close(): void {
     this.#scheduler.stop();
     this.#schedules.close();
+    this.#roster.close();
     this.#history.close();
     this.#store.close();
   }
@@ -398,7 +413,7 @@ export class ControlPlane implements ControlApi {
 
   /** Places a run's stage groups on the workers (docs/cluster.md); runs take turns. */
   #place(ir: Ir, workflow: string) {
-    const workers = [...this.#workers.values()].map((w) => w.info);
+    const workers = this.#roster.list();
     if (workers.length === 0) throw new ControlError("no worker is available", "unavailable");
     try {
       return place(ir, workflow, workers, this.#nextWorker++);

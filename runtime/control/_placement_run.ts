@@ -2,8 +2,11 @@
  * Runs a placed run: sends each worker its part of the IR (`partition`), passes on the
  * events of the stages each worker owns, and ends the run once every part ended, with one
  * `run-started` and one `run-finished` that speak for the whole run. When one part fails
- * the others are stopped, so no part waits forever for a peer that is gone. It carries
- * metadata only: batches move between the workers (Flight), never through here.
+ * the others are stopped, so no part waits forever for a peer that is gone. When a worker
+ * is lost (its stream broke, or it missed its heartbeats) the run is placed again on the
+ * live workers and started over: sources resume from their committed positions (a Kafka
+ * group's offsets; a file from its start, its outputs replaced as a whole), as a restarted
+ * run on one host does. It carries metadata only: batches move between the workers.
  */
 import type { Ir } from "../../compiler/ir/mod.ts";
 import type { RunEvent, WorkerApi } from "../protocol/mod.ts";
@@ -20,91 +23,175 @@ interface PartSummary {
   error: { message: string; stage: string | null } | null;
 }
 
+/** Placements a run gets at most: the first and two after lost workers. */
+const MAX_PLACEMENTS = 3;
+
 export interface PlacedRun {
   runId: string;
   workflow: string;
   ir: Ir;
   baseDir: string;
-  placement: Placement;
-  /** The placed workers' APIs and Flight addresses, by id. */
-  workers: Map<string, { api: WorkerApi; flight: string }>;
-  onEvent: (event: RunEvent) => void;
+  /** Places the run on the workers alive now; throws when it fits none. */
+  place(): Placement;
+  /** A live worker's API and Flight address; undefined once it is gone. */
+  worker(id: string): { api: WorkerApi; flight: string } | undefined;
+  /** A placed worker's stream broke: it is gone for the control plane too. */
+  lost(id: string, reason: string): void;
+  /** Each placement, the first included, before its parts start. */
+  onPlaced(placement: Placement): void;
+  onEvent(event: RunEvent): void;
 }
 
-/** Starts every part; resolves when all ended (the last event is the merged `run-finished`). */
-export async function runPlaced(run: PlacedRun): Promise<void> {
-  const flight = new Map([...run.workers].map(([id, w]) => [id, w.flight]));
-  const parts = partition(run.ir, run.placement, { runId: run.runId, flight });
-  const owner = new Map(run.placement.stages.map((s) => [s.id, s.worker]));
-  const summaries: PartSummary[] = [];
-  const failures: string[] = [];
-  let started = false;
-  const stopOthers = () => {
-    for (const id of parts.keys()) run.workers.get(id)!.api.cancel(run.runId).catch(() => {});
-  };
-  await Promise.all([...parts].map(async ([worker, ir]) => {
-    const onEvent = (event: RunEvent) => {
-      if (event.kind === "run-finished") {
-        const summary = event.detail.summary as PartSummary;
-        summaries.push(summary);
-        if (summary.status === "failed") stopOthers();
-        return;
-      }
-      if (event.kind === "run-started") {
-        if (started) return;
-        started = true;
-        const stages = run.placement.stages.map((s) => s.id);
-        return run.onEvent({ ...event, detail: { ...event.detail, stages } });
-      }
-      // A stand-in for a stage of another worker reports nothing: its owner does.
-      if (event.stage === "" || owner.get(event.stage) === worker) run.onEvent(event);
+/** One attempt's parts, with a way to give up on a worker from outside. */
+interface Attempt {
+  workers: Set<string>;
+  giveUp: Map<string, (reason: string) => void>;
+}
+
+export class PlacedRunHandle {
+  readonly done: Promise<void>;
+  #current: Attempt | null = null;
+  #stopped = false;
+
+  constructor(private run: PlacedRun, first: Placement) {
+    this.done = this.#loop(first);
+  }
+
+  /** A worker was declared dead: the attempt using it gives up on it and is placed again. */
+  workerDied(id: string, reason: string): void {
+    this.#current?.giveUp.get(id)?.(reason);
+  }
+
+  /** The run was asked to stop: no placement after this one. */
+  stopping(): string[] {
+    this.#stopped = true;
+    return [...(this.#current?.workers ?? [])];
+  }
+
+  async #loop(first: Placement): Promise<void> {
+    let placement = first;
+    let started = false;
+    const notStarted = (event: RunEvent) => {
+      if (event.kind !== "run-started" || !started) run.onEvent(event);
+      if (event.kind === "run-started") started = true;
     };
-    try {
-      await run.workers.get(worker)!.api.execute({
+    const run = this.run;
+    for (let n = 1;; n++) {
+      run.onPlaced(placement);
+      const outcome = await this.#attempt(placement, n, notStarted);
+      if (outcome.lost.length === 0 || this.#stopped || n === MAX_PLACEMENTS) {
+        return this.#finish(placement, outcome.summaries, outcome.lost.map((l) => l.reason));
+      }
+      try {
+        placement = run.place();
+      } catch (e) {
+        const why = outcome.lost.map((l) => l.reason);
+        return this.#finish(placement, [], [...why, (e as Error).message]);
+      }
+      run.onEvent({
         runId: run.runId,
-        workflow: run.workflow,
-        irJson: JSON.stringify(ir),
-        baseDir: run.baseDir,
-      }, onEvent);
-    } catch (e) {
-      failures.push(`worker ${worker}: ${(e as Error)?.message ?? e}`);
-      stopOthers();
+        kind: "run-replaced",
+        stage: "",
+        time: Date.now(),
+        detail: {
+          placement: n + 1,
+          lost: outcome.lost.map((l) => l.worker),
+          reason: outcome.lost[0].reason,
+        },
+      });
     }
-  }));
-  run.onEvent({
-    runId: run.runId,
-    kind: "run-finished",
-    stage: "",
-    time: Date.now(),
-    detail: { summary: merge(run, summaries, owner, failures) },
-  });
-}
+  }
 
-/** One summary for the run: each stage's numbers from the worker that owns it. */
-function merge(
-  run: PlacedRun,
-  parts: PartSummary[],
-  owner: Map<string, string | null>,
-  failures: string[],
-) {
-  const own = <T>(record: Record<string, T>) =>
-    Object.fromEntries(Object.entries(record).filter(([id]) => owner.has(id)));
-  const stages = Object.assign({}, ...parts.map((p) => own(p.stages)));
-  const failed = parts.find((p) => p.status === "failed");
-  const error = failures.length > 0
-    ? { message: failures.join("; "), stage: null }
-    : failed?.error ?? null;
-  return {
-    runId: run.runId,
-    workflow: run.workflow,
-    status: error ? "failed" : parts.some((p) => p.status === "stopped") ? "stopped" : "completed",
-    durationMs: Math.max(0, ...parts.map((p) => p.durationMs)),
-    stages,
-    rowsQuarantined: Object.values(stages as PartSummary["stages"])
-      .reduce((n, s) => n + (s.rowsQuarantined ?? 0), 0),
-    committed: Object.assign({}, ...parts.map((p) => own(p.committed))),
-    outputs: parts.flatMap((p) => p.outputs.filter((o) => owner.has(o.stage))),
-    error,
-    placement: run.placement,
-  };
+  async #attempt(placement: Placement, n: number, emit: (event: RunEvent) => void) {
+    const run = this.run;
+    const workers = [...new Set(placement.groups.map((g) => g.worker!))];
+    const flight = new Map(workers.map((id) => [id, run.worker(id)?.flight ?? ""]));
+    // Edge ids are the run's and the placement's: a late part of an earlier placement
+    // cannot meet a new one.
+    const parts = partition(run.ir, placement, { runId: `${run.runId}~${n}`, flight });
+    const owner = new Map(placement.stages.map((s) => [s.id, s.worker]));
+    const attempt: Attempt = { workers: new Set(workers), giveUp: new Map() };
+    this.#current = attempt;
+    const summaries: PartSummary[] = [];
+    const lost: { worker: string; reason: string }[] = [];
+    const stopOthers = () => {
+      for (const id of workers) run.worker(id)?.api.cancel(run.runId).catch(() => {});
+    };
+    await Promise.all([...parts].map(async ([worker, ir]) => {
+      const onEvent = (event: RunEvent) => {
+        if (event.kind === "run-finished") {
+          const summary = event.detail.summary as PartSummary;
+          summaries.push(summary);
+          if (summary.status === "failed") stopOthers();
+          return;
+        }
+        if (event.kind === "run-started") {
+          const stages = placement.stages.map((s) => s.id);
+          return emit({ ...event, detail: { ...event.detail, stages } });
+        }
+        // A stand-in for a stage of another worker reports nothing: its owner does.
+        if (event.stage === "" || owner.get(event.stage) === worker) emit(event);
+      };
+      const api = run.worker(worker)?.api;
+      const gone = new Promise<string>((resolve) => attempt.giveUp.set(worker, resolve));
+      try {
+        if (!api) throw new Error(`worker ${worker} is gone`);
+        const execution = api.execute({
+          runId: run.runId,
+          workflow: run.workflow,
+          irJson: JSON.stringify(ir),
+          baseDir: run.baseDir,
+        }, onEvent).then(() => null);
+        const reason = await Promise.race([execution, gone]);
+        if (reason !== null) {
+          lost.push({ worker, reason });
+          stopOthers();
+        }
+      } catch (e) {
+        const reason = `worker ${worker}: ${(e as Error)?.message ?? e}`;
+        lost.push({ worker, reason });
+        run.lost(worker, reason);
+        stopOthers();
+      }
+    }));
+    this.#current = null;
+    return { summaries, lost };
+  }
+
+  #finish(placement: Placement, parts: PartSummary[], failures: string[]): void {
+    const run = this.run;
+    const owner = new Map(placement.stages.map((s) => [s.id, s.worker]));
+    const own = <T>(record: Record<string, T>) =>
+      Object.fromEntries(Object.entries(record).filter(([id]) => owner.has(id)));
+    const stages = Object.assign({}, ...parts.map((p) => own(p.stages)));
+    const failed = parts.find((p) => p.status === "failed");
+    const error = failures.length > 0
+      ? { message: failures.join("; "), stage: null }
+      : failed?.error ?? null;
+    run.onEvent({
+      runId: run.runId,
+      kind: "run-finished",
+      stage: "",
+      time: Date.now(),
+      detail: {
+        summary: {
+          runId: run.runId,
+          workflow: run.workflow,
+          status: error
+            ? "failed"
+            : parts.some((p) => p.status === "stopped")
+            ? "stopped"
+            : "completed",
+          durationMs: Math.max(0, ...parts.map((p) => p.durationMs)),
+          stages,
+          rowsQuarantined: Object.values(stages as PartSummary["stages"])
+            .reduce((n, s) => n + (s.rowsQuarantined ?? 0), 0),
+          committed: Object.assign({}, ...parts.map((p) => own(p.committed))),
+          outputs: parts.flatMap((p) => p.outputs.filter((o) => owner.has(o.stage))),
+          error,
+          placement,
+        },
+      },
+    });
+  }
 }

@@ -22,3 +22,4 @@ export {
   stageGroups,
 } from "./_placement.ts";
 export { parseCron, parseEvery, ScheduleSyntaxError } from "./_schedule_cron.ts";
+export { DEFAULT_WORKER_TIMEOUT_MS, HEARTBEAT_MS } from "./_workers.ts";

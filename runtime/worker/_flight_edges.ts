@@ -24,6 +24,8 @@ import {
 
 /** Batches an edge holds in flight before its producer waits for the consumers. */
 const EDGE_CAPACITY = 4;
+/** How long a stopped consumer waits for its producer to end the edge. */
+const STOP_GRACE_MS = 10_000;
 
 function text(ctx: ConnectorContext, name: string): string {
   const value = ctx.config[name];
@@ -110,13 +112,19 @@ class ReceiveSource implements Source {
   /**
    * Pulls until the producer's edge ends. A stop does not cut it short: the producer's part
    * is stopped too and ends the edge, and a consumer that stopped pulling would hold it.
+   * A producer that has not ended its edge `STOP_GRACE_MS` after the stop (its host is
+   * gone or frozen) is given up: the connection closes and the part fails.
    */
-  async *batches(_signal: AbortSignal): AsyncIterable<SourceBatch> {
+  async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
     const peer = text(this.ctx, "peer");
     const edge = text(this.ctx, "edge");
     const self = text(this.ctx, "self");
     const registry = this.plane.registry;
-    this.#client = new FlightClient(peer, this.credentials);
+    const client = new FlightClient(peer, this.credentials);
+    this.#client = client;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const giveUp = () => timer = setTimeout(() => client.close(), STOP_GRACE_MS);
+    signal.addEventListener("abort", giveUp, { once: true });
     let seq = 0;
     try {
       for await (const handle of this.#client.pull(edge, text(this.ctx, "consumer"), registry)) {
@@ -136,6 +144,9 @@ class ReceiveSource implements Source {
         "unavailable",
         `edge \`${edge}\` from ${peer} to ${self}: ${(error as Error).message}`,
       );
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", giveUp);
     }
   }
 

@@ -96,6 +96,47 @@ async function startCluster(
   return { control, workers };
 }
 
+/** The plan of `file`'s workflow once both workers registered (the control plane places it). */
+async function planOnBoth(file: string, client: string[]): Promise<Plan> {
+  for (let i = 0;; i++) {
+    const plan = await cli(["inspect", "--plan", file, ...client]) as Plan;
+    if (new Set(plan.stages.map((s) => s.worker)).size === 2) return plan;
+    assert.ok(i < 100, "both workers never registered");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface Plan {
+  stages: { id: string; worker: string }[];
+  edges: { crossesHosts: boolean }[];
+}
+
+/** The run's record once it ended (two minutes at most). */
+async function ended(runId: string, client: string[]) {
+  for (let i = 0;; i++) {
+    const status = await cli(["workflow", "status", runId, ...client]) as {
+      status: string;
+      worker: string;
+      error: string;
+      summaryJson: string;
+    };
+    if (!["running", "draining"].includes(status.status)) return status;
+    assert.ok(i < 600, "the run never ended");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The quickstart copy in `dir` run on one host with `heddle run`. */
+async function runAlone(dir: string): Promise<void> {
+  const single = await new Deno.Command(heddle[0], {
+    args: [...heddle.slice(1), "run", `${dir}/quickstart.he`],
+    env: quickstartEnv,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(single.code, 0, new TextDecoder().decode(single.stderr));
+}
+
 /** The quickstart's transactions and `extra` generated ones after them. */
 async function moreTransactions(dirs: string[], extra: number): Promise<void> {
   const merchants = ["Coffee Corner", "Book Nook", "Grocer Bio"];
@@ -127,13 +168,7 @@ clusterTest(
       const client = ["--server", control, "--token-file", token];
       await cli(["workflow", "deploy", `${dir}/quickstart.he`, ...client]);
       // Workers register once they listen; the plan names both when both did.
-      let plan: { stages: { id: string; worker: string }[]; edges: { crossesHosts: boolean }[] };
-      for (let i = 0;; i++) {
-        plan = await cli(["inspect", "--plan", `${dir}/quickstart.he`, ...client]) as typeof plan;
-        if (new Set(plan.stages.map((s) => s.worker)).size === 2) break;
-        assert.ok(i < 100, "both workers never registered");
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const plan = await planOnBoth(`${dir}/quickstart.he`, client);
       assert.ok(plan.stages.every((s) => s.worker), "every stage has a worker");
       assert.ok(plan.edges.some((e) => e.crossesHosts), "an edge crosses hosts");
 
@@ -155,13 +190,7 @@ clusterTest(
       assert.equal(summary.stages["Quickstart.8"].rowsIn, summary.stages["Quickstart.7"].rowsOut);
 
       // The same program on one host, with `heddle run`.
-      const single = await new Deno.Command(heddle[0], {
-        args: [...heddle.slice(1), "run", `${alone}/quickstart.he`],
-        env: quickstartEnv,
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      assert.equal(single.code, 0, new TextDecoder().decode(single.stderr));
+      await runAlone(alone);
       const spread = await outputs(dir);
       const expected = await outputs(alone);
       assert.deepEqual(spread, expected);
@@ -216,14 +245,7 @@ clusterTest("the fraud pipeline runs over two worker hosts against the real serv
     const client = ["--server", control, "--token-file", token];
     const overrides = s.args.slice(0, s.args.indexOf("--batch-rows"));
     await cli(["workflow", "deploy", fraud.FRAUD_PROGRAM, ...overrides, ...client], env);
-    for (let i = 0;; i++) {
-      const plan = await cli(["inspect", "--plan", fraud.FRAUD_PROGRAM, ...client]) as {
-        stages: { worker: string }[];
-      };
-      if (new Set(plan.stages.map((s) => s.worker)).size === 2) break;
-      assert.ok(i < 100, "both workers never registered");
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await planOnBoth(fraud.FRAUD_PROGRAM, client);
     const txs = fraud.transactions(base, 0, 600);
     const rejected = [1, 2].map((i) => ({ user_id: base + i, amount: "Infinity" }));
     const expected = fraud.suspicious(txs);
@@ -239,13 +261,7 @@ clusterTest("the fraud pipeline runs over two worker hosts against the real serv
       (r) => r.filter((x) => fraud.isRejected(x, base)).length >= rejected.length,
     );
     await cli(["workflow", "stop", runId, ...client]);
-    let status: { status: string; summaryJson: string; error: string };
-    for (let i = 0;; i++) {
-      status = await cli(["workflow", "status", runId, ...client]) as typeof status;
-      if (!["running", "draining"].includes(status.status)) break;
-      assert.ok(i < 300, "the run did not stop");
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const status = await ended(runId, client);
     assert.equal(status.status, "stopped", status.error);
     const audits = fraud.ours(records, base);
     assert.equal(audits.length, expected.length, "each suspicious transaction audited once");
@@ -276,3 +292,43 @@ clusterTest("the fraud pipeline runs over two worker hosts against the real serv
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+clusterTest(
+  "a worker killed mid-run: its groups are placed again and no row is lost or doubled",
+  async () => {
+    const dir = await quickstartCopy();
+    const alone = await quickstartCopy();
+    await moreTransactions([dir, alone], 150_000);
+    await using cluster = await NetnsCluster.create(3);
+    try {
+      const token = `${dir}/token`;
+      await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
+      const { control } = await startCluster(cluster, dir, token);
+      const client = ["--server", control, "--token-file", token];
+      await cli(["workflow", "deploy", `${dir}/quickstart.he`, ...client]);
+      const plan = await planOnBoth(`${dir}/quickstart.he`, client);
+      const started = await cli(["workflow", "start", "Quickstart", ...client]) as {
+        runs: { id: string; worker: string }[];
+      };
+      const runId = started.runs[0].id;
+      // The worker running the plugin dies while batches are moving (its id ends in its pid).
+      await new Promise((r) => setTimeout(r, 1500));
+      const before = await cli(["workflow", "status", runId, ...client]) as { status: string };
+      assert.equal(before.status, "running", "the run was still running when the worker died");
+      const victim = plan.stages.find((s) => s.id === "Quickstart.2")!.worker;
+      const survivor = plan.stages.map((s) => s.worker).find((w) => w !== victim)!;
+      const killedAt = Date.now();
+      Deno.kill(Number(victim.split("-").pop()), "SIGKILL");
+      const status = await ended(runId, client);
+      console.log(`the run ended ${Date.now() - killedAt} ms after the worker died`);
+      assert.equal(status.status, "succeeded", status.error);
+      assert.equal(status.worker, survivor, "placed again on the live worker only");
+      await runAlone(alone);
+      assert.deepEqual(await outputs(dir), await outputs(alone));
+    } finally {
+      for (const node of cluster.nodes) await node.stop();
+      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(alone, { recursive: true });
+    }
+  },
+);

@@ -1,0 +1,134 @@
+/**
+ * The control plane's workers: who registered, how to reach them, and whether they are
+ * alive. A remote worker re-registers every few seconds (its heartbeat); one not heard
+ * from for `timeoutMs` is declared dead, its client closed, and the control plane told,
+ * so that its runs are placed again. Registered workers are kept in the state database,
+ * so a restarted control plane reconnects to them at once (they also re-register by
+ * themselves). A worker attached in-process never times out.
+ */
+import { DatabaseSync } from "node:sqlite";
+import type { WorkerApi, WorkerInfo } from "../protocol/mod.ts";
+
+/** How long a worker may stay silent before it is declared dead, by default. */
+export const DEFAULT_WORKER_TIMEOUT_MS = 10_000;
+/** How often a cluster worker re-registers (its heartbeat). */
+export const HEARTBEAT_MS = 2_000;
+
+export interface WorkerEntry {
+  info: WorkerInfo;
+  api: WorkerApi;
+  /** The gRPC client of a remote worker; null for one attached in-process. */
+  client: { close(): void } | null;
+  /** When it last registered (ms since the epoch). */
+  lastSeen: number;
+}
+
+export interface RosterOptions {
+  /** The state database (`:memory:`: nothing kept). */
+  database: string;
+  connect?: (info: WorkerInfo) => WorkerApi & { close(): void };
+  timeoutMs: number;
+  /** Called once for each worker declared dead, after it left the roster. */
+  onDead: (id: string, reason: string) => void;
+}
+
+const schema = `
+create table if not exists workers (
+  id text primary key, info_json text not null, registered_at text not null);
+`;
+
+export class WorkerRoster {
+  #entries = new Map<string, WorkerEntry>();
+  #db: DatabaseSync | null;
+  #options: RosterOptions;
+  #timer: ReturnType<typeof setInterval>;
+
+  constructor(options: RosterOptions) {
+    this.#options = options;
+    this.#db = options.database === ":memory:" ? null : new DatabaseSync(options.database);
+    this.#db?.exec("pragma busy_timeout = 5000;");
+    this.#db?.exec(schema);
+    if (options.connect) {
+      for (const row of this.#db?.prepare("select info_json from workers").all() ?? []) {
+        this.#connect(JSON.parse(String(row.info_json)) as WorkerInfo);
+      }
+    }
+    this.#timer = setInterval(() => this.#sweep(), Math.min(1000, options.timeoutMs / 2));
+    Deno.unrefTimer(this.#timer);
+  }
+
+  /** A worker reached in-process (`heddle run`) or through a client the caller owns. */
+  attach(info: WorkerInfo, api: WorkerApi): void {
+    this.#entries.set(info.id, { info, api, client: null, lastSeen: Infinity });
+  }
+
+  /** A remote worker registers or heartbeats: connects once, then only notes the time. */
+  register(info: WorkerInfo): void {
+    const known = this.#entries.get(info.id);
+    if (known?.client && JSON.stringify(known.info) === JSON.stringify(info)) {
+      known.lastSeen = Date.now();
+      return;
+    }
+    this.#connect(info);
+    this.#db?.prepare(
+      "insert into workers (id, info_json, registered_at) values (?, ?, ?) " +
+        "on conflict(id) do update set info_json = excluded.info_json, " +
+        "registered_at = excluded.registered_at",
+    ).run(info.id, JSON.stringify(info), new Date().toISOString());
+  }
+
+  get(id: string): WorkerEntry | undefined {
+    return this.#entries.get(id);
+  }
+
+  /** Live workers, in the order they registered. */
+  list(): WorkerInfo[] {
+    return [...this.#entries.values()].map((e) => e.info);
+  }
+
+  /** Declares a remote worker dead now (its run's stream broke), as if it timed out. */
+  lost(id: string, reason: string): void {
+    const entry = this.#entries.get(id);
+    if (!entry?.client) return;
+    this.#remove(id, entry);
+    this.#options.onDead(id, reason);
+  }
+
+  /** Closes every client (before the node's servers stop: see `ControlPlane.disconnect`). */
+  disconnect(): void {
+    clearInterval(this.#timer);
+    for (const entry of this.#entries.values()) entry.client?.close();
+    this.#entries.clear();
+  }
+
+  close(): void {
+    this.disconnect();
+    this.#db?.close();
+  }
+
+  #connect(info: WorkerInfo): void {
+    const client = this.#options.connect!(info);
+    this.#entries.get(info.id)?.client?.close();
+    this.#entries.set(info.id, { info, api: client, client, lastSeen: Date.now() });
+  }
+
+  #remove(id: string, entry: WorkerEntry): void {
+    this.#entries.delete(id);
+    entry.client?.close();
+    this.#db?.prepare("delete from workers where id = ?").run(id);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [id, entry] of [...this.#entries]) {
+      if (entry.client && now - entry.lastSeen > this.#options.timeoutMs) {
+        this.#remove(id, entry);
+        this.#options.onDead(
+          id,
+          `worker ${id} (${entry.info.address}) sent no heartbeat for ` +
+            `${Math.round((now - entry.lastSeen) / 1000)} s (--worker-timeout)`,
+        );
+      }
+    }
+  }
+}
