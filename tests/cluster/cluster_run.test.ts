@@ -41,6 +41,8 @@ async function cli(args: string[], env: Record<string, string> = quickstartEnv):
 async function outputs(dir: string): Promise<Record<string, string[]>> {
   const found: Record<string, string[]> = {};
   for await (const entry of Deno.readDir(`${dir}/data/out`)) {
+    // A worker killed while writing leaves its unpublished temporary file behind.
+    if (entry.name.includes(".heddle-tmp-")) continue;
     const text = await Deno.readTextFile(`${dir}/data/out/${entry.name}`);
     found[entry.name] = text.replaceAll(dir, "DIR").split("\n").filter((l) => l).sort();
   }
