@@ -35,6 +35,20 @@ const units: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses a duration such as `500ms`, `30s` or `5m` into milliseconds (above 0). */
+export function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+  const ms = match ? Math.round(Number(match[1]) * durationUnits[match[2]]) : 0;
+  if (!(ms >= 1 && ms <= 2 ** 31 - 1)) {
+    throw new InvalidArgumentError(
+      `expected a duration such as 500ms, 30s or 5m, found \`${value}\``,
+    );
+  }
+  return ms;
+}
+
 /**
  * The largest size accepted (1 PiB): far above any machine's memory, and small enough that
  * byte counts stay exact integers. Larger values are typos, not budgets.

@@ -4,7 +4,7 @@
  * stage; with `--output json`, every event as one JSON line on stdout. Failures and
  * quarantined rows are always reported as they happen.
  */
-import type { RunEvent } from "../runtime/protocol/mod.ts";
+import { eventErrorMessage, type RunEvent } from "../runtime/protocol/mod.ts";
 import { jsonLine, type OutputFormat, type Terminal } from "./_terminal.ts";
 
 interface StageLine {
@@ -51,7 +51,7 @@ export class Progress {
       }
       case "attempt-failed":
         this.#message(
-          `${event.stage}: attempt ${d.attempt} failed on ${d.rows} rows: ${d.error}` +
+          `${event.stage}: attempt ${d.attempt} failed on ${d.rows} rows: ${eventErrorMessage(d)}` +
             (d.retryInMs === null ? "" : ` (retrying in ${d.retryInMs} ms)`),
         );
         break;
@@ -59,7 +59,7 @@ export class Progress {
         this.#message(
           `${event.stage}: ${d.rows} rows ${
             d.handler ? `sent to handler ${d.handler}` : "failed"
-          }: ${d.message}`,
+          }: ${eventErrorMessage(d)}`,
         );
         break;
     }

@@ -9,6 +9,7 @@ import { Command, Option, type OptionValues } from "@commander-js/extra-typings"
 import { ensurePrivateDir } from "../../runtime/fs/mod.ts";
 import {
   ControlPlane,
+  DEFAULT_COMPILE_TIMEOUT_MS,
   DEFAULT_LIMITS,
   DEFAULT_WORKER_TIMEOUT_MS,
   HEARTBEAT_MS,
@@ -26,7 +27,7 @@ import {
   serveWorker,
 } from "../../runtime/protocol/mod.ts";
 import { CliError, ExitCode, jsonLine, type Terminal } from "../_terminal.ts";
-import { example, outputOption, parseBytes, parsePositiveInt } from "../_options.ts";
+import { example, outputOption, parseBytes, parseDuration, parsePositiveInt } from "../_options.ts";
 import { nodeCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { createWorker } from "../_deploy.ts";
 import { detectRuntimes } from "../../runtime/worker/mod.ts";
@@ -65,6 +66,7 @@ interface NodeOptions {
   maxWorkflows: number;
   keepRuns: number;
   keepLogLines: number;
+  compileTimeout: number;
   memoryBudget?: number;
   /** `--ui-listen`: undefined is the default address, `off` no UI. */
   uiListen?: string;
@@ -122,6 +124,7 @@ function withNodeOptions<
     .addOption(keepRunsOption())
     .addOption(keepLogLinesOption())
     .addOption(uiListenOption());
+  compileTimeout: number;
 }
 
 export function localCommand(term: Terminal, exit: { code: number }) {
@@ -243,6 +246,7 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
           keepRuns: options.keepRuns,
           keepLogLines: options.keepLogLines,
         },
+        compileTimeoutMs: options.compileTimeout,
       });
       const server = await serveControlPlane(control, options.listen, credentials);
       servers.push(server);

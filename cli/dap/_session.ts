@@ -256,7 +256,7 @@ export class Session {
           const to = event.handler ? `to handler \`${event.handler}\`` : "with no handler";
           this.#output(
             "console",
-            `${event.rows} row(s) of ${event.stage} ${to}: ${event.message}\n`,
+            `${event.rows} row(s) of ${event.stage} ${to}: ${event.error.message}\n`,
           );
         }
       },

@@ -95,11 +95,23 @@ export function toArrowSchema(fields: ArrowField[]): Schema {
   return new Schema(fields.map(toArrowField));
 }
 
+/**
+ * What kind of value a cell holds, never the value: messages about cells reach the control
+ * plane, which must not see row data (the handler's rows carry the record's text).
+ */
+export function kindOf(v: unknown): string {
+  if (v === null || v === undefined) return "null";
+  if (typeof v === "string") return "text";
+  if (typeof v === "number" || typeof v === "bigint") return "a number";
+  if (typeof v === "boolean") return "a boolean";
+  return Array.isArray(v) ? "an array" : "an object";
+}
+
 /** Makes `value` acceptable to an Arrow builder of `type`; throws a plain message if not. */
 export function coerce(value: unknown, type: DataType, column: string): unknown {
   if (value === null || value === undefined) return null;
   const fail = (): never => {
-    throw new Error(`column \`${column}\`: expected ${type}, found ${JSON.stringify(value)}`);
+    throw new Error(`column \`${column}\`: expected ${type}, found ${kindOf(value)}`);
   };
   switch (type.typeId) {
     case Type.Int: {

@@ -17,7 +17,7 @@ import {
   vectorFromArray,
 } from "apache-arrow";
 import type { ArrowField } from "../../compiler/modules/mod.ts";
-import { coerce } from "./_arrow.ts";
+import { coerce, kindOf } from "./_arrow.ts";
 
 /** The field was quoted in the CSV text. */
 export const QUOTED = 1;
@@ -59,12 +59,6 @@ export function cellText(buf: Uint8Array, start: number, end: number, flags: num
     else break;
   }
   return utf8.decode(new Uint8Array(bytes)) + utf8.decode(buf.subarray(i + 1, end));
-}
-
-function found(v: unknown): string {
-  if (typeof v === "bigint") return v.toString();
-  const text = typeof v === "string" ? v : JSON.stringify(v) ?? String(v);
-  return JSON.stringify(text.length > 40 ? `${text.slice(0, 37)}...` : text);
 }
 
 function isSpace(c: number): boolean {
@@ -127,7 +121,7 @@ abstract class Base implements ColumnBuilder {
   }
 
   protected mismatch(v: unknown, why = ""): string {
-    return `column \`${this.field.name}\`: expected ${this.field.type}, found ${found(v)}${why}`;
+    return `column \`${this.field.name}\`: expected ${this.field.type}, found ${kindOf(v)}${why}`;
   }
 
   cell(buf: Uint8Array, start: number, end: number, flags: number): string | null {

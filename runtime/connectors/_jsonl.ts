@@ -30,13 +30,22 @@ function mayBeRounded(value: Record<string, unknown>, text: string): boolean {
   return false;
 }
 
+/**
+ * Why a text is not JSON, without the text: V8's messages quote the input, and this reason
+ * reaches the control plane (the handler's rows carry the record's text).
+ */
+export function invalidJson(error: unknown): string {
+  const at = /position (\d+)/.exec((error as Error)?.message ?? "")?.[1];
+  return at === undefined ? "invalid JSON" : `invalid JSON at character ${Number(at) + 1}`;
+}
+
 /** A parsed line: the value, or why it is not a JSON object. */
 export function parseJsonLine(text: string): Record<string, unknown> | string {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (e) {
-    return `invalid JSON: ${(e as Error).message}`;
+    return invalidJson(e);
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return "expected a JSON object";

@@ -5,7 +5,7 @@
  * library: a driver's error text may carry a connection string or a password, and it must
  * never reach a log, an event or a handler's `_error_message` with the secret in it.
  */
-import { ConnectorError, type ConnectorErrorCode } from "./_types.ts";
+import { ConnectorError, type ConnectorErrorCode, type RemoteFailure } from "./_types.ts";
 import { redact } from "../redact/mod.ts";
 
 export { redact, redactUrls } from "../redact/mod.ts";
@@ -56,5 +56,26 @@ export function remoteError(
   const raw = error instanceof Error ? error.message : String(error);
   const message = redact(`${what}: ${raw || (error as Error)?.name || "unknown error"}`, secrets);
   // The original error is not kept as the cause: its fields may hold the secret verbatim.
-  return new ConnectorError(code, message);
+  return new ConnectorError(code, message, { remote: remoteFailure(what, error, secrets) });
+}
+
+/** The codes of a remote's error, and whether it is a connection failure (`RemoteFailure`). */
+function remoteFailure(
+  what: string,
+  error: unknown,
+  secrets: (string | undefined)[],
+): RemoteFailure {
+  const { code, status, name } = (error ?? {}) as {
+    code?: unknown;
+    status?: unknown;
+    name?: unknown;
+  };
+  const id = typeof code === "string" && /^[A-Za-z0-9_.-]{1,40}$/.test(code)
+    ? code
+    : typeof code === "number" || typeof status === "number"
+    ? String(code ?? status)
+    : null;
+  const network = (id !== null && /^E[A-Z_]+$/.test(id)) ||
+    /Connection|Timeout|Abort/.test(String(name ?? ""));
+  return { what: redact(what, secrets), code: id, network };
 }

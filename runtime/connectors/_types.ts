@@ -15,7 +15,12 @@ export type Position = string | number | boolean | null | Position[] | {
 export interface SourceRowError {
   /** The zero-based record number in the source (line number for line formats). */
   record: number;
+  /** The whole story, with the start of the record's text: for the handler's rows only. */
   message: string;
+  /** Where and why, never quoting the record: what the control plane may see. */
+  reason: string;
+  /** The column that rejected its value, when one did. */
+  column?: string;
 }
 
 /** One micro-batch from a source: typed rows, rows that failed, and the position after it. */
@@ -90,11 +95,32 @@ export type ConnectorErrorCode =
   /** The rows themselves were rejected; splitting the batch isolates them. */
   | "data";
 
+/**
+ * What a connector knows about an outside system's error apart from its text, which may
+ * quote the rows sent (a value the server could not parse): the control plane sees these.
+ */
+export interface RemoteFailure {
+  /** The connector's own words for what it was doing (`postgresql lookup \`db\``). */
+  what: string;
+  /** The remote's code (a SQLSTATE, a server error number, an HTTP status), if any. */
+  code: string | null;
+  /** Whether the connection itself failed (refused, reset, timed out): no rows in its text. */
+  network: boolean;
+}
+
 export class ConnectorError extends Error {
-  constructor(readonly code: ConnectorErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: ConnectorErrorCode,
+    message: string,
+    options?: { cause?: unknown; remote?: RemoteFailure },
+  ) {
     super(message, options);
     this.name = "ConnectorError";
+    this.remote = options?.remote ?? null;
   }
+
+  /** Set when the error came from an outside system (`remoteError`). */
+  readonly remote: RemoteFailure | null;
 }
 
 /** A column of an edge's row type; `type` is null where inference left it open. */

@@ -108,8 +108,19 @@ function resolveSchema(
   }));
 }
 
-function recordError(where: string, record: number, why: string, raw: string): SourceRowError {
-  return { record, message: `${where}: record ${record + 1}: ${why}: ${raw}` };
+/**
+ * A rejected record: `why` never quotes the record (the control plane sees it), the start of
+ * the record's text is added only to the message the handler's rows get.
+ */
+function recordError(
+  where: string,
+  record: number,
+  why: string,
+  raw: string,
+  column: string | undefined,
+): SourceRowError {
+  const reason = `${where}: record ${record + 1}: ${why}`;
+  return { record, message: `${reason}: ${raw}`, reason, column };
 }
 
 /** Builds one typed batch row by row; a row any column rejects becomes a row error. */
@@ -124,13 +135,20 @@ class BatchBuilder {
 
   /**
    * Ends a row: kept when `why` is null, else rolled back in every column and rejected with
-   * the start of its text, `buf[start, end)`.
+   * the start of its text, `buf[start, end)`; `column` is the column that rejected it.
    */
-  end(record: number, why: string | null, buf: Uint8Array, start: number, end: number): void {
+  end(
+    record: number,
+    why: string | null,
+    buf: Uint8Array,
+    start: number,
+    end: number,
+    column?: string,
+  ): void {
     if (why === null) this.#rows++;
     else {
       for (const b of this.builders) b.truncate(this.#rows);
-      this.errors.push(recordError(this.path, record, why, excerpt(buf, start, end)));
+      this.errors.push(recordError(this.path, record, why, excerpt(buf, start, end), column));
     }
   }
 
@@ -286,13 +304,15 @@ class CsvSource extends TextSource<CsvBatch> {
         batch.end(r.record, `expected ${width} fields, found ${r.fields}`, buf, r.start, r.end);
       } else {
         let why: string | null = null;
-        for (let c = 0; c < builders.length && why === null; c++) {
+        let c = 0;
+        for (; c < builders.length; c++) {
           const f = r.first + c;
           why = c < width
             ? builders[c].cell(buf, starts[f], ends[f], flags[f])
             : builders[c].value(null);
+          if (why !== null) break;
         }
-        batch.end(r.record, why, buf, r.start, r.end);
+        batch.end(r.record, why, buf, r.start, r.end, builders[c]?.field.name);
       }
     }
     return { batch, position: raw.records[raw.records.length - 1].record + 1 };
@@ -320,17 +340,21 @@ class JsonlSource extends TextSource<{ buf: Uint8Array; lines: JsonLine[] }> {
     return { columns, infer };
   }
 
-  /** Appends one object's values; returns why it does not fit, or null. */
+  /**
+   * Appends one object's values; returns why it does not fit (never quoting a key or value:
+   * the record's text is added for the handler only) and the column at fault, or null.
+   */
   #fill(builders: ColumnBuilder[], value: Record<string, unknown>, known: Set<string>) {
     for (const key in value) {
       if (!known.has(key) && value[key] !== null) {
-        return `key \`${key}\` is not a column: the schema was inferred from the first ` +
+        const why = "a key is not a column: the schema was inferred from the first " +
           `${this.#sampled} lines (declare the field in the step's row type)`;
+        return { why, column: undefined };
       }
     }
     for (const b of builders) {
       const why = b.value(value[b.field.name]);
-      if (why !== null) return why;
+      if (why !== null) return { why, column: b.field.name };
     }
     return null;
   }
@@ -341,8 +365,10 @@ class JsonlSource extends TextSource<{ buf: Uint8Array; lines: JsonLine[] }> {
     for (const line of raw.lines) {
       if (line.record < skip) continue;
       const value = line.value;
-      const why = typeof value === "string" ? value : this.#fill(batch.builders, value, known);
-      batch.end(line.record, why, raw.buf, line.start, line.end);
+      const failed = typeof value === "string"
+        ? { why: value, column: undefined }
+        : this.#fill(batch.builders, value, known);
+      batch.end(line.record, failed?.why ?? null, raw.buf, line.start, line.end, failed?.column);
     }
     return { batch, position: raw.lines[raw.lines.length - 1].record + 1 };
   }

@@ -20,6 +20,7 @@ import {
 import { createHash } from "node:crypto";
 import { Field, Schema, type Table, Utf8 } from "apache-arrow";
 import { coerce, jsonValue, rowsOf, tableFromRows, toArrowField } from "./_arrow.ts";
+import { invalidJson } from "./_jsonl.ts";
 import { configValue, remoteError, stringOf } from "./_remote.ts";
 import {
   type ColumnSpec,
@@ -105,29 +106,37 @@ function excerpt(text: string): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
+/** Why a message is not a typed row (never quoting it), and the column at fault. */
+class Rejected {
+  constructor(readonly why: string, readonly column?: string) {}
+}
+
 /** A message's value as a typed row, or why it is not one. */
 export function decodeRow(
   schema: Schema,
   text: string | undefined,
-): Record<string, unknown> | string {
+): Record<string, unknown> | Rejected {
   let value: unknown;
   try {
     value = JSON.parse(text ?? "");
   } catch (e) {
-    return `invalid JSON: ${(e as Error).message}`;
+    return new Rejected(invalidJson(e));
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return "expected a JSON object";
+    return new Rejected("expected a JSON object");
   }
   const row: Record<string, unknown> = {};
-  try {
-    for (const f of schema.fields) {
-      const v = coerce((value as Record<string, unknown>)[f.name], f.type, f.name);
-      if (v === null && !f.nullable) return `column \`${f.name}\`: missing value`;
-      row[f.name] = v;
+  for (const f of schema.fields) {
+    let v: unknown;
+    try {
+      v = coerce((value as Record<string, unknown>)[f.name], f.type, f.name);
+    } catch (e) {
+      return new Rejected((e as Error).message, f.name);
     }
-  } catch (e) {
-    return (e as Error).message;
+    if (v === null && !f.nullable) {
+      return new Rejected(`column \`${f.name}\`: missing value`, f.name);
+    }
+    row[f.name] = v;
   }
   return row;
 }
@@ -257,11 +266,13 @@ class KafkaSource implements Source {
     const errors: SourceRowError[] = [];
     for (const m of messages) {
       const row = decodeRow(this.schema, m.value);
-      if (typeof row === "string") {
+      if (row instanceof Rejected) {
         const where = `kafka topic \`${m.topic}\` partition ${m.partition} offset ${m.offset}`;
         errors.push({
           record: Number(m.offset),
-          message: `${where}: ${row}: ${excerpt(m.value ?? "")}`,
+          message: `${where}: ${row.why}: ${excerpt(m.value ?? "")}`,
+          reason: `${where}: ${row.why}`,
+          column: row.column,
         });
       } else rows.push(row);
       this.#read[String(m.partition)] = (m.offset + 1n).toString();

@@ -21,7 +21,8 @@ import {
   type WorkerInfo,
   type WorkflowInfo,
 } from "../protocol/mod.ts";
-import { compileForDeploy, type CompileOptions } from "./_compile.ts";
+import { type Compiled, compileForDeploy, type CompileOptions } from "./_compile.ts";
+import { CompileThread } from "./_compile_thread.ts";
 import { MissingSecrets, unsealSecrets } from "./_secrets.ts";
 import { redact } from "../redact/mod.ts";
 import { Store } from "./_store.ts";
@@ -61,6 +62,11 @@ export interface ControlPlaneOptions {
   limits?: Partial<ControlLimits>;
   /** The schedules' clock (tests move it); default `Date.now`. */
   clock?: () => number;
+  /**
+   * Compile deploys on their own thread, each within this many milliseconds (a daemon:
+   * `--compile-timeout`); undefined compiles on the caller's thread (`heddle run`).
+   */
+  compileTimeoutMs?: number;
 }
 
 /** What one request may cost a control plane, and how much history it keeps. */
@@ -119,6 +125,7 @@ export class ControlPlane implements ControlApi {
   #secrets = new Map<number, Map<string, string>>();
   #limits: ControlLimits;
   #observers = new Set<ControlObserver>();
+  #compileThread: CompileThread | null;
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
@@ -143,6 +150,8 @@ export class ControlPlane implements ControlApi {
     });
     this.#compile = { heddlePath: options.heddlePath, readCallerFiles: options.readCallerFiles };
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    const timeout = options.compileTimeoutMs;
+    this.#compileThread = timeout === undefined ? null : new CompileThread(timeout);
   }
 
   /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */
@@ -171,27 +180,22 @@ export class ControlPlane implements ControlApi {
     this.#roster.disconnect();
   }
 
-  deploy(request: DeployRequest): Promise<DeployResponse> {
-    let compiled;
-    try {
-      this.#checkSize(request);
-      compiled = compileForDeploy(request, this.#compile);
-    } catch (e) {
-      return Promise.reject(e);
-    }
+  async deploy(request: DeployRequest): Promise<DeployResponse> {
+    this.#checkSize(request);
+    const compiled: Compiled = this.#compileThread
+      ? await this.#compileThread.compile(request, this.#compile)
+      : compileForDeploy(request, this.#compile);
     if (!compiled.ok) {
       const failed = { ok: false, workflows: [], diagnostics: compiled.diagnostics };
       this.#observers.forEach((o) => o.deployed?.(request.file, failed));
-      return Promise.resolve(failed);
+      return failed;
     }
     const { maxWorkflows } = this.#limits;
     if (compiled.workflows.length > maxWorkflows) {
-      return Promise.reject(
-        new ControlError(
-          `the program declares ${compiled.workflows.length} workflows; this control plane ` +
-            `accepts up to ${maxWorkflows} per deploy (--max-workflows)`,
-          "invalid",
-        ),
+      throw new ControlError(
+        `the program declares ${compiled.workflows.length} workflows; this control plane ` +
+          `accepts up to ${maxWorkflows} per deploy (--max-workflows)`,
+        "invalid",
       );
     }
     const { sealed } = compiled;
@@ -204,7 +208,7 @@ export class ControlPlane implements ControlApi {
     if (sealed.values.size > 0) this.#secrets.set(deployId, sealed.values);
     const response = { ok: true, workflows: compiled.workflows, diagnostics: compiled.diagnostics };
     this.#observers.forEach((o) => o.deployed?.(request.file, response));
-    return Promise.resolve(response);
+    return response;
   }
 
   /** Refuses a deploy whose text and files exceed `maxSourceBytes`, before compiling it. */
@@ -392,6 +396,7 @@ export class ControlPlane implements ControlApi {
     this.#scheduler.stop();
     this.#schedules.close();
     this.#roster.close();
+    this.#compileThread?.close();
     this.#history.close();
     this.#store.close();
   }

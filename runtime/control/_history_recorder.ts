@@ -5,7 +5,7 @@
  * without the database being written for every batch. The control plane makes one per run
  * and feeds it the run's (already redacted) events.
  */
-import type { LogLevel, RunEvent, RunStatus } from "../protocol/mod.ts";
+import { eventErrorMessage, type LogLevel, type RunEvent, type RunStatus } from "../protocol/mod.ts";
 import type { History } from "./_history.ts";
 import { clip, linesOf, type PendingLine, type StageTotals, totalsLines } from "./_logs.ts";
 
@@ -71,7 +71,7 @@ export class RunRecorder {
           stage: event.stage,
           attempt: Number(event.detail.attempt ?? 0),
           outcome: event.kind.slice("attempt-".length) as "started" | "failed" | "succeeded",
-          message: String(event.detail.error ?? ""),
+          message: eventErrorMessage(event.detail),
           time: new Date(event.time).toISOString(),
         });
       }

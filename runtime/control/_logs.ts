@@ -4,7 +4,7 @@
  * (`redactEvent` in the control plane), and the lines it makes hold counts, stage names
  * and error messages only: no event field that carries a row's values is ever read here.
  */
-import type { LogLevel, RunEvent } from "../protocol/mod.ts";
+import { eventErrorMessage, type LogLevel, type RunEvent } from "../protocol/mod.ts";
 
 /** A line about to be logged: the recorder adds the run, time and position. */
 export interface PendingLine {
@@ -42,7 +42,7 @@ export function linesOf(event: RunEvent): PendingLine[] {
         stage,
         level: "warn",
         message: clip(
-          `attempt ${d.attempt} of batch ${d.batch} (${d.rows} rows) failed: ${d.error}; ${next}`,
+          `attempt ${d.attempt} of batch ${d.batch} (${d.rows} rows) failed: ${eventErrorMessage(d)}; ${next}`,
         ),
       }];
     }
@@ -60,8 +60,8 @@ export function linesOf(event: RunEvent): PendingLine[] {
         level: d.handler ? "warn" : "error",
         message: clip(
           d.handler
-            ? `${d.rows} rows sent to handler \`${d.handler}\`: ${d.message}`
-            : `${d.rows} rows failed and no handler catches them: ${d.message}`,
+            ? `${d.rows} rows sent to handler \`${d.handler}\`: ${eventErrorMessage(d)}`
+            : `${d.rows} rows failed and no handler catches them: ${eventErrorMessage(d)}`,
         ),
       }];
     default:

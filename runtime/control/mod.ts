@@ -12,6 +12,7 @@ export {
 export { applyOverrides, parseEnvFile } from "./_compile.ts";
 export type { AttemptRecord } from "./_history.ts";
 export { type HistoryApi, openHistory } from "./_history_api.ts";
+export { DEFAULT_COMPILE_TIMEOUT_MS } from "./_compile_thread.ts";
 export {
   place,
   type PlacedEdge,

@@ -7,9 +7,16 @@
  * once, and a fatal one fails the run at once with its cause. Unknown errors stay transient:
  * the old behaviour, which at worst costs retries. This file decides from error codes, never
  * from row contents, and must never let a fatal error be quarantined row by row.
+ *
+ * It also describes every failure for the control plane (`ErrorInfo`): class, stage, step,
+ * column, row index and a message in Heddle's own words. Error texts that may quote a
+ * record (a source's excerpt, a cell value, a plugin's or remote's rejection, an unknown
+ * exception from code that read the rows) never go into it: they stay in the `_error_message`
+ * of the rows handed to handlers, on the data path (docs/security.md, "No payloads").
  */
-import { ConnectorError } from "../connectors/mod.ts";
-import type { PluginError, PluginErrorCode } from "../plugins/mod.ts";
+import { ConnectorError, type SourceRowError } from "../connectors/mod.ts";
+import { PluginError, type PluginErrorCode } from "../plugins/mod.ts";
+import { PrqlExecutionError } from "../prql/mod.ts";
 import { RegistryError, type RegistryErrorCode } from "../registry/mod.ts";
 
 /** How the executor treats a failed attempt (docs/executor.md, "Error classes"). */
@@ -78,4 +85,155 @@ export function errorClass(error: unknown): ErrorClass {
   if (error instanceof RegistryError && FATAL_REGISTRY_CODES.has(error.code)) return "fatal";
   if (error instanceof Deno.errors.PermissionDenied) return "fatal";
   return isNoSpace(error) ? "fatal" : "transient";
+}
+
+/**
+ * A failure told without the record's contents: what events, stored attempts and run errors
+ * carry. `message` is built here from the error's kind and codes, never from row text.
+ */
+export interface ErrorInfo {
+  class: ErrorClass;
+  /**
+   * `record`: a source could not read a record; `rejected`: a step reported the row as
+   * failed; `timeout`, `plugin`, `connector`, `prql`, `registry`, `system`: what the attempt
+   * failed with; `error`: anything else (its message is withheld: it may quote the rows).
+   */
+  kind:
+    | "record"
+    | "rejected"
+    | "timeout"
+    | "plugin"
+    | "connector"
+    | "prql"
+    | "registry"
+    | "system"
+    | "error";
+  /** The stage's id (`s3`). */
+  stage: string;
+  /** The step's label (of a fused chain, the one that failed), when known. */
+  step: string | null;
+  /** The column at fault, when the error names one. */
+  column: string | null;
+  /**
+   * For `record`, the record's zero-based number in its source; else the first failed row's
+   * index in its batch; null when a whole batch failed.
+   */
+  row: number | null;
+  message: string;
+}
+
+/** Where a failure happened, as the executor knows it. */
+export interface FailureSite {
+  stage: string;
+  step: string | null;
+  row: number | null;
+}
+
+const DENO_ERRORS = Object.values(Deno.errors) as (new () => Error)[];
+
+/**
+ * What `error` is, in words that cannot quote a record: Heddle's own messages (timeouts,
+ * the registry, fatal errors it raised), a connector's message unless it is a remote's
+ * rejection of the rows, and for plugins and unknown errors only their codes and names.
+ */
+function publicOf(error: unknown): Pick<ErrorInfo, "kind" | "column" | "message"> {
+  if (error instanceof Error && error.name === "FatalStageError" && error.cause !== undefined) {
+    return publicOf(error.cause);
+  }
+  if (error instanceof Error && error.name === "StepAttemptError" && error.cause !== undefined) {
+    return publicOf(error.cause);
+  }
+  if (error instanceof PluginError) {
+    const { step, stepCode, column } = error.details;
+    // The host's own messages stay, as does a step's own about its config or the machine
+    // (a fatal code); any other of a step's own, and a crash's stderr, may quote the rows.
+    const own = error.code === "step-failed" && pluginErrorClass(error) !== "fatal";
+    if (!own && error.code !== "crashed") {
+      const kind = error.code === "timeout" ? "timeout" : "plugin";
+      return { kind, column: column ?? null, message: error.message };
+    }
+    const what = own ? "failed" : "crashed (its plugin process died)";
+    return {
+      kind: "plugin",
+      column: column ?? null,
+      message: `plugin step \`${step}\` ${what}${stepCode ? ` with ${stepCode}` : ""}` +
+        (column ? ` (column \`${column}\`)` : ""),
+    };
+  }
+  if (error instanceof ConnectorError) {
+    return { kind: "connector", column: null, message: connectorText(error) };
+  }
+  // The PRQL engine's messages name columns and operations, never values.
+  if (error instanceof PrqlExecutionError) {
+    return { kind: "prql", column: null, message: error.message };
+  }
+  if (error instanceof RegistryError) {
+    return { kind: "registry", column: null, message: error.message };
+  }
+  if (DENO_ERRORS.some((c) => error instanceof c)) {
+    return { kind: "system", column: null, message: (error as Error).message };
+  }
+  if (
+    error instanceof Error && (error.name === "AttemptTimeout" || error.name === "FatalStageError")
+  ) {
+    return {
+      kind: error.name === "AttemptTimeout" ? "timeout" : "error",
+      column: null,
+      message: error.message,
+    };
+  }
+  const name = error instanceof Error ? error.name : typeof error;
+  return {
+    kind: "error",
+    column: null,
+    message:
+      `failed with ${name} (its message is kept with the failed rows, since it may quote them)`,
+  };
+}
+
+/**
+ * A connector's message, unless it may quote rows: a remote's answer other than a connection
+ * failure or a config error (a value a server could not parse) is told by its code only, as
+ * is any rejection of the rows themselves (`data`).
+ */
+function connectorText(error: ConnectorError): string {
+  const remote = error.remote;
+  const quiet = error.code === "data" ||
+    (remote !== null && error.code !== "config" && !remote.network);
+  if (!quiet) return error.message;
+  const what = remote?.what ?? "the step";
+  const code = remote?.code ? ` (${remote.code})` : "";
+  return error.code === "data"
+    ? `${what}: the outside system rejected the rows${code}`
+    : `${what}: the outside system answered with an error${code}`;
+}
+
+/** The description of an attempt's or a stage's failure. */
+export function describeError(error: unknown, site: FailureSite): ErrorInfo {
+  const fatal = error instanceof Error && error.name === "FatalStageError";
+  return { class: fatal ? "fatal" : errorClass(error), ...site, ...publicOf(error) };
+}
+
+/** The description of a record a source could not read (`SourceRowError`). */
+export function describeRecord(e: SourceRowError, stage: string, step: string): ErrorInfo {
+  return {
+    class: "transient",
+    kind: "record",
+    stage,
+    step,
+    column: e.column ?? null,
+    row: e.record,
+    message: e.reason,
+  };
+}
+
+/** The description of a row a step reported as failed (a plugin's row error). */
+export function describeRejected(site: FailureSite): ErrorInfo {
+  return {
+    class: "transient",
+    kind: "rejected",
+    ...site,
+    column: null,
+    message: `row ${site.row} was rejected by step \`${site.step}\``,
+  };
 }

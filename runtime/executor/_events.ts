@@ -1,9 +1,11 @@
 /**
  * The events a run emits, as typed data, through the `onEvent` callback: the CLI renders
  * progress from them and the control plane persists attempts and positions. They carry
- * metadata only, never row payloads, and emitting one must never block or fail the run.
+ * metadata only, never row payloads nor text that may quote them (errors are `ErrorInfo`s),
+ * and emitting one must never block or fail the run.
  */
 import type { Position } from "../connectors/mod.ts";
+import type { ErrorInfo } from "./_errors.ts";
 
 export type RunStatus =
   /** Every bounded source ended and every row was delivered or handled. */
@@ -82,7 +84,8 @@ export type RunEvent =
     batch: number;
     attempt: number;
     rows: number;
-    error: string;
+    /** What failed, without row text (the control plane sees it). */
+    error: ErrorInfo;
     /** The backoff before the next attempt; null when no attempt follows. */
     retryInMs: number | null;
   }
@@ -100,7 +103,8 @@ export type RunEvent =
     rows: number;
     /** The handler receiving them; null when none catches them (the run fails). */
     handler: string | null;
-    message: string;
+    /** The first row's failure, without row text; the rows themselves carry full messages. */
+    error: ErrorInfo;
   }
   | Base & { type: "position-committed"; stage: string; position: Position }
   /** Messages after a source's last committed offset, per partition (Kafka). */

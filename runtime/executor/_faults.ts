@@ -17,6 +17,7 @@ import type { RetryPolicy } from "./_plan.ts";
 /** A row of the input that the operation reported as failed (a plugin's row error). */
 export interface RowFailure {
   row: number;
+  /** The step's own words, which may quote the row: for the handler's rows only. */
   message: string;
   /** The step (of a fused chain) that rejected it, when not the stage's own label. */
   step?: string;
@@ -53,7 +54,10 @@ export interface Piece {
 export interface Quarantine {
   /** The failed rows' indexes in the whole batch. */
   rows: number[];
+  /** The last attempt's error message, which may quote the rows: for the handler's rows only. */
   message: string;
+  /** The last attempt's error, described for the control plane by `describeError`. */
+  error: unknown;
   attempt: number;
   /** The step (of a fused chain) whose failure this was, when the error named one. */
   step?: string;
@@ -61,8 +65,13 @@ export interface Quarantine {
 
 /** A failed attempt that names the step of a fused chain that failed, and whether it timed out. */
 export class StepAttemptError extends Error {
-  constructor(message: string, readonly step: string | undefined, readonly timedOut = false) {
-    super(message);
+  constructor(
+    message: string,
+    readonly step: string | undefined,
+    readonly timedOut = false,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
     this.name = "StepAttemptError";
   }
 }
@@ -83,7 +92,8 @@ export interface Isolated<T> {
 
 export interface AttemptHooks {
   started(attempt: number, rows: number): void;
-  failed(attempt: number, rows: number, message: string, retryInMs: number | null): void;
+  /** `error` is what the attempt threw (described for events by `describeError`). */
+  failed(attempt: number, rows: number, error: unknown, retryInMs: number | null): void;
   succeeded(attempt: number, rows: number, durationMs: number): void;
 }
 
@@ -151,7 +161,7 @@ function attemptWithTimeout<T>(
 
 type Tried<T> =
   | { ok: true; result: AttemptResult<T> }
-  | { ok: false; message: string; step?: string; timedOut: boolean };
+  | { ok: false; message: string; error: unknown; step?: string; timedOut: boolean };
 
 export class FaultRunner {
   constructor(
@@ -177,7 +187,7 @@ export class FaultRunner {
     hooks: AttemptHooks,
     deadline: number | null,
   ): Promise<Tried<T>> {
-    let failed: Tried<T> = { ok: false, message: "", timedOut: false };
+    let failed: Tried<T> = { ok: false, message: "", error: null, timedOut: false };
     const rows = piece.table.numRows;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       if (this.signal.aborted) throw new FatalStageError("the run was aborted");
@@ -198,6 +208,7 @@ export class FaultRunner {
         failed = {
           ok: false,
           message: messageOf(error),
+          error,
           step: error instanceof StepAttemptError ? error.step : undefined,
           timedOut: error instanceof AttemptTimeout ||
             (error instanceof StepAttemptError && error.timedOut),
@@ -206,7 +217,7 @@ export class FaultRunner {
         const retryIn = attempt < attempts
           ? Math.max(0, Math.floor(Math.min(this.#backoff(attempt), left)))
           : null;
-        hooks.failed(attempt, rows, failed.message, retryIn);
+        hooks.failed(attempt, rows, error, retryIn);
         if (retryIn !== null) await sleep(retryIn, this.signal);
       }
     }
@@ -246,6 +257,7 @@ export class FaultRunner {
         out.failures.push({
           rows: Array.from({ length: n }, (_, i) => piece.offset + i),
           message,
+          error: tried.error ?? new AttemptTimeout(timeoutMs),
           attempt: this.policy.attempts,
           step: tried.step,
         });

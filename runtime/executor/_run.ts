@@ -47,7 +47,13 @@ import {
 import { Lineage, type Origin } from "./_lineage.ts";
 import { dropAll, Pin, retainAll } from "./_pin.ts";
 import type { Plan, PlannedCall, PlannedStage } from "./_plan.ts";
-import { pluginErrorClass } from "./_errors.ts";
+import {
+  describeError,
+  describeRecord,
+  describeRejected,
+  type ErrorInfo,
+  pluginErrorClass,
+} from "./_errors.ts";
 import type { BatchRegistry, PluginInvoker, StageInterceptor } from "./_ports.ts";
 import { BoundedQueue } from "./_queue.ts";
 import { distinctKeys, type ErrorDetails, failedRows, untypedFailures } from "./_tables.ts";
@@ -120,6 +126,11 @@ type StageRuntime =
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The step of a fused chain that an attempt's error names, if any. */
+function stepOf(error: unknown): string | undefined {
+  return error instanceof StepAttemptError ? error.step : undefined;
 }
 
 /** Schema texts by schema object: batches of one stream usually share their schema. */
@@ -203,10 +214,18 @@ export class Run {
     }
   }
 
-  #fail(error: unknown, stage: PlannedStage | null): void {
+  /**
+   * Fails the run with `error`. Its message reaches the control plane, so it is told by
+   * `describeError` (never quoting rows) unless the stage failed to open, before any row.
+   */
+  #fail(error: unknown, stage: PlannedStage | null, opening = false): void {
     if (!this.#fatal) {
       const where = stage ? `stage \`${stage.label}\` (${stage.id}): ` : "";
-      this.#fatal = { message: where + messageOf(error), stage: stage?.id ?? null };
+      const text = opening
+        ? messageOf(error)
+        : describeError(error, { stage: stage?.id ?? "", step: stage?.label ?? null, row: null })
+          .message;
+      this.#fatal = { message: where + text, stage: stage?.id ?? null };
     }
     this.#stop.abort();
     this.#hard.abort();
@@ -313,7 +332,7 @@ export class Run {
       try {
         this.#runtimes.set(s.id, await this.#openStage(s));
       } catch (error) {
-        this.#fail(error, s);
+        this.#fail(error, s, true);
         for (const rt of this.#runtimes.values()) if (rt.kind === "sink") await rt.sink.abort();
         await this.#closeAll();
         return this.#finish();
@@ -668,16 +687,20 @@ export class Run {
     }
   }
 
-  /** Routes failed rows to the stage's handler; with none, the run fails. */
-  async #quarantine(s: PlannedStage, rows: Table, origins: Origin[], message: string) {
+  /**
+   * Routes failed rows to the stage's handler; with none, the run fails. The rows carry the
+   * full messages; the event and the run's error only `error`, the first row's description.
+   */
+  async #quarantine(s: PlannedStage, rows: Table, origins: Origin[], error: ErrorInfo) {
     const target = s.handler ? this.plan.handlerInputs.get(s.handler) : undefined;
     this.#emit({
       type: "rows-quarantined",
       stage: s.id,
       rows: rows.numRows,
       handler: target ? s.handler : null,
-      message,
+      error,
     });
+    const message = error.message;
     if (!target) {
       throw new FatalStageError(
         `${rows.numRows} row(s) failed and no handler catches them: ${message}`,
@@ -709,7 +732,7 @@ export class Run {
           attempt: 1,
         }));
         const table = untypedFailures(rt.source.schema, details);
-        await this.#quarantine(s, table, [origin], details[0].message);
+        await this.#quarantine(s, table, [origin], describeRecord(batch.errors[0], s.id, s.label));
       }
       this.#progress(s, rows + batch.errors.length, rows, batch.errors.length);
     }
@@ -803,7 +826,7 @@ export class Run {
             const e = outcome.error;
             if (pluginErrorClass(e) === "fatal") throw new FatalStageError(e.message, { cause: e });
             const step = rt.chain[e.details.stepIndex ?? 0]?.label;
-            throw new StepAttemptError(e.message, step, e.code === "timeout");
+            throw new StepAttemptError(e.message, step, e.code === "timeout", { cause: e });
           }
           const output = outcome.output;
           const lease = registry.open(output);
@@ -863,7 +886,14 @@ export class Run {
     const isolated: Isolated<Table | null> = await runner.run(table, this.#operation(s, env), {
       started: (attempt, rows) => this.#emit({ type: "attempt-started", ...event, attempt, rows }),
       failed: (attempt, rows, error, retryInMs) =>
-        this.#emit({ type: "attempt-failed", ...event, attempt, rows, error, retryInMs }),
+        this.#emit({
+          type: "attempt-failed",
+          ...event,
+          attempt,
+          rows,
+          error: describeError(error, { stage: s.id, step: stepOf(error) ?? s.label, row: null }),
+          retryInMs,
+        }),
       succeeded: (attempt, rows, durationMs) =>
         this.#emit({ type: "attempt-succeeded", ...event, attempt, rows, durationMs }),
     });
@@ -871,16 +901,23 @@ export class Run {
     try {
       const indexes: number[] = [];
       const details: ErrorDetails[] = [];
+      const infos: ErrorInfo[] = [];
       for (const f of isolated.failures) {
+        const step = f.step ?? s.label;
+        const info = describeError(f.error, { stage: s.id, step, row: f.rows[0] });
         for (const row of f.rows) {
           indexes.push(row);
-          details.push({ step: f.step ?? s.label, message: f.message, attempt: f.attempt });
+          details.push({ step, message: f.message, attempt: f.attempt });
+          infos.push(info);
         }
       }
       for (const { piece, result } of isolated.results) {
         for (const e of result.rowErrors) {
-          indexes.push(piece.offset + e.row);
-          details.push({ step: e.step ?? s.label, message: e.message, attempt: 1 });
+          const row = piece.offset + e.row;
+          const step = e.step ?? s.label;
+          indexes.push(row);
+          details.push({ step, message: e.message, attempt: 1 });
+          infos.push(describeRejected({ stage: s.id, step, row }));
         }
       }
       const outputs = isolated.results.filter((r) =>
@@ -909,7 +946,7 @@ export class Run {
       if (failed) {
         const order = indexes.map((_, k) => k).sort((a, b) => indexes[a] - indexes[b]);
         const rows = failedRows(table, order.map((k) => indexes[k]), order.map((k) => details[k]));
-        await this.#quarantine(s, rows, env.origins, details[order[0]].message);
+        await this.#quarantine(s, rows, env.origins, infos[order[0]]);
       }
       const rowsOut = outputs.reduce((n, o) => n + o.table.numRows, 0);
       this.#progress(

@@ -4,6 +4,7 @@
  * requires (token and TLS), which the cluster's data plane reuses.
  */
 export * from "./_types.ts";
+export { eventErrorMessage } from "./_event_error.ts";
 export {
   connectControlPlane,
   connectWorker,

@@ -9,26 +9,12 @@ import assert from "node:assert/strict";
 import { check, prqlc } from "../../compiler/mod.ts";
 import { compilePrql } from "../../runtime/prql/mod.ts";
 import { heddle } from "../_cli.ts";
+import { bad, nested } from "../_prql_crash.ts";
 import { expectations, mismatches } from "../_expect.ts";
 import * as arrow from "apache-arrow";
 
 const quickstartPath = new URL("../../examples/quickstart.he", import.meta.url).pathname;
 const quickstart = Deno.readTextFileSync(quickstartPath);
-
-/** The program of the finding: 25 nested parentheses in one PRQL expression. */
-const nested = "(".repeat(25) + "1" + ")".repeat(25);
-const bad = `import "fhub/file" file
-
-workflow Bad {
-  file.read { path: "in.csv", format: "csv" }
-  | (
-    from input
-    derive x = ${nested}
-//             ${"^".repeat(nested.length)} error[HE0208]: the PRQL compiler failed on this block
-  )
-  | file.write { path: "out.csv", format: "csv" }
-}
-`;
 
 function errors(source: string, file: string): string[] {
   return check(source, file, { snapshot: null }).diagnostics

@@ -11,6 +11,7 @@ import {
   type Sink,
   type Source,
   type SourceBatch,
+  type SourceRowError,
 } from "../../runtime/connectors/mod.ts";
 
 const connectors = builtinConnectors();
@@ -19,7 +20,7 @@ export interface Read {
   source: Source;
   batches: SourceBatch[];
   rows: Record<string, unknown>[];
-  errors: { record: number; message: string }[];
+  errors: SourceRowError[];
   types: Record<string, string>;
 }
 

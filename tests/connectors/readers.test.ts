@@ -71,8 +71,15 @@ Deno.test("values that do not fit a pinned integer type are row errors, never wr
     const r = await readFile(dir, { path: "in.csv", format: "csv" }, { schema });
     assert.deepEqual(r.rows, [{ a: 100, b: 7 }]);
     assert.deepEqual(r.errors.map((e) => e.record), [1, 2, 3]);
-    assert.match(r.errors[0].message, /column `a`: expected Int8, found "200" \(out of range\)/);
-    assert.match(r.errors[1].message, /column `b`: expected Int32, found "4294967297"/);
+    assert.match(
+      r.errors[0].message,
+      /column `a`: expected Int8, found text \(out of range\): 200,7/,
+    );
+    assert.match(r.errors[1].message, /column `b`: expected Int32, found text .*: 5,4294967297/);
+    // The reason the control plane sees names the column, never the value.
+    assert.match(r.errors[1].reason, /record 3: column `b`: expected Int32, found text \(out/);
+    assert.ok(!r.errors[1].reason.includes("4294967297"), r.errors[1].reason);
+    assert.deepEqual(r.errors.map((e) => e.column), ["a", "b", "a"]);
 
     const lines = ['{"a": 127, "u": 255}', '{"a": 128, "u": 1}', '{"a": 1, "u": -1}'];
     await Deno.writeTextFile(`${dir}/in.jsonl`, lines.join("\n"));
@@ -111,7 +118,8 @@ Deno.test("a JSONL key first seen after the first batch is a row error, not drop
     const r = await readFile(dir, { path: "in.jsonl", format: "jsonl" }, { batchRows: 2 });
     assert.deepEqual(r.rows, [{ a: 1n }, { a: 2n }, { a: 4n }]);
     assert.deepEqual(r.errors.map((e) => e.record), [2]);
-    assert.match(r.errors[0].message, /key `late` is not a column.*first 2 lines/);
+    assert.match(r.errors[0].message, /a key is not a column.*first 2 lines/);
+    assert.ok(!r.errors[0].reason.includes("late"), r.errors[0].reason);
     assert.match(r.errors[0].message, /"late": "x"/);
 
     // A key the step's row type declares is a column from the start.

@@ -190,7 +190,7 @@ Deno.test("a hung plugin: once an attempt timed out, the split halves share one 
       // its own would be 2 more attempts per row (about 60 in all, and 60 timeouts of time).
       assert.ok(attempts <= 4, `${attempts} attempts`);
       const timeouts = events.filter((e) =>
-        e.type === "attempt-failed" && /timed out|within/.test(e.error)
+        e.type === "attempt-failed" && /timed out|within/.test(e.error.message)
       );
       assert.equal(timeouts.length, attempts, "every attempt ended by its timeout");
       assert.ok(rejected.some((r) => /shared deadline \(400 ms\)/.test(String(r._error_message))));

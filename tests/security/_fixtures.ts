@@ -5,7 +5,7 @@
  * running commands as the unprivileged user `nobody`.
  */
 import assert from "node:assert/strict";
-import { spawnHeddle } from "../_cli.ts";
+import { type CliResult, heddle, spawnHeddle } from "../_cli.ts";
 
 export const examples = new URL("../../examples/", import.meta.url).pathname;
 
@@ -72,6 +72,22 @@ async function readRest(reader: ReadableStreamDefaultReader<string>): Promise<st
 /** The `heddle workflow` options of the daemon's owner: its address and state directory. */
 export function ownerOf(daemon: Daemon): string[] {
   return ["--server", daemon.address, "--state", daemon.state];
+}
+
+/** `heddle workflow start --wait --output json` as the owner of a daemon (`ownerOf`). */
+export function startAndWait(owner: string[], workflow: string): Promise<CliResult> {
+  return heddle(["workflow", "start", "--wait", "--output", "json", ...owner, workflow]);
+}
+
+/** A program with `n` workflows, each reading and writing its own file. */
+export function manyWorkflows(n: number): string {
+  const workflows = Array.from(
+    { length: n },
+    (_, i) =>
+      `workflow W${i} {\n  file.read { path: "in${i}.csv", format: "csv" } : { n: int64 }\n` +
+      `  | file.write { path: "out${i}.csv", format: "csv" }\n}\n`,
+  );
+  return 'import "fhub/file" file\n' + workflows.join("");
 }
 
 /** Runs a command and returns its exit code and output. */

@@ -8,18 +8,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { heddle } from "../_cli.ts";
-import { ownerOf, startDaemon } from "./_fixtures.ts";
-
-/** A program with `n` workflows, each reading and writing its own file. */
-function manyWorkflows(n: number): string {
-  const workflows = Array.from(
-    { length: n },
-    (_, i) =>
-      `workflow W${i} {\n  file.read { path: "in${i}.csv", format: "csv" } : { n: int64 }\n` +
-      `  | file.write { path: "out${i}.csv", format: "csv" }\n}\n`,
-  );
-  return 'import "fhub/file" file\n' + workflows.join("");
-}
+import { manyWorkflows, ownerOf, startAndWait, startDaemon } from "./_fixtures.ts";
 
 function bytesOf(dir: string, prefix: string): number {
   return [...Deno.readDirSync(dir)].filter((e) => e.name.startsWith(prefix))
@@ -158,7 +147,7 @@ Deno.test("finished runs beyond --keep-runs are deleted with their attempts", as
   const owner = ["--server", daemon.address, "--state", state];
   try {
     assert.equal((await heddle(["workflow", "deploy", ...owner, `${dir}/one.he`])).code, 0);
-    const run = await heddle(["workflow", "start", "--wait", "--output", "json", ...owner, "W0"]);
+    const run = await startAndWait(owner, "W0");
     assert.equal(run.code, 0, run.stderr);
     const runs = JSON.parse(
       (await heddle(["workflow", "runs", "--output", "json", ...owner])).stdout,

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { heddle } from "../_cli.ts";
-import { freePort, startDaemon } from "./_fixtures.ts";
+import { freePort, startAndWait, startDaemon } from "./_fixtures.ts";
 
 const PLANTED = ["PLANTEDURLPW", "PLANTEDKEY", "PLANTEDSET"];
 
@@ -88,15 +88,7 @@ Deno.test("a daemon stores no planted secret, and after a restart asks for a new
       file,
     ]);
     assert.equal(deployed.code, 0, deployed.stderr);
-    const run = await heddle([
-      "workflow",
-      "start",
-      "--wait",
-      "--output",
-      "json",
-      ...owner(),
-      "Ask",
-    ]);
+    const run = await startAndWait(owner(), "Ask");
     assert.equal(run.code, 0, run.stderr);
     const id = JSON.parse(run.stdout).runs[0].id;
     const status = await heddle(["workflow", "status", "--output", "json", ...owner(), id]);
