@@ -67,6 +67,8 @@ export interface ControlPlaneOptions {
    * `--compile-timeout`); undefined compiles on the caller's thread (`heddle run`).
    */
   compileTimeoutMs?: number;
+  /** How long a finished run's events stay in memory for a late `watch` (default 10 s). */
+  finishedGraceMs?: number;
 }
 
 /** What one request may cost a control plane, and how much history it keeps. */
@@ -126,6 +128,7 @@ export class ControlPlane implements ControlApi {
   #limits: ControlLimits;
   #observers = new Set<ControlObserver>();
   #compileThread: CompileThread | null;
+  #finishedGraceMs: number;
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
@@ -152,6 +155,7 @@ export class ControlPlane implements ControlApi {
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     const timeout = options.compileTimeoutMs;
     this.#compileThread = timeout === undefined ? null : new CompileThread(timeout);
+    this.#finishedGraceMs = options.finishedGraceMs ?? FINISHED_GRACE_MS;
   }
 
   /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */
@@ -454,7 +458,7 @@ export class ControlPlane implements ControlApi {
     const ended = this.#history.run(runId);
     if (ended) this.#changed(ended);
     // A finished run's events stay only long enough for a `watch` that raced its end.
-    const timer = setTimeout(() => this.#runs.delete(runId), FINISHED_GRACE_MS);
+    const timer = setTimeout(() => this.#runs.delete(runId), this.#finishedGraceMs);
     Deno.unrefTimer(timer);
   }
 }

@@ -104,3 +104,42 @@ Deno.test("runs record their attempts, and a restarted control plane remembers t
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a finished run's events leave memory after the grace period, run after run", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/in.csv`, "n\n1\n2\n3\n");
+  const source = 'import "fhub/file" file\nworkflow Copy {\n' +
+    '  file.read { path: "in.csv", format: "csv" } : { n: int64 }\n' +
+    '  | file.write { path: "out.csv", format: "csv" }\n}\n';
+  const control = new ControlPlane({ database: ":memory:", finishedGraceMs: 20 });
+  const worker = new Worker({ id: "w1" });
+  control.attachWorker({ id: worker.id, address: "in-process", host: "here" }, worker);
+  try {
+    const deployed = await control.deploy({ file: `${dir}/copy.he`, source, overrides: [] });
+    assert.equal(deployed.ok, true);
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const run = await control.startRun("Copy");
+      const ended = await control.watch(run.id, () => {});
+      assert.equal(ended.status, "succeeded", ended.error);
+      // Within the grace period, a late watch still gets every event.
+      const late: string[] = [];
+      await control.watch(run.id, (e) => late.push(e.kind));
+      assert.equal(late[0], "run-started");
+      assert.equal(late.at(-1), "run-finished");
+      ids.push(run.id);
+    }
+    // A timer set after every grace timer fires after them.
+    await new Promise((r) => setTimeout(r, 100));
+    for (const id of ids) {
+      let kept = 0;
+      const record = await control.watch(id, () => kept++);
+      assert.equal(record.status, "succeeded");
+      assert.equal(kept, 0, `run ${id} still holds its events`);
+    }
+  } finally {
+    await worker.close();
+    control.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
