@@ -123,8 +123,13 @@ function withNodeOptions<
     )
     .addOption(keepRunsOption())
     .addOption(keepLogLinesOption())
-    .addOption(uiListenOption());
-  compileTimeout: number;
+    .addOption(uiListenOption())
+    .option(
+      "--compile-timeout <duration>",
+      "longest one deploy may compile (compiling runs on its own thread)",
+      parseDuration,
+      DEFAULT_COMPILE_TIMEOUT_MS,
+    );
 }
 
 export function localCommand(term: Terminal, exit: { code: number }) {

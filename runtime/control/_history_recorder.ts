@@ -5,7 +5,12 @@
  * without the database being written for every batch. The control plane makes one per run
  * and feeds it the run's (already redacted) events.
  */
-import { eventErrorMessage, type LogLevel, type RunEvent, type RunStatus } from "../protocol/mod.ts";
+import {
+  eventErrorMessage,
+  type LogLevel,
+  type RunEvent,
+  type RunStatus,
+} from "../protocol/mod.ts";
 import type { History } from "./_history.ts";
 import { clip, linesOf, type PendingLine, type StageTotals, totalsLines } from "./_logs.ts";
 

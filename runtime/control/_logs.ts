@@ -42,7 +42,9 @@ export function linesOf(event: RunEvent): PendingLine[] {
         stage,
         level: "warn",
         message: clip(
-          `attempt ${d.attempt} of batch ${d.batch} (${d.rows} rows) failed: ${eventErrorMessage(d)}; ${next}`,
+          `attempt ${d.attempt} of batch ${d.batch} (${d.rows} rows) failed: ${
+            eventErrorMessage(d)
+          }; ${next}`,
         ),
       }];
     }

@@ -4,7 +4,7 @@
  * quarantine events with their messages. It is bounded (runs, quarantines per run) and
  * lives in memory only; for a run it never saw, a page shows the stored counters and log.
  */
-import type { RunEvent } from "../protocol/mod.ts";
+import { eventErrorMessage, type RunEvent } from "../protocol/mod.ts";
 import type { QuarantineView, StageView } from "./_views.ts";
 
 /** Runs whose events are kept; the oldest is forgotten first. */
@@ -109,7 +109,7 @@ export class Journal {
           label: stage.label,
           rows,
           handler: d.handler ? String(d.handler) : null,
-          message: String(d.message ?? ""),
+          message: eventErrorMessage(d),
         }, MAX_QUARANTINES);
         break;
       }

@@ -76,7 +76,10 @@ Deno.test("heddle run records its run, and workflow logs prints its lines", asyn
     const rejected = lines.filter((l) => l.level === "warn");
     assert.deepEqual(
       rejected.map((l) => [l.stage, l.message]),
-      Array(3).fill(["Slow.1", "1 rows sent to handler `rejected`: row 0 fails on purpose"]),
+      Array(3).fill([
+        "Slow.1",
+        "1 rows sent to handler `rejected`: row 0 was rejected by step `faulty/steps.run`",
+      ]),
     );
     assert.ok(messages(lines).includes("fhub/file.write: 27 rows in, 27 rows out"));
 
@@ -160,7 +163,7 @@ Deno.test("retention deletes old runs with their logs and bounds each run's line
     const lines = messages(await readLogs(["--state", state, bounded]));
     assert.deepEqual(lines.slice(0, 2), [
       "run of `Slow` started on `local`",
-      "1 rows sent to handler `rejected`: row 0 fails on purpose",
+      "1 rows sent to handler `rejected`: row 0 was rejected by step `faulty/steps.run`",
     ]);
     assert.ok(lines.includes("4 more log lines were not kept (the limit is 2 a run)"));
     assert.equal(lines.filter((m) => m.includes("sent to handler")).length, 1);

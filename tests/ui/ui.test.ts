@@ -147,7 +147,8 @@ browserTest(
       }
       assert.equal(number((await texts(page, ".totals .rows-out"))[0]), written);
 
-      // The row the handler caught, with the error message the handler's file holds.
+      // The row the handler caught, as the control plane saw it: where and why, without the
+      // record's text, which only the handler's file holds (docs/security.md).
       const rejected = (await Deno.readTextFile(`${daemon.dir}/data/out/rejected.jsonl`))
         .trim().split("\n").map((l) => JSON.parse(l) as { _error_message: string });
       const quarantine = await page.$eval(
@@ -156,7 +157,8 @@ browserTest(
       );
       assert.equal(quarantine[3], "rejected");
       assert.equal(number(quarantine[2]), rejected.length);
-      assert.equal(quarantine[4], rejected[0]._error_message);
+      assert.match(quarantine[4], /transactions\.csv: record \d+: /);
+      assert.ok(rejected[0]._error_message.startsWith(`${quarantine[4]}: `), quarantine[4]);
       assert.equal(number((await texts(page, ".totals .quarantined"))[0]), rejected.length);
       // The run's stored log, as `heddle workflow logs` has it.
       const log = await texts(page, ".log .line");
@@ -183,7 +185,8 @@ browserTest(
         (tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent!.trim()),
       );
       assert.equal(failedRow[3], "none (the run failed)");
-      assert.match(failedRow[4], /n = 5 throws on purpose/);
+      // The step's own message quotes the row's value: the control plane shows its code only.
+      assert.equal(failedRow[4], "plugin step `faulty/steps.double` failed with USER_CODE");
       assert.ok((await texts(page, ".log .line.error")).length > 0);
       await screenshot(page, "failed-run");
 
