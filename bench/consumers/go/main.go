@@ -109,7 +109,8 @@ func serveHandle(kind byte, payload []byte) (map[string]any, error) {
 }
 
 func serveIPC(kind byte, payload []byte) (map[string]any, error) {
-	reader, err := ipc.NewReader(bytes.NewReader(payload))
+	// A message may be as large as the frame (arrow-go's default limit is 256 MiB).
+	reader, err := ipc.NewReader(bytes.NewReader(payload), ipc.WithBodySizeLimit(int64(len(payload))))
 	if err != nil {
 		return nil, err
 	}
