@@ -118,8 +118,10 @@ export class PlacedRunHandle {
       for (const id of workers) run.worker(id)?.api.cancel(run.runId).catch(() => {});
     };
     await Promise.all([...parts].map(async ([worker, ir]) => {
+      let finished = false;
       const onEvent = (event: RunEvent) => {
         if (event.kind === "run-finished") {
+          finished = true;
           const summary = event.detail.summary as PartSummary;
           summaries.push(summary);
           if (summary.status === "failed") stopOthers();
@@ -142,7 +144,13 @@ export class PlacedRunHandle {
           irJson: JSON.stringify(ir),
           baseDir: run.baseDir,
         }, onEvent).then(() => null);
-        const reason = await Promise.race([execution, gone]);
+        let reason = await Promise.race([execution, gone]);
+        // A stream that ends without the part's result is a worker lost mid-run (killed:
+        // its connection closed), not a part that finished: the run is placed again.
+        if (reason === null && !finished) {
+          reason = `worker ${worker} ended the run's stream without a result`;
+          run.lost(worker, reason);
+        }
         if (reason !== null) {
           lost.push({ worker, reason });
           stopOthers();
