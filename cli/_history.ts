@@ -7,7 +7,13 @@
  * `heddle run`, which has no daemon to ask.
  */
 import { Option } from "@commander-js/extra-typings";
-import { DEFAULT_LIMITS, type HistoryApi, openHistory } from "../runtime/control/mod.ts";
+import {
+  DEFAULT_LIMITS,
+  type HistoryApi,
+  isPostgresUrl,
+  openHistory,
+  StateStoreError,
+} from "../runtime/control/mod.ts";
 import {
   connectControlPlane,
   ControlError,
@@ -34,9 +40,9 @@ export function keepLogLinesOption() {
   ).argParser(parsePositiveInt).default(DEFAULT_LIMITS.keepLogLines);
 }
 
-/** The history database inside a state directory. */
+/** The history database inside a state directory, or the PostgreSQL one `--state` names. */
 export function historyPath(state: string): string {
-  return `${state}/control.db`;
+  return isPostgresUrl(state) ? state : `${state}/control.db`;
 }
 
 export interface HistoryOptions extends CredentialOptions {
@@ -66,6 +72,7 @@ export async function withHistory<T>(
           "to ask a control plane)",
       );
     }
+    if (e instanceof StateStoreError) throw new CliError(e.message);
     throw e;
   }
   return await callApi(api, options.server, fn);

@@ -9,16 +9,17 @@ import { Command, Option, type OptionValues } from "@commander-js/extra-typings"
 import { ensurePrivateDir } from "../../runtime/fs/mod.ts";
 import {
   ControlPlane,
+  type ControlPlaneOptions,
   DEFAULT_COMPILE_TIMEOUT_MS,
+  DEFAULT_LEASE_MS,
   DEFAULT_LIMITS,
   DEFAULT_WORKER_TIMEOUT_MS,
-  HEARTBEAT_MS,
+  StandbyGate,
 } from "../../runtime/control/mod.ts";
 import { serveFlight } from "../../runtime/dataplane/mod.ts";
 import type { Worker } from "../../runtime/worker/mod.ts";
 import {
   checkListen,
-  connectControlPlane,
   connectWorker,
   type Credentials,
   type Listening,
@@ -32,7 +33,9 @@ import { nodeCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { createWorker } from "../_deploy.ts";
 import { detectRuntimes } from "../../runtime/worker/mod.ts";
 import { startUi, uiListenOption } from "../_ui.ts";
-import { historyPath, keepLogLinesOption, keepRunsOption } from "../_history.ts";
+import { keepLogLinesOption, keepRunsOption } from "../_history.ts";
+import { type Leadership, openLeadership, stateError, stateStoreOf } from "../_state.ts";
+import { joinControlPlane } from "../_join.ts";
 
 function commaList(value: string): string[] {
   return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -67,6 +70,8 @@ interface NodeOptions {
   keepRuns: number;
   keepLogLines: number;
   compileTimeout: number;
+  /** Seconds a PostgreSQL state database's leader lease lasts without renewal. */
+  leaderLease: number;
   memoryBudget?: number;
   /** `--ui-listen`: undefined is the default address, `off` no UI. */
   uiListen?: string;
@@ -125,6 +130,13 @@ function withNodeOptions<
     .addOption(keepLogLinesOption())
     .addOption(uiListenOption())
     .option(
+      "--leader-lease <seconds>",
+      "with --state postgres://…: how long the leading control plane's lease lasts unrenewed " +
+        "(a standby takes over this long after the leader died)",
+      parsePositiveInt,
+      DEFAULT_LEASE_MS / 1000,
+    )
+    .option(
       "--compile-timeout <duration>",
       "longest one deploy may compile (compiling runs on its own thread)",
       parseDuration,
@@ -161,7 +173,11 @@ export function clusterCommand(term: Terminal, exit: { code: number }) {
       .option("--control-plane", "run the control plane on this node")
       .option("--worker", "run a worker on this node")
       .option("--listen <address>", "where the control plane listens", DEFAULT_CONTROL_ADDRESS)
-      .option("--join <address>", "the control plane a worker registers with")
+      .option(
+        "--join <addresses>",
+        "the control plane a worker registers with (several, comma-separated: it follows " +
+          "the one that leads)",
+      )
       .option("--worker-listen <address>", "where the worker listens", "127.0.0.1:0")
       .option(
         "--flight-listen <address>",
@@ -213,11 +229,14 @@ export function clusterCommand(term: Terminal, exit: { code: number }) {
 }
 
 /** Runs the node until SIGINT or SIGTERM, then drains and closes; returns the exit code. */
-async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
+async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
   // Shutdown order matters: the worker drains its runs first (their events still reach the
   // control plane), then the servers stop, then the control plane's database closes.
+  const store = stateStoreOf(given.state);
+  const options = { ...given, state: store.dir };
   let worker: Worker | null = null;
   let control: ControlPlane | null = null;
+  let leadership: Leadership | null = null;
   let heartbeat: (() => void) | null = null;
   const servers: Listening[] = [];
   const announce = (role: string, address: string) => {
@@ -240,8 +259,23 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
     if (options.controlPlane) {
       // With --token-file nothing else has made the state directory yet.
       ensurePrivateDir(options.state);
-      control = new ControlPlane({
-        database: historyPath(options.state),
+      if (store.postgres) {
+        leadership = await openLeadership(
+          term,
+          store.database,
+          options.leaderLease * 1000,
+          stopRequested,
+        );
+      }
+      // Served before this process leads (a standby refuses calls with the leader's
+      // address); a SQLite control plane leads at once, before the next call is read.
+      const gate = leadership?.gate ?? new StandbyGate();
+      const server = await serveControlPlane(gate.api, options.listen, credentials);
+      servers.push(server);
+      controlAddress = server.address;
+      announce("control plane", server.address);
+      if (leadership && !await leadership.lead(server.address)) return ExitCode.ok;
+      control = newControlPlane(store.database, {
         connect: (info) => connectWorker(info.address, credentials),
         workerTimeoutMs: (options.workerTimeout ?? DEFAULT_WORKER_TIMEOUT_S) * 1000,
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
@@ -253,10 +287,7 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
         },
         compileTimeoutMs: options.compileTimeout,
       });
-      const server = await serveControlPlane(control, options.listen, credentials);
-      servers.push(server);
-      controlAddress = server.address;
-      announce("control plane", server.address);
+      gate.lead(control);
       const ui = startUi(term, {
         control,
         address: options.uiListen,
@@ -286,7 +317,6 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
         flightAddress = flight.address;
         announce("flight", flight.address);
       }
-      const client = connectControlPlane(controlAddress, credentials);
       const info = {
         id: worker.id,
         address: options.advertise ?? server.address,
@@ -295,18 +325,7 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
         labels: options.labels ?? [],
         flightAddress,
       };
-      try {
-        await client.registerWorker(info);
-      } catch (e) {
-        client.close();
-        throw new CliError(
-          `cannot register with the control plane at ${controlAddress}: ${(e as Error).message}`,
-        );
-      }
-      // Registering again is the heartbeat; it also makes a restarted control plane know
-      // this worker again. A control plane away for a while is tried again the next time.
-      const timer = setInterval(() => client.registerWorker(info).catch(() => {}), HEARTBEAT_MS);
-      heartbeat = () => (clearInterval(timer), client.close());
+      heartbeat = await joinControlPlane(commaList(controlAddress), info, credentials);
     }
     // Schedules fire once the node's own worker (if any) has registered: a firing missed
     // while the daemon was down runs now rather than failing for want of a worker.
@@ -320,6 +339,19 @@ async function runNode(term: Terminal, options: NodeOptions): Promise<number> {
     control?.disconnect(); // clients before servers: see ControlPlane.disconnect
     for (const server of servers) await server.close();
     control?.close();
+    await leadership?.close();
+  }
+}
+
+/** A control plane on the state database (errors of a PostgreSQL one: one line, exit 1). */
+function newControlPlane(
+  database: string,
+  options: Omit<ControlPlaneOptions, "database">,
+): ControlPlane {
+  try {
+    return new ControlPlane({ ...options, database });
+  } catch (e) {
+    return stateError(e);
   }
 }
 

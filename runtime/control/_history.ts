@@ -5,7 +5,6 @@
  * its owner (host, process, instance) and only runs whose owner is gone are closed as
  * failed when a history opens. It stores metadata and messages only, never a row's values.
  */
-import type { DatabaseSync } from "node:sqlite";
 import type {
   ListLogsRequest,
   LogLevel,
@@ -14,7 +13,7 @@ import type {
   Run,
   RunStatus,
 } from "../protocol/mod.ts";
-import { openDatabase, type Row, writeTransaction } from "./_store.ts";
+import { openDatabase, type Row, type StateDb, writeTransaction } from "./_store.ts";
 
 /** A run as stored: exactly the control channel's `Run`. */
 export type RunRecord = Run;
@@ -77,7 +76,7 @@ const ADDED_COLUMNS: Record<string, string> = {
 const openHere = new Set<string>();
 
 export class History {
-  #db: DatabaseSync;
+  #db: StateDb;
   /** `host/pid/instance`: who writes this history's runs. */
   readonly owner: string;
   #instance = crypto.randomUUID();
@@ -86,6 +85,9 @@ export class History {
   constructor(path: string) {
     this.#db = openDatabase(path);
     this.owner = `${Deno.hostname()}/${Deno.pid}/${this.#instance}`;
+    openHere.add(this.#instance);
+    // PostgreSQL's tables are made when it is opened; its leader closes orphans (`_lease.ts`).
+    if (this.#db.dialect === "postgres") return;
     writeTransaction(this.#db, () => {
       this.#db.exec(schema);
       const have = new Set(
@@ -95,7 +97,6 @@ export class History {
         if (!have.has(name)) this.#db.exec(`alter table runs add column ${name} ${type}`);
       }
     });
-    openHere.add(this.#instance);
     this.#closeOrphans();
   }
 

@@ -15,6 +15,7 @@ import {
   type RunStatus,
 } from "../protocol/mod.ts";
 import { History, LIVE_STATUSES } from "./_history.ts";
+import { isPostgresUrl } from "./_store_pg.ts";
 
 /** What reads the history. */
 export type HistoryApi = Pick<ControlApi, "getRun" | "listRuns" | "listLogs">;
@@ -74,7 +75,7 @@ export class HistoryQueries implements HistoryApi {
  */
 export function openHistory(path: string): HistoryApi & { close(): void } {
   try {
-    Deno.statSync(path);
+    if (!isPostgresUrl(path)) Deno.statSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
       throw new ControlError(`no run history at ${path}`, "not-found");

@@ -5,8 +5,7 @@
  * claiming a firing is one conditional update, so that it happens once even if two control
  * planes share the database.
  */
-import type { DatabaseSync } from "node:sqlite";
-import { openDatabase, type Row } from "./_store.ts";
+import { openDatabase, type Row, type StateDb } from "./_store.ts";
 
 export interface ScheduleRecord {
   workflow: string;
@@ -33,18 +32,21 @@ create table if not exists schedules (
 `;
 
 export class ScheduleStore {
-  #db: DatabaseSync;
+  #db: StateDb;
 
   constructor(path: string) {
     this.#db = openDatabase(path);
-    this.#db.exec(schema);
+    if (this.#db.dialect === "sqlite") this.#db.exec(schema);
   }
 
   /** Creates or replaces the schedule of `s.workflow`. */
   save(s: Omit<ScheduleRecord, "lastAt" | "lastOutcome">): ScheduleRecord {
     this.#db.prepare(
-      "insert or replace into schedules (workflow, cron, every_ms, allow_overlap, created_at, " +
-        "next_at) values (?, ?, ?, ?, ?, ?)",
+      "insert into schedules (workflow, cron, every_ms, allow_overlap, created_at, next_at) " +
+        "values (?, ?, ?, ?, ?, ?) on conflict(workflow) do update set cron = excluded.cron, " +
+        "every_ms = excluded.every_ms, allow_overlap = excluded.allow_overlap, " +
+        "created_at = excluded.created_at, next_at = excluded.next_at, last_at = 0, " +
+        "last_outcome = ''",
     ).run(s.workflow, s.cron, s.everyMs, s.allowOverlap ? 1 : 0, s.createdAt, s.nextAt);
     return this.get(s.workflow)!;
   }

@@ -1,10 +1,14 @@
 /**
- * The control plane's memory of what was deployed: workflow definitions in an embedded
- * SQLite database (`node:sqlite`), so that a restarted `heddle local` still knows them, and
- * the opening of that database shared with the run history (`_history.ts`). It stores
- * metadata only, never record payloads.
+ * The control plane's memory of what was deployed: workflow definitions in the state
+ * database, so that a restarted `heddle local` still knows them, and the opening of that
+ * database shared with the run history (`_history.ts`), the schedules and the workers. The
+ * state database is an embedded SQLite file (`node:sqlite`) or, for `--state
+ * postgres://…`, a PostgreSQL database (`_store_pg.ts`); both are used synchronously
+ * through `StateDb`, with SQLite's spelling of SQL. It stores metadata only, never record
+ * payloads.
  */
 import { DatabaseSync } from "node:sqlite";
+import { isPostgresUrl, openPostgres } from "./_store_pg.ts";
 
 /** One deploy: the program's (secret-free) source and IR, stored once for its workflows. */
 export interface DeployRecord {
@@ -35,30 +39,52 @@ create table if not exists deployed (
   deployed_at text not null);
 `;
 
-/** A row as `node:sqlite` returns it. */
+/** A row as the state database returns it (PostgreSQL's 64-bit integers come as text). */
 export type Row = Record<string, string | number | null>;
 
+/** A value bound to a statement's `?`. */
+export type StateValue = string | number | bigint | null;
+
+/** A prepared statement: `node:sqlite`'s `StatementSync`, as much as the stores use. */
+export interface StateStatement {
+  run(...params: StateValue[]): { changes: number | bigint };
+  get(...params: StateValue[]): unknown;
+  all(...params: StateValue[]): unknown[];
+}
+
+/** The state database, SQLite or PostgreSQL; statements are written in SQLite's SQL. */
+export interface StateDb {
+  /** PostgreSQL's tables are made by `_store_pg.ts`: SQLite's schemas apply to SQLite only. */
+  readonly dialect: "sqlite" | "postgres";
+  exec(sql: string): void;
+  prepare(sql: string): StateStatement;
+  close(): void;
+}
+
 /**
- * Opens (creating if needed) the database at `path`, readable by this user only (SQLite
+ * Opens the state database: a `postgres://` connection string (see `_store_pg.ts`), or
+ * the SQLite file at `path`, created if needed and readable by this user only (SQLite
  * gives its journal files the database's mode); `:memory:` keeps nothing. Several
  * processes may share one file (`heddle run` next to a daemon): WAL lets readers go on
  * while one writes, and a writer waits up to 5 s for another's lock instead of failing.
  */
-export function openDatabase(path: string): DatabaseSync {
+export function openDatabase(path: string): StateDb {
+  if (isPostgresUrl(path)) return openPostgres(path);
   if (path !== ":memory:") makePrivate(path);
   const db = new DatabaseSync(path);
   // In WAL mode `synchronous = normal` cannot corrupt the database; a power cut may lose the
   // last moments of history, and a run no longer pays an fsync for every attempt it records.
   db.exec("pragma busy_timeout = 5000; pragma journal_mode = wal; pragma synchronous = normal;");
-  return db;
+  return Object.assign(db, { dialect: "sqlite" as const });
 }
 
 /**
- * Runs `fn` in a write transaction taken at once (`begin immediate`), so that two processes
- * never both read and then both try to write, which SQLite would refuse without waiting.
+ * Runs `fn` in a write transaction. SQLite's is taken at once (`begin immediate`), so that
+ * two processes never both read and then both try to write, which SQLite would refuse
+ * without waiting; PostgreSQL locks the rows a statement writes.
  */
-export function writeTransaction<T>(db: DatabaseSync, fn: () => T): T {
-  db.exec("begin immediate");
+export function writeTransaction<T>(db: StateDb, fn: () => T): T {
+  db.exec(db.dialect === "sqlite" ? "begin immediate" : "begin");
   try {
     const result = fn();
     db.exec("commit");
@@ -70,13 +96,15 @@ export function writeTransaction<T>(db: DatabaseSync, fn: () => T): T {
 }
 
 export class Store {
-  #db: DatabaseSync;
+  #db: StateDb;
 
   /** Opens the deploys kept at `path` (see `openDatabase`). */
   constructor(path: string) {
     this.#db = openDatabase(path);
-    this.#db.exec(schema);
-    this.#migrate();
+    if (this.#db.dialect === "sqlite") {
+      this.#db.exec(schema);
+      this.#migrate();
+    }
   }
 
   /**
@@ -86,17 +114,18 @@ export class Store {
   saveDeploy(deploy: DeployRecord, workflows: string[]): number {
     const now = new Date().toISOString();
     return writeTransaction(this.#db, () => {
-      const { lastInsertRowid } = this.#db.prepare(
-        "insert into deploys (file, source, ir_json, base_dir, deployed_at) values (?, ?, ?, ?, ?)",
-      ).run(deploy.file, deploy.source, deploy.irJson, deploy.baseDir, now);
+      const { id } = this.#db.prepare(
+        "insert into deploys (file, source, ir_json, base_dir, deployed_at) " +
+          "values (?, ?, ?, ?, ?) returning id",
+      ).get(deploy.file, deploy.source, deploy.irJson, deploy.baseDir, now) as Row;
       const upsert = this.#db.prepare(
         "insert into deployed (name, deploy_id, version, deployed_at) values (?, ?, 1, ?) " +
           "on conflict(name) do update set deploy_id = excluded.deploy_id, " +
-          "version = version + 1, deployed_at = excluded.deployed_at",
+          "version = deployed.version + 1, deployed_at = excluded.deployed_at",
       );
-      for (const name of workflows) upsert.run(name, lastInsertRowid, now);
+      for (const name of workflows) upsert.run(name, id, now);
       this.#db.exec("delete from deploys where id not in (select deploy_id from deployed)");
-      return Number(lastInsertRowid);
+      return Number(id);
     });
   }
 
@@ -144,12 +173,13 @@ export class Store {
     if (!old) return;
     this.#db.exec("begin");
     for (const r of this.#db.prepare("select * from workflows").all() as Row[]) {
-      const { lastInsertRowid } = this.#db.prepare(
-        "insert into deploys (file, source, ir_json, base_dir, deployed_at) values (?, ?, ?, ?, ?)",
-      ).run(r.file, r.source, r.ir_json, r.base_dir, r.deployed_at);
+      const { id } = this.#db.prepare(
+        "insert into deploys (file, source, ir_json, base_dir, deployed_at) " +
+          "values (?, ?, ?, ?, ?) returning id",
+      ).get(r.file, r.source, r.ir_json, r.base_dir, r.deployed_at) as Row;
       this.#db.prepare("insert or replace into deployed values (?, ?, ?, ?)").run(
         r.name,
-        lastInsertRowid,
+        id,
         r.version,
         r.deployed_at,
       );

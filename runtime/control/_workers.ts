@@ -6,8 +6,8 @@
  * so a restarted control plane reconnects to them at once (they also re-register by
  * themselves). A worker attached in-process never times out.
  */
-import { DatabaseSync } from "node:sqlite";
 import type { WorkerApi, WorkerInfo } from "../protocol/mod.ts";
+import { openDatabase, type Row, type StateDb } from "./_store.ts";
 
 /** How long a worker may stay silent before it is declared dead, by default. */
 export const DEFAULT_WORKER_TIMEOUT_MS = 10_000;
@@ -39,17 +39,17 @@ create table if not exists workers (
 
 export class WorkerRoster {
   #entries = new Map<string, WorkerEntry>();
-  #db: DatabaseSync | null;
+  #db: StateDb | null;
   #options: RosterOptions;
   #timer: ReturnType<typeof setInterval>;
 
   constructor(options: RosterOptions) {
     this.#options = options;
-    this.#db = options.database === ":memory:" ? null : new DatabaseSync(options.database);
-    this.#db?.exec("pragma busy_timeout = 5000;");
-    this.#db?.exec(schema);
+    this.#db = options.database === ":memory:" ? null : openDatabase(options.database);
+    if (this.#db?.dialect === "sqlite") this.#db.exec(schema);
     if (options.connect) {
-      for (const row of this.#db?.prepare("select info_json from workers").all() ?? []) {
+      const rows = (this.#db?.prepare("select info_json from workers").all() ?? []) as Row[];
+      for (const row of rows) {
         this.#connect(JSON.parse(String(row.info_json)) as WorkerInfo);
       }
     }

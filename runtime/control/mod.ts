@@ -24,3 +24,6 @@ export {
 } from "./_placement.ts";
 export { parseCron, parseEvery, ScheduleSyntaxError } from "./_schedule_cron.ts";
 export { DEFAULT_WORKER_TIMEOUT_MS, HEARTBEAT_MS } from "./_workers.ts";
+export { DEFAULT_LEASE_MS, type Leader, LeaderLease } from "./_lease.ts";
+export { StandbyGate } from "./_lease_gate.ts";
+export { describeDatabase, isPostgresUrl, StateStoreError } from "./_store_pg.ts";

@@ -1,0 +1,64 @@
+/**
+ * How a cluster worker stays registered: it registers with its control plane and again
+ * every `HEARTBEAT_MS` (its heartbeat, which also makes a restarted control plane know it
+ * again). Given several control planes on one PostgreSQL state database (`--join A,B`),
+ * it registers with the one that leads: a call refused by a standby, or by a control plane
+ * that is gone, moves it on to the next address at once.
+ */
+import { HEARTBEAT_MS } from "../runtime/control/mod.ts";
+import { connectControlPlane, type Credentials, type WorkerInfo } from "../runtime/protocol/mod.ts";
+import { CliError } from "./_terminal.ts";
+
+/** Registers `info` with whichever of `addresses` accepts it; returns the stop. */
+export async function joinControlPlane(
+  addresses: string[],
+  info: WorkerInfo,
+  credentials: Credentials,
+): Promise<() => void> {
+  const clients = new Map<string, ReturnType<typeof connectControlPlane>>();
+  const client = (address: string) => {
+    let c = clients.get(address);
+    if (!c) clients.set(address, c = connectControlPlane(address, credentials));
+    return c;
+  };
+  const closeAll = () => clients.forEach((c) => c.close());
+  let current = 0;
+  /** Tries the address that took the last heartbeat first, then each other in turn. */
+  const register = async () => {
+    const refusals: string[] = [];
+    for (let i = 0; i < addresses.length; i++) {
+      const at = (current + i) % addresses.length;
+      try {
+        await client(addresses[at]).registerWorker(info);
+        current = at;
+        return;
+      } catch (e) {
+        refusals.push(`${addresses[at]}: ${(e as Error).message}`);
+      }
+    }
+    throw new Error(refusals.join("; "));
+  };
+  try {
+    await register();
+  } catch (e) {
+    closeAll();
+    const which = addresses.length === 1 ? `the control plane at` : "any control plane of";
+    throw new CliError(
+      `cannot register with ${which} ${
+        addresses.length === 1 ? addresses[0] : addresses.join(", ")
+      }: ${
+        addresses.length === 1
+          ? (e as Error).message.replace(`${addresses[0]}: `, "")
+          : (e as Error).message
+      }`,
+    );
+  }
+  // A control plane away for a while is tried again the next time.
+  let beating = false;
+  const timer = setInterval(() => {
+    if (beating) return;
+    beating = true;
+    register().catch(() => {}).finally(() => beating = false);
+  }, HEARTBEAT_MS);
+  return () => (clearInterval(timer), closeAll());
+}
