@@ -78,9 +78,14 @@ async function connect(): Promise<void> {
   };
   c.on("error", broken);
   c.on("end", broken);
-  await c.connect();
-  // The fence (`_store_pg.ts`) compares this with the lease's holder.
-  await c.query("select set_config('heddle.holder', $1, false)", [connection.holder]);
+  try {
+    await c.connect();
+    // The fence (`_store_pg.ts`) compares this with the lease's holder.
+    await c.query("select set_config('heddle.holder', $1, false)", [connection.holder]);
+  } catch (e) {
+    broken();
+    throw e;
+  }
   client = c;
 }
 

@@ -1,0 +1,164 @@
+/**
+ * Two control planes on one PostgreSQL state database: one leads, the other stands by and
+ * refuses calls with the leader's address; when the leader is killed with -9 the standby
+ * takes the lease once it expires, a worker given both addresses follows it, and runs go
+ * on. And the fence: a control plane whose lease another one took can no longer write.
+ */
+import assert from "node:assert/strict";
+import pg from "pg";
+import { heddle } from "../_cli.ts";
+import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
+import { freePort } from "../e2e/_fixtures.ts";
+import { serviceConfig, serviceTest } from "../services/mod.ts";
+import { startNode, stateDatabase } from "./_fixtures.ts";
+import { LeaderLease, StateStoreError } from "../../runtime/control/mod.ts";
+import { Store } from "../../runtime/control/_store.ts";
+
+serviceTest(
+  "kill -9 of the leading control plane: the standby takes over, the worker follows, runs go on",
+  ["postgres"],
+  async () => {
+    await using db = await stateDatabase();
+    const dir = await quickstartCopy();
+    const token = `${dir}/token`;
+    await Deno.writeTextFile(token, "f".repeat(64), { mode: 0o600 });
+    const env = { ...quickstartEnv, HEDDLE_STATE_DIR: `${dir}/home` };
+    const [a, b] = [`127.0.0.1:${freePort()}`, `127.0.0.1:${freePort()}`];
+    const controlPlane = (listen: string, ready: RegExp) =>
+      startNode(
+        [
+          "cluster",
+          "--control-plane",
+          "--listen",
+          listen,
+          "--state",
+          db.url,
+          "--token-file",
+          token,
+          "--leader-lease",
+          "3",
+          "--worker-timeout",
+          "2",
+          "--ui-listen",
+          "off",
+        ],
+        ready,
+        env,
+      );
+    const leader = await controlPlane(a, /leading the state database/);
+    const standby = await controlPlane(b, /standby: the leader is at /);
+    const worker = await startNode(
+      [
+        "cluster",
+        "--worker",
+        "--join",
+        `${a},${b}`,
+        "--token-file",
+        token,
+        "--allow-path",
+        dir,
+      ],
+      /worker listening on/,
+      env,
+    );
+    const ask = (server: string, args: string[]) =>
+      heddle([...args.slice(0, 2), "--server", server, "--token-file", token, ...args.slice(2)], {
+        env,
+      });
+    try {
+      assert.match(standby.stderr.text, new RegExp(`standby: the leader is at ${a}`));
+      const refused = await ask(b, ["workflow", "list"]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, new RegExp(`standby: the leader is at ${a}`));
+
+      const deployed = await ask(a, ["workflow", "deploy", `${dir}/quickstart.he`]);
+      assert.equal(deployed.code, 0, deployed.stderr);
+      const first = await ask(a, ["workflow", "start", "--wait", "--output", "json", "Quickstart"]);
+      assert.equal(first.code, 0, first.stderr);
+      const firstRun = JSON.parse(first.stdout).runs[0];
+
+      const killed = Date.now();
+      await leader.stop("SIGKILL");
+      await standby.stderr.waitFor(/leading the state database/);
+      const tookOverMs = Date.now() - killed;
+      console.log(`the standby led ${tookOverMs} ms after the leader was killed (lease 3 s)`);
+      // Within the lease and one try of the standby (a third of it), with room for a loaded
+      // machine: never "whenever the old leader's connection times out".
+      assert.ok(tookOverMs < 15_000, `took over after ${tookOverMs} ms`);
+
+      // Past the worker timeout: the worker is still known only if it registers with the
+      // new leader by itself.
+      await new Promise((r) => setTimeout(r, 4_000));
+      const runs = await ask(b, ["workflow", "runs", "--output", "json"]);
+      assert.equal(runs.code, 0, runs.stderr);
+      assert.deepEqual(JSON.parse(runs.stdout).runs.map((r: { id: string }) => r.id), [
+        firstRun.id,
+      ]);
+      const second = await ask(b, [
+        "workflow",
+        "start",
+        "--wait",
+        "--output",
+        "json",
+        "Quickstart",
+      ]);
+      assert.equal(second.code, 0, second.stderr);
+      const secondRun = JSON.parse(second.stdout).runs[0];
+      assert.equal(secondRun.status, "succeeded");
+      assert.equal(secondRun.worker, firstRun.worker);
+      for (const node of [standby, worker]) {
+        assert.ok(!node.stderr.text.includes(`:${serviceConfig.postgres.password}@`));
+      }
+    } finally {
+      await worker.stop();
+      await standby.stop();
+      await leader.stop("SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+serviceTest(
+  "a control plane whose lease another one took cannot write, and is told it lost the lease",
+  ["postgres"],
+  async () => {
+    await using db = await stateDatabase();
+    const lease = await LeaderLease.open(db.url, 600);
+    const store = new Store(db.url);
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    const deploy = { file: "a.he", source: "", irJson: "{}", baseDir: "/" };
+    try {
+      // Nobody leads yet: nobody may write.
+      assert.throws(() => store.saveDeploy(deploy, ["A"]), fenced);
+      assert.equal(await lease.tryAcquire("127.0.0.1:1"), true);
+      assert.equal(store.saveDeploy(deploy, ["A"]), 1);
+      const lost = new Promise<string>((resolve) => lease.startRenewing(resolve));
+      // Another control plane takes the lease (as if this one had been paused past it).
+      await admin.query(
+        "update heddle_leader set holder = 'elsewhere', address = '10.0.0.9:7447', " +
+          "epoch = epoch + 1, expires_at = now() + interval '1 minute'",
+      );
+      assert.throws(() => store.saveDeploy(deploy, ["B"]), fenced);
+      assert.match(await lost, /another control plane \(10\.0\.0\.9:7447\) took the leader lease/);
+      assert.deepEqual(store.workflows().map((w) => w.name), ["A"]);
+      // An expired lease of its own does not let it write either.
+      await admin.query(
+        "update heddle_leader set holder = $1, expires_at = now() - interval '1 second'",
+        [lease.holder],
+      );
+      assert.throws(() => store.saveDeploy(deploy, ["C"]), fenced);
+      assert.deepEqual(store.workflows().map((w) => w.name), ["A"]);
+    } finally {
+      await admin.end();
+      store.close();
+      await lease.close();
+    }
+  },
+);
+
+function fenced(e: unknown): boolean {
+  assert.ok(e instanceof StateStoreError);
+  assert.match(e.message, /does not hold the leader lease/);
+  return true;
+}
