@@ -11,9 +11,14 @@
  */
 import pg from "pg";
 import { redactUrls } from "../redact/mod.ts";
-import { describeDatabase, openPostgres, STATE_HOLDER, StateStoreError } from "./_store_pg.ts";
+import {
+  CONNECT_TIMEOUT_MS,
+  describeDatabase,
+  openPostgres,
+  STATE_HOLDER,
+  StateStoreError,
+} from "./_store_pg.ts";
 import type { StateDb } from "./_store.ts";
-import { CONNECT_TIMEOUT_MS } from "./_store_pg_thread.ts";
 
 /** How long a lease lasts without renewal, by default (`--leader-lease`). */
 export const DEFAULT_LEASE_MS = 10_000;

@@ -15,13 +15,22 @@
  */
 import { MessageChannel, type MessagePort, receiveMessageOnPort } from "node:worker_threads";
 import type { StateDb, StateStatement, StateValue } from "./_store.ts";
-import {
-  type Answer,
-  CONNECT_TIMEOUT_MS,
-  QUERY_TIMEOUT_MS,
-  type Request,
-} from "./_store_pg_thread.ts";
 import { redactUrls } from "../redact/mod.ts";
+
+/** What the thread (`_store_pg_thread.ts`) is sent: the connection first, then statements. */
+export type Request =
+  | { kind: "open"; url: string; holder: string; port: MessagePort; flag: SharedArrayBuffer }
+  | { kind: "query"; sql: string; params: unknown[] }
+  | { kind: "exec"; sql: string };
+
+/** What the thread answers (on the port). */
+export type Answer =
+  | { ok: true; rows: Record<string, unknown>[]; changes: number }
+  | { ok: false; message: string; code: string };
+
+/** Client-side limits, so that a database gone silent fails a call instead of hanging it. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+export const QUERY_TIMEOUT_MS = 15_000;
 
 /** Whether `state` names a PostgreSQL database rather than a SQLite file. */
 export function isPostgresUrl(state: string): boolean {

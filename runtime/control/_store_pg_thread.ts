@@ -7,23 +7,10 @@
  * callers stay synchronous, as they are with SQLite, and pg's asynchronous client still
  * does the talking.
  */
+/// <reference lib="deno.worker" />
 import pg from "pg";
 import type { MessagePort } from "node:worker_threads";
-
-/** What the caller sends: the connection first, then statements. */
-export type Request =
-  | { kind: "open"; url: string; holder: string; port: MessagePort; flag: SharedArrayBuffer }
-  | { kind: "query"; sql: string; params: unknown[] }
-  | { kind: "exec"; sql: string };
-
-/** What this thread answers (on the port). */
-export type Answer =
-  | { ok: true; rows: Record<string, unknown>[]; changes: number }
-  | { ok: false; message: string; code: string };
-
-/** Client-side limits, so that a database gone silent fails a call instead of hanging it. */
-export const CONNECT_TIMEOUT_MS = 5_000;
-export const QUERY_TIMEOUT_MS = 15_000;
+import { type Answer, CONNECT_TIMEOUT_MS, QUERY_TIMEOUT_MS, type Request } from "./_store_pg.ts";
 
 let client: pg.Client | null = null;
 /** How to connect again after the connection broke (the database restarted, a timeout). */
