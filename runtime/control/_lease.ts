@@ -10,11 +10,11 @@
  * leader's statements are refused, however late they arrive.
  */
 import pg from "pg";
-import { redactUrls } from "../redact/mod.ts";
 import {
   CONNECT_TIMEOUT_MS,
   describeDatabase,
   openPostgres,
+  pgReason,
   STATE_HOLDER,
   StateStoreError,
 } from "./_store_pg.ts";
@@ -73,7 +73,7 @@ export class LeaderLease {
       await client.end().catch(() => {});
       tables.close();
       throw new StateStoreError(
-        `cannot use the state database ${where}: ${redactUrls(String((e as Error).message))}`,
+        `cannot use the state database ${where}: ${pgReason(String((e as Error).message))}`,
         String((e as { code?: string }).code ?? ""),
       );
     }
@@ -183,7 +183,7 @@ export class LeaderLease {
           this.#stop();
           lost(
             `the leader lease of the state database ${this.#where} could not be renewed for ` +
-              `${this.#leaseMs / 1000} s: ${redactUrls(String((e as Error).message))}`,
+              `${this.#leaseMs / 1000} s: ${pgReason(String((e as Error).message))}`,
           );
         }
       } finally {

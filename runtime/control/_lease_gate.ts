@@ -16,7 +16,7 @@ export class StandbyGate {
     get: (_, name: string) => (...args: unknown[]) => {
       const target = this.#target as unknown as Record<string, (...a: unknown[]) => unknown>;
       if (target) return target[name](...args);
-      return Promise.reject(new ControlError(this.refusal(), "unavailable"));
+      return Promise.reject(new ControlError(this.refusal(), "not-leader"));
     },
   });
 

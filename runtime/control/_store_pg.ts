@@ -187,7 +187,7 @@ class PgConnection {
     if (!answer.ok) {
       this.terminate();
       throw new StateStoreError(
-        `cannot use the state database ${this.#where}: ${reason(answer.message)}`,
+        `cannot use the state database ${this.#where}: ${pgReason(answer.message)}`,
         answer.code,
       );
     }
@@ -217,7 +217,7 @@ class PgConnection {
     if (answer.ok) return answer;
     const message = answer.code === FENCED
       ? answer.message
-      : `the state database ${this.#where}: ${reason(answer.message)}`;
+      : `the state database ${this.#where}: ${pgReason(answer.message)}`;
     throw new StateStoreError(message, answer.code);
   }
 
@@ -241,8 +241,14 @@ class PgConnection {
   }
 }
 
-/** pg's message with any connection string's password masked. */
-function reason(message: string): string {
+/**
+ * pg's message as a reason: any connection string's password masked, and pg's words for a
+ * password it was not given said plainly.
+ */
+export function pgReason(message: string): string {
+  if (/client password must be a string/.test(message)) {
+    return "the server asks for a password: give it in $PGPASSWORD (or in the connection string)";
+  }
   return redactUrls(message);
 }
 

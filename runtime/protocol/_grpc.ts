@@ -60,6 +60,7 @@ const statusOf = {
   "invalid": grpc.status.INVALID_ARGUMENT,
   "unavailable": grpc.status.UNAVAILABLE,
   "unauthenticated": grpc.status.UNAUTHENTICATED,
+  "not-leader": grpc.status.FAILED_PRECONDITION,
 } as const;
 
 function toStatus(e: unknown): grpc.ServiceError {

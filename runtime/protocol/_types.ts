@@ -207,7 +207,8 @@ export interface WorkerApi {
 export class ControlError extends Error {
   constructor(
     message: string,
-    readonly code: "not-found" | "invalid" | "unavailable" | "unauthenticated",
+    /** `not-leader`: a standby control plane refused the call (docs/cluster.md). */
+    readonly code: "not-found" | "invalid" | "unavailable" | "unauthenticated" | "not-leader",
   ) {
     super(message);
   }

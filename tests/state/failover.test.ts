@@ -69,7 +69,10 @@ serviceTest(
       assert.match(standby.stderr.text, new RegExp(`standby: the leader is at ${a}`));
       const refused = await ask(b, ["workflow", "list"]);
       assert.equal(refused.code, 1);
-      assert.match(refused.stderr, new RegExp(`standby: the leader is at ${a}`));
+      assert.equal(
+        refused.stderr,
+        `heddle: this control plane is a standby: the leader is at ${a}\n`,
+      );
 
       const deployed = await ask(a, ["workflow", "deploy", `${dir}/quickstart.he`]);
       assert.equal(deployed.code, 0, deployed.stderr);
