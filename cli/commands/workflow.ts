@@ -7,16 +7,23 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { basename } from "node:path";
 import { snapshotPath } from "../../compiler/mod.ts";
 import {
+  type Attempt,
   connectControlPlane,
   type ControlApi,
   type CredentialOptions,
   type DeployFile,
   type Run,
+  type RunDetails,
   type RunPage,
   type ScheduleInfo,
   type SetScheduleRequest,
 } from "../../runtime/protocol/mod.ts";
-import { parseCron, parseEvery, ScheduleSyntaxError } from "../../runtime/control/mod.ts";
+import {
+  parseCron,
+  parseEvery,
+  ScheduleSyntaxError,
+  troubledAttempts,
+} from "../../runtime/control/mod.ts";
 import { CliError, ExitCode, jsonLine, readSourceFile, type Terminal } from "../_terminal.ts";
 import { example, outputOption, parsePositiveInt } from "../_options.ts";
 import { collectOverrides, envFileOption, printWireDiagnostics, setOption } from "../_deploy.ts";
@@ -134,9 +141,16 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
   sub("status", "show a run (from --server, else from the history in --state)")
     .argument("<run>", "the run's id")
     .action(async (id, options, cmd) => {
-      const run = await withHistory(options, serverNamed(cmd), (api) => api.getRun(id));
-      if (options.output === "json") term.out(jsonLine(run));
-      else term.out(runText(run) + summaryText(run));
+      const [run, details] = await withHistory(
+        options,
+        serverNamed(cmd),
+        (api) => Promise.all([api.getRun(id), api.getRunDetails(id)]),
+      );
+      if (options.output === "json") {
+        term.out(
+          jsonLine({ ...run, attempts: details.attempts, attemptsTotal: details.attemptsTotal }),
+        );
+      } else term.out(runText(run) + summaryText(run) + attemptsText(details));
     });
 
   sub("runs", "list runs, newest first (from --server, else from the history in --state)")
@@ -302,9 +316,28 @@ function scheduleText(s: ScheduleInfo): string {
 function summaryText(run: Run): string {
   const summary = JSON.parse(run.summaryJson || "{}") as {
     stages?: Record<string, { label: string; rowsIn: number; rowsOut: number }>;
+    tries?: Record<string, { attempts: number; retries: number }>;
     placement?: Placement;
   };
-  return Object.entries(summary.stages ?? {}).map(([id, s]) =>
-    `  ${id} ${s.label}: ${s.rowsIn} rows in, ${s.rowsOut} rows out\n`
-  ).join("") + (summary.placement ? placementText(summary.placement) : "");
+  return Object.entries(summary.stages ?? {}).map(([id, s]) => {
+    const tries = summary.tries?.[id];
+    const attempts = tries ? `, ${tries.attempts} attempts, ${tries.retries} retries` : "";
+    return `  ${id} ${s.label}: ${s.rowsIn} rows in, ${s.rowsOut} rows out${attempts}\n`;
+  }).join("") + (summary.placement ? placementText(summary.placement) : "");
+}
+
+/** The run's attempt count, and each attempt of the batches that failed at least once. */
+function attemptsText(details: RunDetails): string {
+  const shown = troubledAttempts(details.attempts);
+  const head = `  attempts: ${details.attemptsTotal}` +
+    (shown.length > 0 ? `; batches that failed at least once:\n` : ", none failed\n");
+  return head + shown.map((a) => `    ${attemptLine(a)}\n`).join("");
+}
+
+function attemptLine(a: Attempt): string {
+  const where = `${a.stage} batch ${a.batch} attempt ${a.attempt} (${a.rows} rows) ${a.time}: ` +
+    a.outcome;
+  if (a.outcome !== "failed") return where;
+  const next = a.retryInMs >= 0 ? `retried in ${a.retryInMs} ms` : "not retried";
+  return `${where} (${a.errorClass} ${a.errorKind}): ${a.message}; ${next}`;
 }

@@ -13,6 +13,7 @@ import {
   type ListRunsRequest,
   type LogPage,
   type Run,
+  type RunDetails,
   type RunEvent,
   type RunPage,
   type ScheduleInfo,
@@ -372,6 +373,10 @@ export class ControlPlane implements ControlApi {
 
   listLogs(request: ListLogsRequest): Promise<LogPage> {
     return this.#queries.listLogs(request);
+  }
+
+  getRunDetails(runId: string): Promise<RunDetails> {
+    return this.#queries.getRunDetails(runId);
   }
 
   setSchedule(request: SetScheduleRequest): Promise<ScheduleInfo> {

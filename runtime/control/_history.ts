@@ -18,6 +18,7 @@ import { openDatabase, type Row, type StateDb, writeTransaction } from "./_store
 /** A run as stored: exactly the control channel's `Run`. */
 export type RunRecord = Run;
 
+/** One attempt event as stored: its start, its failure or its success. */
 export interface AttemptRecord {
   runId: string;
   stage: string;
@@ -25,6 +26,15 @@ export interface AttemptRecord {
   outcome: "started" | "failed" | "succeeded";
   message: string;
   time: string;
+  /** The stage's batch number; -1 in rows stored before it was. */
+  batch: number;
+  rows: number;
+  /** The failure's `ErrorInfo` class and kind; empty unless failed. */
+  errorClass: string;
+  errorKind: string;
+  /** The wait before the next attempt; -1 when none follows or the attempt did not fail. */
+  retryInMs: number;
+  durationMs: number;
 }
 
 /** A log line before it is stored (the database numbers it). */
@@ -66,10 +76,20 @@ create table if not exists logs (
 create index if not exists logs_by_run on logs(run_id, seq);
 `;
 
-/** Columns added to `runs` after its first version, with their definitions. */
-const ADDED_COLUMNS: Record<string, string> = {
-  origin: "text not null default ''",
-  owner: "text not null default ''",
+/** Columns added to tables after their first version, with their definitions. */
+const ADDED_COLUMNS: Record<string, Record<string, string>> = {
+  runs: {
+    origin: "text not null default ''",
+    owner: "text not null default ''",
+  },
+  attempts: {
+    batch: "integer not null default -1",
+    rows: "integer not null default 0",
+    error_class: "text not null default ''",
+    error_kind: "text not null default ''",
+    retry_in_ms: "integer not null default -1",
+    duration_ms: "real not null default 0",
+  },
 };
 
 /** Histories open in this process, by instance id: their runs are not orphans. */
@@ -90,11 +110,13 @@ export class History {
     if (this.#db.dialect === "postgres") return;
     writeTransaction(this.#db, () => {
       this.#db.exec(schema);
-      const have = new Set(
-        (this.#db.prepare("pragma table_info(runs)").all() as Row[]).map((c) => c.name),
-      );
-      for (const [name, type] of Object.entries(ADDED_COLUMNS)) {
-        if (!have.has(name)) this.#db.exec(`alter table runs add column ${name} ${type}`);
+      for (const [table, columns] of Object.entries(ADDED_COLUMNS)) {
+        const have = new Set(
+          (this.#db.prepare(`pragma table_info(${table})`).all() as Row[]).map((c) => c.name),
+        );
+        for (const [name, type] of Object.entries(columns)) {
+          if (!have.has(name)) this.#db.exec(`alter table ${table} add column ${name} ${type}`);
+        }
       }
     });
     this.#closeOrphans();
@@ -169,13 +191,23 @@ export class History {
   }
 
   recordAttempt(a: AttemptRecord): void {
-    this.#db.prepare("insert into attempts values (?, ?, ?, ?, ?, ?)").run(
+    this.#db.prepare(
+      "insert into attempts (run_id, stage, attempt, outcome, message, time, batch, rows, " +
+        "error_class, error_kind, retry_in_ms, duration_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?, " +
+        "?, ?, ?)",
+    ).run(
       a.runId,
       a.stage,
       a.attempt,
       a.outcome,
       a.message,
       a.time,
+      a.batch,
+      a.rows,
+      a.errorClass,
+      a.errorKind,
+      a.retryInMs,
+      a.durationMs,
     );
   }
 
@@ -189,6 +221,12 @@ export class History {
       outcome: r.outcome as AttemptRecord["outcome"],
       message: String(r.message),
       time: String(r.time),
+      batch: Number(r.batch),
+      rows: Number(r.rows),
+      errorClass: String(r.error_class),
+      errorKind: String(r.error_kind),
+      retryInMs: Number(r.retry_in_ms),
+      durationMs: Number(r.duration_ms),
     }));
   }
 

@@ -5,20 +5,22 @@
  * page, filter and refuse bad requests the same way.
  */
 import {
+  type Attempt,
   type ControlApi,
   ControlError,
   type ListLogsRequest,
   type ListRunsRequest,
   type LogPage,
   type Run,
+  type RunDetails,
   type RunPage,
   type RunStatus,
 } from "../protocol/mod.ts";
-import { History, LIVE_STATUSES } from "./_history.ts";
+import { type AttemptRecord, History, LIVE_STATUSES } from "./_history.ts";
 import { isPostgresUrl } from "./_store_pg.ts";
 
 /** What reads the history. */
-export type HistoryApi = Pick<ControlApi, "getRun" | "listRuns" | "listLogs">;
+export type HistoryApi = Pick<ControlApi, "getRun" | "listRuns" | "listLogs" | "getRunDetails">;
 
 /** Runs one `ListRuns` page holds at most, and by default. */
 const MAX_PAGE = 1000;
@@ -67,6 +69,71 @@ export class HistoryQueries implements HistoryApi {
     }
     return Promise.resolve(this.history.logs(request));
   }
+
+  getRunDetails(runId: string): Promise<RunDetails> {
+    const run = this.history.run(runId);
+    if (!run) return Promise.reject(new ControlError(`no run \`${runId}\``, "not-found"));
+    const attempts = attemptsOf(this.history.attempts(runId));
+    const counted = Number(JSON.parse(run.summaryJson || "{}").attempts ?? 0);
+    return Promise.resolve({
+      runId,
+      attempts,
+      attemptsTotal: Math.max(attempts.length, counted),
+    });
+  }
+}
+
+/**
+ * The attempts worth showing: every attempt of each batch that failed at least once (its
+ * failures, and the retry that succeeded or the last one that gave up), in order. A batch
+ * that succeeded at its first attempt is only counted.
+ */
+export function troubledAttempts(attempts: Attempt[]): Attempt[] {
+  const key = (a: Attempt) => `${a.stage}\0${a.batch}`;
+  const troubled = new Set(attempts.filter((a) => a.outcome === "failed").map(key));
+  return attempts.filter((a) => troubled.has(key(a)));
+}
+
+/**
+ * One `Attempt` per try from the stored attempt events: a start and the failure or success
+ * that ended it (same stage, batch and number) make one attempt. Rows stored before batches
+ * were are not paired.
+ */
+export function attemptsOf(records: AttemptRecord[]): Attempt[] {
+  const open = new Map<string, Attempt>();
+  const attempts: Attempt[] = [];
+  for (const r of records) {
+    const key = r.batch < 0 ? null : `${r.stage}\0${r.batch}\0${r.attempt}`;
+    let attempt = key === null ? undefined : open.get(key);
+    if (!attempt) {
+      attempt = {
+        stage: r.stage,
+        batch: r.batch,
+        attempt: r.attempt,
+        outcome: "running",
+        rows: r.rows,
+        errorClass: "",
+        errorKind: "",
+        message: "",
+        retryInMs: -1,
+        durationMs: 0,
+        time: r.time,
+      };
+      attempts.push(attempt);
+      if (key !== null) open.set(key, attempt);
+    }
+    if (r.outcome === "started") continue;
+    Object.assign(attempt, {
+      outcome: r.outcome,
+      errorClass: r.errorClass,
+      errorKind: r.errorKind,
+      message: r.message,
+      retryInMs: r.retryInMs,
+      durationMs: r.durationMs,
+    });
+    if (key !== null) open.delete(key);
+  }
+  return attempts;
 }
 
 /**
@@ -88,6 +155,7 @@ export function openHistory(path: string): HistoryApi & { close(): void } {
     getRun: (id) => queries.getRun(id),
     listRuns: (request) => queries.listRuns(request),
     listLogs: (request) => queries.listLogs(request),
+    getRunDetails: (runId) => queries.getRunDetails(runId),
     close: () => history.close(),
   };
 }

@@ -29,11 +29,19 @@ export interface HistoryLimits {
 export interface Summary {
   stages: Record<string, StageTotals & Record<string, unknown>>;
   quarantined: number;
+  /** Attempts started and attempts that failed and were tried again, in all and per stage. */
   attempts: number;
+  retries: number;
+  tries: Record<string, StageTries>;
   [more: string]: unknown;
 }
 
-/** Attempt records stored per run (the summary still counts them all). */
+export interface StageTries {
+  attempts: number;
+  retries: number;
+}
+
+/** Attempt events stored per run (the summary still counts every attempt). */
 const MAX_STORED_ATTEMPTS = 10_000;
 /** The least time between two saves of a live run's counters. */
 const SAVE_EVERY_MS = 1000;
@@ -51,6 +59,7 @@ export class RunRecorder {
   #lines = 0;
   #dropped = 0;
   #savedAt = 0;
+  #attemptEvents = 0;
 
   constructor(
     private readonly history: History,
@@ -58,7 +67,7 @@ export class RunRecorder {
     private readonly limits: HistoryLimits,
     more: Record<string, unknown> = {},
   ) {
-    this.summary = { ...more, stages: {}, quarantined: 0, attempts: 0 };
+    this.summary = { ...more, stages: {}, quarantined: 0, attempts: 0, retries: 0, tries: {} };
   }
 
   /** Logs a line about the run (`stage` empty) or one of its stages. */
@@ -67,20 +76,7 @@ export class RunRecorder {
   }
 
   event(event: RunEvent): void {
-    if (event.kind.startsWith("attempt-")) {
-      // Every attempt counts; the first ones of a run are stored, so a long run's history
-      // stays bounded.
-      if (++this.summary.attempts <= MAX_STORED_ATTEMPTS) {
-        this.history.recordAttempt({
-          runId: event.runId,
-          stage: event.stage,
-          attempt: Number(event.detail.attempt ?? 0),
-          outcome: event.kind.slice("attempt-".length) as "started" | "failed" | "succeeded",
-          message: eventErrorMessage(event.detail),
-          time: new Date(event.time).toISOString(),
-        });
-      }
-    }
+    if (event.kind.startsWith("attempt-")) this.#attempt(event);
     if (event.kind === "stage-progress") {
       this.summary.stages[event.stage] = {
         ...event.detail,
@@ -95,6 +91,34 @@ export class RunRecorder {
       stage.rowsQuarantined = (stage.rowsQuarantined ?? 0) + rows;
     }
     for (const line of linesOf(event)) this.#append(line, false);
+  }
+
+  /**
+   * Counts an attempt event and stores it: every attempt counts, the first ones of a run are
+   * stored, so a long run's history stays bounded.
+   */
+  #attempt(event: RunEvent): void {
+    const d = event.detail;
+    const tries = this.summary.tries[event.stage] ??= { attempts: 0, retries: 0 };
+    if (event.kind === "attempt-started") this.summary.attempts++, tries.attempts++;
+    const retried = event.kind === "attempt-failed" && typeof d.retryInMs === "number";
+    if (retried) this.summary.retries++, tries.retries++;
+    if (++this.#attemptEvents > MAX_STORED_ATTEMPTS) return;
+    const error = (d.error ?? {}) as { class?: unknown; kind?: unknown };
+    this.history.recordAttempt({
+      runId: event.runId,
+      stage: event.stage,
+      attempt: Number(d.attempt ?? 0),
+      outcome: event.kind.slice("attempt-".length) as "started" | "failed" | "succeeded",
+      message: eventErrorMessage(d),
+      time: new Date(event.time).toISOString(),
+      batch: Number(d.batch ?? -1),
+      rows: Number(d.rows ?? 0),
+      errorClass: String(error.class ?? ""),
+      errorKind: String(error.kind ?? ""),
+      retryInMs: retried ? Number(d.retryInMs) : -1,
+      durationMs: Number(d.durationMs ?? 0),
+    });
   }
 
   /**

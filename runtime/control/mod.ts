@@ -11,7 +11,7 @@ export {
 } from "./_control_plane.ts";
 export { applyOverrides, parseEnvFile } from "./_compile.ts";
 export type { AttemptRecord } from "./_history.ts";
-export { type HistoryApi, openHistory } from "./_history_api.ts";
+export { type HistoryApi, openHistory, troubledAttempts } from "./_history_api.ts";
 export { DEFAULT_COMPILE_TIMEOUT_MS } from "./_compile_thread.ts";
 export {
   place,

@@ -15,6 +15,7 @@ import {
   type ListRunsRequest,
   type LogPage,
   type Run,
+  type RunDetails,
   type RunEvent,
   type RunPage,
   type ScheduleInfo,
@@ -147,6 +148,7 @@ export function serveControlPlane(
         ListRuns: unary((r: ListRunsRequest) => api.listRuns(r)),
         StopRun: unary((r: { runId: string }) => api.stopRun(r.runId)),
         ListLogs: unary((r: ListLogsRequest) => api.listLogs(r)),
+        GetRunDetails: unary((r: { runId: string }) => api.getRunDetails(r.runId)),
         SetSchedule: unary((r: SetScheduleRequest) => api.setSchedule(r)),
         ListSchedules: unary(async () => ({ schedules: await api.listSchedules() })),
         DeleteSchedule: unary((r: { workflow: string }) => api.deleteSchedule(r.workflow)),
@@ -219,6 +221,7 @@ export function connectControlPlane(
     listRuns: (request = {}) => call<RunPage>(c, "ListRuns", request),
     stopRun: (runId) => call<Run>(c, "StopRun", { runId }),
     listLogs: (request) => call<LogPage>(c, "ListLogs", request),
+    getRunDetails: (runId) => call<RunDetails>(c, "GetRunDetails", { runId }),
     setSchedule: (request) => call<ScheduleInfo>(c, "SetSchedule", request),
     listSchedules: async () =>
       (await call<{ schedules: ScheduleInfo[] }>(c, "ListSchedules", {})).schedules,

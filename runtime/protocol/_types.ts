@@ -148,6 +148,38 @@ export interface LogPage {
   complete: boolean;
 }
 
+/** How one attempt of a batch at a stage went (`getRunDetails`). */
+export interface Attempt {
+  stage: string;
+  /** The stage's batch number (from 0); -1 in runs recorded before batches were stored. */
+  batch: number;
+  /** The attempt's number for its batch, from 1. */
+  attempt: number;
+  /** `running` until the attempt has ended. */
+  outcome: "running" | "failed" | "succeeded";
+  rows: number;
+  /** For a failed attempt: the error's class (`transient`, `fatal`) and kind (`plugin`, ...). */
+  errorClass: string;
+  errorKind: string;
+  /** For a failed attempt: its message, which never quotes a row. */
+  message: string;
+  /** For a failed attempt: the wait before the next attempt, or -1 when none followed. */
+  retryInMs: number;
+  /** For an attempt that ended: how long it took. */
+  durationMs: number;
+  /** ISO 8601: when it started (or, for one whose start was not kept, ended). */
+  time: string;
+}
+
+/** What the history keeps of a run beyond its `Run` record. */
+export interface RunDetails {
+  runId: string;
+  /** The run's attempts in the order they started (the first 10,000 attempts kept). */
+  attempts: Attempt[];
+  /** Attempts the run made, kept or not. */
+  attemptsTotal: number;
+}
+
 /** A workflow's schedule: when the control plane starts its runs by itself. */
 export interface ScheduleInfo {
   workflow: string;
@@ -182,6 +214,8 @@ export interface ControlApi {
   listRuns(request?: ListRunsRequest): Promise<RunPage>;
   stopRun(runId: string): Promise<Run>;
   listLogs(request: ListLogsRequest): Promise<LogPage>;
+  /** A run's attempts as the history kept them. */
+  getRunDetails(runId: string): Promise<RunDetails>;
   setSchedule(request: SetScheduleRequest): Promise<ScheduleInfo>;
   listSchedules(): Promise<ScheduleInfo[]>;
   /** Deletes a workflow's schedule and returns it; `not-found` when it has none. */

@@ -4,7 +4,7 @@
  * `/metrics`. It reads what the control plane exposes (runs, their events, the stored IR)
  * and never anything a run writes; every request passes `checkRequest` first.
  */
-import type { ControlObserver, ControlPlane } from "../control/mod.ts";
+import { type ControlObserver, type ControlPlane, troubledAttempts } from "../control/mod.ts";
 import { ControlError, type Run, type RunEvent, type RunStatus } from "../protocol/mod.ts";
 import { APP_CSS, APP_JS } from "./_assets.generated.ts";
 import { checkRequest } from "./_auth.ts";
@@ -32,6 +32,7 @@ export type UiControl = Pick<
   | "observe"
   | "workflowIr"
   | "listLogs"
+  | "getRunDetails"
   | "listSchedules"
 >;
 
@@ -43,6 +44,8 @@ const RECENT_RUNS = 50;
 const MAX_DEPLOY_ERRORS = 20;
 /** Log lines a run page shows (the latest). */
 const MAX_LOG_LINES = 2000;
+/** Attempts a run page lists (the first ones of batches that failed). */
+const MAX_ATTEMPTS = 500;
 /** Live pages get at most one update this often. */
 const PUSH_INTERVAL_MS = 250;
 const KEEPALIVE_MS = 15_000;
@@ -302,9 +305,15 @@ export class UiApp {
     const run = await this.#control.getRun(id);
     const stages = this.#stagesOf(run);
     const entry = this.#journal.run(id);
+    const details = await this.#control.getRunDetails(id);
+    const troubled = troubledAttempts(details.attempts);
+    const labelOf = (stage: string) => stages.find((s) => s.id === stage)?.label ?? "";
     return {
       run: this.#row(run, stages),
       stages,
+      attempts: troubled.slice(0, MAX_ATTEMPTS).map((a) => ({ ...a, label: labelOf(a.stage) })),
+      attemptsTotal: details.attemptsTotal,
+      attemptsNotShown: Math.max(0, troubled.length - MAX_ATTEMPTS),
       quarantines: (entry?.quarantines ?? []).map((q) => ({
         ...q,
         label: q.label || stages.find((s) => s.id === q.stage)?.label || "",
@@ -349,6 +358,7 @@ export class UiApp {
     }
     const summary = run.summaryJson ? JSON.parse(run.summaryJson) : {};
     const stored = (summary.stages ?? {}) as Record<string, Record<string, number | string>>;
+    const tries = (summary.tries ?? {}) as Record<string, { attempts: number; retries: number }>;
     return Object.entries(stored).map(([id, s]) =>
       labelled({
         id,
@@ -358,8 +368,8 @@ export class UiApp {
         rowsIn: Number(s.rowsIn ?? 0),
         rowsOut: Number(s.rowsOut ?? 0),
         rowsPerSecond: 0,
-        attempts: 0,
-        retries: 0,
+        attempts: tries[id]?.attempts ?? 0,
+        retries: tries[id]?.retries ?? 0,
         latencyMeanMs: 0,
         latencyMaxMs: 0,
         quarantined: Number(s.rowsQuarantined ?? 0),

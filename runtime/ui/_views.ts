@@ -102,6 +102,27 @@ export interface QuarantineView {
   message: string;
 }
 
+/**
+ * One attempt of a batch at a stage (`Attempt` of runtime/protocol): the run page lists the
+ * attempts of every batch that failed at least once.
+ */
+export interface AttemptView {
+  stage: string;
+  label: string;
+  batch: number;
+  attempt: number;
+  outcome: "running" | "failed" | "succeeded";
+  rows: number;
+  errorClass: string;
+  errorKind: string;
+  message: string;
+  /** For a failed attempt: the wait before the next one; -1 when none followed. */
+  retryInMs: number;
+  durationMs: number;
+  /** ISO 8601. */
+  time: string;
+}
+
 export interface LogLine {
   time: number;
   level: "info" | "warn" | "error";
@@ -112,6 +133,11 @@ export interface LogLine {
 export interface RunView {
   run: RunRow;
   stages: StageView[];
+  /** The attempts of the batches that failed at least once, the first ones of the run. */
+  attempts: AttemptView[];
+  /** Attempts the run made, and troubled ones beyond those listed. */
+  attemptsTotal: number;
+  attemptsNotShown: number;
   quarantines: QuarantineView[];
   logs: LogLine[];
 }

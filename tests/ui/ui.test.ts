@@ -69,6 +69,15 @@ async function stageTable(page: Page): Promise<Map<string, Record<string, string
 
 const number = (text: string) => Number(text.replace(/,/g, ""));
 
+/** The cells' texts of each row `selector` matches, once one is there. */
+async function rowsOf(page: Page, selector: string): Promise<string[][]> {
+  await page.waitForSelector(selector);
+  return await page.$$eval(
+    selector,
+    (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent!.trim())),
+  );
+}
+
 /** Presses the Start button of a workflow's page; returns the new run's id. */
 async function startFromUi(page: Page, daemon: Daemon, workflow: string): Promise<string> {
   await page.goto(`${daemon.origin}/workflows/${workflow}`);
@@ -180,6 +189,39 @@ browserTest(
       await page.waitForSelector(".run-error");
       const broken = await stageTable(page);
       assert.ok(number(broken.get("Broken.1")!.retries) >= 1, JSON.stringify([...broken]));
+      // Its attempts, from the run history: the batch's first attempt failed and was retried,
+      // the retry failed too and gave up; the same ones `workflow status` has over gRPC.
+      const attempts = await rowsOf(page, ".attempt-row");
+      const plugin = "plugin step `faulty/steps.double` failed with USER_CODE";
+      const at = (n: string, outcome: RegExp) =>
+        attempts.find((a) => a[1].startsWith("Broken.1") && a[3] === n && outcome.test(a[5]));
+      assert.deepEqual(at("1", /^failed, retried in \d+ ms$/)?.slice(6), [
+        "transient / plugin",
+        plugin,
+      ], JSON.stringify(attempts));
+      assert.deepEqual(at("2", /^failed, not retried$/)?.slice(6), ["transient / plugin", plugin]);
+      const shown = await heddle([
+        "workflow",
+        "status",
+        "--output",
+        "json",
+        ...daemon.server,
+        brokenRun,
+      ]);
+      assert.equal(shown.code, 0, shown.stderr);
+      const stored = JSON.parse(shown.stdout) as {
+        attempts: { stage: string; outcome: string }[];
+        attemptsTotal: number;
+      };
+      const failedAttempts = (list: string[][]) => list.filter((a) => a[5].startsWith("failed"));
+      assert.equal(
+        stored.attempts.filter((a) => a.outcome === "failed").length,
+        failedAttempts(attempts).length,
+      );
+      assert.equal(
+        number((await texts(page, ".attempts-total"))[0].split(" ")[0]),
+        stored.attemptsTotal,
+      );
       const failedRow = await page.$eval(
         ".quarantine-row",
         (tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent!.trim()),
@@ -188,7 +230,7 @@ browserTest(
       // The step's own message quotes the row's value: the control plane shows its code only.
       assert.equal(failedRow[4], "plugin step `faulty/steps.double` failed with USER_CODE");
       assert.ok((await texts(page, ".log .line.error")).length > 0);
-      await screenshot(page, "failed-run");
+      await screenshot(page, "failed-run", true);
 
       // The failed-only filter keeps the failed run and drops the one that succeeded.
       await page.goto(`${daemon.origin}/runs`);

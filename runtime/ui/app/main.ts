@@ -9,8 +9,8 @@ import { useEffect, useState } from "preact/hooks";
 import { html } from "./_html.ts";
 import type { FrontPage, RunRow, RunView, WorkflowPage } from "../_views.ts";
 import { Graph } from "./graph.ts";
-
-type Node = ReturnType<typeof html> | string | false;
+import { count, Head, type Node, time } from "./_table.ts";
+import { AttemptsTable } from "./run_tables.ts";
 
 function navigate(path: string): void {
   history.pushState(null, "", path);
@@ -67,9 +67,6 @@ function useLive<T>(path: string, run: string | null = null): { data: T | null; 
   return { data, error };
 }
 
-const time = (iso: string) => iso ? new Date(iso).toLocaleString() : "";
-const count = (n: number) => n.toLocaleString("en-US");
-
 function duration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
   const s = ms / 1000;
@@ -78,17 +75,6 @@ function duration(ms: number): string {
 
 function Status({ status }: { status: string }): Node {
   return html`<span class=${`status status-${status}`}>${status}</span>`;
-}
-
-/** A table's header row; a column named `#…` holds numbers (right-aligned). */
-function Head({ columns }: { columns: string[] }): Node {
-  return html`
-    <thead>
-      <tr>${columns.map((c) =>
-        c.startsWith("#") ? html`<th class="num">${c.slice(1)}</th>` : html`<th>${c}</th>`
-      )}</tr>
-    </thead>
-  `;
 }
 
 function RunsTable({ runs }: { runs: RunRow[] }): Node {
@@ -297,6 +283,7 @@ function Run({ id }: { id: string }): Node {
       `
     )
   }</tbody></table>
+    <${AttemptsTable} run=${data} />
     <h3>Quarantined rows</h3>
     <p class="note">What each handler received, as the run reported it: the rows themselves are
       in the handler's outputs, each with <code>_error_step</code> (the stage) and
