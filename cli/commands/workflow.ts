@@ -146,11 +146,13 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
         serverNamed(cmd),
         (api) => Promise.all([api.getRun(id), api.getRunDetails(id)]),
       );
-      if (options.output === "json") {
+      const { runId: _, ...kept } = details;
+      if (options.output === "json") term.out(jsonLine({ ...run, ...kept }));
+      else {
         term.out(
-          jsonLine({ ...run, attempts: details.attempts, attemptsTotal: details.attemptsTotal }),
+          runText(run) + summaryText(run) + attemptsText(details) + quarantinedText(details),
         );
-      } else term.out(runText(run) + summaryText(run) + attemptsText(details));
+      }
     });
 
   sub("runs", "list runs, newest first (from --server, else from the history in --state)")
@@ -332,6 +334,23 @@ function attemptsText(details: RunDetails): string {
   const head = `  attempts: ${details.attemptsTotal}` +
     (shown.length > 0 ? `; batches that failed at least once:\n` : ", none failed\n");
   return head + shown.map((a) => `    ${attemptLine(a)}\n`).join("");
+}
+
+/** Quarantined rows `status` prints in text (`--output json` has every kept one). */
+const QUARANTINED_SHOWN = 20;
+
+/** The run's quarantined rows as the control plane knows them: where and why, not values. */
+function quarantinedText(details: RunDetails): string {
+  if (details.quarantinedTotal === 0) return "";
+  const shown = details.quarantined.slice(0, QUARANTINED_SHOWN);
+  const more = details.quarantinedTotal - shown.length;
+  return `  quarantined rows: ${details.quarantinedTotal}\n` +
+    shown.map((q) => {
+      const which = q.batch < 0 ? `record ${q.row + 1}` : `batch ${q.batch} row ${q.row}`;
+      const to = q.handler ? `to ${q.handler}` : "no handler";
+      return `    ${q.stage} ${which} ${to} (${q.errorClass} ${q.errorKind}): ${q.message}\n`;
+    }).join("") +
+    (more > 0 ? `    ${more} more (--output json lists the first 1,000)\n` : "");
 }
 
 function attemptLine(a: Attempt): string {

@@ -10,6 +10,7 @@ import type {
   LogLevel,
   LogLine,
   LogPage,
+  QuarantinedRow,
   Run,
   RunStatus,
 } from "../protocol/mod.ts";
@@ -74,6 +75,12 @@ create table if not exists logs (
   seq integer primary key autoincrement, run_id text not null, stage text not null,
   level text not null, time text not null, message text not null);
 create index if not exists logs_by_run on logs(run_id, seq);
+create table if not exists quarantined_rows (
+  run_id text not null, time text not null, stage text not null, step text not null,
+  handler text not null, batch integer not null, row integer not null,
+  error_class text not null, error_kind text not null, column_name text not null,
+  message text not null, attempt integer not null);
+create index if not exists quarantined_rows_by_run on quarantined_rows(run_id);
 `;
 
 /** Columns added to tables after their first version, with their definitions. */
@@ -186,6 +193,8 @@ export class History {
     writeTransaction(this.#db, () => {
       this.#db.prepare(`delete from attempts where run_id in (${finished})`).run(cutoff.rowid);
       this.#db.prepare(`delete from logs where run_id in (${finished})`).run(cutoff.rowid);
+      this.#db.prepare(`delete from quarantined_rows where run_id in (${finished})`)
+        .run(cutoff.rowid);
       this.#db.prepare(`delete from runs where id in (${finished})`).run(cutoff.rowid);
     });
   }
@@ -228,6 +237,47 @@ export class History {
       retryInMs: Number(r.retry_in_ms),
       durationMs: Number(r.duration_ms),
     }));
+  }
+
+  recordQuarantined(runId: string, rows: QuarantinedRow[]): void {
+    const insert = this.#db.prepare(
+      "insert into quarantined_rows values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    writeTransaction(this.#db, () => {
+      for (const r of rows) {
+        insert.run(
+          runId,
+          r.time,
+          r.stage,
+          r.step,
+          r.handler,
+          r.batch,
+          r.row,
+          r.errorClass,
+          r.errorKind,
+          r.column,
+          r.message,
+          r.attempt,
+        );
+      }
+    });
+  }
+
+  quarantined(runId: string): QuarantinedRow[] {
+    return (this.#db.prepare("select * from quarantined_rows where run_id = ? order by rowid")
+      .all(runId) as Row[]).map((r) => ({
+        time: String(r.time),
+        stage: String(r.stage),
+        step: String(r.step),
+        handler: String(r.handler),
+        batch: Number(r.batch),
+        row: Number(r.row),
+        errorClass: String(r.error_class),
+        errorKind: String(r.error_kind),
+        column: String(r.column_name),
+        message: String(r.message),
+        attempt: Number(r.attempt),
+      }));
   }
 
   appendLog(line: NewLogLine): void {

@@ -74,11 +74,14 @@ export class HistoryQueries implements HistoryApi {
     const run = this.history.run(runId);
     if (!run) return Promise.reject(new ControlError(`no run \`${runId}\``, "not-found"));
     const attempts = attemptsOf(this.history.attempts(runId));
-    const counted = Number(JSON.parse(run.summaryJson || "{}").attempts ?? 0);
+    const quarantined = this.history.quarantined(runId);
+    const summary = JSON.parse(run.summaryJson || "{}");
     return Promise.resolve({
       runId,
       attempts,
-      attemptsTotal: Math.max(attempts.length, counted),
+      attemptsTotal: Math.max(attempts.length, Number(summary.attempts ?? 0)),
+      quarantined,
+      quarantinedTotal: Math.max(quarantined.length, Number(summary.quarantined ?? 0)),
     });
   }
 }

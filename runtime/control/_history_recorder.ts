@@ -36,6 +36,17 @@ export interface Summary {
   [more: string]: unknown;
 }
 
+/** A row's failure as a `rows-quarantined` event describes it (the executor's `RowFailure`). */
+interface RowError {
+  class?: unknown;
+  kind?: unknown;
+  step?: unknown;
+  column?: unknown;
+  row?: unknown;
+  message?: unknown;
+  attempt?: unknown;
+}
+
 export interface StageTries {
   attempts: number;
   retries: number;
@@ -43,6 +54,8 @@ export interface StageTries {
 
 /** Attempt events stored per run (the summary still counts every attempt). */
 const MAX_STORED_ATTEMPTS = 10_000;
+/** Quarantined rows stored per run (the summary still counts them all). */
+export const MAX_STORED_QUARANTINED = 1000;
 /** The least time between two saves of a live run's counters. */
 const SAVE_EVERY_MS = 1000;
 
@@ -60,6 +73,7 @@ export class RunRecorder {
   #dropped = 0;
   #savedAt = 0;
   #attemptEvents = 0;
+  #quarantinedRows = 0;
 
   constructor(
     private readonly history: History,
@@ -89,6 +103,7 @@ export class RunRecorder {
       this.summary.quarantined += rows;
       const stage = this.summary.stages[event.stage] ??= {};
       stage.rowsQuarantined = (stage.rowsQuarantined ?? 0) + rows;
+      this.#quarantined(event);
     }
     for (const line of linesOf(event)) this.#append(line, false);
   }
@@ -119,6 +134,32 @@ export class RunRecorder {
       retryInMs: retried ? Number(d.retryInMs) : -1,
       durationMs: Number(d.durationMs ?? 0),
     });
+  }
+
+  /** Stores the rows an event describes, within the per-run limit. */
+  #quarantined(event: RunEvent): void {
+    const d = event.detail;
+    const described = Array.isArray(d.errors) ? d.errors as RowError[] : [];
+    const kept = described.slice(0, MAX_STORED_QUARANTINED - this.#quarantinedRows);
+    if (kept.length === 0) return;
+    this.#quarantinedRows += kept.length;
+    const time = new Date(event.time).toISOString();
+    this.history.recordQuarantined(
+      this.runId,
+      kept.map((e) => ({
+        time,
+        stage: event.stage,
+        step: String(e.step ?? ""),
+        handler: String(d.handler ?? ""),
+        batch: typeof d.batch === "number" ? d.batch : -1,
+        row: typeof e.row === "number" ? e.row : -1,
+        errorClass: String(e.class ?? ""),
+        errorKind: String(e.kind ?? ""),
+        column: String(e.column ?? ""),
+        message: clip(String(e.message ?? "")),
+        attempt: Number(e.attempt ?? 1),
+      })),
+    );
   }
 
   /**

@@ -58,6 +58,12 @@ export interface RunSummary {
   error: { message: string; stage: string | null } | null;
 }
 
+/** Failed rows described in a run's events, at most (the control plane keeps as many). */
+export const MAX_DESCRIBED_ROWS = 1000;
+
+/** One failed row as the control plane may know it: its `ErrorInfo` and its attempt. */
+export type RowFailure = ErrorInfo & { attempt: number };
+
 interface Base {
   runId: string;
   /** Milliseconds since the epoch. */
@@ -105,6 +111,13 @@ export type RunEvent =
     handler: string | null;
     /** The first row's failure, without row text; the rows themselves carry full messages. */
     error: ErrorInfo;
+    /** The stage's batch the rows failed in (null: a source's records). */
+    batch: number | null;
+    /**
+     * Each row's failure, in row order, without row text: the first `MAX_DESCRIBED_ROWS`
+     * failed rows of the run are described, later events carry none.
+     */
+    errors: RowFailure[];
   }
   | Base & { type: "position-committed"; stage: string; position: Position }
   /** Messages after a source's last committed offset, per partition (Kafka). */

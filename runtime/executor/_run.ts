@@ -26,15 +26,17 @@ import {
   type ExternalSort,
   externalSortOf,
 } from "../prql/mod.ts";
-import type {
-  EventBody,
-  EventSink,
-  OutputReport,
-  OutputState,
-  RunEvent,
-  RunStatus,
-  RunSummary,
-  StageStats,
+import {
+  type EventBody,
+  type EventSink,
+  MAX_DESCRIBED_ROWS,
+  type OutputReport,
+  type OutputState,
+  type RowFailure,
+  type RunEvent,
+  type RunStatus,
+  type RunSummary,
+  type StageStats,
 } from "./_events.ts";
 import {
   type AttemptResult,
@@ -167,6 +169,8 @@ export class Run {
   #held = new Map<string, Origin[][]>();
   #blocking = new Set<string>();
   #fatal: { message: string; stage: string | null } | null = null;
+  /** Failed rows described in events so far (`MAX_DESCRIBED_ROWS`). */
+  #described = 0;
   /** A bounded source was stopped before its end: on-flush sinks must not publish. */
   #cutShort = false;
   /** Set when every source of the workflow has ended (by itself or because of a stop). */
@@ -691,14 +695,25 @@ export class Run {
    * Routes failed rows to the stage's handler; with none, the run fails. The rows carry the
    * full messages; the event and the run's error only `error`, the first row's description.
    */
-  async #quarantine(s: PlannedStage, rows: Table, origins: Origin[], error: ErrorInfo) {
+  async #quarantine(
+    s: PlannedStage,
+    rows: Table,
+    origins: Origin[],
+    failures: RowFailure[],
+    batch: number | null,
+  ) {
     const target = s.handler ? this.plan.handlerInputs.get(s.handler) : undefined;
+    const described = failures.slice(0, Math.max(0, MAX_DESCRIBED_ROWS - this.#described));
+    this.#described += described.length;
+    const { attempt: _, ...error } = failures[0];
     this.#emit({
       type: "rows-quarantined",
       stage: s.id,
       rows: rows.numRows,
       handler: target ? s.handler : null,
       error,
+      batch,
+      errors: described,
     });
     const message = error.message;
     if (!target) {
@@ -732,7 +747,11 @@ export class Run {
           attempt: 1,
         }));
         const table = untypedFailures(rt.source.schema, details);
-        await this.#quarantine(s, table, [origin], describeRecord(batch.errors[0], s.id, s.label));
+        const failures = batch.errors.map((e) => ({
+          ...describeRecord(e, s.id, s.label),
+          attempt: 1,
+        }));
+        await this.#quarantine(s, table, [origin], failures, null);
       }
       this.#progress(s, rows + batch.errors.length, rows, batch.errors.length);
     }
@@ -946,7 +965,12 @@ export class Run {
       if (failed) {
         const order = indexes.map((_, k) => k).sort((a, b) => indexes[a] - indexes[b]);
         const rows = failedRows(table, order.map((k) => indexes[k]), order.map((k) => details[k]));
-        await this.#quarantine(s, rows, env.origins, infos[order[0]]);
+        const failures = order.map((k) => ({
+          ...infos[k],
+          row: indexes[k],
+          attempt: details[k].attempt,
+        }));
+        await this.#quarantine(s, rows, env.origins, failures, batch);
       }
       const rowsOut = outputs.reduce((n, o) => n + o.table.numRows, 0);
       this.#progress(

@@ -171,6 +171,32 @@ export interface Attempt {
   time: string;
 }
 
+/**
+ * A row sent to a handler (or that failed the run), as the control plane may know it: where
+ * and why, never the row's values. The row itself is in the handler's sinks.
+ */
+export interface QuarantinedRow {
+  /** ISO 8601: when the stage sent it. */
+  time: string;
+  /** The stage it failed at, and the step (`_error_step`). */
+  stage: string;
+  step: string;
+  /** The handler that received it; empty when none did and the run failed. */
+  handler: string;
+  /** The stage's batch it failed in; -1 for a source's records. */
+  batch: number;
+  /** A source's record number (from 0), else the row's index in its batch; -1 when unknown. */
+  row: number;
+  /** The failure's `ErrorInfo` class, kind and column (empty when none is named). */
+  errorClass: string;
+  errorKind: string;
+  column: string;
+  /** The message the control plane has: the row's `_error_message` without the row's text. */
+  message: string;
+  /** `_error_attempt`. */
+  attempt: number;
+}
+
 /** What the history keeps of a run beyond its `Run` record. */
 export interface RunDetails {
   runId: string;
@@ -178,6 +204,10 @@ export interface RunDetails {
   attempts: Attempt[];
   /** Attempts the run made, kept or not. */
   attemptsTotal: number;
+  /** The run's first 1,000 quarantined rows, in the order they failed. */
+  quarantined: QuarantinedRow[];
+  /** Rows the run quarantined, kept or not. */
+  quarantinedTotal: number;
 }
 
 /** A workflow's schedule: when the control plane starts its runs by itself. */
@@ -214,7 +244,7 @@ export interface ControlApi {
   listRuns(request?: ListRunsRequest): Promise<RunPage>;
   stopRun(runId: string): Promise<Run>;
   listLogs(request: ListLogsRequest): Promise<LogPage>;
-  /** A run's attempts as the history kept them. */
+  /** A run's attempts and quarantined rows as the history kept them. */
   getRunDetails(runId: string): Promise<RunDetails>;
   setSchedule(request: SetScheduleRequest): Promise<ScheduleInfo>;
   listSchedules(): Promise<ScheduleInfo[]>;

@@ -1,16 +1,14 @@
 /**
  * What the UI remembers of recent runs beyond the run history (docs/history.md), folded from
- * the events the control plane passes on: per-stage attempts, retries and latency, and the
- * quarantine events with their messages. It is bounded (runs, quarantines per run) and
- * lives in memory only; for a run it never saw, a page shows the stored counters and log.
+ * the events the control plane passes on: live per-stage rows, attempts, retries, latency
+ * and quarantined rows. It is bounded (runs) and lives in memory only; for a run it never
+ * saw, a page shows the stored counters.
  */
-import { eventErrorMessage, type RunEvent } from "../protocol/mod.ts";
-import type { QuarantineView, StageView } from "./_views.ts";
+import type { RunEvent } from "../protocol/mod.ts";
+import type { StageView } from "./_views.ts";
 
 /** Runs whose events are kept; the oldest is forgotten first. */
 const MAX_RUNS = 200;
-/** Quarantine events kept per run (the latest). */
-const MAX_QUARANTINES = 200;
 
 interface StageEntry extends Omit<StageView, "kind" | "latencyMeanMs"> {
   latencyTotalMs: number;
@@ -19,13 +17,7 @@ interface StageEntry extends Omit<StageView, "kind" | "latencyMeanMs"> {
 
 export interface RunEntry {
   stages: Map<string, StageEntry>;
-  quarantines: QuarantineView[];
   quarantined: number;
-}
-
-function pushBounded<T>(list: T[], item: T, max: number): void {
-  list.push(item);
-  if (list.length > max) list.splice(0, list.length - max);
 }
 
 export class Journal {
@@ -38,7 +30,7 @@ export class Journal {
   #entry(runId: string): RunEntry {
     let entry = this.#runs.get(runId);
     if (!entry) {
-      entry = { stages: new Map(), quarantines: [], quarantined: 0 };
+      entry = { stages: new Map(), quarantined: 0 };
       this.#runs.set(runId, entry);
       const oldest = this.#runs.keys().next().value;
       if (this.#runs.size > MAX_RUNS && oldest !== undefined) this.#runs.delete(oldest);
@@ -100,17 +92,8 @@ export class Journal {
       }
       case "rows-quarantined": {
         const rows = Number(d.rows ?? 0);
-        const stage = this.#stage(entry, event.stage, "");
-        stage.quarantined += rows;
+        this.#stage(entry, event.stage, "").quarantined += rows;
         entry.quarantined += rows;
-        pushBounded(entry.quarantines, {
-          time: event.time,
-          stage: event.stage,
-          label: stage.label,
-          rows,
-          handler: d.handler ? String(d.handler) : null,
-          message: eventErrorMessage(d),
-        }, MAX_QUARANTINES);
         break;
       }
     }

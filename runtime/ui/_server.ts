@@ -46,6 +46,8 @@ const MAX_DEPLOY_ERRORS = 20;
 const MAX_LOG_LINES = 2000;
 /** Attempts a run page lists (the first ones of batches that failed). */
 const MAX_ATTEMPTS = 500;
+/** Quarantined rows a run page lists (the first ones; the history keeps as many). */
+const MAX_QUARANTINED = 1000;
 /** Live pages get at most one update this often. */
 const PUSH_INTERVAL_MS = 250;
 const KEEPALIVE_MS = 15_000;
@@ -304,20 +306,19 @@ export class UiApp {
   async runView(id: string): Promise<RunView> {
     const run = await this.#control.getRun(id);
     const stages = this.#stagesOf(run);
-    const entry = this.#journal.run(id);
     const details = await this.#control.getRunDetails(id);
     const troubled = troubledAttempts(details.attempts);
     const labelOf = (stage: string) => stages.find((s) => s.id === stage)?.label ?? "";
+    const row = this.#row(run, stages);
+    const quarantined = details.quarantined.slice(0, MAX_QUARANTINED);
     return {
-      run: this.#row(run, stages),
+      run: row,
       stages,
       attempts: troubled.slice(0, MAX_ATTEMPTS).map((a) => ({ ...a, label: labelOf(a.stage) })),
       attemptsTotal: details.attemptsTotal,
       attemptsNotShown: Math.max(0, troubled.length - MAX_ATTEMPTS),
-      quarantines: (entry?.quarantines ?? []).map((q) => ({
-        ...q,
-        label: q.label || stages.find((s) => s.id === q.stage)?.label || "",
-      })),
+      quarantined: quarantined.map((q) => ({ ...q, label: labelOf(q.stage) })),
+      quarantinedNotShown: Math.max(0, row.quarantined - quarantined.length),
       logs: await this.#logs(id),
     };
   }

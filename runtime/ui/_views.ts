@@ -89,17 +89,29 @@ export interface StageView {
 }
 
 /**
- * Rows sent to a handler, as the `rows-quarantined` event carries them: how many, from which
- * stage, to which handler, and the error (`_error_step` is the stage, `_error_message` the
- * message). The rows themselves are in the handler's sinks; the control plane never sees them.
+ * A row sent to a handler (or that failed the run), as the run history keeps it
+ * (`QuarantinedRow` of runtime/protocol): the stage and step (`_error_step`), the record or
+ * row, the handler, the error's class, kind and column, the message as the control plane has
+ * it (`_error_message` without the row's text) and `_error_attempt`. Never the row's values:
+ * the row itself is in the handler's sinks.
  */
-export interface QuarantineView {
-  time: number;
+export interface QuarantinedRowView {
+  /** ISO 8601. */
+  time: string;
   stage: string;
   label: string;
-  rows: number;
-  handler: string | null;
+  step: string;
+  /** Empty when no handler caught it (the run failed). */
+  handler: string;
+  /** The stage's batch; -1 for a source's records. */
+  batch: number;
+  /** A source's record number (from 0), else the row's index in its batch; -1: unknown. */
+  row: number;
+  errorClass: string;
+  errorKind: string;
+  column: string;
   message: string;
+  attempt: number;
 }
 
 /**
@@ -138,7 +150,9 @@ export interface RunView {
   /** Attempts the run made, and troubled ones beyond those listed. */
   attemptsTotal: number;
   attemptsNotShown: number;
-  quarantines: QuarantineView[];
+  /** The run's quarantined rows (the first ones), and how many more it had. */
+  quarantined: QuarantinedRowView[];
+  quarantinedNotShown: number;
   logs: LogLine[];
 }
 

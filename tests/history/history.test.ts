@@ -151,7 +151,11 @@ Deno.test("retention deletes old runs with their logs and bounds each run's line
       Number((db.prepare(sql).get(...args) as { n: number }).n);
     try {
       assert.equal(count("select count(*) as n from logs where run_id = ?", ids[0]), 0);
-      assert.equal(count("select count(*) as n from attempts where run_id = ?", ids[0]), 0);
+      for (const table of ["attempts", "quarantined_rows"]) {
+        const rows = `select count(*) as n from ${table} where run_id = ?`;
+        assert.equal(count(rows, ids[0]), 0, table);
+        assert.equal(count(rows, ids[2]) > 0, true, table);
+      }
       assert.ok(count("select count(*) as n from logs where run_id = ?", ids[2]) > 0);
     } finally {
       db.close();

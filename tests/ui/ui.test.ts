@@ -67,7 +67,10 @@ async function stageTable(page: Page): Promise<Map<string, Record<string, string
   return new Map(rows.map((r) => [r.id, r]));
 }
 
-const number = (text: string) => Number(text.replace(/,/g, ""));
+const number = (text: string | number) => Number(String(text).replace(/,/g, ""));
+
+/** Planted in a bad record's cells: the control plane must never show it. */
+const PLANTED = "PLANTED7731";
 
 /** The cells' texts of each row `selector` matches, once one is there. */
 async function rowsOf(page: Page, selector: string): Promise<string[][]> {
@@ -142,6 +145,12 @@ browserTest(
       await screenshot(page, "workflow", true);
 
       // A run started with the Start button: its numbers equal the rows in the files written.
+      // One more bad record carries planted values: the page must never show them.
+      await Deno.writeTextFile(
+        `${daemon.dir}/data/transactions.csv`,
+        `9001,4,${PLANTED}_AMOUNT,${PLANTED}_MERCHANT,settled,2026-03-02T09:00:00Z\n`,
+        { append: true },
+      );
       const quickstartRun = await startFromUi(page, daemon, "Quickstart");
       await waitForStatus(page, "succeeded");
       await page.waitForSelector(".quarantine-row");
@@ -156,18 +165,34 @@ browserTest(
       }
       assert.equal(number((await texts(page, ".totals .rows-out"))[0]), written);
 
-      // The row the handler caught, as the control plane saw it: where and why, without the
+      // One entry per row the handler caught, as the control plane knows it: the step, the
+      // record, the handler, the error's class, kind and column, the message without the
       // record's text, which only the handler's file holds (docs/security.md).
       const rejected = (await Deno.readTextFile(`${daemon.dir}/data/out/rejected.jsonl`))
-        .trim().split("\n").map((l) => JSON.parse(l) as { _error_message: string });
-      const quarantine = await page.$eval(
-        ".quarantine-row",
-        (tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent!.trim()),
+        .trim().split("\n").map((l) => JSON.parse(l) as Record<string, string | number>);
+      assert.equal(rejected.length, 3, "the quickstart's 2 bad records and the planted one");
+      const entries = await rowsOf(page, ".quarantine-row");
+      assert.equal(entries.length, rejected.length);
+      for (const [k, row] of rejected.entries()) {
+        const [, step, which, handler, kind, , attempt, message] = entries[k];
+        assert.equal(step, `Quickstart.0 ${row._error_step}`);
+        assert.match(which, /^record \d+$/);
+        assert.ok(message.includes(`: ${which}: `), `${which}: ${message}`);
+        assert.equal(handler, "rejected");
+        assert.equal(kind, "transient / record");
+        assert.equal(number(attempt), row._error_attempt);
+        assert.ok(String(row._error_message).startsWith(`${message}: `), message);
+      }
+      const planted = entries[
+        rejected.findIndex((r) => String(r._error_message).includes(PLANTED))
+      ];
+      assert.deepEqual(planted.slice(4, 6), ["transient / record", "amount"]);
+      assert.ok(!(await page.content()).includes(PLANTED), "no planted value in the page");
+      const api = await page.evaluate(
+        (id) => fetch(`/api/runs/${id}`).then((r) => r.text()),
+        quickstartRun,
       );
-      assert.equal(quarantine[3], "rejected");
-      assert.equal(number(quarantine[2]), rejected.length);
-      assert.match(quarantine[4], /transactions\.csv: record \d+: /);
-      assert.ok(rejected[0]._error_message.startsWith(`${quarantine[4]}: `), quarantine[4]);
+      assert.ok(api.includes(`"quarantined":[`) && !api.includes(PLANTED), api.slice(0, 400));
       assert.equal(number((await texts(page, ".totals .quarantined"))[0]), rejected.length);
       // The run's stored log, as `heddle workflow logs` has it.
       const log = await texts(page, ".log .line");
@@ -222,13 +247,12 @@ browserTest(
         number((await texts(page, ".attempts-total"))[0].split(" ")[0]),
         stored.attemptsTotal,
       );
-      const failedRow = await page.$eval(
-        ".quarantine-row",
-        (tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent!.trim()),
-      );
+      const [failedRow] = await rowsOf(page, ".quarantine-row");
+      assert.match(failedRow[2], /^batch \d+, row \d+$/);
       assert.equal(failedRow[3], "none (the run failed)");
+      assert.equal(failedRow[4], "transient / plugin");
       // The step's own message quotes the row's value: the control plane shows its code only.
-      assert.equal(failedRow[4], "plugin step `faulty/steps.double` failed with USER_CODE");
+      assert.equal(failedRow[7], plugin);
       assert.ok((await texts(page, ".log .line.error")).length > 0);
       await screenshot(page, "failed-run", true);
 

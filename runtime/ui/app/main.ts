@@ -10,7 +10,7 @@ import { html } from "./_html.ts";
 import type { FrontPage, RunRow, RunView, WorkflowPage } from "../_views.ts";
 import { Graph } from "./graph.ts";
 import { count, Head, type Node, time } from "./_table.ts";
-import { AttemptsTable } from "./run_tables.ts";
+import { AttemptsTable, QuarantinedTable } from "./run_tables.ts";
 
 function navigate(path: string): void {
   history.pushState(null, "", path);
@@ -284,28 +284,7 @@ function Run({ id }: { id: string }): Node {
     )
   }</tbody></table>
     <${AttemptsTable} run=${data} />
-    <h3>Quarantined rows</h3>
-    <p class="note">What each handler received, as the run reported it: the rows themselves are
-      in the handler's outputs, each with <code>_error_step</code> (the stage) and
-      <code>_error_message</code> (below).</p>
-    ${
-    data.quarantines.length === 0 ? html`<p class="empty">None.</p>` : html`
-      <table class="quarantines">
-        <${Head} columns=${["Time", "_error_step", "#Rows", "Handler", "_error_message"]} />
-        <tbody>${data.quarantines.map((q) =>
-          html`
-            <tr class="quarantine-row">
-              <td>${new Date(q.time).toLocaleTimeString()}</td>
-              <td><code>${q.stage}</code> ${q.label}</td>
-              <td class="num">${count(q.rows)}</td>
-              <td>${q.handler ?? "none (the run failed)"}</td>
-              <td class="message">${q.message}</td>
-            </tr>
-          `
-        )}</tbody>
-      </table>
-    `
-  }
+    <${QuarantinedTable} run=${data} />
     <h3>Log</h3>
     <pre class="log">${
     data.logs.map((l) =>

@@ -1,11 +1,12 @@
 /**
  * The run page's detail tables, read from the run history through the control plane: the
  * attempts of every batch that failed at least once (a retry that succeeded, or the last
- * attempt that gave up). A batch that succeeded at its first attempt is only counted.
+ * attempt that gave up; a batch that succeeded at its first attempt is only counted), and
+ * one entry per quarantined row with its `_error_*` details as the control plane knows them.
  */
 import { html } from "./_html.ts";
 import { count, Head, type Node } from "./_table.ts";
-import type { AttemptView, RunView } from "../_views.ts";
+import type { AttemptView, QuarantinedRowView, RunView } from "../_views.ts";
 
 function outcome(a: AttemptView): string {
   if (a.outcome !== "failed") return a.outcome;
@@ -50,5 +51,51 @@ export function AttemptsTable({ run }: { run: RunView }): Node {
     ${run.attemptsNotShown > 0 &&
       html`<p class="note">${count(run.attemptsNotShown)} more not shown (<code
         >heddle workflow status --output json</code> lists every kept attempt).</p>`}
+  `;
+}
+
+/** Which row: a source's record (numbered from 1, as messages do), or a row of a batch. */
+function whichRow(q: QuarantinedRowView): string {
+  if (q.batch < 0) return q.row >= 0 ? `record ${q.row + 1}` : "";
+  return q.row >= 0 ? `batch ${q.batch}, row ${q.row}` : `batch ${q.batch}`;
+}
+
+export function QuarantinedTable({ run }: { run: RunView }): Node {
+  const rows = run.quarantined;
+  return html`
+    <h3>Quarantined rows</h3>
+    <p class="note">Each row sent to a handler, as the control plane knows it: where and why,
+      never the row's values. The rows themselves are in the handler's outputs, with the full
+      <code>_error_message</code>.</p>
+    ${rows.length === 0 ? html`<p class="empty">None.</p>` : html`
+      <table class="quarantines">
+        <${Head} columns=${[
+          "Time",
+          "_error_step",
+          "Row",
+          "Handler",
+          "Class / kind",
+          "Column",
+          "#_error_attempt",
+          "_error_message",
+        ]} />
+        <tbody>${rows.map((q) =>
+          html`
+            <tr class="quarantine-row" data-stage=${q.stage}>
+              <td>${new Date(q.time).toLocaleTimeString()}</td>
+              <td><code>${q.stage}</code> ${q.step}</td>
+              <td class="row">${whichRow(q)}</td>
+              <td class="handler">${q.handler || "none (the run failed)"}</td>
+              <td class="kind">${q.errorClass} / ${q.errorKind}</td>
+              <td>${q.column}</td>
+              <td class="num">${q.attempt}</td>
+              <td class="message">${q.message}</td>
+            </tr>
+          `
+        )}</tbody>
+      </table>
+    `}
+    ${run.quarantinedNotShown > 0 &&
+      html`<p class="note quarantined-more">${count(run.quarantinedNotShown)} more not shown.</p>`}
   `;
 }
