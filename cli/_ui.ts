@@ -8,7 +8,7 @@ import { Option } from "@commander-js/extra-typings";
 import type { ControlPlane } from "../runtime/control/mod.ts";
 import { checkListen, type Credentials, ListenRefused } from "../runtime/protocol/mod.ts";
 import { DEFAULT_UI_ADDRESS, serveUi, UiListenError, type UiServer } from "../runtime/ui/mod.ts";
-import { type LocalWorker, Metrics } from "../runtime/metrics/mod.ts";
+import { Metrics } from "../runtime/metrics/mod.ts";
 import { CliError, ExitCode, jsonLine, type Terminal } from "./_terminal.ts";
 
 /** `--ui-listen <address|off>`; left unset, the default address is tried. */
@@ -27,8 +27,6 @@ export interface UiStart {
   credentials: Credentials;
   insecure: boolean;
   output: "text" | "json";
-  /** The workers in this process, whose registry and plugins `/metrics` reads. */
-  localWorkers: () => LocalWorker[];
 }
 
 /** Serves the UI unless `off`; returns null when it is off or the default port was taken. */
@@ -43,7 +41,6 @@ export function startUi(term: Terminal, options: UiStart): UiServer | null {
     const metrics = new Metrics({
       control: options.control,
       workers: () => options.control.workers(),
-      local: options.localWorkers,
     });
     let server: UiServer;
     try {

@@ -294,7 +294,6 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
         credentials,
         insecure: options.insecure ?? false,
         output: options.output,
-        localWorkers: () => worker ? [worker] : [],
       });
       if (ui) servers.unshift(ui); // closed first: its live pages end before the rest
     }

@@ -101,7 +101,6 @@ export function runCommand(term: Terminal, exit: { code: number }) {
             credentials: { token: newToken(), tls: null },
             insecure: false,
             output: options.output,
-            localWorkers: () => [worker],
           });
         }
         const deployed = await control.deploy({

@@ -2,28 +2,26 @@
  * Prometheus metrics of a control plane (`docs/metrics.md`), in the text format, through
  * prom-client (a maintained client library, with its own registry: nothing of the default
  * one, so every metric is named `heddle_*`). Counters and histograms are fed from the run
- * events the control plane passes on, which never carry row payloads; gauges of the
- * registry and plugin processes are read at scrape time from the workers that share the
- * control plane's process, and worker liveness by asking each worker for its health.
+ * events the control plane passes on, which never carry row payloads; worker liveness and
+ * the gauges of each worker's registry and plugin processes come from asking every worker
+ * for its health at scrape time, the same way whether it shares the control plane's
+ * process or runs on another host.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ControlObserver } from "../control/mod.ts";
-import type { Run, RunEvent, WorkerApi, WorkerInfo } from "../protocol/mod.ts";
-
-/** A worker in this process, whose registry and plugin processes can be read directly. */
-export interface LocalWorker {
-  id: string;
-  registry: { stats(): { bytesInMemory: number; bytesSpilled: number } };
-  plugins(): { dir: string; restarts: number }[];
-}
+import type { Run, RunEvent, WorkerApi, WorkerHealth, WorkerInfo } from "../protocol/mod.ts";
 
 export interface MetricsSources {
   /** What the metrics follow: the control plane's events and run changes. */
   control: { observe(observer: ControlObserver): () => void };
   /** The workers runs are placed on, asked for their health at each scrape. */
   workers?: () => { info: WorkerInfo; api: Pick<WorkerApi, "health"> }[];
-  /** Workers sharing this process (`heddle local`, `heddle run`). */
-  local?: () => LocalWorker[];
+}
+
+/** A worker's health at a scrape; null when it did not answer in time. */
+interface WorkerReport {
+  worker: string;
+  health: WorkerHealth | null;
 }
 
 /** How long a scrape waits for a worker's health before counting it down. */
@@ -40,6 +38,9 @@ export class Metrics {
   /** The last cumulative counters of each stage of each live run, for turning them into increments. */
   #seen = new Map<string, Map<string, StageTotals>>();
   #restartsSeen = new Map<string, number>();
+  #sources: MetricsSources;
+  /** The workers' health for the scrape under way (see `text`). */
+  #reports: Promise<WorkerReport[]> | null = null;
 
   readonly #rowsIn: Counter<"workflow" | "stage">;
   readonly #rowsOut: Counter<"workflow" | "stage">;
@@ -55,6 +56,7 @@ export class Metrics {
   readonly #restarts: Counter<"worker" | "plugin">;
 
   constructor(sources: MetricsSources) {
+    this.#sources = sources;
     const registers = [this.registry];
     const stage = ["workflow", "stage"] as const;
     const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
@@ -109,54 +111,51 @@ export class Metrics {
       labelNames: [...stage, "topic", "partition"],
       registers,
     });
+    const reports = () => this.#reports ?? this.#ask(sources);
     this.#restarts = new Counter({
       name: "heddle_plugin_restarts_total",
       help: "Plugin processes started again after one crashed, hung or was killed.",
       labelNames: ["worker", "plugin"],
       registers,
-      collect: () => this.#collectRestarts(sources.local?.() ?? []),
+      collect: async () => this.#collectRestarts(await reports()),
     });
-    const local = () => sources.local?.() ?? [];
+    /** A gauge per worker, set from each answering worker's health at every scrape. */
+    const workerGauge = (name: string, help: string, value: (h: WorkerHealth) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["worker"],
+        registers,
+        async collect() {
+          this.reset();
+          for (const { worker, health } of await reports()) {
+            if (health) this.set({ worker }, value(health));
+          }
+        },
+      });
+    workerGauge(
+      "heddle_registry_memory_bytes",
+      "Bytes of shared memory a worker's registry holds.",
+      (h) => Number(h.registryMemoryBytes),
+    );
+    workerGauge(
+      "heddle_registry_spill_bytes",
+      "Bytes of a worker's registry objects spilled to files.",
+      (h) => Number(h.registrySpillBytes),
+    );
+    workerGauge(
+      "heddle_worker_active_runs",
+      "Runs a worker is executing, as its health check says.",
+      (h) => h.activeRuns,
+    );
     new Gauge({
-      name: "heddle_registry_memory_bytes",
-      help: "Bytes of shared memory a worker's registry holds (workers in this process).",
-      labelNames: ["worker"],
-      registers,
-      collect() {
-        for (const w of local()) this.set({ worker: w.id }, w.registry.stats().bytesInMemory);
-      },
-    });
-    new Gauge({
-      name: "heddle_registry_spill_bytes",
-      help: "Bytes of a worker's registry objects spilled to files (workers in this process).",
-      labelNames: ["worker"],
-      registers,
-      collect() {
-        for (const w of local()) this.set({ worker: w.id }, w.registry.stats().bytesSpilled);
-      },
-    });
-    const workers = () => sources.workers?.() ?? [];
-    const up = new Gauge({
       name: "heddle_worker_up",
       help: "1 when a worker answered its health check at this scrape, else 0.",
       labelNames: ["worker"],
       registers,
-    });
-    new Gauge({
-      name: "heddle_worker_active_runs",
-      help: "Runs a worker is executing, as its health check says.",
-      labelNames: ["worker"],
-      registers,
       async collect() {
-        up.reset();
         this.reset();
-        await Promise.all(
-          workers().map(async ({ info, api }) => {
-            const health = await withTimeout(api.health(), HEALTH_TIMEOUT_MS).catch(() => null);
-            up.set({ worker: info.id }, health ? 1 : 0);
-            if (health) this.set({ worker: info.id }, health.activeRuns);
-          }),
-        );
+        for (const { worker, health } of await reports()) this.set({ worker }, health ? 1 : 0);
       },
     });
     this.#unobserve = sources.control.observe({
@@ -165,9 +164,23 @@ export class Metrics {
     });
   }
 
-  /** The metrics in Prometheus' text format. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /** The metrics in Prometheus' text format; every worker is asked for its health once. */
+  async text(): Promise<string> {
+    const reports = this.#ask(this.#sources);
+    this.#reports = reports;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      if (this.#reports === reports) this.#reports = null;
+    }
+  }
+
+  /** Every worker's health, each waited for at most `HEALTH_TIMEOUT_MS`. */
+  #ask(sources: MetricsSources): Promise<WorkerReport[]> {
+    return Promise.all((sources.workers?.() ?? []).map(async ({ info, api }) => ({
+      worker: info.id,
+      health: await withTimeout(api.health(), HEALTH_TIMEOUT_MS).catch(() => null),
+    })));
   }
 
   /** Serves `text()` (for the UI's `/metrics`). */
@@ -240,13 +253,18 @@ export class Metrics {
     }
   }
 
-  #collectRestarts(local: LocalWorker[]): void {
-    for (const w of local) {
-      for (const p of w.plugins()) {
-        const key = `${w.id}\0${p.dir}`;
-        const delta = p.restarts - (this.#restartsSeen.get(key) ?? 0);
-        if (delta > 0) this.#restarts.inc({ worker: w.id, plugin: p.dir }, delta);
-        this.#restartsSeen.set(key, p.restarts);
+  /**
+   * Adds each plugin's restarts since the last scrape; a worker that started again counts
+   * from zero, so a count lower than the last is taken as new.
+   */
+  #collectRestarts(reports: WorkerReport[]): void {
+    for (const { worker, health } of reports) {
+      for (const { plugin, restarts } of health?.plugins ?? []) {
+        const key = `${worker}\0${plugin}`;
+        const seen = this.#restartsSeen.get(key) ?? 0;
+        const delta = restarts >= seen ? restarts - seen : restarts;
+        if (delta > 0) this.#restarts.inc({ worker, plugin }, delta);
+        this.#restartsSeen.set(key, restarts);
       }
     }
   }

@@ -21,6 +21,7 @@ import {
   type ScheduleInfo,
   type SetScheduleRequest,
   type WorkerApi,
+  type WorkerHealth,
 } from "./_types.ts";
 
 const protoPath = new URL("../../proto/control.proto", import.meta.url).pathname;
@@ -253,7 +254,7 @@ export function connectWorker(
         stream.on("error", (e: grpc.ServiceError) => reject(fromStatus(e)));
       }),
     cancel: async (runId) => (await call<{ found: boolean }>(c, "Cancel", { runId })).found,
-    health: () => call(c, "Health", {}),
+    health: () => call<WorkerHealth>(c, "Health", {}),
     close: () => c.close(),
   };
 }

@@ -264,7 +264,21 @@ export interface WorkerApi {
   execute(request: ExecuteRequest, onEvent: (event: RunEvent) => void): Promise<void>;
   /** Asks a run to drain and stop; false when the worker does not know the run. */
   cancel(runId: string): Promise<boolean>;
-  health(): Promise<{ status: string; activeRuns: number }>;
+  health(): Promise<WorkerHealth>;
+}
+
+/**
+ * A worker's answer to a health check: alive, how busy, and the gauges the control plane's
+ * `/metrics` exports for it (asked at each scrape, so remote workers report them too).
+ */
+export interface WorkerHealth {
+  status: string;
+  activeRuns: number;
+  /** Bytes of the worker's registry objects in shared memory, and spilled to files. */
+  registryMemoryBytes: number;
+  registrySpillBytes: number;
+  /** Each plugin package the worker's runs used, with its processes started again. */
+  plugins: { plugin: string; restarts: number }[];
 }
 
 /** A failure the control plane reports to its caller (unknown workflow, unknown run). */

@@ -16,7 +16,7 @@ import { builtinConnectors } from "../connectors/mod.ts";
 import { withFlightEdges } from "./_flight_edges.ts";
 import { PluginHost, type PluginInfo } from "../plugins/mod.ts";
 import { Registry, type RegistryOptions } from "../registry/mod.ts";
-import type { ExecuteRequest, RunEvent, WorkerApi } from "../protocol/mod.ts";
+import type { ExecuteRequest, RunEvent, WorkerApi, WorkerHealth } from "../protocol/mod.ts";
 import { readUnder } from "../fs/mod.ts";
 
 export interface WorkerOptions {
@@ -90,8 +90,15 @@ export class Worker implements WorkerApi {
     return Promise.resolve(handle !== undefined);
   }
 
-  health(): Promise<{ status: string; activeRuns: number }> {
-    return Promise.resolve({ status: "serving", activeRuns: this.#runs.size });
+  health(): Promise<WorkerHealth> {
+    const stats = this.registry.stats();
+    return Promise.resolve({
+      status: "serving",
+      activeRuns: this.#runs.size,
+      registryMemoryBytes: stats.bytesInMemory,
+      registrySpillBytes: stats.bytesSpilled,
+      plugins: this.plugins().map((p) => ({ plugin: p.dir, restarts: p.restarts })),
+    });
   }
 
   /** The plugin packages this worker's runs have used, with their processes' restarts. */

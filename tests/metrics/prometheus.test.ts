@@ -10,6 +10,7 @@ import { toolTest } from "../_tools.ts";
 import { EXAMPLE_PLUGINS } from "../e2e/_fixtures.ts";
 import { deploy, startDaemon } from "../ui/_daemon.ts";
 import { PROMETHEUS, startPrometheus } from "./_prometheus.ts";
+import { metricLine } from "./_scrape.ts";
 
 /** The ids and paths of the quickstart's sinks, from `heddle inspect --ir`. */
 async function sinks(file: string): Promise<{ id: string; path: string; graph: string }[]> {
@@ -49,23 +50,6 @@ async function valueOf(
     await new Promise((r) => setTimeout(r, 500));
   }
   return value;
-}
-
-/** Waits until `/metrics` has a line matching `line`; returns it. */
-async function metricLine(
-  daemon: { origin: string },
-  auth: RequestInit,
-  line: RegExp,
-): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  let text = "";
-  while (Date.now() < deadline) {
-    text = await (await fetch(`${daemon.origin}/metrics`, auth)).text();
-    const found = text.match(line);
-    if (found) return found[0];
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`no line matched ${line} in:\n${text}`);
 }
 
 toolTest(

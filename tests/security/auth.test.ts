@@ -93,7 +93,14 @@ Deno.test("every control-plane and worker call without the right token is UNAUTH
       return Promise.reject(new Error("rogue"));
     },
     cancel: () => Promise.resolve(false),
-    health: () => Promise.resolve({ status: "serving", activeRuns: 0 }),
+    health: () =>
+      Promise.resolve({
+        status: "serving",
+        activeRuns: 0,
+        registryMemoryBytes: 0,
+        registrySpillBytes: 0,
+        plugins: [],
+      }),
   };
   const rogueToken = "f".repeat(64);
   const rogueServer = await serveWorker(rogue, "127.0.0.1:0", { token: rogueToken, tls: null });
