@@ -7,30 +7,20 @@ import assert from "node:assert/strict";
 import { ControlPlane } from "../../runtime/control/mod.ts";
 import { Worker } from "../../runtime/worker/mod.ts";
 import { ControlError } from "../../runtime/protocol/mod.ts";
+import { writeCopyProgram, writeNumbers } from "../e2e/_fixtures.ts";
 
 const plugins = new URL("../../examples/plugins", import.meta.url).pathname;
 
+/** Workflow `Numbers` in `<dir>/faulty.he`: 0 to 5 through `faulty.run`, failed rows to a handler. */
 async function program(dir: string, failRows: number[]): Promise<string> {
-  await Deno.writeTextFile(`${dir}/numbers.csv`, "n\n" + [0, 1, 2, 3, 4, 5].join("\n") + "\n");
-  const file = `${dir}/faulty.he`;
-  await Deno.writeTextFile(
-    file,
-    [
-      'import "fhub/file" file',
-      'import "faulty/steps" faulty',
-      "handler rejected {",
-      "  *",
-      '  | file.write { path: "rejected.jsonl", format: "jsonl" }',
-      "}",
-      "workflow Numbers ? rejected {",
-      '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
-      `  | faulty.run { fail_rows: [${failRows.join(", ")}] }`,
-      '  | file.write { path: "out.jsonl", format: "jsonl" }',
-      "}",
-      "",
-    ].join("\n"),
+  await writeNumbers(dir, 6);
+  return await writeCopyProgram(
+    dir,
+    "faulty.he",
+    "Numbers",
+    `faulty.run { fail_rows: [${failRows.join(", ")}] }`,
+    { handler: true, output: "out.jsonl" },
   );
-  return file;
 }
 
 function node(database: string) {

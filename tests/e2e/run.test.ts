@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { heddle, spawnHeddle, waitForLine } from "../_cli.ts";
 import { quickstartCopy, quickstartEnv as env } from "../_quickstart.ts";
 import {
+  deployAndRun,
   freePort,
   HANGING_STEP,
   segmentsOf,
@@ -129,20 +130,8 @@ Deno.test("heddle local runs deployed workflows and remembers them after a resta
   const server = ["--server", `127.0.0.1:${port}`, "--state", state];
   let local = await startLocal(state, port, dir, env);
   try {
-    const deployed = await heddle(["workflow", "deploy", ...server, `${dir}/quickstart.he`]);
-    assert.equal(deployed.code, 0, deployed.stderr);
-    assert.equal(deployed.stdout, "deployed Quickstart\n");
-    const started = await heddle([
-      "workflow",
-      "start",
-      "--wait",
-      "--output",
-      "json",
-      ...server,
-      "Quickstart",
-    ]);
-    assert.equal(started.code, 0, started.stderr);
-    const run = JSON.parse(started.stdout).runs[0];
+    const { deployed, run } = await deployAndRun(server, `${dir}/quickstart.he`, "Quickstart");
+    assert.equal(deployed, "deployed Quickstart\n");
     assert.equal(run.status, "succeeded");
     assert.ok(await Deno.stat(`${dir}/data/out/settled.jsonl`));
 

@@ -5,9 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { heddle } from "../_cli.ts";
-import { writeNumbers } from "../e2e/_fixtures.ts";
-
-import { EXAMPLE_PLUGINS, freePort, startLocal } from "../e2e/_fixtures.ts";
+import {
+  EXAMPLE_PLUGINS,
+  freePort,
+  startLocal,
+  writeCopyProgram,
+  writeNumbers,
+} from "../e2e/_fixtures.ts";
 
 export { EXAMPLE_PLUGINS };
 
@@ -57,25 +61,13 @@ export class Daemon {
  */
 export async function writeSlowProgram(dir: string, rows: number, sleepMs: number) {
   await writeNumbers(dir, rows);
-  const path = `${dir}/slow.he`;
-  await Deno.writeTextFile(
-    path,
-    [
-      'import "fhub/file" file',
-      'import "faulty/steps" faulty',
-      "handler rejected {",
-      "  *",
-      '  | file.write { path: "rejected.jsonl", format: "jsonl" }',
-      "}",
-      "workflow Slow ? rejected {",
-      '  file.read { path: "numbers.csv", format: "csv" } : { n: int64 }',
-      `  | faulty.run { sleep_ms: ${sleepMs}, fail_rows: [0] }`,
-      '  | file.write { path: "out.csv", format: "csv" }',
-      "}",
-      "",
-    ].join("\n"),
+  return await writeCopyProgram(
+    dir,
+    "slow.he",
+    "Slow",
+    `faulty.run { sleep_ms: ${sleepMs}, fail_rows: [0] }`,
+    { handler: true },
   );
-  return path;
 }
 
 export interface RunJson {

@@ -17,6 +17,7 @@ import {
   readLogs,
   writeSlowProgram,
 } from "./_fixtures.ts";
+import { deployAndRun } from "../e2e/_fixtures.ts";
 
 /** `heddle run` of `program` recording in `state`; returns the run's id. */
 async function runRecorded(program: string, state: string, ...args: string[]): Promise<string> {
@@ -293,18 +294,7 @@ Deno.test("history survives heddle local being killed and started again", async 
   const local = await new Daemon(dir).start();
   const server = local.server;
   try {
-    assert.equal((await heddle(["workflow", "deploy", ...server, program])).code, 0);
-    const done = await heddle([
-      "workflow",
-      "start",
-      "--wait",
-      "--output",
-      "json",
-      ...server,
-      "Slow",
-    ]);
-    assert.equal(done.code, 0, done.stderr);
-    const finished = JSON.parse(done.stdout).runs[0];
+    const { run: finished } = await deployAndRun(server, program, "Slow");
     const before = await readLogs([...server, finished.id]);
     assert.equal(before.at(-1)!.message, "run succeeded, 3 rows to handlers");
     // A second, slow deploy of the same workflow, killed with the daemon mid-run.

@@ -43,19 +43,10 @@ export async function startDaemon(): Promise<Daemon> {
   await Deno.mkdir(`${dir}/slow`);
   await writeNumbers(`${dir}/slow`, 200_000);
   await Deno.writeTextFile(`${dir}/slow/out.csv`, "previous\n");
-  await Deno.writeTextFile(
-    `${dir}/slow.he`,
-    [
-      'import "fhub/file" file',
-      'import "faulty/steps" faulty',
-      "workflow Slow {",
-      '  file.read { path: "slow/numbers.csv", format: "csv" } : { n: int64 }',
-      "  | faulty.run { sleep_ms: 200 }",
-      '  | file.write { path: "slow/out.csv", format: "csv" }',
-      "}",
-      "",
-    ].join("\n"),
-  );
+  await writeCopyProgram(dir, "slow.he", "Slow", "faulty.run { sleep_ms: 200 }", {
+    input: "slow/numbers.csv",
+    output: "slow/out.csv",
+  });
   await Deno.writeTextFile(
     `${dir}/typo.he`,
     'import "fhub/file" file\nworkflow Typo {\n  file.read { path: "x.csv", format: "csv" }\n  | nosuch.step {}\n}\n',
