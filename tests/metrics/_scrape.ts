@@ -9,7 +9,7 @@ export async function metricLine(
   auth: RequestInit,
   line: RegExp,
 ): Promise<string> {
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   let text = "";
   while (Date.now() < deadline) {
     text = await (await fetch(`${node.origin}/metrics`, auth)).text();

@@ -62,7 +62,7 @@ Deno.test({
         "--token-file",
         `${state}/token`,
         "--memory-budget",
-        "64KiB",
+        "16KiB",
       ]);
       await worker.stderr.waitFor(/worker listening on/);
       const id = `${Deno.hostname()}-${worker.child.pid}`;
@@ -81,7 +81,7 @@ Deno.test({
         "faulty.run { crash: true } retry { attempts: 3, backoff: 10ms }",
       );
       // A slow step behind a fast source: batches wait in the worker's registry, past its
-      // 64 KiB budget, while the run goes on.
+      // 16 KiB budget, while the run goes on.
       await Deno.mkdir(`${dir}/slow`);
       await writeNumbers(`${dir}/slow`, 100_000);
       await writeCopyProgram(dir, "slow.he", "Slow", "faulty.run { sleep_ms: 300 }", {
