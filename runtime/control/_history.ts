@@ -77,7 +77,7 @@ create table if not exists logs (
 create index if not exists logs_by_run on logs(run_id, seq);
 create table if not exists quarantined_rows (
   run_id text not null, time text not null, stage text not null, step text not null,
-  handler text not null, batch integer not null, row integer not null,
+  handler text not null, batch integer not null, row_index integer not null,
   error_class text not null, error_kind text not null, column_name text not null,
   message text not null, attempt integer not null);
 create index if not exists quarantined_rows_by_run on quarantined_rows(run_id);
@@ -91,7 +91,7 @@ const ADDED_COLUMNS: Record<string, Record<string, string>> = {
   },
   attempts: {
     batch: "integer not null default -1",
-    rows: "integer not null default 0",
+    row_count: "integer not null default 0",
     error_class: "text not null default ''",
     error_kind: "text not null default ''",
     retry_in_ms: "integer not null default -1",
@@ -201,7 +201,7 @@ export class History {
 
   recordAttempt(a: AttemptRecord): void {
     this.#db.prepare(
-      "insert into attempts (run_id, stage, attempt, outcome, message, time, batch, rows, " +
+      "insert into attempts (run_id, stage, attempt, outcome, message, time, batch, row_count, " +
         "error_class, error_kind, retry_in_ms, duration_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?, " +
         "?, ?, ?)",
     ).run(
@@ -231,7 +231,7 @@ export class History {
       message: String(r.message),
       time: String(r.time),
       batch: Number(r.batch),
-      rows: Number(r.rows),
+      rows: Number(r.row_count),
       errorClass: String(r.error_class),
       errorKind: String(r.error_kind),
       retryInMs: Number(r.retry_in_ms),
@@ -241,7 +241,9 @@ export class History {
 
   recordQuarantined(runId: string, rows: QuarantinedRow[]): void {
     const insert = this.#db.prepare(
-      "insert into quarantined_rows values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "insert into quarantined_rows (run_id, time, stage, step, handler, batch, row_index, " +
+        "error_class, error_kind, column_name, message, attempt) " +
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     writeTransaction(this.#db, () => {
       for (const r of rows) {
@@ -271,7 +273,7 @@ export class History {
         step: String(r.step),
         handler: String(r.handler),
         batch: Number(r.batch),
-        row: Number(r.row),
+        row: Number(r.row_index),
         errorClass: String(r.error_class),
         errorKind: String(r.error_kind),
         column: String(r.column_name),

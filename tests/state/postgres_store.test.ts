@@ -72,6 +72,11 @@ serviceTest(
       assert.equal(JSON.parse(direct.stdout).runs[0].id, run.id);
       const status = await ask(["workflow", "status", ...server, run.id]);
       assert.match(status.stdout, /Quickstart\.0 fhub\/file\.read: \d+ rows in/);
+      // Its attempts and quarantined rows, kept in PostgreSQL too.
+      assert.match(
+        status.stdout,
+        /\n {2}attempts: [1-9]\d*, none failed\n {2}quarantined rows: 2\n/,
+      );
       const logs = await ask(["workflow", "logs", ...server, run.id]);
       assert.match(logs.stdout, /run succeeded/);
       const list = await ask(["workflow", "list", ...server]);
