@@ -13,6 +13,7 @@
  */
 import { prqlc, PrqlCrash } from "./_prqlc.ts";
 import { parsePl } from "./_prql_parse.ts";
+import { resolveRq } from "./_prql_resolve.ts";
 import { fill, type Shape, shapeOf } from "./_prql_shape.ts";
 
 export type Rq = Record<string, unknown>;
@@ -22,7 +23,10 @@ export type Lowered = { rq: Rq } | { error: Rq[] } | { crash: string };
 const cache = new Map<string, Lowered>();
 /** RQ (JSON text with sentinels) by block shape (`_prql_shape.ts`). */
 const shapes = new Map<string, string>();
-/** Set by tests that compare with lowering each block's own text. */
+/**
+ * Cleared by tests that compare with prql-js lowering each block's own text: no shapes, and
+ * no block lowered here (`lowerHere`).
+ */
 let byShape = true;
 
 /** The text prql-js is given for a block: what the cache is keyed by. */
@@ -50,7 +54,10 @@ export function forgetLowered(): void {
   shapes.clear();
 }
 
-/** Whether blocks are lowered by shape (the default); tests compare both ways. */
+/**
+ * Whether blocks are lowered by shape and, in the common subset, here (the default); tests
+ * compare with prql-js lowering every block alone.
+ */
 export function lowerByShape(on: boolean): void {
   byShape = on;
   forgetLowered();
@@ -111,6 +118,8 @@ export function lowerPrql(source: string): Lowered {
   const text = normalise(source);
   const hit = cache.get(text);
   if (hit) return hit;
+  const own = lowerHere(text);
+  if (own) return remember(text, own);
   let out: Lowered;
   try {
     const pl = toPl(text);
@@ -143,6 +152,17 @@ export function lowerPrql(source: string): Lowered {
   }
   remember(text, out);
   return out;
+}
+
+/**
+ * A block's RQ when both its parsing and its lowering are in the subsets done here
+ * (`_prql_parse.ts`, `_prql_resolve.ts`): no prql-js call at all.
+ */
+function lowerHere(text: string): Lowered | null {
+  if (!byShape) return null;
+  const pl = parsePl(text);
+  const rq = pl === null ? null : resolveRq(pl);
+  return rq && { rq };
 }
 
 /** A block's PL: parsed here when it is in the common subset, else by prql-js. */
@@ -204,8 +224,13 @@ export function lowerAll(sources: Iterable<string>): void {
   const fresh = new Map<string, Set<string>>();
   for (const source of sources) {
     const text = normalise(source);
-    const tables = cache.has(text) ? null : tablesOf(text);
-    if (tables) fresh.set(text, tables);
+    if (cache.has(text)) continue;
+    const own = lowerHere(text);
+    if (own) remember(text, own);
+    else {
+      const tables = tablesOf(text);
+      if (tables) fresh.set(text, tables);
+    }
   }
   // One new block (an edit in the LSP) gains nothing from a batch: `lowerPrql` takes it.
   if (fresh.size < 2) return;

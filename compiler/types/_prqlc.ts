@@ -21,13 +21,17 @@ export class PrqlCrash extends Error {
   }
 }
 
-let bindings: Bindings = require(entry);
+/**
+ * Loaded on the first call, not with this module: most checks lower every block without
+ * prql-js (`_prql_resolve.ts`), and loading it compiles several megabytes of WebAssembly.
+ */
+let loaded: Bindings | null = null;
 let instances = 1;
 
 /** Evaluates prql-js's bindings again: a new module state around a new WebAssembly instance. */
 function reload(): void {
   delete require.cache[entry];
-  bindings = require(entry);
+  loaded = require(entry);
   instances++;
 }
 
@@ -39,7 +43,8 @@ function isCrash(e: unknown): e is Error {
 function guarded(call: (b: Bindings) => string | undefined): string {
   for (let attempt = 0;; attempt++) {
     try {
-      return call(bindings) ?? "";
+      loaded ??= require(entry) as Bindings;
+      return call(loaded) ?? "";
     } catch (e) {
       if (!isCrash(e)) throw e;
       reload();

@@ -1,0 +1,154 @@
+/**
+ * The PRQL lowering done without prql-js (compiler/types/_prql_resolve.ts) must give exactly
+ * the RQ prql-js's `pl_to_rq` gives, or nothing (null: prql-js then lowers the block).
+ * Compared here on every PRQL block of the examples and test corpora, on hand-written cases
+ * (frames, shadowing, names PRQL's standard library owns, errors prql-js reports) and on
+ * seeded random pipelines. It must never accept a difference, nor a lowering that declines
+ * everything: the benchmark program's blocks and most random pipelines must be lowered here.
+ */
+import assert from "node:assert/strict";
+import { check, prqlc } from "../../compiler/mod.ts";
+import { parse } from "../../compiler/syntax/mod.ts";
+import { parsePl } from "../../compiler/types/_prql_parse.ts";
+import { resolveRq } from "../../compiler/types/_prql_resolve.ts";
+import { forgetLowered, normalise } from "../../compiler/types/_prql_lower.ts";
+import { generateProgram } from "../../bench/parse.ts";
+import { distinctBlocks } from "../../bench/check.ts";
+import { corpus } from "../_expect.ts";
+import { prng } from "../_prng.ts";
+
+/** prql-js's RQ for the PL, or the error it reports. */
+function reference(pl: string): unknown {
+  try {
+    return JSON.parse(prqlc.plToRq(pl));
+  } catch (e) {
+    return `error: ${(e as Error).message}`;
+  }
+}
+
+/** Asserts the lowering here agrees with prql-js on `text`; true when it lowered it. */
+function agrees(text: string): boolean {
+  const pl = parsePl(text);
+  const ours = pl === null ? null : resolveRq(pl);
+  if (ours === null) return false;
+  assert.deepEqual(ours, reference(pl!), `the lowering differs on ${JSON.stringify(text)}`);
+  return true;
+}
+
+/** The text of every PRQL block in `source`, as the compiler hands it to prql-js. */
+function blocks(source: string): string[] {
+  const out: string[] = [];
+  const walk = (node: unknown) => {
+    if (!node || typeof node !== "object") return;
+    if (Array.isArray(node)) return node.forEach(walk);
+    const n = node as Record<string, unknown>;
+    if (n.kind === "Prql" && typeof n.text === "string") out.push(normalise(n.text));
+    Object.values(n).forEach(walk);
+  };
+  walk(parse(source).value);
+  return out;
+}
+
+Deno.test("every PRQL block of the examples and corpora lowers as prql-js lowers it, or is left to it", () => {
+  const examples = [...Deno.readDirSync(new URL("../../examples/", import.meta.url))]
+    .filter((e) => e.name.endsWith(".he"))
+    .map((e) => Deno.readTextFileSync(new URL(`../../examples/${e.name}`, import.meta.url)));
+  const sources = [
+    ...examples,
+    ...corpus("ok").map((f) => f.source),
+    ...corpus("err").map((f) => f.source),
+    ...corpus("err/contracts").map((f) => f.source),
+  ];
+  const all = [...new Set(sources.flatMap(blocks))];
+  assert.ok(all.length >= 25, `${all.length} blocks`);
+  const lowered = all.filter(agrees).length;
+  assert.ok(lowered >= 8, `only ${lowered} of ${all.length} blocks lowered here`);
+  // The benchmark programs' blocks are all in the subset.
+  const generated = generateProgram(300);
+  const own = [...new Set([...blocks(generated), ...blocks(distinctBlocks(generated))])];
+  assert.ok(own.length > 10 && own.every(agrees));
+});
+
+Deno.test("the lowering agrees with prql-js on frames, shadowing, reserved names and errors", () => {
+  const cases = [
+    "from input",
+    "from input\nfilter amount > 5\nselect {user_id, amount, label = 'x'}",
+    "from input\nderive {b = a + 1, c = a * 2.0}\nfilter b > 3 && c != 2\nselect {c, b, z = a / 2, w = a // 2, m = -a % 3}",
+    "from input\nselect {user_id, amount}\nsort {-amount}\ntake 10",
+    "from input\nselect {x, y}\nderive y2 = y\nselect {y2, x}",
+    "from input | filter name == 'a' || !(ok)",
+    "from input\nderive b = a + 1\nfilter c > 1",
+    "from input\nderive amount = 1",
+    "from input\nselect {a2 = a}",
+    "from input\nsort a\nfilter b > 1\ntake 3",
+    "from input\nselect {a, b}\nsort b\nselect {a}\ntake 2",
+    "from input\nsort {+a, -b}\nderive c = a - b",
+    "from input\nderive x = true\nfilter x",
+    // Declined: prql-js reports these, or resolves them in ways not done here.
+    "from input\nselect {a}\nfilter b > 1",
+    "from input\nselect {a, a}",
+    "from input\nderive {x = 1, x = 2}",
+    "from input\nderive x = 1\nderive x = 2",
+    "from input\nfilter count > 1",
+    "from input\nderive x = sum a",
+    "from input\nfilter a == null",
+    "from input\nfilter a ?? 1 > 2",
+    "from input\nderive x = this.a",
+    "from input\ntake 1..3",
+    "from s\nfilter a > 1",
+    "from input\njoin s (==id)",
+    "from input\ngroup {a} (aggregate {n = count this})",
+    "from input\nselect {_a}",
+    "from input\nderive {a + 1}",
+  ];
+  const lowered = cases.filter(agrees).length;
+  assert.ok(lowered >= 13, `${lowered} lowered`);
+  // What prql-js rejects is never lowered here: its error is the one a check reports.
+  const wrong = "from input\nselect {a}\nfilter b > 1";
+  assert.equal(resolveRq(parsePl(wrong)!), null);
+  assert.match(String(reference(parsePl(wrong)!)), /^error:/);
+});
+
+Deno.test("the lowering agrees with prql-js on random pipelines", () => {
+  const random = prng(21);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
+  // Mostly plain column names; now and then one PRQL's standard library owns.
+  const name = () =>
+    random() < 0.9 ? pick(["a", "b", "c", "x", "y", "amount"]) : pick(["count", "sum", "_z"]);
+  const term = (depth: number): string => {
+    const r = random();
+    if (depth > 2 || r < 0.3) return name();
+    if (r < 0.45) return pick(["1", "2.5", "'s'", "true", "null"]);
+    if (r < 0.55) return `(${term(depth + 1)})`;
+    if (r < 0.65) return `${pick(["-", "!"])}${term(depth + 1)}`;
+    return `${term(depth + 1)} ${
+      pick(["+", "-", "*", "/", "//", "%", "==", "!=", ">", "<", ">=", "<=", "&&", "||"])
+    } ${term(depth + 1)}`;
+  };
+  let lowered = 0;
+  for (let k = 0; k < 300; k++) {
+    const steps = Array.from({ length: 1 + Math.floor(random() * 4) }, () =>
+      pick([
+        () => `filter ${term(0)}`,
+        () => `derive ${name()} = ${term(0)}`,
+        () => `derive {${name()} = ${term(0)}, ${name()} = ${term(0)}}`,
+        () => `select {${name()}, ${name()} = ${term(0)}}`,
+        () => `select ${name()}`,
+        () => `sort {${pick(["-", "+", ""])}${name()}, ${name()}}`,
+        () => `take ${pick(["1", "5", "20"])}`,
+      ])());
+    if (agrees(`from input\n${steps.join(pick(["\n", " | "]))}`)) lowered++;
+  }
+  assert.ok(lowered >= 60, `only ${lowered} of 300 lowered here`);
+});
+
+Deno.test("a cold check of the benchmark programs makes no prql-js call", () => {
+  const source = generateProgram(1_500);
+  for (const program of [source, distinctBlocks(source)]) {
+    forgetLowered();
+    const before = prqlc.calls;
+    const r = check(program, "/tmp/g.he", { snapshot: null });
+    assert.ok(r.value.optimised);
+    assert.deepEqual(prqlc.calls, before);
+  }
+});
