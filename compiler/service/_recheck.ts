@@ -2,10 +2,10 @@
  * Re-checking only what an edit touches. Most edits in a large program fall inside one
  * workflow's body, and nothing outside that body can change what the body means except
  * the declarations it uses. So the body is checked again together with the declarations
- * (every one but the steps it does not name; the rest blanked out to spaces, so that
- * offsets stay those of the real text), and
- * its diagnostics replace the body's old ones; everything else keeps the diagnostics of the
- * last full analysis, moved across the edit. Program-wide findings (an unused declaration)
+ * (every one but the other workflows and the steps it does not name), put one after another
+ * in a text of their own whose offsets are mapped back to the file's, and
+ * its diagnostics (also those it causes elsewhere, see `caused`) replace the body's old ones;
+ * everything else keeps the diagnostics of the last full analysis, moved across the edit. Program-wide findings (an unused declaration)
  * are left to the next full analysis, which the caller runs when typing pauses. It declines
  * (null) whenever the edit is not safely inside one body.
  */
@@ -59,30 +59,51 @@ export function recheck(
     keep.push({ start: edit.toNewer(i.span.start), end: edit.toNewer(i.span.end) });
   }
   keep.sort((a, b) => a.start - b.start);
+  // The kept declarations alone, one after another: the checker's cost follows what is kept,
+  // not the file's length. `real` maps an offset of that text back to the file.
+  const pieces: Array<{ at: number; start: number; end: number }> = [];
   let focused = "";
-  let at = 0;
   for (const k of keep) {
-    focused += source.slice(at, k.start).replace(/[^\r\n]/g, " ") + source.slice(k.start, k.end);
-    at = k.end;
+    pieces.push({ at: focused.length, start: k.start, end: k.end });
+    focused += source.slice(k.start, k.end) + "\n\n";
   }
-  focused += source.slice(at).replace(/[^\r\n]/g, " ");
+  const real = (offset: number): number => {
+    let lo = 0;
+    let hi = pieces.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (pieces[mid].at <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    const p = pieces[lo];
+    return Math.min(p.start + Math.max(0, offset - p.at), p.end);
+  };
   const a = analyse(focused, previous.file, options);
+  const ours = (file: string | undefined) => (file ?? previous.file) === previous.file;
   const inside = (d: Diagnostic, s: number, e: number) =>
-    (d.file ?? previous.file) === previous.file && d.span.start >= s && d.span.end <= e;
-  const moved = (d: Diagnostic): Diagnostic => ({
+    ours(d.file) && d.span.start >= s && d.span.end <= e;
+  const moved = (d: Diagnostic, to: (offset: number) => number): Diagnostic => ({
     ...d,
-    span: { start: edit.toNewer(d.span.start), end: edit.toNewer(d.span.end) },
+    span: ours(d.file) ? { start: to(d.span.start), end: to(d.span.end) } : d.span,
     labels: d.labels.map((l) =>
-      l.file && l.file !== previous.file
-        ? l
-        : { ...l, span: { start: edit.toNewer(l.span.start), end: edit.toNewer(l.span.end) } }
+      ours(l.file) ? { ...l, span: { start: to(l.span.start), end: to(l.span.end) } } : l
     ),
   });
+  const fresh = a.diagnostics.filter((d) => ours(d.file)).map((d) => moved(d, real));
+  // A finding is the edited body's when it is there or points there (a conflict it causes
+  // with a declaration elsewhere is reported at that declaration): the fresh check's
+  // replace the old ones; the rest keep the last full analysis's.
+  const caused = (d: Diagnostic, s: number, e: number) =>
+    !PROGRAM_WIDE.has(d.code) &&
+    (inside(d, s, e) || d.labels.some((l) => ours(l.file) && l.span.start >= s && l.span.end <= e));
+  const seen = new Set<string>();
   const diagnostics = [
-    ...a.diagnostics.filter((d) => inside(d, start, end) && !PROGRAM_WIDE.has(d.code)),
-    ...previous.diagnostics.filter((d) =>
-      !inside(d, target.span.start, target.span.end) || PROGRAM_WIDE.has(d.code)
-    ).map(moved),
-  ].sort((x, y) => x.span.start - y.span.start);
+    ...fresh.filter((d) => caused(d, start, end)),
+    ...previous.diagnostics.filter((d) => !caused(d, target.span.start, target.span.end))
+      .map((d) => moved(d, edit.toNewer)),
+  ].filter((d) => {
+    const key = `${d.code} ${d.file ?? ""} ${d.span.start} ${d.span.end} ${d.message}`;
+    return !seen.has(key) && seen.add(key);
+  }).sort((x, y) => x.span.start - y.span.start);
   return { ...a, source, lines: lineIndex(source), diagnostics };
 }

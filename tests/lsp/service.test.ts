@@ -403,6 +403,41 @@ Deno.test("recheck of an edit inside one workflow gives the diagnostics a full a
   assert.equal(service.recheck(before, across, service.editBetween(source, across)), null);
 });
 
+Deno.test("recheck reports a conflict the edited workflow causes in another declaration, and drops it once fixed", () => {
+  const source = generateProgram(600);
+  const file = "/tmp/recheck.he";
+  const clean = service.analyse(source, file);
+  const at = source.indexOf("workflow Flow7 ");
+  const body = source.slice(at, source.indexOf("\n}\n", at));
+  const view = (a: service.Analysis) =>
+    a.diagnostics.filter((d) => d.code !== "HE0123").map((d) => ({
+      code: d.code,
+      span: d.span,
+      message: d.message,
+      labels: d.labels.map((l) => ({ span: l.span, message: l.message })),
+      hints: d.hints,
+    }));
+  // A string compared with `amount`: the conflict is reported at `type Transaction`, where
+  // `amount: float64` is declared, far from the edit; a row annotation that contradicts the
+  // declared `user_id`.
+  const edits = [
+    ["filter amount > 7 ", 'filter amount == "x" '],
+    [": { user_id: int64, .. }", ": { user_id: utf8, .. }"],
+  ];
+  for (const [from, to] of edits) {
+    const broken = source.slice(0, at) + body.replace(from, to) + source.slice(at + body.length);
+    const full = service.analyse(broken, file);
+    assert.equal(view(full).length, 1, to);
+    const partial = service.recheck(clean, broken, service.editBetween(source, broken));
+    assert.ok(partial, "the edit is inside one workflow");
+    assert.deepEqual(view(partial), view(full), to);
+    // Fixed again in the body: the conflict elsewhere goes with it.
+    const fixed = service.recheck(full, source, service.editBetween(broken, source));
+    assert.ok(fixed);
+    assert.deepEqual(view(fixed), view(clean), `${to}, fixed`);
+  }
+});
+
 Deno.test("completion in a half-typed PRQL block offers columns at each transform, never the typed word", () => {
   const file = new URL("../../examples/quickstart.he", import.meta.url).pathname;
   const source = Deno.readTextFileSync(file);
