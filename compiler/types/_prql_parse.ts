@@ -100,6 +100,19 @@ function floatJson(value: number): string {
   return text.includes(".") ? text : `${text}.0`;
 }
 
+const I64_MAX = 9223372036854775807n;
+
+/**
+ * An integer literal as prql-js writes it: its digits while it fits an i64 (also past what a
+ * JavaScript number holds exactly), else a float in serde_json's exponent form, which is what
+ * typing a long number into a block gives.
+ */
+function integerJson(raw: string): string {
+  const digits = raw.replaceAll("_", "");
+  if (BigInt(digits) <= I64_MAX) return `{"Integer":${BigInt(digits)}}`;
+  return `{"Float":${Number(digits).toExponential().replace("e+", "e")}}`;
+}
+
 function lex(text: string): Token[] {
   const tokens: Token[] = [];
   let i = 0;
@@ -154,8 +167,7 @@ function lex(text: string): Token[] {
           json: `{"Float":${floatJson(value)}}`,
         });
       } else {
-        if (!Number.isSafeInteger(value)) throw new Outside();
-        tokens.push({ kind: "int", text: raw, start, end: i, json: `{"Integer":${value}}` });
+        tokens.push({ kind: "int", text: raw, start, end: i, json: integerJson(raw) });
       }
     } else if (c === '"' || c === "'") {
       i++;
