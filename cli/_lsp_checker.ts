@@ -71,8 +71,14 @@ export class Checker {
   /** Documents whose latest text waits for a check, and those whose check must be full. */
   private readonly pending = new Set<string>();
   private readonly wantFull = new Set<string>();
-  /** Each document's last full analysis: what partial re-checks start from. */
-  private readonly full = new Map<string, { version: number; analysis: service.Analysis }>();
+  /**
+   * What each document's next partial re-check starts from: its last full analysis, or the
+   * last partial re-check's base; `full` tells which.
+   */
+  private readonly bases = new Map<
+    string,
+    { version: number; base: service.Analysis | service.RecheckBase; full: boolean }
+  >();
   private readonly fullTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly otherFiles = new Map<string, LineIndex | null>();
   private draining = false;
@@ -88,15 +94,17 @@ export class Checker {
     if (r.kind === "update") {
       this.texts.set(r.uri, { version: r.version, text: r.text });
       this.pending.add(r.uri);
+      // Typing goes on: the full analysis waits for a pause counted from this update.
+      if (this.fullTimers.has(r.uri)) this.scheduleFull(r.uri);
     } else if (r.kind === "close") {
-      for (const map of [this.texts, this.full]) map.delete(r.uri);
+      for (const map of [this.texts, this.bases]) map.delete(r.uri);
       this.pending.delete(r.uri);
       this.wantFull.delete(r.uri);
       clearTimeout(this.fullTimers.get(r.uri));
       this.fullTimers.delete(r.uri);
     } else {
       this.otherFiles.clear();
-      this.full.clear();
+      this.bases.clear();
       for (const uri of this.texts.keys()) this.pending.add(uri);
     }
     this.drain();
@@ -133,18 +141,23 @@ export class Checker {
     const latest = this.texts.get(uri);
     if (!latest) return;
     const { version, text } = latest;
-    const previous = this.full.get(uri);
+    const previous = this.bases.get(uri);
     let a: service.Analysis | null = null;
     const partial = !this.wantFull.delete(uri) && previous &&
-      previous.analysis.resolved.program.items.length >= this.options.focusItems;
+      ("items" in previous.base ? previous.base.items : previous.base.resolved.program.items)
+          .length >= this.options.focusItems;
     if (partial) {
-      const edit = service.editBetween(previous.analysis.source, text);
-      a = service.recheck(previous.analysis, text, edit, this.options.checkOptions);
-      if (a) this.scheduleFull(uri);
+      const edit = service.editBetween(previous.base.source, text);
+      const r = service.recheck(previous.base, text, edit, this.options.checkOptions);
+      if (r) {
+        a = r;
+        this.bases.set(uri, { version, base: r.base, full: false });
+        this.scheduleFull(uri);
+      }
     }
     if (!a) {
       a = service.analyse(text, fileOf(uri), this.options.checkOptions);
-      this.full.set(uri, { version, analysis: a });
+      this.bases.set(uri, { version, base: a, full: true });
     }
     const diagnostics = this.convert(uri, a);
     this.reply({ kind: "diagnostics", uri, version, diagnostics, lowered: takeLowered() });
@@ -157,7 +170,8 @@ export class Checker {
       uri,
       setTimeout(() => {
         this.fullTimers.delete(uri);
-        if (this.texts.get(uri)?.version === this.full.get(uri)?.version) return;
+        const base = this.bases.get(uri);
+        if (base?.full && this.texts.get(uri)?.version === base.version) return;
         this.wantFull.add(uri);
         this.pending.add(uri);
         this.drain();

@@ -5,9 +5,11 @@
  * (every one but the other workflows and the steps it does not name), put one after another
  * in a text of their own whose offsets are mapped back to the file's, and
  * its diagnostics (also those it causes elsewhere, see `caused`) replace the body's old ones;
- * everything else keeps the diagnostics of the last full analysis, moved across the edit. Program-wide findings (an unused declaration)
- * are left to the next full analysis, which the caller runs when typing pauses. It declines
- * (null) whenever the edit is not safely inside one body.
+ * everything else keeps the diagnostics of the last full analysis, moved across the edit.
+ * Program-wide findings (an unused declaration) are left to the next full analysis, which the
+ * caller runs when typing pauses. It declines (null) whenever the edit is not safely inside one
+ * body. Each recheck hands on a base for the next (`Rechecked.base`): typing that moves on to
+ * another workflow is rechecked from there, not analysed in full.
  */
 import { type CheckOptions, type Diagnostic, RESOLVE_CODES, type Span } from "../mod.ts";
 import { lineIndex } from "../diagnostics/mod.ts";
@@ -22,6 +24,32 @@ export interface EditRegion {
   older: Span;
 }
 
+/** What a recheck starts from: a text, where its declarations are, and its diagnostics. */
+export interface RecheckBase {
+  source: string;
+  file: string;
+  items: Array<{ kind: string; name: string; nameEnd: number; span: Span }>;
+  diagnostics: Diagnostic[];
+}
+
+/** A recheck's diagnostics, and the base for the next recheck of a later text. */
+export type Rechecked = Analysis & { base: RecheckBase };
+
+/** The base a full analysis gives. */
+export function recheckBase(a: Analysis): RecheckBase {
+  return {
+    source: a.source,
+    file: a.file,
+    items: a.resolved.program.items.map((i) => ({
+      kind: i.kind,
+      name: "name" in i ? i.name.name : "",
+      nameEnd: "name" in i ? i.name.span.end : i.span.start,
+      span: i.span,
+    })),
+    diagnostics: a.diagnostics,
+  };
+}
+
 /**
  * The diagnostics of `source` (a newer version of `previous.source`, changed by `edit`)
  * from a check of the edited workflow alone, or null when the edit is not inside one
@@ -29,18 +57,19 @@ export interface EditRegion {
  * not for names in other workflows.
  */
 export function recheck(
-  previous: Analysis,
+  from: Analysis | RecheckBase,
   source: string,
   edit: EditRegion,
   options: CheckOptions = {},
-): Analysis | null {
-  const items = previous.resolved.program.items;
+): Rechecked | null {
+  const previous = "items" in from ? from : recheckBase(from);
+  const items = previous.items;
   const target = items.find((i) =>
     i.kind === "Workflow" && i.span.start < edit.older.start && edit.older.end < i.span.end - 1
   );
-  if (!target || target.kind !== "Workflow") return null;
+  if (!target) return null;
   // The header (name, handler) must be untouched: only the body between the braces changed.
-  const open = previous.source.indexOf("{", target.name.span.end);
+  const open = previous.source.indexOf("{", target.nameEnd);
   if (open < 0 || edit.older.start <= open) return null;
   const start = target.span.start;
   const end = edit.toNewer(target.span.end);
@@ -55,7 +84,7 @@ export function recheck(
     ].flatMap((text) => text.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []),
   );
   for (const i of items) {
-    if (i.kind === "Workflow" || (i.kind === "Step" && !named.has(i.name.name))) continue;
+    if (i.kind === "Workflow" || (i.kind === "Step" && !named.has(i.name))) continue;
     keep.push({ start: edit.toNewer(i.span.start), end: edit.toNewer(i.span.end) });
   }
   keep.sort((a, b) => a.start - b.start);
@@ -105,5 +134,15 @@ export function recheck(
     const key = `${d.code} ${d.file ?? ""} ${d.span.start} ${d.span.end} ${d.message}`;
     return !seen.has(key) && seen.add(key);
   }).sort((x, y) => x.span.start - y.span.start);
-  return { ...a, source, lines: lineIndex(source), diagnostics };
+  const moveSpan = (span: Span) => ({
+    start: edit.toNewer(span.start),
+    end: edit.toNewer(span.end),
+  });
+  const base: RecheckBase = {
+    source,
+    file: previous.file,
+    items: items.map((i) => ({ ...i, nameEnd: edit.toNewer(i.nameEnd), span: moveSpan(i.span) })),
+    diagnostics,
+  };
+  return { ...a, source, lines: lineIndex(source), diagnostics, base };
 }

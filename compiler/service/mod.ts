@@ -49,7 +49,7 @@ export {
   TOKEN_TYPES,
 } from "./_tokens.ts";
 export { dag, type DagGraph, type DagStage } from "./_dag.ts";
-export { recheck } from "./_recheck.ts";
+export { recheck, type RecheckBase, type Rechecked } from "./_recheck.ts";
 
 /** A diagnostic as an editor shows it: hints folded into the message, labels as related. */
 export interface ServiceDiagnostic {

@@ -438,6 +438,43 @@ Deno.test("recheck reports a conflict the edited workflow causes in another decl
   }
 });
 
+Deno.test("rechecks chain: typing in one workflow, then in another, gives what a full analysis gives", () => {
+  const source = generateProgram(600);
+  const file = "/tmp/recheck.he";
+  const view = (a: service.Analysis) =>
+    a.diagnostics.filter((d) => d.code !== "HE0123").map((d) =>
+      `${d.code} ${d.span.start}-${d.span.end} ${d.message} ${
+        d.labels.map((l) => `${l.span.start}-${l.span.end}`)
+      }`
+    );
+  const edit = (text: string, flow: string, from: string, to: string) => {
+    const at = text.indexOf(`workflow ${flow} `);
+    const end = text.indexOf("\n}\n", at);
+    return text.slice(0, at) + text.slice(at, end).replace(from, to) + text.slice(end);
+  };
+  // A misspelt column in Flow7, then a conflict with `type Transaction` typed in Flow9: the
+  // second recheck starts from the first's base, so the edits since the full analysis span two
+  // workflows and it still needs no full analysis.
+  const first = edit(source, "Flow7", "filter amount >", "filter amout >");
+  const second = edit(first, "Flow9", "filter amount > 9 ", 'filter amount == "x" ');
+  const one = service.recheck(
+    service.analyse(source, file),
+    first,
+    service.editBetween(source, first),
+  );
+  assert.ok(one);
+  assert.equal(
+    service.recheck(service.analyse(source, file), second, service.editBetween(source, second)),
+    null,
+    "from the full analysis the edits span two workflows",
+  );
+  const two = service.recheck(one.base, second, service.editBetween(first, second));
+  assert.ok(two);
+  const full = service.analyse(second, file);
+  assert.equal(view(full).length, 2, view(full).join("\n"));
+  assert.deepEqual(view(two), view(full));
+});
+
 Deno.test("completion in a half-typed PRQL block offers columns at each transform, never the typed word", () => {
   const file = new URL("../../examples/quickstart.he", import.meta.url).pathname;
   const source = Deno.readTextFileSync(file);
