@@ -67,6 +67,21 @@ export function row(
   return { name, value, unit, baseline, ratio: ratioOf(value, baseline, unit), ...extra };
 }
 
+/**
+ * A goal as a pass/fail row: 1 when `value` is under `limit`, else 0, with the machine's load
+ * average at the time in its note (a goal missed on a loaded machine says so). Never a FAILED
+ * note: a timing goal is reported, not asserted.
+ */
+export function goalRow(name: string, value: number, limit: number, unit: string): BenchRow {
+  const met = value < limit;
+  const load = Deno.loadavg()[0].toFixed(1);
+  return row(`${name}.goal`, met ? 1 : 0, "pass", null, {
+    note:
+      `${met ? "met" : "missed"}: ${formatNumber(value)} ${unit} against under ${limit} ${unit}` +
+      ` (load average ${load})`,
+  });
+}
+
 export function median(values: number[]): number {
   if (values.length === 0) return NaN;
   const s = values.toSorted((a, b) => a - b);
