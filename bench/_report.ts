@@ -68,6 +68,23 @@ export function row(
 }
 
 /**
+ * CPU milliseconds (user + system, every thread) of a process (`self` or a pid), or of its
+ * waited-for children, from `/proc/<pid>/stat`; null where there is no such file.
+ */
+export function cpuMs(pid: number | "self", whose: "own" | "children" = "own"): number | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the command name (which may hold spaces), from the 3rd: utime and stime are
+    // the 14th and 15th, cutime and cstime the 16th and 17th.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const at = whose === "own" ? 11 : 13;
+    return (Number(fields[at]) + Number(fields[at + 1])) * 10; // clock ticks of 10 ms
+  } catch {
+    return null;
+  }
+}
+
+/**
  * A goal as a pass/fail row: 1 when `value` is under `limit`, else 0, with the machine's load
  * average at the time in its note (a goal missed on a loaded machine says so). Never a FAILED
  * note: a timing goal is reported, not asserted.

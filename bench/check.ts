@@ -10,7 +10,7 @@
  */
 import process from "node:process";
 import { check } from "../compiler/mod.ts";
-import { goalRow, row } from "./_report.ts";
+import { cpuMs, goalRow, row } from "./_report.ts";
 import { type BenchResult, generateProgram, timeMedian } from "./parse.ts";
 
 const COLD_FLAG = "--cold-child";
@@ -76,26 +76,11 @@ function checkOnce(source: string): number {
 }
 
 /**
- * CPU milliseconds (user + system) of this process's waited-for children, from
- * `/proc/self/stat`; null where there is no such file.
- */
-function childrenCpu(): number | null {
-  try {
-    const stat = Deno.readTextFileSync("/proc/self/stat");
-    // Fields after the command name (which may hold spaces): cutime and cstime are 14th, 15th.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[13]) + Number(fields[14])) * 10; // clock ticks of 10 ms
-  } catch {
-    return null;
-  }
-}
-
-/**
  * Runs `deno run -A <args>` and returns its stdout, wall time and CPU time (null when not
  * known); throws when it fails.
  */
 async function child(args: string[]): Promise<{ stdout: string; ms: number; cpu: number | null }> {
-  const cpu0 = childrenCpu();
+  const cpu0 = cpuMs("self", "children");
   const t0 = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", ...args],
@@ -106,7 +91,7 @@ async function child(args: string[]): Promise<{ stdout: string; ms: number; cpu:
   const ms = since(t0);
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   if (!out.success) throw new Error(`${args.join(" ")} failed: ${text(out.stderr).slice(0, 400)}`);
-  const cpu1 = childrenCpu();
+  const cpu1 = cpuMs("self", "children");
   return { stdout: text(out.stdout), ms, cpu: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
 }
 

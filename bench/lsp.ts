@@ -12,7 +12,7 @@
  * numbers go to `deno task bench`.
  */
 import { spawnLanguageServer } from "../cli/framing.ts";
-import { type BenchRow, goalRow, median, percentile, row } from "./_report.ts";
+import { type BenchRow, cpuMs, goalRow, median, percentile, row } from "./_report.ts";
 import { generateProgram } from "./parse.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -78,6 +78,7 @@ export async function benchLsp(o: LspBenchOptions): Promise<BenchRow[]> {
       const completions: Array<Promise<number>> = [];
       const hovers: Array<Promise<number>> = [];
       const firstVersion = version + 1;
+      const cpu0 = cpuMs(client.child.pid);
       const start = performance.now();
       for (let k = 0; k < o.keystrokes; k++) {
         const due = start + k * interval;
@@ -104,7 +105,9 @@ export async function benchLsp(o: LspBenchOptions): Promise<BenchRow[]> {
       const editMs = sent.map((t, k) =>
         Math.min(...published.filter((p) => p.version >= firstVersion + k).map((p) => p.at)) - t
       );
-      return { editMs, completionMs, hoverMs };
+      const cpu1 = cpuMs(client.child.pid);
+      const cpuPerKey = cpu0 === null || cpu1 === null ? null : (cpu1 - cpu0) / o.keystrokes;
+      return { editMs, completionMs, hoverMs, cpuPerKey };
     };
     // Digits typed after `filter amount > K` in a block in the middle of the program: each
     // edit changes a literal only, which the compiler lowers by shape without prql-js.
@@ -122,6 +125,13 @@ export async function benchLsp(o: LspBenchOptions): Promise<BenchRow[]> {
       goalRow(`lsp.${name}.p95`, percentile(values, 95), target, "ms"),
       row(`lsp.${name}.p50`, median(values), "ms"),
     ];
+    const cpu = (name: string, perKey: number | null) =>
+      perKey === null ? [] : [
+        row(`lsp.${name}cpu_per_keystroke`, perKey, "ms", null, {
+          note: "the server's CPU time (all threads) per keystroke with its completion and " +
+            "hover: what load cannot stretch",
+        }),
+      ];
     return [
       row("lsp.load_average", Deno.loadavg()[0], "load", null, {
         note: "the machine's 1-minute load average after typing: every number here depends on it",
@@ -129,6 +139,8 @@ export async function benchLsp(o: LspBenchOptions): Promise<BenchRow[]> {
       row(`lsp.first_diagnostics_${lines}_lines`, coldMs, "ms", null, {
         note: "cold: a fresh server, every PRQL block lowered once",
       }),
+      ...cpu("", digits.cpuPerKey),
+      ...cpu("new_shape.", letters.cpuPerKey),
       ...goal("edit_to_diagnostics", digits.editMs, 100),
       ...goal("completion", digits.completionMs, 50),
       ...goal("hover", digits.hoverMs, 50),

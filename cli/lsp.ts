@@ -154,9 +154,8 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
       // The same version again is a full check after partial ones, or after a watched file
       // changed: newer news about the same text.
       if (!documents.get(uri) || version < (published.get(uri) ?? -Infinity)) return;
-      // Before the first diagnostics, this thread analyses the document for requests, cheaply
-      // now that the checker's lowered PRQL blocks are in its cache: once diagnostics show,
-      // requests on the document are answered without a wait.
+      // This thread has analysed the document for requests by now (see `onDidChangeContent`),
+      // or does so here: once diagnostics show, requests are answered without a wait.
       if (!cache.has(uri)) safe("analysis", undefined, () => (analysisOf(uri), remember(uri)));
       published.set(uri, version);
       connection.sendDiagnostics({ uri, version, diagnostics });
@@ -257,11 +256,22 @@ export function startLanguageServer(options: LanguageServerOptions = {}): Promis
       }, FULL_AFTER_MS),
     );
   };
+  /** Documents just opened whose analysis for requests is about to start. */
+  const opening = new Set<string>();
   // Every text, the opened one included, goes to the checker as it is.
   documents.onDidChangeContent((e) => {
     const { uri, version } = e.document;
     checker.send({ kind: "update", uri, version, text: e.document.getText() });
     if (cache.has(uri)) refreshLater(uri);
+    // A document just opened: this thread analyses it for requests while the checker checks
+    // it, on another core, instead of after it (its first diagnostics wait for both).
+    else if (!opening.has(uri)) {
+      opening.add(uri);
+      setTimeout(() => {
+        opening.delete(uri);
+        if (!cache.has(uri)) safe("analysis", undefined, () => (analysisOf(uri), remember(uri)));
+      }, 0);
+    }
   });
   documents.onDidClose((e) => {
     const uri = e.document.uri;
