@@ -7,11 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { prqlc } from "../../compiler/mod.ts";
-import { parse } from "../../compiler/syntax/mod.ts";
 import { parsePl } from "../../compiler/types/_prql_parse.ts";
-import { normalise } from "../../compiler/types/_prql_lower.ts";
 import { generateProgram } from "../../bench/parse.ts";
-import { corpus } from "../_expect.ts";
+import { blocks, corpusBlocks } from "./_prql_blocks.ts";
 import { prng } from "../_prng.ts";
 
 /** prql-js's PL for `text`, or null when it reports an error. */
@@ -31,31 +29,8 @@ function agrees(text: string): boolean {
   return true;
 }
 
-/** The text of every PRQL block in `source`, as the compiler hands it to prql-js. */
-function blocks(source: string): string[] {
-  const out: string[] = [];
-  const walk = (node: unknown) => {
-    if (!node || typeof node !== "object") return;
-    if (Array.isArray(node)) return node.forEach(walk);
-    const n = node as Record<string, unknown>;
-    if (n.kind === "Prql" && typeof n.text === "string") out.push(normalise(n.text));
-    Object.values(n).forEach(walk);
-  };
-  walk(parse(source).value);
-  return out;
-}
-
 Deno.test("every PRQL block of the examples and corpora parses as prql-js parses it, most of them here", () => {
-  const examples = [...Deno.readDirSync(new URL("../../examples/", import.meta.url))]
-    .filter((e) => e.name.endsWith(".he"))
-    .map((e) => Deno.readTextFileSync(new URL(`../../examples/${e.name}`, import.meta.url)));
-  const sources = [
-    ...examples,
-    ...corpus("ok").map((f) => f.source),
-    ...corpus("err").map((f) => f.source),
-    ...corpus("err/contracts").map((f) => f.source),
-  ];
-  const all = [...new Set(sources.flatMap(blocks))];
+  const all = corpusBlocks();
   assert.ok(all.length >= 25, `${all.length} blocks`);
   const parsed = all.filter(agrees).length;
   assert.ok(parsed / all.length >= 0.7, `only ${parsed} of ${all.length} blocks parsed here`);

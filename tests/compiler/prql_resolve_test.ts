@@ -8,13 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { check, prqlc } from "../../compiler/mod.ts";
-import { parse } from "../../compiler/syntax/mod.ts";
 import { parsePl } from "../../compiler/types/_prql_parse.ts";
 import { resolveRq } from "../../compiler/types/_prql_resolve.ts";
-import { forgetLowered, normalise } from "../../compiler/types/_prql_lower.ts";
+import { forgetLowered } from "../../compiler/types/_prql_lower.ts";
 import { generateProgram } from "../../bench/parse.ts";
 import { distinctBlocks } from "../../bench/check.ts";
-import { corpus } from "../_expect.ts";
+import { blocks, corpusBlocks } from "./_prql_blocks.ts";
 import { prng } from "../_prng.ts";
 
 /** prql-js's RQ for the PL, or the error it reports. */
@@ -35,31 +34,8 @@ function agrees(text: string): boolean {
   return true;
 }
 
-/** The text of every PRQL block in `source`, as the compiler hands it to prql-js. */
-function blocks(source: string): string[] {
-  const out: string[] = [];
-  const walk = (node: unknown) => {
-    if (!node || typeof node !== "object") return;
-    if (Array.isArray(node)) return node.forEach(walk);
-    const n = node as Record<string, unknown>;
-    if (n.kind === "Prql" && typeof n.text === "string") out.push(normalise(n.text));
-    Object.values(n).forEach(walk);
-  };
-  walk(parse(source).value);
-  return out;
-}
-
 Deno.test("every PRQL block of the examples and corpora lowers as prql-js lowers it, or is left to it", () => {
-  const examples = [...Deno.readDirSync(new URL("../../examples/", import.meta.url))]
-    .filter((e) => e.name.endsWith(".he"))
-    .map((e) => Deno.readTextFileSync(new URL(`../../examples/${e.name}`, import.meta.url)));
-  const sources = [
-    ...examples,
-    ...corpus("ok").map((f) => f.source),
-    ...corpus("err").map((f) => f.source),
-    ...corpus("err/contracts").map((f) => f.source),
-  ];
-  const all = [...new Set(sources.flatMap(blocks))];
+  const all = corpusBlocks();
   assert.ok(all.length >= 25, `${all.length} blocks`);
   const lowered = all.filter(agrees).length;
   assert.ok(lowered >= 8, `only ${lowered} of ${all.length} blocks lowered here`);
