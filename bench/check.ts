@@ -2,8 +2,10 @@
  * Checking throughput: parse plus every compiler phase (resolve, infer, lower, optimise)
  * over exactly the 10,000-line program that bench/parse.ts generates, which passes them all
  * with the built-in modules alone. Reports the cold number first: the first check in a fresh
- * process (prql-js instantiated, its cache empty), and a whole `heddle check` of the file as a
- * user runs it; then the warm median, where every PRQL block is already cached (what the LSP
+ * process (no PRQL block cached; its blocks are all lowered without prql-js, see
+ * compiler/types/_prql_resolve.ts, so prql-js is not even started), and a whole `heddle check`
+ * of the file as a user runs it, against the 1 s goal as pass/fail rows, with a hello world's
+ * `deno run` as the start-up no program can cut; then the warm median, where every PRQL block is already cached (what the LSP
  * sees on an edit). A warm number alone would hide the cold cost (issues 11.6, 12.1). Then the
  * large inputs that were quadratic (issue 16.6): tens of thousands of unused declarations and of
  * workflows. It must never assert: the numbers go to `deno task bench`.
@@ -17,8 +19,9 @@ const COLD_FLAG = "--cold-child";
 
 /**
  * The generated program with every PRQL block of its own shape: its blocks differ only in a
- * threshold, which one lowering by shape serves (compiler/types/_prql_shape.ts); here each
- * block's alias differs too, so each is lowered: the cold cost of a program of distinct blocks.
+ * threshold, which one prql-js lowering by shape used to serve (compiler/types/_prql_shape.ts);
+ * here each block's alias differs too, so each is lowered: the cold cost of a program of
+ * distinct blocks (once 1.3 s of CPU, mostly prql-js's first WebAssembly runs).
  */
 export function distinctBlocks(source: string): string {
   let k = 0;
@@ -138,14 +141,14 @@ export async function benchCheck(runs = 5, targetLines = 10_000): Promise<BenchR
   return [
     row(`${name}.cold`, cold.ms, "ms", 1000, {
       baselineName: "target (issue 12.1)",
-      note: "first check in a fresh process: prql-js instantiated, no block cached; goal under 1 s",
+      note: "first check in a fresh process, no block cached; goal under 1 s",
     }),
     row(`${name}.cold_cpu`, cold.cpu, "ms", null, {
       note:
         "CPU time (user + system) of that cold check: steadier than wall time on a busy machine",
     }),
     row(`${name}.cold_distinct_blocks`, distinct.ms, "ms", null, {
-      note: "the same, every PRQL block of its own shape (`distinctBlocks`): each one lowered",
+      note: "the same, every PRQL block of its own shape (`distinctBlocks`)",
     }),
     row(`${name}.cold_distinct_blocks_cpu`, distinct.cpu, "ms", null, {
       note: "CPU time of that cold check",
