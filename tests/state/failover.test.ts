@@ -1,8 +1,8 @@
 /**
  * Two control planes on one PostgreSQL state database: one leads, the other stands by and
  * refuses calls with the leader's address; when the leader is killed with -9 the standby
- * takes the lease once it expires, a worker given both addresses follows it, and runs go
- * on. And the fence: a control plane whose lease another one took can no longer write.
+ * takes the lease once it expires, fails the runs the dead leader left running, a worker
+ * given both addresses follows it, and runs go on. And the fence: a control plane whose lease another one took can no longer write.
  */
 import assert from "node:assert/strict";
 import pg from "pg";
@@ -11,6 +11,7 @@ import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
 import { freePort } from "../e2e/_fixtures.ts";
 import { serviceConfig, serviceTest } from "../services/mod.ts";
 import { startNode, stateDatabase } from "./_fixtures.ts";
+import { type RunJson, writeSlowProgram } from "../history/_fixtures.ts";
 import { LeaderLease, StateStoreError } from "../../runtime/control/mod.ts";
 import { Store } from "../../runtime/control/_store.ts";
 
@@ -79,10 +80,17 @@ serviceTest(
       const first = await ask(a, ["workflow", "start", "--wait", "--output", "json", "Quickstart"]);
       assert.equal(first.code, 0, first.stderr + first.stdout);
       const firstRun = JSON.parse(first.stdout).runs[0];
+      // A run still going when the leader dies (each batch waits a minute in its plugin).
+      const slow = await writeSlowProgram(dir, 3000, 60_000);
+      assert.equal((await ask(a, ["workflow", "deploy", slow])).code, 0);
+      const cut = await ask(a, ["workflow", "start", "--output", "json", "Slow"]);
+      assert.equal(cut.code, 0, cut.stderr);
+      const cutRun = JSON.parse(cut.stdout).runs[0];
+      assert.equal(cutRun.status, "running");
 
       const killed = Date.now();
       await leader.stop("SIGKILL");
-      await standby.stderr.waitFor(/leading the state database/);
+      await standby.stderr.waitFor(/leading the state database .*\(1 runs of a former leader/);
       const tookOverMs = Date.now() - killed;
       console.log(`the standby led ${tookOverMs} ms after the leader was killed (lease 3 s)`);
       // Within the lease and one try of the standby (a third of it), with room for a loaded
@@ -94,9 +102,13 @@ serviceTest(
       await new Promise((r) => setTimeout(r, 8_000));
       const runs = await ask(b, ["workflow", "runs", "--output", "json"]);
       assert.equal(runs.code, 0, runs.stderr);
-      assert.deepEqual(JSON.parse(runs.stdout).runs.map((r: { id: string }) => r.id), [
-        firstRun.id,
-      ]);
+      assert.deepEqual(
+        JSON.parse(runs.stdout).runs.map((r: RunJson) => [r.id, r.status, r.error]),
+        [
+          [cutRun.id, "failed", "the process running it stopped during the run"],
+          [firstRun.id, "succeeded", ""],
+        ],
+      );
       const second = await ask(b, [
         "workflow",
         "start",
@@ -113,7 +125,7 @@ serviceTest(
         assert.ok(!node.stderr.text.includes(`:${serviceConfig.postgres.password}@`));
       }
     } finally {
-      await worker.stop();
+      await worker.stop("SIGKILL"); // it may still run the cut run's minute-long batch
       await standby.stop();
       await leader.stop("SIGKILL");
       await Deno.remove(dir, { recursive: true });
@@ -156,6 +168,49 @@ serviceTest(
       await admin.end();
       store.close();
       await lease.close();
+    }
+  },
+);
+
+serviceTest(
+  "a leading control plane whose lease another one took stops with exit 1 and says so",
+  ["postgres"],
+  async () => {
+    await using db = await stateDatabase();
+    const home = await Deno.makeTempDir();
+    const leader = await startNode(
+      [
+        "cluster",
+        "--control-plane",
+        "--listen",
+        `127.0.0.1:${freePort()}`,
+        "--state",
+        db.url,
+        "--leader-lease",
+        "3",
+        "--ui-listen",
+        "off",
+      ],
+      /leading the state database/,
+      { HEDDLE_STATE_DIR: home },
+    );
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await admin.query(
+        "update heddle_leader set holder = 'elsewhere', address = '10.0.0.9:7447', " +
+          "expires_at = now() + interval '1 minute'",
+      );
+      assert.equal((await leader.child.status).code, 1);
+      await leader.stderr.done;
+      assert.match(
+        leader.stderr.text,
+        /heddle: another control plane \(10\.0\.0\.9:7447\) took the leader lease of the state database postgres:\/\/heddle@[^ ]+: stopping, this control plane no longer leads\n$/,
+      );
+    } finally {
+      await admin.end();
+      await leader.stop("SIGKILL");
+      await Deno.remove(home, { recursive: true });
     }
   },
 );
