@@ -73,6 +73,13 @@ export interface Sink {
   /** Accepts rows; the sink must copy what it keeps, since `rows` is freed afterwards. */
   write(rows: Table, signal: AbortSignal): Promise<void>;
   /**
+   * Optional: how many `write`s the executor may have outstanding at once (default 1). An
+   * `on-write` sink that sends over a network says more, so that the next batches are sent
+   * while earlier ones wait for their acknowledgement; each `write` still resolves only when
+   * its own rows are acknowledged, whatever order they resolve in.
+   */
+  readonly inFlight?: number;
+  /**
    * Makes everything written so far durable (for `on-flush` sinks: publishes it). Called once
    * at the end of a run that did not fail; for an `on-flush` sink only if no bounded source
    * was stopped before its end. An unbounded run that drains after a stop is complete.

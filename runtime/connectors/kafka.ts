@@ -34,8 +34,14 @@ import {
   type SourceRowError,
 } from "./_types.ts";
 
-/** How long a partly filled batch waits for more messages before it is emitted anyway. */
-const LINGER_MS = 200;
+/**
+ * Fetch sizes: a fetch is decoded whole (every message of it is pushed to the buffer in one
+ * go) before the first batch of it can leave, so an unbounded one (the client's default is
+ * 50 MB) made the first output on a full topic wait seconds. The broker still returns a
+ * record batch larger than these, whole.
+ */
+const FETCH_MAX_BYTES = 1 << 20;
+const FETCH_PARTITION_MAX_BYTES = 512 << 10;
 
 type KafkaMessage = Message<string, string, string, string>;
 
@@ -154,6 +160,8 @@ class KafkaSource implements Source {
   #buffer: KafkaMessage[] = [];
   #failure: unknown = null;
   #wake: (() => void) | null = null;
+  /** Buffered messages at which fetching pauses. */
+  #high: number;
   #read: Offsets = {};
   #committed: Offsets = {};
   #epochs = new Map<number, number>();
@@ -167,6 +175,7 @@ class KafkaSource implements Source {
     this.schema = consumeSchema(ctx.schema);
     this.#topic = topicOf(ctx);
     this.#group = stringOf(ctx.config, "group", ctx.workflow)!;
+    this.#high = Math.max(2 * ctx.batchRows, 1024);
     const from = stringOf(ctx.config, "from", "earliest");
     if (from !== "earliest" && from !== "latest") {
       throw new ConnectorError("config", "`from` must be `earliest` or `latest`");
@@ -196,6 +205,8 @@ class KafkaSource implements Source {
         mode: "committed",
         fallbackMode: this.#from,
         autocommit: false,
+        maxBytes: FETCH_MAX_BYTES,
+        maxBytesPerPartition: FETCH_PARTITION_MAX_BYTES,
       });
     } catch (error) {
       await this.#consumer.close(true).catch(() => {});
@@ -206,11 +217,10 @@ class KafkaSource implements Source {
         this.#secrets,
       );
     }
-    const high = Math.max(2 * this.ctx.batchRows, 1024);
     this.#stream.on("data", (m: KafkaMessage) => {
       this.#buffer.push(m);
-      // Backpressure: a full buffer stops fetching until the executor takes a batch.
-      if (this.#buffer.length >= high) this.#stream?.pause();
+      // Backpressure: a full buffer stops fetching until the executor takes it below again.
+      if (this.#buffer.length >= this.#high) this.#stream?.pause();
       this.#wake?.();
     });
     this.#stream.on("error", (error: unknown) => {
@@ -220,30 +230,32 @@ class KafkaSource implements Source {
     return this;
   }
 
-  /** Resolves when a message arrives, `ms` pass, or `signal` aborts. */
-  #waitFor(ms: number, signal: AbortSignal): Promise<void> {
+  /** Resolves when a message arrives, the stream fails, or `signal` aborts. */
+  #waitFor(signal: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
-        clearTimeout(timer);
         signal.removeEventListener("abort", done);
         this.#wake = null;
         resolve();
       };
-      const timer = setTimeout(done, ms);
       signal.addEventListener("abort", done, { once: true });
       this.#wake = done;
     });
   }
 
+  /**
+   * Adaptive batching: a batch leaves as soon as the executor asks for one and anything is
+   * buffered, never waiting for more. When the stream is quiet every message leaves at once;
+   * under load the executor asks less often (its queues are full) while fetches keep filling
+   * the buffer, so batches grow towards `--batch-rows`. A fetch's messages are pushed in one
+   * synchronous burst and the wake-up runs after it, so a batch holds at least a whole fetch
+   * (up to the limit), never its first message alone.
+   */
   async *batches(signal: AbortSignal): AsyncIterable<SourceBatch> {
     const want = this.ctx.batchRows;
     while (!signal.aborted) {
-      let deadline = Infinity;
-      while (!signal.aborted && this.#buffer.length < want && !this.#failure) {
-        if (this.#buffer.length > 0 && deadline === Infinity) deadline = Date.now() + LINGER_MS;
-        const left = deadline === Infinity ? LINGER_MS : deadline - Date.now();
-        if (left <= 0) break;
-        await this.#waitFor(left, signal);
+      while (!signal.aborted && this.#buffer.length === 0 && !this.#failure) {
+        await this.#waitFor(signal);
       }
       if (this.#failure) {
         throw remoteError(
@@ -254,9 +266,9 @@ class KafkaSource implements Source {
         );
       }
       // Messages taken but not yet emitted when the run drains are simply not committed.
-      if (signal.aborted || this.#buffer.length === 0) continue;
+      if (signal.aborted) continue;
       const taken = this.#buffer.splice(0, want);
-      if (this.#stream?.isPaused()) this.#stream.resume();
+      if (this.#buffer.length < this.#high && this.#stream?.isPaused()) this.#stream.resume();
       yield this.#decode(taken);
     }
   }
@@ -344,13 +356,42 @@ class KafkaSource implements Source {
   }
 }
 
+/** Writes waiting to be sent, with how to settle each once its send is acknowledged. */
+interface PendingWrite {
+  messages: { topic: string; value: string; key?: string }[];
+  bytes: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** How many writes the executor may have outstanding on one sink (see `Sink.inFlight`). */
+const SINK_IN_FLIGHT = 8;
+
+/**
+ * At most this many value bytes go in one produce request made of several writes: the
+ * broker refuses a record batch over `message.max.bytes` (1 MiB by default). A single write
+ * larger than this is sent alone, as it always was.
+ */
+const SEND_MAX_BYTES = 768 << 10;
+
+/**
+ * The producer side. The executor keeps up to `inFlight` writes outstanding; one produce
+ * request is on the wire at a time (the idempotent producer allows one per connection, which
+ * keeps the records in order), and the writes that arrive while it is out are sent together
+ * as the next request the moment it is acknowledged. Under load requests grow; on a quiet
+ * stream each write goes out at once. Every write resolves only when the request holding its
+ * rows was acknowledged by every in-sync replica, and fails with it otherwise.
+ */
 class KafkaSink implements Sink {
   readonly acknowledges = "on-write";
+  readonly inFlight = SINK_IN_FLIGHT;
   #producer: Producer<string, string, string, string>;
   #topic: string;
   #key: string | undefined;
   #broker: string;
   #secrets: (string | undefined)[];
+  #waiting: PendingWrite[] = [];
+  #sending = false;
 
   constructor(ctx: ConnectorContext) {
     this.#topic = topicOf(ctx);
@@ -374,28 +415,53 @@ class KafkaSink implements Sink {
     });
   }
 
-  async write(rows: Table): Promise<void> {
-    if (rows.numRows === 0) return;
+  write(rows: Table): Promise<void> {
+    if (rows.numRows === 0) return Promise.resolve();
+    let bytes = 0;
     const messages = rowsOf(rows).map((row) => {
       const key = this.#key === undefined ? undefined : row[this.#key];
+      const value = JSON.stringify(row);
+      bytes += value.length;
       return {
         topic: this.#topic,
-        value: JSON.stringify(row),
+        value,
         ...(key === undefined || key === null
           ? {}
           : { key: typeof key === "string" ? key : JSON.stringify(jsonValue(key)) }),
       };
     });
-    try {
-      await this.#producer.send({ messages });
-    } catch (error) {
-      throw remoteError(
-        "unavailable",
-        `kafka: producing to \`${this.#topic}\` on ${this.#broker}`,
-        error,
-        this.#secrets,
-      );
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ messages, bytes, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /** Sends the waiting writes (as many as fit one request) unless a request is out. */
+  #pump(): void {
+    if (this.#sending || this.#waiting.length === 0) return;
+    const group: PendingWrite[] = [this.#waiting.shift()!];
+    let bytes = group[0].bytes;
+    while (this.#waiting.length > 0 && bytes + this.#waiting[0].bytes <= SEND_MAX_BYTES) {
+      bytes += this.#waiting[0].bytes;
+      group.push(this.#waiting.shift()!);
     }
+    this.#sending = true;
+    const messages = group.length === 1 ? group[0].messages : group.flatMap((w) => w.messages);
+    this.#producer.send({ messages }).then(
+      () => group.forEach((w) => w.resolve()),
+      (error) => {
+        const failure = remoteError(
+          "unavailable",
+          `kafka: producing to \`${this.#topic}\` on ${this.#broker}`,
+          error,
+          this.#secrets,
+        );
+        group.forEach((w) => w.reject(failure));
+      },
+    ).finally(() => {
+      this.#sending = false;
+      this.#pump();
+    });
   }
 
   async flush(): Promise<void> {

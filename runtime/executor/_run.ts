@@ -58,6 +58,7 @@ import {
 } from "./_errors.ts";
 import type { BatchRegistry, PluginInvoker, StageInterceptor } from "./_ports.ts";
 import { BoundedQueue } from "./_queue.ts";
+import { inWindow } from "./_window.ts";
 import { distinctKeys, type ErrorDetails, failedRows, untypedFailures } from "./_tables.ts";
 
 /**
@@ -167,6 +168,8 @@ export class Run {
   #targets = new Map<string, Targets>();
   #stats = new Map<string, StageStats & { started: number; bytesOut: number }>();
   #held = new Map<string, Origin[][]>();
+  /** Per stage, how many batches it started processing (attempt events number them). */
+  #begun = new Map<string, number>();
   #blocking = new Set<string>();
   #fatal: { message: string; stage: string | null } | null = null;
   /** Failed rows described in events so far (`MAX_DESCRIBED_ROWS`). */
@@ -436,10 +439,15 @@ export class Run {
       if (s.ir.kind === "source") await this.#runSource(s);
       else if (this.#blocking.has(s.id)) await this.#collectThenProcess(s, queue!);
       else {
-        for (let env = await queue!.next(); env; env = await queue!.next()) {
-          await this.#consume(s, env);
-        }
         const rt = this.#runtimes.get(s.id);
+        // A sink that acknowledges asynchronously gets several batches at once (_window.ts);
+        // a failure fails the run at once, not when the window next looks.
+        const limit = rt?.kind === "sink" ? rt.sink.inFlight ?? 1 : 1;
+        await inWindow(limit, () => queue!.next(), (env) =>
+          this.#consume(s, env).catch((error) => {
+            this.#fail(error, s);
+            throw error;
+          }));
         if (rt?.kind === "sink" && !this.#fatal) await rt.sink.end?.();
       }
     } catch (error) {
@@ -900,7 +908,10 @@ export class Run {
   async #process(s: PlannedStage, env: Work, table: Table): Promise<void> {
     if (this.settings.intercept) await this.#intercept(s, table);
     const runner = new FaultRunner(s.retry, this.settings.random, this.#hard.signal);
-    const batch = this.#stats.get(s.id)!.batches;
+    // Numbered as batches start: a sink with several writes outstanding starts the next
+    // before the earlier ones are counted as done.
+    const batch = this.#begun.get(s.id) ?? 0;
+    this.#begun.set(s.id, batch + 1);
     const event = { stage: s.id, batch };
     const isolated: Isolated<Table | null> = await runner.run(table, this.#operation(s, env), {
       started: (attempt, rows) => this.#emit({ type: "attempt-started", ...event, attempt, rows }),
