@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { Schema, type Table } from "apache-arrow";
 import { check } from "../../compiler/mod.ts";
+import { Registry } from "../../runtime/registry/mod.ts";
 import type { Ir } from "../../compiler/ir/mod.ts";
 import {
   builtinConnectors,
@@ -53,6 +54,20 @@ const rowSchema = new Schema([
   toArrowField({ name: "id", type: { kind: "primitive", name: "int64" }, nullable: false }),
   toArrowField({ name: "amount", type: { kind: "primitive", name: "float64" }, nullable: false }),
 ]);
+
+/** Runs `body` with a fresh registry and temp dir; checks no segment outlives the run. */
+export async function withRun(body: (registry: Registry, dir: string) => Promise<void>) {
+  const dir = Deno.makeTempDirSync({ prefix: "heddle-exec-test-" });
+  const registry = new Registry();
+  try {
+    await body(registry, dir);
+    assert.deepEqual(ownSegments(), [], "registry segments left after the run");
+    assert.equal(registry.stats().objects, 0);
+  } finally {
+    registry.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
 
 /** A source of rows `{id, amount = id}` in batches; unbounded when `batches` is Infinity. */
 export class CountingSource implements Source {

@@ -4,34 +4,19 @@
  * and LLM connectors whose behaviour each test chooses.
  */
 import assert from "node:assert/strict";
-import { Registry } from "../../runtime/registry/mod.ts";
 import { type RunEvent, runWorkflow, startWorkflow } from "../../runtime/executor/mod.ts";
 import {
   compile,
   CountingSource,
   KAFKA_PRELUDE,
-  ownSegments,
   RecordingSink,
   ScriptedTransform,
   testConnectors,
+  withRun,
 } from "./_fixtures.ts";
 
 function readJsonl(path: string): Record<string, unknown>[] {
   return Deno.readTextFileSync(path).split("\n").filter((l) => l).map((l) => JSON.parse(l));
-}
-
-/** Runs `body` with a fresh registry and temp dir; checks no segment outlives the run. */
-async function withRun(body: (registry: Registry, dir: string) => Promise<void>) {
-  const dir = Deno.makeTempDirSync({ prefix: "heddle-exec-test-" });
-  const registry = new Registry();
-  try {
-    await body(registry, dir);
-    assert.deepEqual(ownSegments(), [], "registry segments left after the run");
-    assert.equal(registry.stats().objects, 0);
-  } finally {
-    registry.close();
-    Deno.removeSync(dir, { recursive: true });
-  }
 }
 
 const failingPipeline = (handler: string, retry: string) =>

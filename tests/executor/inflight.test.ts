@@ -7,16 +7,9 @@
  */
 import assert from "node:assert/strict";
 import type { Table } from "apache-arrow";
-import { Registry } from "../../runtime/registry/mod.ts";
 import { startWorkflow } from "../../runtime/executor/mod.ts";
 import { rowsOf, type Sink } from "../../runtime/connectors/mod.ts";
-import {
-  compile,
-  CountingSource,
-  KAFKA_PRELUDE,
-  ownSegments,
-  testConnectors,
-} from "./_fixtures.ts";
+import { compile, CountingSource, KAFKA_PRELUDE, testConnectors, withRun } from "./_fixtures.ts";
 
 /** A sink whose writes resolve only when the test releases them. */
 class HeldSink implements Sink {
@@ -65,9 +58,7 @@ async function until(what: string, ok: () => boolean): Promise<void> {
 const settle = () => new Promise((r) => setTimeout(r, 20));
 
 Deno.test("a sink gets up to inFlight writes at once and positions commit only in order of the batches", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "heddle-inflight-test-" });
-  const registry = new Registry();
-  try {
+  await withRun(async (registry, dir) => {
     const ir = compile(
       `${KAFKA_PRELUDE}
 workflow Window {
@@ -112,9 +103,5 @@ workflow Window {
       Array.from({ length: 12 }, (_, i) => i),
     );
     assert.equal(out.most, 4);
-    assert.deepEqual(ownSegments(), []);
-  } finally {
-    registry.close();
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });
