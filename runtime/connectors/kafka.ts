@@ -19,8 +19,8 @@ import {
 } from "@platformatic/kafka";
 import { createHash } from "node:crypto";
 import { Field, Schema, type Table, Utf8 } from "apache-arrow";
-import { coerce, jsonValue, rowsOf, tableFromRows, toArrowField } from "./_arrow.ts";
-import { invalidJson } from "./_jsonl.ts";
+import { jsonValue, toArrowField } from "./_arrow.ts";
+import { type Rejected, RowDecoder, rowEncoder } from "./_kafka_json.ts";
 import { configValue, remoteError, stringOf } from "./_remote.ts";
 import {
   type ColumnSpec,
@@ -112,39 +112,9 @@ function excerpt(text: string): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
-/** Why a message is not a typed row (never quoting it), and the column at fault. */
-class Rejected {
-  constructor(readonly why: string, readonly column?: string) {}
-}
-
-/** A message's value as a typed row, or why it is not one. */
-export function decodeRow(
-  schema: Schema,
-  text: string | undefined,
-): Record<string, unknown> | Rejected {
-  let value: unknown;
-  try {
-    value = JSON.parse(text ?? "");
-  } catch (e) {
-    return new Rejected(invalidJson(e));
-  }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    return new Rejected("expected a JSON object");
-  }
-  const row: Record<string, unknown> = {};
-  for (const f of schema.fields) {
-    let v: unknown;
-    try {
-      v = coerce((value as Record<string, unknown>)[f.name], f.type, f.name);
-    } catch (e) {
-      return new Rejected((e as Error).message, f.name);
-    }
-    if (v === null && !f.nullable) {
-      return new Rejected(`column \`${f.name}\`: missing value`, f.name);
-    }
-    row[f.name] = v;
-  }
-  return row;
+/** Why a message's value is not a row of `schema` (never quoting it), or null if it is one. */
+export function rejectionOf(schema: Schema, text: string | undefined): Rejected | null {
+  return new RowDecoder(schema).add(text);
 }
 
 /** Per partition, the next offset to read (a decimal string, since offsets are 64-bit). */
@@ -162,6 +132,7 @@ class KafkaSource implements Source {
   #wake: (() => void) | null = null;
   /** Buffered messages at which fetching pauses. */
   #high: number;
+  #decoder: RowDecoder;
   #read: Offsets = {};
   #committed: Offsets = {};
   #epochs = new Map<number, number>();
@@ -173,6 +144,7 @@ class KafkaSource implements Source {
 
   constructor(private ctx: ConnectorContext) {
     this.schema = consumeSchema(ctx.schema);
+    this.#decoder = new RowDecoder(this.schema);
     this.#topic = topicOf(ctx);
     this.#group = stringOf(ctx.config, "group", ctx.workflow)!;
     this.#high = Math.max(2 * ctx.batchRows, 1024);
@@ -274,11 +246,10 @@ class KafkaSource implements Source {
   }
 
   #decode(messages: KafkaMessage[]): SourceBatch {
-    const rows: Record<string, unknown>[] = [];
     const errors: SourceRowError[] = [];
     for (const m of messages) {
-      const row = decodeRow(this.schema, m.value);
-      if (row instanceof Rejected) {
+      const row = this.#decoder.add(m.value);
+      if (row !== null) {
         const where = `kafka topic \`${m.topic}\` partition ${m.partition} offset ${m.offset}`;
         errors.push({
           record: Number(m.offset),
@@ -286,12 +257,11 @@ class KafkaSource implements Source {
           reason: `${where}: ${row.why}`,
           column: row.column,
         });
-      } else rows.push(row);
+      }
       this.#read[String(m.partition)] = (m.offset + 1n).toString();
       this.#epochs.set(m.partition, m.leaderEpoch);
     }
-    const table: Table = tableFromRows(this.schema, rows);
-    return { table, errors, position: { ...this.#read } };
+    return { table: this.#decoder.finish(), errors, position: { ...this.#read } };
   }
 
   async commit(position: Position): Promise<void> {
@@ -391,6 +361,7 @@ class KafkaSink implements Sink {
   #broker: string;
   #secrets: (string | undefined)[];
   #waiting: PendingWrite[] = [];
+  #encoders = new WeakMap<Schema, (table: Table) => string[]>();
   #sending = false;
 
   constructor(ctx: ConnectorContext) {
@@ -418,10 +389,11 @@ class KafkaSink implements Sink {
   write(rows: Table): Promise<void> {
     if (rows.numRows === 0) return Promise.resolve();
     let bytes = 0;
-    const messages = rowsOf(rows).map((row) => {
-      const key = this.#key === undefined ? undefined : row[this.#key];
-      const value = JSON.stringify(row);
+    const values = this.#encoderOf(rows.schema)(rows);
+    const keys = this.#key === undefined ? null : rows.getChild(this.#key);
+    const messages = values.map((value, i) => {
       bytes += value.length;
+      const key = keys?.get(i);
       return {
         topic: this.#topic,
         value,
@@ -434,6 +406,13 @@ class KafkaSink implements Sink {
       this.#waiting.push({ messages, bytes, resolve, reject });
       this.#pump();
     });
+  }
+
+  /** Batches of one stream share their schema object: one encoder each. */
+  #encoderOf(schema: Schema): (table: Table) => string[] {
+    let encode = this.#encoders.get(schema);
+    if (!encode) this.#encoders.set(schema, encode = rowEncoder(schema));
+    return encode;
   }
 
   /** Sends the waiting writes (as many as fit one request) unless a request is out. */
