@@ -3,13 +3,23 @@
  * executor hands a sink that acknowledges asynchronously the next batches while earlier ones
  * wait, and still commits a source position only once every batch up to it is acknowledged,
  * whatever order the acknowledgements come in. The sink here holds each write until the test
- * releases it, so the order is the test's to choose.
+ * releases it, so the order is the test's to choose. Stages themselves are pipelined: each is a
+ * task of its own, so a step calling out works on the next batch while later stages still
+ * hold the one before (the last test).
  */
 import assert from "node:assert/strict";
 import type { Table } from "apache-arrow";
-import { startWorkflow } from "../../runtime/executor/mod.ts";
+import { runWorkflow, startWorkflow } from "../../runtime/executor/mod.ts";
 import { rowsOf, type Sink } from "../../runtime/connectors/mod.ts";
-import { compile, CountingSource, KAFKA_PRELUDE, testConnectors, withRun } from "./_fixtures.ts";
+import {
+  compile,
+  CountingSource,
+  KAFKA_PRELUDE,
+  RecordingSink,
+  ScriptedTransform,
+  testConnectors,
+  withRun,
+} from "./_fixtures.ts";
 
 /** A sink whose writes resolve only when the test releases them. */
 class HeldSink implements Sink {
@@ -103,5 +113,44 @@ workflow Window {
       Array.from({ length: 12 }, (_, i) => i),
     );
     assert.equal(out.most, 4);
+  });
+});
+
+Deno.test("stages are pipelined: a step works on the next batch while the sink still writes the one before", async () => {
+  await withRun(async (registry, dir) => {
+    // The seed pipeline's shape: a step calling out (a lookup, a plugin, an LLM: each is one
+    // stage task of its own), a PRQL block, a sink.
+    const ir = compile(
+      `${KAFKA_PRELUDE}
+step enrich = llm.prompt { system: "x" }
+
+workflow Pipelined {
+  kafka.consume <broker=broker> { topic: "in" }
+  | enrich
+  | (from input | filter amount >= 0.0)
+  | kafka.produce <broker=broker> { topic: "out" }
+}
+`,
+      dir,
+    );
+    const transform = new ScriptedTransform(() => Promise.resolve());
+    // The first write waits until the step has taken the second batch: run one batch at a
+    // time end to end, this would never happen and the write would fail.
+    const out = new RecordingSink(0, () => {});
+    const write = out.write.bind(out);
+    let first = true;
+    out.write = async (rows) => {
+      if (first) {
+        first = false;
+        await until("the step took the next batch", () => transform.calls >= 2);
+      }
+      await write(rows);
+    };
+    const summary = await runWorkflow(ir, {
+      registry,
+      connectors: testConnectors({ source: new CountingSource(4, 3), sinks: { out }, transform }),
+    });
+    assert.equal(summary.status, "completed", summary.error?.message);
+    assert.equal(out.rows.length, 12);
   });
 });
