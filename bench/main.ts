@@ -130,7 +130,12 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
       ],
     };
   },
-  e2e: (ctx) => benchE2e({ events: pick(ctx.scale, 50_000, 5_000, 100), log: ctx.log }),
+  e2e: (ctx) =>
+    benchE2e({
+      events: pick(ctx.scale, 50_000, 10_000, 100),
+      preloaded: pick(ctx.scale, 1_000_000, 100_000, 200),
+      log: ctx.log,
+    }),
   recovery: (ctx) =>
     benchRecovery({
       runs: pick(ctx.scale, 3, 1, 1),
