@@ -121,12 +121,31 @@ function dirOf(file: string): string {
   return slash >= 0 ? file.slice(0, slash) || "/" : ".";
 }
 
+/** The longest occurrence of each analysis: how far back a search for `offset` must look. */
+const longest = new WeakMap<Occurrence[], number>();
+
 /** The occurrence whose span holds `offset` (touching its end counts, as editors expect). */
 export function occurrenceAt(a: Analysis, offset: number): Occurrence | null {
+  // Occurrences are sorted by start (`analyse`): only those starting between `offset` less the
+  // longest span and `offset` can hold it. Hover asks on every keystroke of a large program.
+  const all = a.occurrences;
+  let reach = longest.get(all);
+  if (reach === undefined) {
+    reach = all.reduce((m, o) => Math.max(m, o.span.end - o.span.start), 0);
+    longest.set(all, reach);
+  }
+  let lo = 0;
+  let hi = all.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (all[mid].span.start <= offset) lo = mid + 1;
+    else hi = mid;
+  }
   let best: Occurrence | null = null;
-  for (const o of a.occurrences) {
-    if (o.span.start <= offset && offset <= o.span.end) {
-      if (!best || o.span.end - o.span.start < best.span.end - best.span.start) best = o;
+  for (let i = lo - 1; i >= 0 && all[i].span.start >= offset - reach; i--) {
+    const o = all[i];
+    if (offset <= o.span.end) {
+      if (!best || o.span.end - o.span.start <= best.span.end - best.span.start) best = o;
     }
   }
   return best;

@@ -119,20 +119,38 @@ export function prqlTokens(stage: Ast.PrqlStage): PrqlToken[] {
 
 /** The PRQL block whose text holds `at` (touching its ends counts). */
 export function prqlStageAt(a: Analysis, at: number): Ast.PrqlStage | null {
-  for (const stage of prqlStages(a)) {
-    if (stage.textSpan.start <= at && at <= stage.textSpan.end) return stage;
+  // Blocks do not overlap and are in text order: the last one starting at or before `at`.
+  const stages = prqlStages(a);
+  let lo = 0;
+  let hi = stages.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (stages[mid].textSpan.start <= at) lo = mid;
+    else hi = mid - 1;
   }
-  return null;
+  const stage = stages[lo];
+  return stage && stage.textSpan.start <= at && at <= stage.textSpan.end ? stage : null;
 }
 
+/**
+ * Each program's PRQL blocks in text order, found once: hover and completion ask on every
+ * keystroke, and a large program has hundreds of blocks.
+ */
+const stagesOf = new WeakMap<Ast.Program, Ast.PrqlStage[]>();
+
 export function prqlStages(a: Analysis): Ast.PrqlStage[] {
+  const program = a.resolved.program;
+  const known = stagesOf.get(program);
+  if (known) return known;
   const out: Ast.PrqlStage[] = [];
-  for (const item of a.resolved.program.items) {
+  for (const item of program.items) {
     if (item.kind !== "Workflow" && item.kind !== "Handler") continue;
     for (const st of item.body) {
       for (const stage of st.pipeline.stages) if (stage.kind === "Prql") out.push(stage);
     }
   }
+  out.sort((x, y) => x.textSpan.start - y.textSpan.start);
+  stagesOf.set(program, out);
   return out;
 }
 
