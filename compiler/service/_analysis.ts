@@ -80,7 +80,8 @@ export interface Analysis {
 
 /** Runs the phases over a document and indexes its names. */
 export function analyse(source: string, file: string, options: CheckOptions = {}): Analysis {
-  const result = check(source, file, options);
+  // No editor feature reads the optimised IR (the DAG preview reads the lowered one).
+  const result = check(source, file, { ...options, optimise: false });
   const checked = result.value;
   const resolved = checked.resolved ??
     resolve(checked.ast, {
