@@ -13,6 +13,14 @@ export interface ObjectHandle {
    * in shared-memory names lets a janitor remove segments of processes that died.
    */
   segment: string;
+  /**
+   * A random id (32 hex digits) of the segment's file, kept while the file lives however often
+   * the registry's pool renames it for a new object, and never given to another file. A reader
+   * may keep its mapping of the file under this id and reuse it for a later handle with the
+   * same id instead of mapping again (the Go and Rust SDKs do). Present only when the registry
+   * pools segments; absent for spill files and for segments adopted from a plugin.
+   */
+  segmentId?: string;
   /** Byte offset of the Arrow IPC stream inside the segment. */
   offset: number;
   /** Byte length of the Arrow IPC stream (schema message, batches, end-of-stream marker). */

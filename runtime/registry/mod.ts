@@ -158,10 +158,17 @@ function writeNew(
   return { segment, handle: handleOf(stream, segment.location) };
 }
 
-function handleOf(stream: EncodedStream, location: string): ObjectHandle {
+/** A fresh random segment id: 128 bits, so that no two files ever share one. */
+function newSegmentId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function handleOf(stream: EncodedStream, location: string, segmentId?: string): ObjectHandle {
   return {
     id: location.slice(1),
     segment: location,
+    ...(segmentId ? { segmentId } : {}),
     offset: 0,
     length: stream.byteLength,
     schemaFingerprint: stream.schemaFingerprint,
@@ -174,7 +181,8 @@ function checkHandle(handle: ObjectHandle): void {
     Number.isSafeInteger(handle.offset) && handle.offset >= 0 &&
     Number.isSafeInteger(handle.length) && handle.length > 0 &&
     Number.isSafeInteger(handle.rows) && handle.rows >= 0 &&
-    /^[0-9a-f]{64}$/.test(handle.schemaFingerprint);
+    /^[0-9a-f]{64}$/.test(handle.schemaFingerprint) &&
+    (!handle.segmentId || /^[0-9a-f]{32}$/.test(handle.segmentId));
   if (!fine) {
     throw new RegistryError("invalid-input", `malformed object handle ${JSON.stringify(handle)}`);
   }
@@ -245,6 +253,8 @@ interface Entry {
 /** A released segment kept for reuse: renamed out of reach, its pages written once. */
 interface Pooled {
   name: string;
+  /** The file's id, handed on with the next object written into it. */
+  segmentId: string;
   size: number;
   mapping: MappedSegment;
 }
@@ -353,6 +363,9 @@ export class Registry {
         name = segmentName(this.ownerPid, nextSerial++, { prefix: this.prefix });
         return createSegmentIfAbsent(name, size);
       });
+      // Only a pooled file is ever reused, so only then may readers keep its mapping: a reader
+      // caching a file the registry removed would hold its memory past the budget.
+      if (this.#pooling) handle.segmentId = newSegmentId();
       return this.#add(handle, consumers, handle.length, segment);
     } catch (error) {
       if (!(error instanceof RegistryError && error.code === "no-space")) throw error;
@@ -401,7 +414,10 @@ export class Registry {
       }
       throw error;
     }
-    return this.#add({ ...handle, id }, consumers, size);
+    // A plugin's claim of a segment id is never trusted: readers that cache mappings by id
+    // would read another segment's bytes for this object.
+    const { segmentId: _claimed, ...adopted } = handle;
+    return this.#add({ ...adopted, id }, consumers, size);
   }
 
   /** Maps, validates and leases an object; the lease pins it in place until released. */
@@ -631,7 +647,7 @@ export class Registry {
       removeSegment(name);
       throw error;
     }
-    return this.#add(handleOf(stream, name), consumers, slot.size, slot.mapping);
+    return this.#add(handleOf(stream, name, slot.segmentId), consumers, slot.size, slot.mapping);
   }
 
   /**
@@ -641,7 +657,8 @@ export class Registry {
   #toPool(entry: Entry): boolean {
     const { writer } = entry;
     if (!this.#pooling || entry.state !== "resident" || !writer) return false;
-    if (!isShmName(entry.handle.segment)) return false;
+    const { segmentId } = entry.handle;
+    if (!isShmName(entry.handle.segment) || !segmentId) return false;
     if (this.#bytesInMemory + this.#bytesPooled > this.memoryBudget) return false;
     const name = segmentName(this.ownerPid, nextSerial++, { prefix: this.prefix, tag: "pool" });
     try {
@@ -651,7 +668,7 @@ export class Registry {
     }
     entry.writer = undefined;
     this.#forget(entry);
-    this.#pool.push({ name, size: entry.size, mapping: writer });
+    this.#pool.push({ name, segmentId, size: entry.size, mapping: writer });
     this.#bytesPooled += entry.size;
     this.#drainPool(Math.max(0, this.memoryBudget - this.#bytesInMemory));
     return true;
@@ -701,7 +718,8 @@ export class Registry {
     entry.writer = undefined;
     this.#resident.delete(entry.handle.id);
     this.#bytesInMemory -= entry.size;
-    entry.handle = { ...entry.handle, segment: path, offset: 0 };
+    const { segmentId: _gone, ...moved } = entry.handle; // the id named the removed segment
+    entry.handle = { ...moved, segment: path, offset: 0 };
     entry.size = length;
     entry.state = "spilled";
     return true;

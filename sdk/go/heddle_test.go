@@ -108,7 +108,7 @@ func readSegment(t *testing.T, h *pb.ObjectHandle) (*arrow.Schema, []arrow.Recor
 
 func TestInputColumnsPointIntoTheMappedSegment(t *testing.T) {
 	h := putSegment(t, values(1000, 0), values(500, 0))
-	in, err := OpenHandle(h.Segment, h.Offset, h.Length)
+	in, err := OpenHandle(Handle{Segment: h.Segment, Offset: h.Offset, Length: h.Length})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func (s *server) invoke(req *pb.InvokeRequest, names, configs []string) (*pb.Obj
 	if in == nil {
 		return nil, nil, &Failure{Code: "BAD_INPUT", Message: "the request has no input handle"}
 	}
-	mapped, err := mapInput(in.Segment, in.Offset, in.Length)
+	mapped, err := mapInput(in.Segment, in.SegmentId, in.Offset, in.Length)
 	if err != nil {
 		return nil, nil, &Failure{Code: "BAD_INPUT", Message: fmt.Sprintf("cannot map input `%s`: %v", in.Segment, err)}
 	}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -34,36 +33,40 @@ func SegmentPath(location string) string {
 type mappedInput struct {
 	mapping []byte
 	stream  []byte
+	release func()
 }
 
-func mapInput(segment string, offset, length uint64) (*mappedInput, error) {
-	f, err := os.Open(SegmentPath(segment))
-	if err != nil {
-		return nil, err
+// mapInput maps the object a handle names. A segment with an id comes from the mapping cache
+// (segment_cache.go); one without (a spill file, an adopted segment) is mapped for this use.
+func mapInput(segment, segmentID string, offset, length uint64) (*mappedInput, error) {
+	var mapping []byte
+	var release func()
+	if segmentID != "" {
+		m, done, err := segments.acquire(segment, segmentID)
+		if err != nil {
+			return nil, err
+		}
+		mapping, release = m, done
+	} else {
+		fd, m, err := mapFile(segment)
+		if err != nil {
+			return nil, err
+		}
+		_ = unix.Close(fd)
+		mapping, release = m, func() { _ = unix.Munmap(m) }
 	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	size := uint64(info.Size())
+	size := uint64(len(mapping))
 	if offset+length > size || offset+length < offset {
+		release()
 		return nil, fmt.Errorf("segment `%s` holds %d bytes, but the object needs %d", segment, size, offset+length)
 	}
-	if size == 0 {
-		return nil, fmt.Errorf("segment `%s` is empty", segment)
-	}
-	mapping, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return nil, fmt.Errorf("cannot map `%s`: %w", segment, err)
-	}
-	return &mappedInput{mapping: mapping, stream: mapping[offset : offset+length]}, nil
+	return &mappedInput{mapping: mapping, stream: mapping[offset : offset+length], release: release}, nil
 }
 
 func (m *mappedInput) close() {
-	if m.mapping != nil {
-		_ = unix.Munmap(m.mapping)
-		m.mapping, m.stream = nil, nil
+	if m.release != nil {
+		m.release()
+		m.mapping, m.stream, m.release = nil, nil, nil
 	}
 }
 
@@ -246,10 +249,18 @@ type Input struct {
 	mapped  *mappedInput
 }
 
-// OpenHandle maps a registry handle's object (its segment, offset and length) outside a
-// step, for programs that receive handles by other means than the plugin protocol.
-func OpenHandle(segment string, offset, length uint64) (*Input, error) {
-	mapped, err := mapInput(segment, offset, length)
+// Handle names a registry object (docs/plugins.md, "ObjectHandle").
+type Handle struct {
+	Segment   string
+	SegmentID string // empty when the segment has none
+	Offset    uint64
+	Length    uint64
+}
+
+// OpenHandle maps a registry handle's object outside a step, for programs that receive
+// handles by other means than the plugin protocol.
+func OpenHandle(h Handle) (*Input, error) {
+	mapped, err := mapInput(h.Segment, h.SegmentID, h.Offset, h.Length)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { tableFromArrays } from "apache-arrow";
-import { RegistryError, SHM_DIR } from "../../runtime/registry/mod.ts";
+import { RegistryError, SHM_DIR, writeSegment } from "../../runtime/registry/mod.ts";
 import { leftovers, withRegistry } from "./_fixture.ts";
 
 function numbers(n: number, seed: number) {
@@ -78,5 +78,37 @@ Deno.test("without the pool option a released segment is removed at once", async
     registry.release(a.id);
     assert.equal(registry.stats().bytesPooled, 0);
     assert.deepEqual(leftovers(place), []);
+  });
+});
+
+Deno.test("a segment's id stays with its file through the pool; unpooled, spilled and adopted objects have none", async () => {
+  await withRegistry({ pool: true }, (registry, place) => {
+    const first = registry.put(numbers(10_000, 1), 1);
+    const other = registry.put(numbers(10_000, 2), 1);
+    assert.match(first.segmentId ?? "", /^[0-9a-f]{32}$/);
+    assert.notEqual(first.segmentId, other.segmentId, "two files, two ids");
+    registry.release(first.id);
+    const reused = registry.put(numbers(10_000, 3), 1);
+    assert.notEqual(reused.segment, first.segment);
+    assert.equal(reused.segmentId, first.segmentId, "the pooled file keeps its id");
+    // A plugin claiming the id of a live segment must not make readers reuse that mapping.
+    const name = `/${place.prefix}-${Deno.pid}-plugin-1`;
+    const written = writeSegment(name, numbers(10, 4));
+    const adopted = registry.adopt({ ...written, segmentId: other.segmentId }, 1);
+    assert.equal(adopted.segmentId, undefined);
+    registry.release(adopted.id);
+    registry.release(other.id);
+    registry.release(reused.id);
+  });
+  await withRegistry({}, (registry) => {
+    const unpooled = registry.put(numbers(1_000, 6), 1);
+    assert.equal(unpooled.segmentId, undefined, "without the pool no file is reused");
+    registry.release(unpooled.id);
+  });
+  await withRegistry({ memoryBudget: 1, pool: true }, (registry) => {
+    const spilled = registry.put(numbers(1_000, 5), 1);
+    assert.ok(!spilled.segment.startsWith("/heddle"), "budget 1 spills at once");
+    assert.equal(spilled.segmentId, undefined);
+    registry.release(spilled.id);
   });
 });

@@ -83,16 +83,17 @@ func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 // serveHandle maps a handle (and with `R` reads every value), timing each part.
 func serveHandle(kind byte, payload []byte) (map[string]any, error) {
-	t0 := time.Now()
 	var h struct {
-		Segment string `json:"segment"`
-		Offset  uint64 `json:"offset"`
-		Length  uint64 `json:"length"`
+		Segment   string `json:"segment"`
+		SegmentID string `json:"segmentId"`
+		Offset    uint64 `json:"offset"`
+		Length    uint64 `json:"length"`
 	}
 	if err := json.Unmarshal(payload, &h); err != nil {
 		return nil, err
 	}
-	in, err := heddle.OpenHandle(h.Segment, h.Offset, h.Length)
+	t0 := time.Now() // the handle has arrived: the transport's decoding is done
+	in, err := heddle.OpenHandle(heddle.Handle{Segment: h.Segment, SegmentID: h.SegmentID, Offset: h.Offset, Length: h.Length})
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@
 //! ```
 
 mod pb;
+mod segment_cache;
 mod server;
 mod shm;
 mod step;

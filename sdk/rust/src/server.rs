@@ -132,7 +132,13 @@ impl Service {
         })?;
         let bad_input =
             |e: String| Failure::new("BAD_INPUT", "", format!("input `{}`: {e}", input.segment));
-        let stream = map_input(&input.segment, input.offset, input.length).map_err(bad_input)?;
+        let stream = map_input(
+            &input.segment,
+            &input.segment_id,
+            input.offset,
+            input.length,
+        )
+        .map_err(bad_input)?;
         let (schema, batches) = read_registry_batches(stream).map_err(bad_input)?;
         let found = schema_fingerprint(&schema).map_err(bad_input)?;
         if found != input.schema_fingerprint {
@@ -188,6 +194,7 @@ impl Service {
                 length: length as u64,
                 schema_fingerprint: fingerprint,
                 rows: rows as u64,
+                segment_id: String::new(), // the worker's registry adopts it without one
             },
             row_errors,
         ))
@@ -383,6 +390,7 @@ mod tests {
             length: length as u64,
             schema_fingerprint: schema_fingerprint(&batches[0].schema()).unwrap(),
             rows: batches.iter().map(|b| b.num_rows() as u64).sum(),
+            segment_id: String::new(),
         };
         (Segment(name), handle)
     }
@@ -412,7 +420,7 @@ mod tests {
     #[test]
     fn input_columns_point_into_the_mapped_segment() {
         let (_seg, h) = put("zero-copy", &[values(1000, 0), values(10, 0)]);
-        let stream = map_input(&h.segment, h.offset, h.length).unwrap();
+        let stream = map_input(&h.segment, &h.segment_id, h.offset, h.length).unwrap();
         let (start, end) = (
             stream.as_ptr() as usize,
             stream.as_ptr() as usize + stream.len(),
@@ -440,7 +448,7 @@ mod tests {
             vec![0, 3, 6, 9]
         );
         assert_eq!(handle.rows, 11);
-        let stream = map_input(&handle.segment, 0, handle.length).unwrap();
+        let stream = map_input(&handle.segment, "", 0, handle.length).unwrap();
         let (schema, batches) = read_batches(stream).unwrap();
         assert_eq!(
             schema_fingerprint(&schema).unwrap(),
@@ -498,7 +506,7 @@ mod tests {
             "BAD_INPUT"
         );
         for cut in [3, 9, good.length / 2, good.length - 9] {
-            let stream = map_input(&good.segment, 0, cut).unwrap();
+            let stream = map_input(&good.segment, "", 0, cut).unwrap();
             assert!(
                 read_batches(stream.clone()).is_err(),
                 "a stream cut at {cut} was accepted"
@@ -508,5 +516,78 @@ mod tests {
                 "a registry object cut at {cut} was accepted"
             );
         }
+    }
+
+    /// The mapping cache is one per process: its tests take turns, so that one's evictions
+    /// cannot land between another's two reads.
+    static CACHE_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn first_value(h: &pb::ObjectHandle) -> (i64, usize) {
+        let stream = map_input(&h.segment, &h.segment_id, h.offset, h.length).unwrap();
+        let at = stream.as_ptr() as usize;
+        let (_, batches) = read_registry_batches(stream).unwrap();
+        let v = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        (v.value(1), at)
+    }
+
+    /// The registry's pool renames a released file and writes the next object into it; a
+    /// handle with the same id is read through the mapping already held, and sees the new bytes.
+    #[test]
+    fn a_handle_with_a_known_segment_id_reuses_the_mapping_and_reads_the_new_object() {
+        let _turn = CACHE_TESTS.lock().unwrap_or_else(|p| p.into_inner());
+        let (first, mut h) = put("pooled", &[values(100, 0)]);
+        h.segment_id = "0123456789abcdef0123456789abcdef".into();
+        let (v1, at1) = first_value(&h);
+        let (_next, next) = put("pooled-next", &[values(100, 1)]);
+        let bytes = std::fs::read(crate::shm::segment_path(&next.segment)).unwrap();
+        let renamed = Segment(format!("{}-renamed", first.0));
+        std::fs::rename(
+            crate::shm::segment_path(&first.0),
+            crate::shm::segment_path(&renamed.0),
+        )
+        .unwrap();
+        use std::os::unix::fs::FileExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(crate::shm::segment_path(&renamed.0))
+            .unwrap();
+        file.write_all_at(&bytes, 0).unwrap();
+        h.segment = renamed.0.clone();
+        let (v2, at2) = first_value(&h);
+        assert_eq!((v1, v2), (1, -2), "the second handle read stale bytes");
+        assert_eq!(at1, at2, "the second handle was mapped again");
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_and_lets_go_of_removed_files() {
+        let _turn = CACHE_TESTS.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids = Vec::new();
+        for i in 0..crate::segment_cache::CACHE_SLOTS + 4 {
+            let (_seg, mut h) = put(&format!("bounded-{i}"), &[values(10, 0)]);
+            h.segment_id = format!("{:032x}", 0xbbb0 + i);
+            assert_eq!(first_value(&h).0, 1);
+            ids.push(h.segment_id.clone());
+            // `_seg` is dropped here: the file is removed, as the registry removes a segment.
+        }
+        let cached = crate::segment_cache::cached_ids();
+        assert!(cached.len() <= crate::segment_cache::CACHE_SLOTS);
+        assert!(
+            cached.contains(ids.last().unwrap()),
+            "the newest mapping was evicted"
+        );
+        assert!(
+            !cached.contains(&ids[0]),
+            "the oldest mapping was kept beyond the bound"
+        );
+        crate::segment_cache::sweep();
+        let left = crate::segment_cache::cached_ids();
+        assert!(
+            ids.iter().all(|id| !left.contains(id)),
+            "mappings of removed files outlived the sweep: {left:?}"
+        );
     }
 }

@@ -5,7 +5,6 @@
 //! first, then written once into the segment the worker named. This file must never write to
 //! an input mapping and never leave a partially written output segment behind.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -17,7 +16,9 @@ use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::SchemaRef;
-use memmap2::{Mmap, MmapMut, MmapOptions};
+use memmap2::{MmapMut, MmapOptions};
+
+use crate::segment_cache::{self, map_file};
 
 /// A shared-memory name (`/heddle-1-2`, one leading slash) lives in /dev/shm; anything else
 /// is already a file path (a spilled object).
@@ -29,11 +30,21 @@ pub fn segment_path(location: &str) -> String {
     }
 }
 
-/// Maps `[offset, offset + length)` of a segment read-only as an arrow `Buffer`.
-pub fn map_input(segment: &str, offset: u64, length: u64) -> Result<Buffer, String> {
-    let file =
-        File::open(segment_path(segment)).map_err(|e| format!("cannot open `{segment}`: {e}"))?;
-    let size = file.metadata().map_err(|e| e.to_string())?.len();
+/// Maps `[offset, offset + length)` of a segment read-only as an arrow `Buffer`. A segment
+/// with an id (`segment_id`, empty when it has none) comes from the mapping cache
+/// (segment_cache.rs); one without (a spill file, an adopted segment) is mapped for this use.
+pub fn map_input(
+    segment: &str,
+    segment_id: &str,
+    offset: u64,
+    length: u64,
+) -> Result<Buffer, String> {
+    let map = if segment_id.is_empty() {
+        Arc::new(map_file(segment)?.1)
+    } else {
+        segment_cache::mapping(segment, segment_id)?
+    };
+    let size = map.len() as u64;
     let end = offset
         .checked_add(length)
         .ok_or("the handle's offset and length overflow")?;
@@ -42,18 +53,10 @@ pub fn map_input(segment: &str, offset: u64, length: u64) -> Result<Buffer, Stri
             "segment `{segment}` holds {size} bytes, but the object needs {end}"
         ));
     }
-    // SAFETY: the worker never writes to or truncates an input segment while it is leased.
-    let map: Mmap = unsafe {
-        MmapOptions::new()
-            .offset(offset)
-            .len(length as usize)
-            .map(&file)
-    }
-    .map_err(|e| format!("cannot map `{segment}`: {e}"))?;
-    let ptr = NonNull::new(map.as_ptr() as *mut u8).ok_or("the mapping is null")?;
-    let len = map.len();
-    // SAFETY: `ptr` is valid for `len` bytes for as long as `map`, which the buffer owns.
-    Ok(unsafe { Buffer::from_custom_allocation(ptr, len, Arc::new(map)) })
+    // SAFETY: `[offset, end)` lies inside the mapping, which the buffer keeps alive.
+    let ptr = NonNull::new(unsafe { map.as_ptr().add(offset as usize) } as *mut u8)
+        .ok_or("the mapping is null")?;
+    Ok(unsafe { Buffer::from_custom_allocation(ptr, length as usize, map) })
 }
 
 /// Every record batch of an IPC stream from anywhere, and its schema, fully validated by

@@ -78,16 +78,22 @@ fn ms(since: Instant) -> f64 {
 #[derive(Deserialize)]
 struct Handle {
     segment: String,
+    #[serde(rename = "segmentId", default)]
+    segment_id: String,
     offset: u64,
     length: u64,
 }
 
 /// Maps a handle (and with `R` reads every value), timing each part.
 fn serve_handle(kind: u8, payload: &[u8]) -> Result<Map<String, Value>, String> {
-    let t0 = Instant::now();
     let h: Handle = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
-    let (_, batches) =
-        heddle_sdk::read_registry_batches(heddle_sdk::map_input(&h.segment, h.offset, h.length)?)?;
+    let t0 = Instant::now(); // the handle has arrived: the transport's decoding is done
+    let (_, batches) = heddle_sdk::read_registry_batches(heddle_sdk::map_input(
+        &h.segment,
+        &h.segment_id,
+        h.offset,
+        h.length,
+    )?)?;
     let map_ms = ms(t0);
     let t1 = Instant::now();
     let c = if kind == b'R' {

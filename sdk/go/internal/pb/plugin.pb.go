@@ -41,8 +41,13 @@ type ObjectHandle struct {
 	// Hex SHA-256 of the canonical schema text (docs/registry.md).
 	SchemaFingerprint string `protobuf:"bytes,5,opt,name=schema_fingerprint,json=schemaFingerprint,proto3" json:"schema_fingerprint,omitempty"`
 	Rows              uint64 `protobuf:"varint,6,opt,name=rows,proto3" json:"rows,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// A random id (32 hex digits) of the segment's file, the same however often the registry's
+	// pool renames the file for a new object, never given to another file; empty without the
+	// pool, for spill files and for adopted segments. A reader may keep its mapping of the
+	// file under this id (docs/plugins.md, "Mapping cache").
+	SegmentId     string `protobuf:"bytes,7,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ObjectHandle) Reset() {
@@ -115,6 +120,13 @@ func (x *ObjectHandle) GetRows() uint64 {
 		return x.Rows
 	}
 	return 0
+}
+
+func (x *ObjectHandle) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
 }
 
 type DescribeRequest struct {
@@ -487,7 +499,8 @@ type StepError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A stable code: "USER_CODE" (the step function threw), "UNKNOWN_STEP", "BAD_CONFIG",
 	// "BAD_INPUT" (the input handle could not be mapped or its schema fingerprint differs),
-	// "BAD_OUTPUT" (the step's output breaks its declared output schema).
+	// "BAD_OUTPUT" (the step's output breaks its declared output schema), "NO_SPACE" (the
+	// output segment could not be reserved: /dev/shm is full).
 	Code    string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// The column at fault, when there is one.
@@ -731,14 +744,16 @@ var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\fplugin.proto\x12\x10heddle.plugin.v1\"\xab\x01\n" +
+	"\fplugin.proto\x12\x10heddle.plugin.v1\"\xca\x01\n" +
 	"\fObjectHandle\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\asegment\x18\x02 \x01(\tR\asegment\x12\x16\n" +
 	"\x06offset\x18\x03 \x01(\x04R\x06offset\x12\x16\n" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12-\n" +
 	"\x12schema_fingerprint\x18\x05 \x01(\tR\x11schemaFingerprint\x12\x12\n" +
-	"\x04rows\x18\x06 \x01(\x04R\x04rows\"\x11\n" +
+	"\x04rows\x18\x06 \x01(\x04R\x04rows\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\a \x01(\tR\tsegmentId\"\x11\n" +
 	"\x0fDescribeRequest\"I\n" +
 	"\x10DescribeResponse\x12#\n" +
 	"\rmanifest_json\x18\x01 \x01(\tR\fmanifestJson\x12\x10\n" +

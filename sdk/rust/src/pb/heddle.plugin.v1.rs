@@ -18,6 +18,12 @@ pub struct ObjectHandle {
     pub schema_fingerprint: ::prost::alloc::string::String,
     #[prost(uint64, tag = "6")]
     pub rows: u64,
+    /// A random id (32 hex digits) of the segment's file, the same however often the registry's
+    /// pool renames the file for a new object, never given to another file; empty without the
+    /// pool, for spill files and for adopted segments. A reader may keep its mapping of the
+    /// file under this id (docs/plugins.md, "Mapping cache").
+    #[prost(string, tag = "7")]
+    pub segment_id: ::prost::alloc::string::String,
 }
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
