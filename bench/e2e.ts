@@ -218,7 +218,9 @@ async function withSide<T>(
     return await body(child);
   } finally {
     const { status, stderr: text } = await child.stop("SIGTERM");
-    if (!status.success && status.signal === null) log(`${side} exited ${status.code}: ${text}`);
+    // `heddle run` stopped by SIGTERM exits 3 (docs/cli.md): drained, as asked.
+    const stopped = status.success || (side === "heddle" && status.code === 3);
+    if (!stopped && status.signal === null) log(`${side} exited ${status.code}: ${text}`);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
