@@ -45,7 +45,11 @@ export type Row = Record<string, string | number | null>;
 /** A value bound to a statement's `?`. */
 export type StateValue = string | number | bigint | null;
 
-/** A prepared statement: `node:sqlite`'s `StatementSync`, as much as the stores use. */
+/**
+ * A prepared statement: `node:sqlite`'s `StatementSync`, as much as the stores use. On
+ * PostgreSQL `run` returns before the write is done (`_store_pg.ts`): reading `changes`
+ * waits for it, and a failure is otherwise thrown by the next statement that waits.
+ */
 export interface StateStatement {
   run(...params: StateValue[]): { changes: number | bigint };
   get(...params: StateValue[]): unknown;

@@ -1,10 +1,11 @@
 /**
  * The control plane's state in PostgreSQL (`--state postgres://…`), behind the same
  * synchronous `StateDb` the embedded SQLite offers (`_store.ts`), so that the deploys,
- * runs, logs, schedules and workers keep one code path for both. A statement is run by a
- * thread of its own (`_store_pg_thread.ts`) while this thread waits for its answer: on a
- * database next to the control plane that wait is a fraction of a millisecond, and a
- * database gone silent fails the statement after the thread's timeouts instead of hanging.
+ * runs, logs, schedules and workers keep one code path for both. Statements are run by a
+ * thread of its own (`_store_pg_thread.ts`), in order: a read waits for its rows (on a
+ * database next to the control plane, about a millisecond), a write is only posted, so the
+ * control plane never waits for the history it records; a database gone silent fails the
+ * statement after the thread's timeouts instead of hanging.
  *
  * The tables are the SQLite ones with PostgreSQL's types; `runs`, `attempts` and
  * `quarantined_rows` carry a `rowid` column so that SQL ordering by SQLite's implicit rowid
@@ -136,6 +137,9 @@ const fences = FENCED_TABLES.map((t) =>
   "for each statement execute function heddle_fence();"
 ).join("\n");
 
+/** Writes posted and not yet answered before a caller waits for the oldest. */
+const MAX_BACKLOG = 10_000;
+
 /** How long a caller waits for the thread at most: its own timeouts end a call first. */
 const WAIT_MS = CONNECT_TIMEOUT_MS + QUERY_TIMEOUT_MS + 5_000;
 
@@ -184,8 +188,17 @@ export function openPostgres(url: string): StateDb {
 class PgConnection {
   #thread: Worker;
   #port: MessagePort;
+  /** How many answers the thread has posted (it adds one per answer). */
   #flag = new Int32Array(new SharedArrayBuffer(4));
   #where: string;
+  #posted = 0;
+  #received = 0;
+  /** Writes posted and not answered yet, by their number: their answers go here. */
+  #writes = new Map<number, { answer?: Answer }>();
+  /** The first failure of a write nobody waited for, thrown by the next statement. */
+  #failure: Answer | null = null;
+  /** Set when the thread stopped answering: nothing it says can be matched any more. */
+  #dead: Answer | null = null;
 
   constructor(url: string) {
     this.#where = describeDatabase(url);
@@ -194,11 +207,10 @@ class PgConnection {
     });
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
-    const answer = this.#call(
+    const answer = this.#wait(this.#post(
       { kind: "open", url, holder: STATE_HOLDER, port: port2, flag: this.#flag.buffer },
       [port2 as unknown as Transferable],
-      "connect",
-    );
+    ));
     if (!answer.ok) {
       this.terminate();
       throw new StateStoreError(
@@ -209,23 +221,49 @@ class PgConnection {
   }
 
   exec(sql: string): void {
-    this.#check(this.#call({ kind: "exec", sql }, [], sql));
+    this.#check(this.#settle(this.#post({ kind: "exec", sql })));
   }
 
+  /**
+   * `get` and `all` wait for their rows. `run` only posts its statement: the control plane
+   * goes on while the thread writes, and the statement's outcome is read when its
+   * `changes` are, or else reported by the next statement that waits (so a transaction's
+   * `commit` fails when one of its writes did). Statements run in the order they were made.
+   */
   prepare(sql: string): StateStatement {
     const text = toPostgres(sql);
-    const run = (params: StateValue[]) =>
-      this.#check(this.#call({ kind: "query", sql: text, params }, [], sql));
+    const query = (params: StateValue[]) => this.#post({ kind: "query", sql: text, params });
+    const rows = (params: StateValue[]) => this.#check(this.#settle(query(params))).rows;
     return {
-      run: (...params) => ({ changes: run(params).changes }),
-      get: (...params) => run(params).rows[0],
-      all: (...params) => run(params).rows,
+      run: (...params) => {
+        const n = query(params);
+        const write: { answer?: Answer } = {};
+        this.#writes.set(n, write);
+        // A bounded backlog: far behind, the caller waits for the oldest writes.
+        if (this.#posted - this.#received > MAX_BACKLOG) this.#wait(n - MAX_BACKLOG);
+        const changes = () => this.#changes(n, write);
+        return {
+          get changes() {
+            return changes();
+          },
+        };
+      },
+      get: (...params) => rows(params)[0],
+      all: (...params) => rows(params),
     };
   }
 
+  /** Waits for every write, then stops the thread. */
   terminate(): void {
+    if (!this.#dead && this.#posted > this.#received) this.#wait(this.#posted);
     this.#thread.terminate();
     this.#port.close();
+  }
+
+  #changes(n: number, write: { answer?: Answer }): number {
+    const answer = write.answer ?? this.#wait(n);
+    if (this.#failure === answer) this.#failure = null;
+    return this.#check(answer).changes;
   }
 
   #check(answer: Answer): Extract<Answer, { ok: true }> {
@@ -236,23 +274,57 @@ class PgConnection {
     throw new StateStoreError(message, answer.code);
   }
 
-  #call(request: Request, transfer: Transferable[], what: string): Answer {
-    Atomics.store(this.#flag, 0, 0);
-    this.#thread.postMessage(request, transfer);
-    if (Atomics.wait(this.#flag, 0, 0, WAIT_MS) === "timed-out") {
-      return {
-        ok: false,
-        message: `no answer within ${WAIT_MS / 1000} s (${what.slice(0, 60)})`,
-        code: "timeout",
-      };
+  #post(request: Request, transfer: Transferable[] = []): number {
+    if (!this.#dead) this.#thread.postMessage(request, transfer);
+    return ++this.#posted;
+  }
+
+  /** Statement `n`'s answer, or the failure of an earlier write nobody waited for. */
+  #settle(n: number): Answer {
+    const answer = this.#wait(n);
+    const failure = this.#failure;
+    this.#failure = null;
+    return failure ?? answer;
+  }
+
+  /** Receives answers in order up to statement `n`'s, and returns that one. */
+  #wait(n: number): Answer {
+    let answer: Answer = { ok: false, message: "no such statement", code: "internal" };
+    while (this.#received < n) {
+      answer = this.#dead ?? this.#receive();
+      const number = ++this.#received;
+      const write = this.#writes.get(number);
+      if (write) {
+        this.#writes.delete(number);
+        write.answer = answer;
+        if (!answer.ok) this.#failure ??= answer;
+      }
     }
-    // The answer is posted before the flag is raised; it may take a moment to arrive.
+    return answer;
+  }
+
+  #receive(): Answer {
+    const next = this.#received + 1;
+    for (let seen = Atomics.load(this.#flag, 0); seen < next; seen = Atomics.load(this.#flag, 0)) {
+      if (Atomics.wait(this.#flag, 0, seen, WAIT_MS) === "timed-out") {
+        return this.#dead = {
+          ok: false,
+          message: `the database thread gave no answer within ${WAIT_MS / 1000} s`,
+          code: "timeout",
+        };
+      }
+    }
+    // The answer is posted before it is counted; it may take a moment to arrive.
     for (let i = 0; i < 1000; i++) {
       const received = receiveMessageOnPort(this.#port);
       if (received) return received.message as Answer;
-      Atomics.wait(this.#flag, 0, 1, 1);
+      Atomics.wait(this.#flag, 0, Atomics.load(this.#flag, 0), 1);
     }
-    return { ok: false, message: "the database thread did not answer", code: "timeout" };
+    return this.#dead = {
+      ok: false,
+      message: "the database thread did not answer",
+      code: "timeout",
+    };
   }
 }
 

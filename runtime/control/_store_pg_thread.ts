@@ -21,7 +21,7 @@ let queue: Promise<void> = Promise.resolve();
 
 function answer(a: Answer): void {
   port.postMessage(a);
-  Atomics.store(flag, 0, 1);
+  Atomics.add(flag, 0, 1);
   Atomics.notify(flag, 0);
 }
 

@@ -14,6 +14,7 @@ import { startNode, stateDatabase } from "./_fixtures.ts";
 import { type RunJson, writeSlowProgram } from "../history/_fixtures.ts";
 import { LeaderLease, StateStoreError } from "../../runtime/control/mod.ts";
 import { Store } from "../../runtime/control/_store.ts";
+import { ScheduleStore } from "../../runtime/control/_schedule_store.ts";
 
 serviceTest(
   "kill -9 of the leading control plane: the standby takes over, the worker follows, runs go on",
@@ -140,6 +141,7 @@ serviceTest(
     await using db = await stateDatabase();
     const lease = await LeaderLease.open(db.url, 600);
     const store = new Store(db.url);
+    const schedules = new ScheduleStore(db.url);
     const admin = new pg.Client({ connectionString: db.url });
     await admin.connect();
     const deploy = { file: "a.he", source: "", irJson: "{}", baseDir: "/" };
@@ -148,6 +150,8 @@ serviceTest(
       assert.throws(() => store.saveDeploy(deploy, ["A"]), fenced);
       assert.equal(await lease.tryAcquire("127.0.0.1:1"), true);
       assert.equal(store.saveDeploy(deploy, ["A"]), 1);
+      const schedule = { cron: "", everyMs: 60_000, allowOverlap: false, createdAt: 0, nextAt: 1 };
+      schedules.save({ workflow: "A", ...schedule });
       const lost = new Promise<string>((resolve) => lease.startRenewing(resolve));
       // Another control plane takes the lease (as if this one had been paused past it).
       await admin.query(
@@ -155,6 +159,11 @@ serviceTest(
           "epoch = epoch + 1, expires_at = now() + interval '1 minute'",
       );
       assert.throws(() => store.saveDeploy(deploy, ["B"]), fenced);
+      // A write nobody waits for (it is only posted) is refused too, and the next statement
+      // that waits reports it.
+      schedules.recordOutcome("A", "started run R");
+      assert.throws(() => schedules.list(), fenced);
+      assert.equal(schedules.list()[0].lastOutcome, "");
       assert.match(await lost, /another control plane \(10\.0\.0\.9:7447\) took the leader lease/);
       assert.deepEqual(store.workflows().map((w) => w.name), ["A"]);
       // An expired lease of its own does not let it write either.
@@ -167,6 +176,7 @@ serviceTest(
     } finally {
       await admin.end();
       store.close();
+      schedules.close();
       await lease.close();
     }
   },
