@@ -32,6 +32,7 @@ import { example, outputOption, parseBytes, parseDuration, parsePositiveInt } fr
 import { nodeCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { createWorker } from "../_deploy.ts";
 import { detectRuntimes } from "../../runtime/worker/mod.ts";
+import { packageCacheRoot } from "../../runtime/plugins/mod.ts";
 import { startUi, uiListenOption } from "../_ui.ts";
 import { keepLogLinesOption, keepRunsOption } from "../_history.ts";
 import { type Leadership, openLeadership, stateError, stateStoreOf } from "../_state.ts";
@@ -279,6 +280,7 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
         connect: (info) => connectWorker(info.address, credentials),
         workerTimeoutMs: (options.workerTimeout ?? DEFAULT_WORKER_TIMEOUT_S) * 1000,
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
+        packages: `${options.state}/packages`,
         limits: {
           maxSourceBytes: options.maxSourceSize,
           maxWorkflows: options.maxWorkflows,
@@ -298,12 +300,15 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
       if (ui) servers.unshift(ui); // closed first: its live pages end before the rest
     }
     if (options.worker) {
+      const client = connectControlPlane(controlAddress, credentials);
       worker = createWorker({
         id: `${Deno.hostname()}-${Deno.pid}`,
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
         allowPaths: allowedDirectories(options),
         registry: { memoryBudget: options.memoryBudget },
         flightCredentials: credentials,
+        // Plugin packages of deployed runs: cached here, fetched from the control plane.
+        packages: { cache: packageCacheRoot(), fetch: (ref) => client.fetchPackage(ref) },
       });
       const server = await serveWorker(worker, options.workerListen, credentials);
       servers.push(server);

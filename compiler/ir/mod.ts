@@ -121,11 +121,24 @@ export interface IrDecision {
   explanation: string;
 }
 
+/** A plugin module the program imports, and where its package is. */
+export interface IrModule {
+  path: string;
+  runtime: string;
+  entry: string[];
+  dir: string | null;
+  /**
+   * Set by a daemon's deploy: the package the control plane keeps for this module, by
+   * content hash and directory name under a module root (runtime/plugins `PackageRef`).
+   */
+  package?: { hash: string; name: string };
+}
+
 export interface Ir {
   version: 1;
   file: string;
   resources: IrResource[];
-  modules: Array<{ path: string; runtime: string; entry: string[]; dir: string | null }>;
+  modules: IrModule[];
   graphs: IrGraph[];
   decisions: IrDecision[];
 }

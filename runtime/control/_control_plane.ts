@@ -18,6 +18,7 @@ import {
   type RunPage,
   type ScheduleInfo,
   type SetScheduleRequest,
+  type WirePackage,
   type WorkerApi,
   type WorkerInfo,
   type WorkflowInfo,
@@ -36,6 +37,7 @@ import { Scheduler } from "./_schedule.ts";
 import { ScheduleStore } from "./_schedule_store.ts";
 import { PlacedRunHandle } from "./_placement_run.ts";
 import { DEFAULT_WORKER_TIMEOUT_MS, WorkerRoster } from "./_workers.ts";
+import { PackageStore } from "./_packages.ts";
 
 export interface ControlPlaneOptions {
   /** SQLite database path; `:memory:` keeps nothing across restarts. */
@@ -59,6 +61,11 @@ export interface ControlPlaneOptions {
    * what the deploy carries and the operator's module path, nothing else.
    */
   readCallerFiles?: boolean;
+  /**
+   * Where a daemon keeps its deploys' plugin packages for workers to fetch
+   * (`_packages.ts`); undefined: deploys carry none (`heddle run`).
+   */
+  packages?: string;
   /** Per-request limits and retention (defaults: `DEFAULT_LIMITS`). */
   limits?: Partial<ControlLimits>;
   /** The schedules' clock (tests move it); default `Date.now`. */
@@ -130,6 +137,7 @@ export class ControlPlane implements ControlApi {
   #observers = new Set<ControlObserver>();
   #compileThread: CompileThread | null;
   #finishedGraceMs: number;
+  #packages: PackageStore | null;
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
@@ -157,6 +165,7 @@ export class ControlPlane implements ControlApi {
     const timeout = options.compileTimeoutMs;
     this.#compileThread = timeout === undefined ? null : new CompileThread(timeout);
     this.#finishedGraceMs = options.finishedGraceMs ?? FINISHED_GRACE_MS;
+    this.#packages = options.packages ? new PackageStore(options.packages) : null;
   }
 
   /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */
@@ -204,10 +213,12 @@ export class ControlPlane implements ControlApi {
       );
     }
     const { sealed } = compiled;
+    // The plugin packages go with the deploy: workers elsewhere fetch them (`fetchPackage`).
+    const irJson = this.#packages ? await this.#packages.carry(sealed.irJson) : sealed.irJson;
     const deployId = this.#store.saveDeploy({
       file: request.file,
       source: sealed.source,
-      irJson: sealed.irJson,
+      irJson,
       baseDir: compiled.baseDir,
     }, compiled.workflows);
     if (sealed.values.size > 0) this.#secrets.set(deployId, sealed.values);
@@ -423,6 +434,16 @@ export class ControlPlane implements ControlApi {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** A plugin package of a deploy, for a worker that does not have it yet. */
+  fetchPackage(ref: { hash: string; name: string }): Promise<WirePackage> {
+    if (!this.#packages) {
+      return Promise.reject(
+        new ControlError("this control plane keeps no plugin packages", "not-found"),
+      );
+    }
+    return this.#packages.fetch(ref);
   }
 
   /** Places a run's stage groups on the workers (docs/cluster.md); runs take turns. */

@@ -66,6 +66,14 @@ export function linesOf(event: RunEvent): PendingLine[] {
             : `${d.rows} rows failed and no handler catches them: ${eventErrorMessage(d)}`,
         ),
       }];
+    case "package-fetched":
+      return [{
+        stage,
+        level: d.replacedDamaged ? "warn" : "info",
+        message: `plugin package \`${d.package}\` (${String(d.hash).slice(0, 12)}) fetched from ` +
+          `the control plane by worker ${d.worker}: ${d.files} files, ${d.bytes} bytes` +
+          (d.replacedDamaged ? "; its cached copy had changed on disk and was replaced" : ""),
+      }];
     default:
       return [];
   }

@@ -7,6 +7,8 @@
  * by their content; from a source checkout the copy is the same files, which keeps one
  * code path. Nothing here may write anywhere but that cache.
  */
+import { cacheDir } from "./_build.ts";
+
 const root = new URL("../../", import.meta.url);
 const PROTO_FILE = "proto/plugin.proto";
 /**
@@ -46,9 +48,7 @@ export interface PluginAssets {
 }
 
 function cacheRoot(): string {
-  const env = (name: string) => Deno.env.get(name);
-  const base = env("XDG_CACHE_HOME") ?? (env("HOME") ? `${env("HOME")}/.cache` : "/tmp");
-  return `${base}/heddle/plugin-assets`;
+  return cacheDir("plugin-assets");
 }
 
 /** FNV-1a over names and contents: a cache key, not a security measure. */

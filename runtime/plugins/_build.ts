@@ -6,7 +6,7 @@
  * retried for the same sources, since the same input fails the same way. Nothing here may
  * write outside the cache directory, and a half-built binary is never visible under its key.
  */
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 
 /** Directories that hold build products or tooling state, never plugin sources. */
 const SKIPPED_DIRS = new Set([".git", "target", "node_modules", "bin", "__pycache__"]);
@@ -29,13 +29,19 @@ export type BuildResult =
   | { ok: true; entry: string[]; built: boolean; binary: string }
   | { ok: false; message: string };
 
-export function buildCacheRoot(): string {
+/** `$XDG_CACHE_HOME/heddle/NAME` (else `~/.cache/heddle/NAME`): a worker's caches. */
+export function cacheDir(name: string): string {
   const env = (name: string) => Deno.env.get(name);
   const base = env("XDG_CACHE_HOME") ?? (env("HOME") ? `${env("HOME")}/.cache` : "/tmp");
-  return `${base}/heddle/plugin-builds`;
+  return `${base}/heddle/${name}`;
 }
 
-async function* sourceFiles(root: string, dir = ""): AsyncGenerator<string> {
+export function buildCacheRoot(): string {
+  return cacheDir("plugin-builds");
+}
+
+/** A package's files, relative to `root`, in a stable order, build products left out. */
+export async function* sourceFiles(root: string, dir = ""): AsyncGenerator<string> {
   const entries = [];
   for await (const entry of Deno.readDir(dir ? `${root}/${dir}` : root)) entries.push(entry);
   entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -49,13 +55,17 @@ async function* sourceFiles(root: string, dir = ""): AsyncGenerator<string> {
   }
 }
 
+/** Adds one file to a content hash: its path, its length, its bytes. */
+export function hashFile(hash: Hash, path: string, bytes: Uint8Array): void {
+  hash.update(`${path}\0${bytes.length}\0`).update(bytes);
+}
+
 /** SHA-256 over the build command and every source file's path and content. */
 export async function sourceKey(spec: BuildSpec): Promise<string> {
   const hash = createHash("sha256").update(JSON.stringify(spec.build) + "\0");
   for (const root of [spec.dir, ...await localDependencies(spec.dir)]) {
     for await (const path of sourceFiles(root)) {
-      const bytes = await Deno.readFile(`${root}/${path}`);
-      hash.update(`${path}\0${bytes.length}\0`).update(bytes);
+      hashFile(hash, path, await Deno.readFile(`${root}/${path}`));
     }
   }
   return hash.digest("hex").slice(0, 32);

@@ -36,6 +36,19 @@ import {
 import { pluginAssets } from "./_assets.ts";
 import { provision } from "./_build.ts";
 export { buildCacheRoot, provision } from "./_build.ts";
+export {
+  checkPackage,
+  MAX_PACKAGE_BYTES,
+  packageCacheRoot,
+  PackageError,
+  type PackageFile,
+  packageHash,
+  type PackageRef,
+  type PluginPackage,
+  readPackage,
+  storedPackage,
+  storePackage,
+} from "./_packages.ts";
 
 export { type PluginAssets, pluginAssets } from "./_assets.ts";
 import { PluginError } from "./_errors.ts";

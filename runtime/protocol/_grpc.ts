@@ -20,6 +20,7 @@ import {
   type RunPage,
   type ScheduleInfo,
   type SetScheduleRequest,
+  type WirePackage,
   type WorkerApi,
   type WorkerHealth,
 } from "./_types.ts";
@@ -160,6 +161,7 @@ export function serveControlPlane(
         PlanRun: unary(async (r: { workflow: string }) => ({
           placementJson: await api.planRun(r.workflow),
         })),
+        FetchPackage: unary((r: { hash: string; name: string }) => api.fetchPackage(r)),
       }),
   );
 }
@@ -230,6 +232,7 @@ export function connectControlPlane(
     registerWorker: async (info) => void await call(c, "RegisterWorker", info),
     planRun: async (workflow) =>
       (await call<{ placementJson: string }>(c, "PlanRun", { workflow })).placementJson,
+    fetchPackage: (ref) => call<WirePackage>(c, "FetchPackage", ref),
     close: () => c.close(),
   };
 }

@@ -256,6 +256,18 @@ export interface ControlApi {
    * JSON (`runtime/control`'s `Placement`); fails when a group fits no worker.
    */
   planRun(workflow: string): Promise<string>;
+  /**
+   * A plugin package a deploy carries, by its content hash and directory name (what a
+   * deployed IR's `modules[].package` holds); `not-found` when this control plane keeps none.
+   */
+  fetchPackage(ref: { hash: string; name: string }): Promise<WirePackage>;
+}
+
+/** A plugin package as the control channel carries it (runtime/plugins `PluginPackage`). */
+export interface WirePackage {
+  hash: string;
+  name: string;
+  files: { path: string; content: Uint8Array; executable: boolean }[];
 }
 
 /** What a worker offers to the control plane. */

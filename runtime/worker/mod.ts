@@ -18,6 +18,8 @@ import { PluginHost, type PluginInfo } from "../plugins/mod.ts";
 import { Registry, type RegistryOptions } from "../registry/mod.ts";
 import type { ExecuteRequest, RunEvent, WorkerApi, WorkerHealth } from "../protocol/mod.ts";
 import { readUnder } from "../fs/mod.ts";
+import type { ModuleSearch } from "../../compiler/modules/mod.ts";
+import { PackagedPlugins, packagesOf, type PackageSource } from "./_packages.ts";
 
 export interface WorkerOptions {
   id: string;
@@ -36,6 +38,11 @@ export interface WorkerOptions {
   allowPaths?: readonly string[];
   /** What this worker presents to other workers' Flight endpoints (the node's credentials). */
   flightCredentials?: FlightCredentials;
+  /**
+   * Where plugin packages named by a deployed run come from when this worker does not
+   * hold them (a cluster node: its cache and its control plane; `_packages.ts`).
+   */
+  packages?: PackageSource;
 }
 
 export class Worker implements WorkerApi {
@@ -44,7 +51,7 @@ export class Worker implements WorkerApi {
   /** The registry's objects offered to workers on other hosts (Arrow Flight, docs/cluster.md). */
   readonly dataPlane: DataPlane;
   #options: WorkerOptions;
-  /** One plugin host per program directory, since plugins are found relative to it. */
+  /** One plugin host per module search (a program directory, or a run's packages). */
   #plugins = new Map<string, PluginHost>();
   #runs = new Map<string, RunHandle>();
 
@@ -67,7 +74,7 @@ export class Worker implements WorkerApi {
         this.dataPlane,
         this.#options.flightCredentials ?? { token: null, tls: null },
       ),
-      plugins: this.#pluginHost(baseDir),
+      plugins: this.#packagedPlugins(ir, request.runId, onEvent) ?? this.#pluginHost(baseDir),
       workflow: request.workflow,
       baseDir,
       allowPaths: allow,
@@ -115,18 +122,47 @@ export class Worker implements WorkerApi {
     this.registry.close();
   }
 
-  #pluginHost(programDir: string): PluginHost {
-    let host = this.#plugins.get(programDir);
+  /** The run's plugins when its IR names packages and this worker can fetch them. */
+  #packagedPlugins(ir: Ir, runId: string, onEvent: (event: RunEvent) => void) {
+    const refs = packagesOf(ir);
+    const source = this.#options.packages;
+    if (refs.length === 0 || !source) return null;
+    return new PackagedPlugins(refs, {
+      source,
+      heddlePath: this.#options.heddlePath,
+      host: (roots, dirs) =>
+        this.#host(`packages:${dirs.join(":")}`, {
+          programDir: roots[0],
+          modulePath: roots.slice(1),
+          read: readUnder(dirs),
+        }),
+      emit: (kind, detail) =>
+        onEvent({
+          runId,
+          kind,
+          stage: "",
+          time: Date.now(),
+          detail: { ...detail, worker: this.id },
+        }),
+    });
+  }
+
+  #host(key: string, search: ModuleSearch): PluginHost {
+    let host = this.#plugins.get(key);
     if (!host) {
-      const heddlePath = this.#options.heddlePath;
-      // With allowed directories this is a daemon: manifests only from the module path.
-      const read = this.#options.allowPaths
-        ? readUnder((heddlePath ?? "").split(":").filter((s) => s))
-        : undefined;
-      host = new PluginHost({ registry: this.registry, search: { programDir, heddlePath, read } });
-      this.#plugins.set(programDir, host);
+      host = new PluginHost({ registry: this.registry, search });
+      this.#plugins.set(key, host);
     }
     return host;
+  }
+
+  #pluginHost(programDir: string): PluginHost {
+    const heddlePath = this.#options.heddlePath;
+    // With allowed directories this is a daemon: manifests only from the module path.
+    const read = this.#options.allowPaths
+      ? readUnder((heddlePath ?? "").split(":").filter((s) => s))
+      : undefined;
+    return this.#host(programDir, { programDir, heddlePath, read });
   }
 }
 
@@ -138,3 +174,4 @@ function toWire(event: ExecutorEvent): RunEvent {
 }
 
 export { detectRuntimes } from "./_capabilities.ts";
+export type { PackageSource } from "./_packages.ts";

@@ -124,6 +124,8 @@ export interface NodeProcess {
 export interface SpawnOptions {
   env?: Record<string, string>;
   cwd?: string;
+  /** Directories covered by an empty private tmpfs for this process: the node lacks them. */
+  hide?: string[];
 }
 
 /** One host: a network namespace with an address and a private /dev/shm per process. */
@@ -133,7 +135,8 @@ export class NetnsNode {
   constructor(readonly name: string, readonly namespace: string, readonly address: string) {}
 
   /** The argv that runs `command` inside this node (network and mount namespaces). */
-  wrap(command: string[]): string[] {
+  wrap(command: string[], hide: string[] = []): string[] {
+    const mounts = ["/dev/shm", ...hide].map((dir) => `mount -t tmpfs -o mode=1777 tmpfs '${dir}'`);
     return [
       "ip",
       "netns",
@@ -145,7 +148,7 @@ export class NetnsNode {
       "private",
       "sh",
       "-c",
-      'mount -t tmpfs -o mode=1777 tmpfs /dev/shm && exec "$@"',
+      `${mounts.join(" && ")} && exec "$@"`,
       "sh",
       ...command,
     ];
@@ -153,7 +156,7 @@ export class NetnsNode {
 
   /** Starts `command` on the node with piped stdin/stdout (stderr is inherited). */
   spawn(command: string[], options: SpawnOptions = {}): NodeProcess {
-    const argv = this.wrap(command);
+    const argv = this.wrap(command, options.hide);
     const child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdin: "piped",
@@ -180,7 +183,7 @@ export class NetnsNode {
 
   /** Runs `command` on the node to completion and returns its stdout. */
   async output(command: string[], options: SpawnOptions = {}): Promise<string> {
-    const argv = this.wrap(command);
+    const argv = this.wrap(command, options.hide);
     const output = await new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdout: "piped",

@@ -11,31 +11,7 @@ import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
 import * as fraud from "../_fraud.ts";
 import { requireService, serviceConfig } from "../services/mod.ts";
 import { produce } from "../connectors/_fixtures.ts";
-
-const root = new URL("../../", import.meta.url).pathname;
-const heddle = [Deno.execPath(), "run", "-A", `${root}cli/main.ts`];
-
-/** The address the node announces for `role` (`--output json` lines on stdout). */
-async function announced(process: NodeProcess, role: string): Promise<string> {
-  while (true) {
-    const line = await process.lines.next();
-    if (line.done) throw new Error(`the node exited before announcing its ${role}`);
-    const { role: r, address } = JSON.parse(line.value);
-    if (r === role) return address;
-  }
-}
-
-/** `heddle ARGS` on the host (the client side), as JSON. */
-async function cli(args: string[], env: Record<string, string> = quickstartEnv): Promise<unknown> {
-  const output = await new Deno.Command(heddle[0], {
-    args: [...heddle.slice(1), ...args, "--output", "json"],
-    env,
-    cwd: root,
-  }).output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, `heddle ${args.join(" ")}: ${stderr}`);
-  return JSON.parse(new TextDecoder().decode(output.stdout));
-}
+import { announced, cli, ended, heddle, root } from "./_heddle.ts";
 
 /** The quickstart's outputs in `dir`, lines sorted, the directory's name replaced. */
 async function outputs(dir: string): Promise<Record<string, string[]>> {
@@ -111,21 +87,6 @@ async function planOnBoth(file: string, client: string[]): Promise<Plan> {
 interface Plan {
   stages: { id: string; worker: string }[];
   edges: { crossesHosts: boolean }[];
-}
-
-/** The run's record once it ended (two minutes at most). */
-async function ended(runId: string, client: string[]) {
-  for (let i = 0;; i++) {
-    const status = await cli(["workflow", "status", runId, ...client]) as {
-      status: string;
-      worker: string;
-      error: string;
-      summaryJson: string;
-    };
-    if (!["running", "draining"].includes(status.status)) return status;
-    assert.ok(i < 600, "the run never ended");
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** The quickstart copy in `dir` run on one host with `heddle run`. */

@@ -1,0 +1,259 @@
+/**
+ * Work a worker needs comes with the run (issue 10.5): the control plane's node alone has
+ * the program and the Python plugin's package (the workers' mount namespaces cover both
+ * directories with an empty tmpfs, and their module path is empty), and each worker has
+ * the data in its own `--allow-path`. The plugin still runs on a worker: the deploy
+ * carries its package by content hash, the worker fetches it once over the authenticated
+ * control channel and caches it; a later run fetches nothing; a cached copy changed on
+ * disk is found and fetched again, and the run uses the deployed code.
+ */
+import assert from "node:assert/strict";
+import { clusterTest, NetnsCluster } from "./_netns.ts";
+import { announced, cli, ended, heddle, logLines, root } from "./_heddle.ts";
+import {
+  checkPackage,
+  PackageError,
+  packageHash,
+  type PluginPackage,
+  readPackage,
+  storedPackage,
+  storePackage,
+} from "../../runtime/plugins/mod.ts";
+import { PackagedPlugins } from "../../runtime/worker/_packages.ts";
+
+const PROGRAM = `import "fhub/file" file
+import "py-flags/amounts" flags
+
+workflow Flags {
+  file.read { path: "data/amounts.csv", format: "csv" }
+  | flags.large { cents: 1000 }
+  | file.write { path: "data/out/flags.jsonl", format: "jsonl" }
+}
+`;
+const ROWS = 3000;
+
+/** Deno's own cache, kept when a worker gets a cache directory of its own. */
+async function denoDir(): Promise<string> {
+  const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
+  return JSON.parse(new TextDecoder().decode(info.stdout)).denoDir;
+}
+
+/** The rows a correct run writes: `is_large` from 1000 cents on. */
+function expectedRows(): string[] {
+  return Array.from(
+    { length: ROWS },
+    (_, i) => JSON.stringify({ id: i, amount_cents: i * 7, is_large: i * 7 >= 1000 }),
+  ).sort();
+}
+
+clusterTest(
+  "a worker runs a plugin package it never had: fetched once, cached, checked again on use",
+  async () => {
+    await using cluster = await NetnsCluster.create(3);
+    const base = await Deno.makeTempDir({ prefix: "heddle-packages-" });
+    try {
+      // Seen by the control plane's node only.
+      const deploy = `${base}/deploy`;
+      const modules = `${base}/modules`;
+      await Deno.mkdir(deploy);
+      await Deno.writeTextFile(`${deploy}/flags.he`, PROGRAM);
+      await Deno.mkdir(modules);
+      const copied = await new Deno.Command("cp", {
+        args: ["-r", `${root}examples/plugins/py-flags`, `${modules}/py-flags`],
+      }).output();
+      assert.ok(copied.success);
+      // No bytecode another run left: the package is its sources.
+      await Deno.remove(`${modules}/py-flags/py_flags/__pycache__`, { recursive: true })
+        .catch(() => {});
+      const csv = ["id,amount_cents", ...Array.from({ length: ROWS }, (_, i) => `${i},${i * 7}`)];
+      const token = `${base}/token`;
+      await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
+      const common = ["--token-file", token, "--insecure", "--output", "json"];
+      const [first, ...rest] = cluster.nodes;
+      const cp = first.spawn([
+        ...heddle,
+        "cluster",
+        "--control-plane",
+        "--listen",
+        `${first.address}:0`,
+        "--state",
+        `${base}/state-cp`,
+        ...common,
+      ], { cwd: root, env: { HEDDLE_PATH: modules } });
+      const control = await announced(cp, "control plane");
+      const hide = [deploy, modules];
+      const workers: { dir: string; cache: string }[] = [];
+      for (const [i, node] of rest.entries()) {
+        const dir = `${base}/w${i}`;
+        await Deno.mkdir(`${dir}/data`, { recursive: true });
+        await Deno.writeTextFile(`${dir}/data/amounts.csv`, csv.join("\n") + "\n");
+        const env = {
+          HEDDLE_PATH: "",
+          XDG_CACHE_HOME: `${base}/cache${i}`,
+          DENO_DIR: await denoDir(),
+        };
+        // The worker's node has neither the program's directory nor the plugin's.
+        const seen = await node.output(["ls", "-A", deploy, modules], { env, hide });
+        assert.equal(seen.replace(/^.*:$/gm, "").trim(), "", "the worker sees no deployed file");
+        const process = node.spawn([
+          ...heddle,
+          "cluster",
+          "--worker",
+          "--join",
+          control,
+          "--worker-listen",
+          `${node.address}:0`,
+          "--flight-listen",
+          `${node.address}:0`,
+          "--allow-path",
+          dir,
+          "--state",
+          `${dir}/state`,
+          // Only the first worker can run the Python group: the plugin runs there each time.
+          "--runtimes",
+          i === 0 ? "python" : "typescript",
+          ...common,
+        ], { cwd: root, env, hide });
+        await announced(process, "worker");
+        workers.push({ dir, cache: `${base}/cache${i}/heddle/plugin-packages` });
+      }
+      const client = ["--server", control, "--token-file", token];
+      // The deployer's host has the plugin too (`inspect --plan` checks the program there).
+      const deployer = { HEDDLE_PATH: modules };
+      await cli(["workflow", "deploy", `${deploy}/flags.he`, ...client], deployer);
+      // Both workers registered: the plan places the Python group on the first.
+      for (let i = 0;; i++) {
+        const plan = await cli(
+          ["inspect", "--plan", `${deploy}/flags.he`, ...client],
+          deployer,
+        ) as {
+          stages: { worker: string }[];
+        };
+        if (new Set(plan.stages.map((s) => s.worker)).size === 2) break;
+        assert.ok(i < 100, "both workers never registered");
+        await new Promise((r) => setTimeout(r, 200));
+      }
+
+      /** Runs the workflow; returns its fetch log lines and checks its rows. */
+      const runOnce = async () => {
+        for (const w of workers) {
+          await Deno.remove(`${w.dir}/data/out`, { recursive: true }).catch(() => {});
+        }
+        const started = await cli(["workflow", "start", "Flags", ...client], deployer) as {
+          runs: { id: string }[];
+        };
+        const runId = started.runs[0].id;
+        const status = await ended(runId, client);
+        assert.equal(status.status, "succeeded", status.error);
+        const out = workers.map((w) => `${w.dir}/data/out/flags.jsonl`);
+        const written = await Promise.all(out.map((f) => Deno.readTextFile(f).catch(() => null)));
+        const text = written.find((t) => t !== null);
+        assert.ok(text, "a worker wrote the output in its own --allow-path");
+        assert.deepEqual(text.split("\n").filter((l) => l).sort(), expectedRows());
+        const lines = await logLines(runId, client, deployer);
+        return lines.filter((l) => l.message.includes("fetched from the control plane"));
+      };
+
+      const firstRun = await runOnce();
+      assert.equal(firstRun.length, 1, "the package was fetched once");
+      assert.match(firstRun[0].message, /plugin package `py-flags` \([0-9a-f]{12}\) fetched/);
+      const cachedHashes = [...Deno.readDirSync(workers[0].cache)].map((e) => e.name);
+      assert.equal(cachedHashes.length, 1, `one package cached: ${cachedHashes}`);
+      const [hash] = cachedHashes;
+      assert.match(hash, /^[0-9a-f]{64}$/);
+      assert.ok(firstRun[0].message.includes(hash.slice(0, 12)));
+      const other = await Deno.stat(workers[1].cache).catch(() => null);
+      assert.equal(other, null, "the worker without the plugin's group fetched nothing");
+
+      const second = await runOnce();
+      assert.equal(second.length, 0, "a cached package is not fetched again");
+
+      // Someone changes the cached code: every flag would turn true.
+      const cached = `${workers[0].cache}/${hash}/py-flags/py_flags/amounts.py`;
+      const original = await Deno.readTextFile(cached);
+      await Deno.writeTextFile(cached, original.replace("greater_equal", "not_equal"));
+      const third = await runOnce();
+      assert.equal(third.length, 1, "the damaged copy was fetched again");
+      assert.equal(third[0].level, "warn");
+      assert.match(third[0].message, /changed on disk and was replaced/);
+      assert.equal(await Deno.readTextFile(cached), original);
+    } finally {
+      for (const node of cluster.nodes) await node.stop();
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+);
+
+Deno.test("a package from a peer is checked before it is stored: paths, duplicates, hash", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-package-check-" });
+  try {
+    const pkg = await readPackage(`${root}examples/plugins/py-flags`, "py-flags");
+    assert.ok(pkg.files.some((f) => f.path === "heddle.manifest.json"));
+    assert.ok(!pkg.files.some((f) => f.path.includes("__pycache__")));
+    assert.equal(pkg.hash, packageHash([...pkg.files].reverse()), "order does not matter");
+    const bad = (change: Partial<PluginPackage>) => () =>
+      checkPackage({ ...pkg, ...change }, pkg.hash);
+    const file = (path: string) => ({ path, content: new Uint8Array([1]), executable: false });
+    for (const path of ["../evil.py", "/etc/passwd", "a/../../b", "a//b", "."]) {
+      const files = [...pkg.files, file(path)];
+      assert.throws(bad({ files }), /is not a relative path inside it/, path);
+    }
+    assert.throws(bad({ name: "../up" }), /its name is not a relative path/);
+    assert.throws(bad({ files: [...pkg.files, pkg.files[0]] }), /a file comes twice/);
+    const changed = pkg.files.map((f, i) => i === 0 ? { ...f, content: new Uint8Array([0]) } : f);
+    assert.throws(bad({ files: changed }), /hashes to [0-9a-f]{12}, not to its name/);
+
+    // Stored once; a changed, added or removed file makes the copy damaged.
+    const ref = { hash: pkg.hash, name: pkg.name };
+    assert.equal(await storedPackage(dir, ref), "missing");
+    const moduleRoot = await storePackage(dir, pkg);
+    assert.equal(moduleRoot, `${dir}/${pkg.hash}`);
+    assert.equal((await storedPackage(dir, ref) as PluginPackage).hash, pkg.hash);
+    await Deno.writeTextFile(`${moduleRoot}/py-flags/extra.py`, "print('hi')\n");
+    assert.equal(await storedPackage(dir, ref), "damaged");
+    await Deno.remove(`${moduleRoot}/py-flags/extra.py`);
+    assert.equal((await storedPackage(dir, ref) as PluginPackage).hash, pkg.hash);
+    await Deno.remove(`${moduleRoot}/py-flags/heddle.manifest.json`);
+    assert.equal(await storedPackage(dir, ref), "damaged");
+    await assert.rejects(storedPackage(dir, { ...ref, name: "../x" }), PackageError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a worker refuses a package whose content is not what the run names", async () => {
+  const cache = await Deno.makeTempDir({ prefix: "heddle-package-refuse-" });
+  try {
+    const pkg = await readPackage(`${root}examples/plugins/py-flags`, "py-flags");
+    const forged = {
+      ...pkg,
+      files: pkg.files.map((f) =>
+        f.path.endsWith("amounts.py") ? { ...f, content: new TextEncoder().encode("evil") } : f
+      ),
+    };
+    let fetches = 0;
+    const plugins = new PackagedPlugins([{ hash: pkg.hash, name: pkg.name }], {
+      source: { cache, fetch: () => (fetches++, Promise.resolve(forged)) },
+      host: () => {
+        throw new Error("no host may start from a forged package");
+      },
+      emit: () => {},
+    });
+    const input = { id: "x", segment: "/x", offset: 0, length: 0, schemaFingerprint: "", rows: 0 };
+    const result = await plugins.invokeChain(
+      [{ step: "py-flags/amounts.large", config: {} }],
+      input,
+    );
+    assert.equal(result.ok, false);
+    if (result.ok) return;
+    assert.equal(result.error.code, "start-failed");
+    assert.match(
+      result.error.message,
+      /plugin package `py-flags` .*hashes to [0-9a-f]{12}, not to its name/,
+    );
+    assert.equal(fetches, 1);
+    assert.deepEqual([...Deno.readDirSync(cache)], [], "nothing of it was stored");
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
