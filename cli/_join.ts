@@ -6,15 +6,26 @@
  * that is gone, moves it on to the next address at once.
  */
 import { HEARTBEAT_MS } from "../runtime/control/mod.ts";
-import { connectControlPlane, type Credentials, type WorkerInfo } from "../runtime/protocol/mod.ts";
+import {
+  connectControlPlane,
+  type ControlApi,
+  type Credentials,
+  type WorkerInfo,
+} from "../runtime/protocol/mod.ts";
 import { CliError } from "./_terminal.ts";
 
-/** Registers `info` with whichever of `addresses` accepts it; returns the stop. */
+/** A worker's link to its control planes: `leader()` is the one that took the last heartbeat. */
+export interface Joined {
+  stop(): void;
+  leader(): ControlApi;
+}
+
+/** Registers `info` with whichever of `addresses` accepts it. */
 export async function joinControlPlane(
   addresses: string[],
   info: WorkerInfo,
   credentials: Credentials,
-): Promise<() => void> {
+): Promise<Joined> {
   const clients = new Map<string, ReturnType<typeof connectControlPlane>>();
   const client = (address: string) => {
     let c = clients.get(address);
@@ -60,5 +71,8 @@ export async function joinControlPlane(
     beating = true;
     register().catch(() => {}).finally(() => beating = false);
   }, HEARTBEAT_MS);
-  return () => (clearInterval(timer), closeAll());
+  return {
+    stop: () => (clearInterval(timer), closeAll()),
+    leader: () => client(addresses[current]),
+  };
 }

@@ -36,7 +36,7 @@ import { packageCacheRoot } from "../../runtime/plugins/mod.ts";
 import { startUi, uiListenOption } from "../_ui.ts";
 import { keepLogLinesOption, keepRunsOption } from "../_history.ts";
 import { type Leadership, openLeadership, stateError, stateStoreOf } from "../_state.ts";
-import { joinControlPlane } from "../_join.ts";
+import { joinControlPlane, type Joined } from "../_join.ts";
 
 function commaList(value: string): string[] {
   return value.split(",").map((s) => s.trim()).filter((s) => s !== "");
@@ -300,7 +300,7 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
       if (ui) servers.unshift(ui); // closed first: its live pages end before the rest
     }
     if (options.worker) {
-      const client = connectControlPlane(controlAddress, credentials);
+      let joined: Joined | null = null;
       worker = createWorker({
         id: `${Deno.hostname()}-${Deno.pid}`,
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
@@ -308,7 +308,8 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
         registry: { memoryBudget: options.memoryBudget },
         flightCredentials: credentials,
         // Plugin packages of deployed runs: cached here, fetched from the control plane.
-        packages: { cache: packageCacheRoot(), fetch: (ref) => client.fetchPackage(ref) },
+        // (runs come only once the worker joined: `joined` is set by then).
+        packages: { cache: packageCacheRoot(), fetch: (ref) => joined!.leader().fetchPackage(ref) },
       });
       const server = await serveWorker(worker, options.workerListen, credentials);
       servers.push(server);
@@ -329,7 +330,8 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
         labels: options.labels ?? [],
         flightAddress,
       };
-      heartbeat = await joinControlPlane(commaList(controlAddress), info, credentials);
+      joined = await joinControlPlane(commaList(controlAddress), info, credentials);
+      heartbeat = joined.stop;
     }
     // Schedules fire once the node's own worker (if any) has registered: a firing missed
     // while the daemon was down runs now rather than failing for want of a worker.

@@ -165,7 +165,9 @@ export class ControlPlane implements ControlApi {
     const timeout = options.compileTimeoutMs;
     this.#compileThread = timeout === undefined ? null : new CompileThread(timeout);
     this.#finishedGraceMs = options.finishedGraceMs ?? FINISHED_GRACE_MS;
-    this.#packages = options.packages ? new PackageStore(options.packages) : null;
+    this.#packages = options.packages
+      ? new PackageStore(options.packages, options.heddlePath)
+      : null;
   }
 
   /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */

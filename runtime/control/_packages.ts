@@ -29,7 +29,8 @@ function nameUnderRoot(modulePath: string, dir: string): string {
 const HASH = /^[0-9a-f]{64}$/;
 
 export class PackageStore {
-  constructor(readonly root: string) {}
+  /** `heddlePath`: this control plane's module path, where a package missing here is looked for. */
+  constructor(readonly root: string, readonly heddlePath?: string) {}
 
   /**
    * Stores the packages of the IR's plugin modules and names each in its module; returns
@@ -78,6 +79,10 @@ export class PackageStore {
       throw new ControlError(`cannot read ${what}: ${(e as Error).message}`, "unavailable");
     }
     if (stored === "missing") {
+      // Deployed through another control plane on the same state database: the same files
+      // on this one's module path serve as well (their hash says so).
+      const found = await this.#fromModulePath(ref);
+      if (found) return found;
       throw new ControlError(`this control plane keeps no ${what}`, "not-found");
     }
     if (stored === "damaged") {
@@ -88,5 +93,17 @@ export class PackageStore {
       );
     }
     return stored;
+  }
+
+  async #fromModulePath(ref: PackageRef): Promise<PluginPackage | null> {
+    for (const root of (this.heddlePath ?? "").split(":").filter((s) => s)) {
+      const pkg = await readPackage(`${root.replace(/\/$/, "")}/${ref.name}`, ref.name)
+        .catch(() => null);
+      if (pkg?.hash === ref.hash) {
+        await storePackage(this.root, pkg);
+        return pkg;
+      }
+    }
+    return null;
   }
 }
