@@ -65,3 +65,46 @@ export async function logLines(
   return new TextDecoder().decode(output.stdout).split("\n").filter((l) => l)
     .map((l) => JSON.parse(l));
 }
+
+/** `heddle cluster --control-plane` listening on `address`, state in `state`. */
+export function controlPlaneCommand(address: string, state: string, ...more: string[]) {
+  return [
+    ...heddle,
+    "cluster",
+    "--control-plane",
+    "--listen",
+    `${address}:0`,
+    "--state",
+    state,
+    ...more,
+  ];
+}
+
+/**
+ * `heddle cluster --worker` joining `control`, listening (control service and Flight) on
+ * `address`, file steps in `allow`, state in `state`; `more` options follow.
+ */
+export function workerCommand(
+  control: string,
+  address: string,
+  allow: string,
+  state: string,
+  ...more: string[]
+): string[] {
+  return [
+    ...heddle,
+    "cluster",
+    "--worker",
+    "--join",
+    control,
+    "--worker-listen",
+    `${address}:0`,
+    "--flight-listen",
+    `${address}:0`,
+    "--allow-path",
+    allow,
+    "--state",
+    state,
+    ...more,
+  ];
+}

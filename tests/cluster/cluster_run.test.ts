@@ -11,7 +11,15 @@ import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
 import * as fraud from "../_fraud.ts";
 import { requireService, serviceConfig } from "../services/mod.ts";
 import { produce } from "../connectors/_fixtures.ts";
-import { announced, cli, ended, heddle, root } from "./_heddle.ts";
+import {
+  announced,
+  cli,
+  controlPlaneCommand,
+  ended,
+  heddle,
+  root,
+  workerCommand,
+} from "./_heddle.ts";
 
 /** The quickstart's outputs in `dir`, lines sorted, the directory's name replaced. */
 async function outputs(dir: string): Promise<Record<string, string[]>> {
@@ -39,35 +47,17 @@ async function startCluster(
 ): Promise<Started> {
   const [first, ...rest] = cluster.nodes;
   const common = ["--token-file", token, "--insecure", "--output", "json"];
-  const cp = first.spawn([
-    ...heddle,
-    "cluster",
-    "--control-plane",
-    "--listen",
-    `${first.address}:0`,
-    "--state",
-    `${dir}/state-cp`,
-    ...common,
-  ], { cwd: root, env });
+  const cp = first.spawn(controlPlaneCommand(first.address, `${dir}/state-cp`, ...common), {
+    cwd: root,
+    env,
+  });
   const control = await announced(cp, "control plane");
   const workers = [];
   for (const [i, node] of rest.entries()) {
-    const process = node.spawn([
-      ...heddle,
-      "cluster",
-      "--worker",
-      "--join",
-      control,
-      "--worker-listen",
-      `${node.address}:0`,
-      "--flight-listen",
-      `${node.address}:0`,
-      "--allow-path",
-      dir,
-      "--state",
-      `${dir}/state-w${i}`,
-      ...common,
-    ], { cwd: root, env });
+    const process = node.spawn(
+      workerCommand(control, node.address, dir, `${dir}/state-w${i}`, ...common),
+      { cwd: root, env },
+    );
     await announced(process, "worker");
     workers.push({ node, process, flight: await announced(process, "flight") });
   }

@@ -9,7 +9,15 @@
  */
 import assert from "node:assert/strict";
 import { clusterTest, NetnsCluster } from "./_netns.ts";
-import { announced, cli, ended, heddle, logLines, root } from "./_heddle.ts";
+import {
+  announced,
+  cli,
+  controlPlaneCommand,
+  ended,
+  logLines,
+  root,
+  workerCommand,
+} from "./_heddle.ts";
 import {
   checkPackage,
   PackageError,
@@ -70,16 +78,10 @@ clusterTest(
       await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
       const common = ["--token-file", token, "--insecure", "--output", "json"];
       const [first, ...rest] = cluster.nodes;
-      const cp = first.spawn([
-        ...heddle,
-        "cluster",
-        "--control-plane",
-        "--listen",
-        `${first.address}:0`,
-        "--state",
-        `${base}/state-cp`,
-        ...common,
-      ], { cwd: root, env: { HEDDLE_PATH: modules } });
+      const cp = first.spawn(controlPlaneCommand(first.address, `${base}/state-cp`, ...common), {
+        cwd: root,
+        env: { HEDDLE_PATH: modules },
+      });
       const control = await announced(cp, "control plane");
       const hide = [deploy, modules];
       const workers: { dir: string; cache: string }[] = [];
@@ -95,25 +97,12 @@ clusterTest(
         // The worker's node has neither the program's directory nor the plugin's.
         const seen = await node.output(["ls", "-A", deploy, modules], { env, hide });
         assert.equal(seen.replace(/^.*:$/gm, "").trim(), "", "the worker sees no deployed file");
-        const process = node.spawn([
-          ...heddle,
-          "cluster",
-          "--worker",
-          "--join",
-          control,
-          "--worker-listen",
-          `${node.address}:0`,
-          "--flight-listen",
-          `${node.address}:0`,
-          "--allow-path",
-          dir,
-          "--state",
-          `${dir}/state`,
-          // Only the first worker can run the Python group: the plugin runs there each time.
-          "--runtimes",
-          i === 0 ? "python" : "typescript",
-          ...common,
-        ], { cwd: root, env, hide });
+        // Only the first worker can run the Python group: the plugin runs there each time.
+        const runtimes = ["--runtimes", i === 0 ? "python" : "typescript"];
+        const process = node.spawn(
+          workerCommand(control, node.address, dir, `${dir}/state`, ...runtimes, ...common),
+          { cwd: root, env, hide },
+        );
         await announced(process, "worker");
         workers.push({ dir, cache: `${base}/cache${i}/heddle/plugin-packages` });
       }
