@@ -38,6 +38,15 @@ const RESERVED = new Set(
     .split(" "),
 );
 
+/**
+ * Whether resolving `name` is left to prql-js: PRQL's own names, and names with a leading `_`
+ * (prql-js gives some, like `_param`, a meaning of their own) but for the `_error_*` columns
+ * Heddle gives a handler's rows.
+ */
+function reserved(name: string): boolean {
+  return RESERVED.has(name) || (name.startsWith("_") && !name.startsWith("_error_"));
+}
+
 const NUMBER = ["int", "float"];
 const BOOL = ["bool"];
 
@@ -114,7 +123,7 @@ class Resolver {
   private siblings = new Set<string>();
 
   private name(n: string): Ref {
-    if (RESERVED.has(n) || n.startsWith("_") || this.siblings.has(n)) throw new Outside();
+    if (reserved(n) || this.siblings.has(n)) throw new Outside();
     const found = this.columns().find((c) => c.name === n);
     if (found) return found.ref;
     if (this.frame) throw new Outside();
@@ -186,7 +195,7 @@ class Resolver {
 
   /** A new column's name: one the frame does not hold yet. */
   private fresh(alias: unknown, taken: FrameCol[]): string {
-    if (typeof alias !== "string" || RESERVED.has(alias) || alias.startsWith("_")) {
+    if (typeof alias !== "string" || reserved(alias)) {
       throw new Outside();
     }
     if (this.columns().some((c) => c.name === alias) || taken.some((c) => c.name === alias)) {
