@@ -56,9 +56,12 @@ async function firstLine(process: NodeProcess, what: string): Promise<string> {
   return line.value;
 }
 
+/** The token every node and client of the run uses (`_node.ts` and the pyarrow peer read it). */
+const env = { HEDDLE_TOKEN: crypto.randomUUID() };
+
 /** Seconds of each transfer, as the consumer measured them. */
 async function transfers(node: NetnsCluster["nodes"][number], command: string[]) {
-  const result = JSON.parse(await node.output(command, { cwd: ROOT }));
+  const result = JSON.parse(await node.output(command, { cwd: ROOT, env }));
   return result.seconds as number[];
 }
 
@@ -82,7 +85,7 @@ export async function benchCluster(o: ClusterOptions): Promise<BenchSection> {
     const deno = [Deno.execPath(), "run", "-A", NODE_SCRIPT];
 
     o.log("cluster: Heddle server, Heddle client");
-    const heddle = a.spawn([...deno, "serve", a.address, path, "bench"], { cwd: ROOT });
+    const heddle = a.spawn([...deno, "serve", a.address, path, "bench"], { cwd: ROOT, env });
     const served = JSON.parse(await firstLine(heddle, "the Heddle node"));
     const heddleSeconds = await transfers(b, [
       ...deno,
@@ -103,7 +106,7 @@ export async function benchCluster(o: ClusterOptions): Promise<BenchSection> {
     await heddle.finish();
 
     o.log("cluster: pyarrow server, pyarrow client");
-    const pyarrow = a.spawn(["python3", FLIGHT_PEER, "serve", path, a.address]);
+    const pyarrow = a.spawn(["python3", FLIGHT_PEER, "serve", path, a.address], { env });
     const port = await firstLine(pyarrow, "the pyarrow server");
     const pyarrowSeconds = await transfers(b, [
       "python3",

@@ -18,7 +18,8 @@ import {
 import { FlightDataReader, WireError } from "./_codec.ts";
 import { DataPlaneError, type DataPlaneErrorCode } from "./_errors.ts";
 import { GrpcError, GrpcStatus, H2Client, type MessageSink, wholeMessages } from "./_h2.ts";
-import type { FlightCredentials, NextObject } from "./_server.ts";
+import type { NextObject } from "./_server.ts";
+import type { Credentials } from "../protocol/mod.ts";
 import { flightService } from "./_service.ts";
 import { StreamAssembler } from "./_stream.ts";
 
@@ -66,7 +67,7 @@ export class FlightClient {
   #stats: ClientStats = { bytesReceived: 0, objects: 0 };
 
   /** `credentials`: the node's token and TLS material, as the peer's server requires. */
-  constructor(address: string, credentials: FlightCredentials = { token: null, tls: null }) {
+  constructor(address: string, credentials: Credentials = { token: null, tls: null }) {
     this.address = address;
     const colon = address.lastIndexOf(":");
     const port = Number(address.slice(colon + 1));

@@ -12,10 +12,17 @@
  * length a peer sends is checked; a protocol error closes that connection, never the process.
  */
 import { Buffer } from "node:buffer";
-import { timingSafeEqual } from "node:crypto";
 // @ts-types="./_hpack.d.ts"
 import HPACK from "hpack";
-import { connectTls, listenTls, type Socket, type TlsFiles } from "./_tls.ts";
+import { connectTls, listenTls, type Socket } from "./_tls.ts";
+import {
+  bearer,
+  type Credentials,
+  requireToken,
+  TOKEN_HEADER,
+  tokenMatches,
+  UNAUTHENTICATED_MESSAGE,
+} from "../protocol/mod.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -735,25 +742,20 @@ export interface H2Server {
   close(): Promise<void>;
 }
 
-/** Who may call: a bearer token every call must carry, and TLS (mutual) when given. */
-export interface H2Security {
-  token?: string | null;
-  tls?: TlsFiles | null;
-}
-
 /**
  * Serves gRPC calls on `hostname:port` (0 picks a port); `handle` must answer every call
- * with `finish`. With a token, a call without `authorization: Bearer <token>` ends with
- * UNAUTHENTICATED before `handle` sees it; with TLS, peers need a certificate of the CA.
+ * with `finish`. Every call must carry the credentials' token (runtime/protocol's check):
+ * one without it ends with UNAUTHENTICATED before `handle` sees it; with TLS, peers need a
+ * certificate of the CA.
  */
 export async function serveH2(
   hostname: string,
   port: number,
-  security: H2Security,
+  security: Credentials,
   handle: (call: ServerCall) => void,
 ): Promise<H2Server> {
   const connections = new Set<Connection>();
-  const token = security.token ?? null;
+  const token = requireToken(security);
   const admit = (socket: Socket) => {
     const connection = new Connection(socket, "server");
     connections.add(connection);
@@ -793,18 +795,10 @@ export async function serveH2(
   };
 }
 
-/** Whether an `authorization` header carries `token` (constant-time comparison). */
-function authorized(header: string | undefined, token: string): boolean {
-  if (header === undefined || !header.startsWith("Bearer ")) return false;
-  const given = new TextEncoder().encode(header.slice("Bearer ".length));
-  const expected = new TextEncoder().encode(token);
-  return given.byteLength === expected.byteLength && timingSafeEqual(given, expected);
-}
-
 function dispatch(
   connection: Connection,
   stream: StreamState,
-  token: string | null,
+  token: string,
   handle: (call: ServerCall) => void,
 ) {
   const headers = stream.headers ?? new Map();
@@ -853,8 +847,8 @@ function dispatch(
     call.finish(GrpcStatus.INTERNAL, "not a gRPC request");
     return;
   }
-  if (token !== null && !authorized(headers.get("authorization"), token)) {
-    call.finish(GrpcStatus.UNAUTHENTICATED, "a valid token is required");
+  if (!tokenMatches(headers.get(TOKEN_HEADER), token)) {
+    call.finish(GrpcStatus.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE);
     return;
   }
   if (problem !== undefined) {
@@ -959,7 +953,7 @@ export class H2Client {
   constructor(
     readonly hostname: string,
     readonly port: number,
-    readonly security: H2Security = {},
+    readonly security: Credentials = { token: null, tls: null },
   ) {}
 
   #connect(): Promise<Connection> {
@@ -1057,7 +1051,7 @@ export class H2Client {
         ["content-type", "application/grpc"],
         ["te", "trailers"],
         ...(this.security.token
-          ? [["authorization", `Bearer ${this.security.token}`] as [string, string]]
+          ? [[TOKEN_HEADER, bearer(this.security.token)] as [string, string]]
           : []),
         ...metadata,
       ];

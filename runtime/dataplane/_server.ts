@@ -13,7 +13,7 @@ import { encodeFlightDataParts } from "./_codec.ts";
 import { DataPlaneError, type DataPlaneErrorCode } from "./_errors.ts";
 import { GrpcStatus, serveH2, type ServerCall } from "./_h2.ts";
 import { flightService } from "./_service.ts";
-import type { TlsFiles } from "./_tls.ts";
+import type { Credentials } from "../protocol/mod.ts";
 import { encapsulate, splitStream } from "./_stream.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -468,20 +468,14 @@ export interface FlightListening {
 }
 
 /**
- * Who may use a node's data plane: the node's shared token and TLS material, the same as
- * its control channel's (`Credentials` of runtime/protocol has this shape). A null token
- * serves without authentication (tests of the protocol alone); a null `tls` is plaintext.
+ * Serves `plane` over Flight at `address` (`host:port`, port 0 picks one), to callers with
+ * the node's credentials (its control channel's: the token every call must carry, and TLS
+ * when given); there is no way to serve it without a token.
  */
-export interface FlightCredentials {
-  token: string | null;
-  tls: TlsFiles | null;
-}
-
-/** Serves `plane` over Flight at `address` (`host:port`, port 0 picks one). */
 export async function serveFlight(
   plane: DataPlane,
   address: string,
-  credentials: FlightCredentials = { token: null, tls: null },
+  credentials: Credentials,
 ): Promise<FlightListening> {
   const colon = address.lastIndexOf(":");
   const hostname = address.slice(0, colon).replace(/^\[|\]$/g, "");

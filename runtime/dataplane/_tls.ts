@@ -1,22 +1,13 @@
 /**
  * TLS for the data plane's HTTP/2, with the same material and checks as the control
- * channel's transport (runtime/protocol): the node's certificate and key, and a CA that
- * peers must be signed by, on both sides (mutual TLS). `node:tls` rather than Deno's own TLS
- * because Deno's listener cannot ask for and verify client certificates, and Deno refuses an
- * IP address as the SNI name, while cluster peers are addressed by IP: the client sends a
- * placeholder name and checks the certificate against the address itself, as the control
- * channel does. Sockets are adapted to the small `Socket` interface `_h2.ts` reads from.
+ * channel's transport (runtime/protocol `TlsMaterial` and `peerName`): the node's
+ * certificate and key, and a CA that peers must be signed by, on both sides (mutual TLS).
+ * `node:tls` rather than Deno's own TLS because Deno's listener cannot ask for and verify
+ * client certificates. Sockets are adapted to the small `Socket` interface `_h2.ts` reads from.
  */
 import { Buffer } from "node:buffer";
-import { isIP } from "node:net";
 import * as tls from "node:tls";
-
-/** PEM files: this node's certificate and key, and the CA that signs every node. */
-export interface TlsFiles {
-  cert: Uint8Array;
-  key: Uint8Array;
-  ca: Uint8Array;
-}
+import { peerName, type TlsMaterial } from "../protocol/mod.ts";
 
 /** What `_h2.ts` needs of a connection (Deno.Conn has it too). */
 export interface Socket {
@@ -83,7 +74,7 @@ export function adapt(socket: tls.TLSSocket): Socket {
 export function listenTls(
   hostname: string,
   port: number,
-  files: TlsFiles,
+  files: TlsMaterial,
   onSocket: (socket: Socket) => void,
 ): Promise<{ port: number; close(): void }> {
   const server = tls.createServer({
@@ -111,8 +102,8 @@ export function listenTls(
 }
 
 /** Connects with this node's certificate and checks the peer's against `files.ca`. */
-export function connectTls(hostname: string, port: number, files: TlsFiles): Promise<Socket> {
-  const ip = isIP(hostname) !== 0;
+export function connectTls(hostname: string, port: number, files: TlsMaterial): Promise<Socket> {
+  const peer = peerName(hostname);
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
       host: hostname,
@@ -121,8 +112,8 @@ export function connectTls(hostname: string, port: number, files: TlsFiles): Pro
       key: Buffer.from(files.key),
       ca: Buffer.from(files.ca),
       ALPNProtocols: ["h2"],
-      servername: ip ? "heddle-node" : hostname,
-      checkServerIdentity: (_name, cert) => tls.checkServerIdentity(hostname, cert),
+      servername: peer.servername,
+      checkServerIdentity: (_name, cert) => peer.check(cert),
     }, () => {
       socket.setNoDelay(true);
       resolve(adapt(socket));

@@ -13,11 +13,9 @@ export {
   ACTIONS,
   DataPlane,
   type DataPlaneStats,
-  type FlightCredentials,
   FlightEdge,
   type FlightListening,
   type NextObject,
   serveFlight,
 } from "./_server.ts";
 export { type ClientStats, FlightClient, type GetOptions } from "./_client.ts";
-export type { TlsFiles } from "./_tls.ts";

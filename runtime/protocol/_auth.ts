@@ -2,8 +2,10 @@
  * Who may talk to a Heddle node, and how: every gRPC server a node runs (control plane,
  * worker, and the cluster's Flight endpoints) admits a call only when it carries the node's
  * shared token, and encrypts and checks certificates when TLS is configured. This is the
- * one place that knows the transport's credentials, so that every service of every node
- * is protected the same way; a server built without `createServer` has no protection.
+ * one place that knows the credentials, so that every service of every node is protected
+ * the same way: the grpc-js services through `createServer` and `clientTransport`, the
+ * data plane's own HTTP/2 (runtime/dataplane) through `requireToken`, `tokenMatches`,
+ * `bearer` and `peerName`, with the same `Credentials`.
  *
  * The token authenticates (bearer metadata, compared in constant time); TLS protects it in
  * transit and, with a CA, requires client certificates (mutual TLS). A call without the
@@ -13,7 +15,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
-import { checkServerIdentity } from "node:tls";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 
 /** PEM files of this node: its certificate and key, and the CA its peers are checked with. */
 export interface TlsMaterial {
@@ -30,19 +32,29 @@ export interface Credentials {
   tls: TlsMaterial | null;
 }
 
-const HEADER = "authorization";
+/** The header (gRPC metadata) that carries a call's token, as `Bearer <token>`. */
+export const TOKEN_HEADER = "authorization";
 
-function bearerOf(metadata: grpc.Metadata): string | null {
-  const value = metadata.get(HEADER)[0];
-  if (typeof value !== "string" || !value.startsWith("Bearer ")) return null;
-  return value.slice("Bearer ".length);
+/** What a refused call is told, whatever was wrong with its token: nothing more. */
+export const UNAUTHENTICATED_MESSAGE = "a valid token is required";
+
+/** The value of `TOKEN_HEADER` that carries `token`. */
+export function bearer(token: string): string {
+  return `Bearer ${token}`;
 }
 
-function sameToken(given: string | null, expected: string): boolean {
-  if (given === null) return false;
-  const a = new TextEncoder().encode(given);
-  const b = new TextEncoder().encode(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** Whether a `TOKEN_HEADER` value carries `token` (compared in constant time). */
+export function tokenMatches(value: unknown, token: string): boolean {
+  if (typeof value !== "string" || !value.startsWith("Bearer ")) return false;
+  const given = new TextEncoder().encode(value.slice("Bearer ".length));
+  const expected = new TextEncoder().encode(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The token a server requires; a server cannot be built without one. */
+export function requireToken(credentials: Credentials): string {
+  if (credentials.token === null) throw new Error("a server needs a token");
+  return credentials.token;
 }
 
 /**
@@ -53,13 +65,11 @@ export function authInterceptor(token: string): grpc.ServerInterceptor {
   return (_method, call) => {
     const listener = new grpc.ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {
-        if (sameToken(bearerOf(metadata), token)) next(metadata);
-        else {
-          call.sendStatus({
+        if (tokenMatches(metadata.get(TOKEN_HEADER)[0], token)) next(metadata);
+        else {call.sendStatus({
             code: grpc.status.UNAUTHENTICATED,
-            details: "a valid token is required",
-          });
-        }
+            details: UNAUTHENTICATED_MESSAGE,
+          });}
       }).build();
     return new grpc.ServerInterceptingCall(
       call,
@@ -73,8 +83,10 @@ export function createServer(
   credentials: Credentials,
   options: grpc.ServerOptions = {},
 ): grpc.Server {
-  if (credentials.token === null) throw new Error("a server needs a token");
-  return new grpc.Server({ ...options, interceptors: [authInterceptor(credentials.token)] });
+  return new grpc.Server({
+    ...options,
+    interceptors: [authInterceptor(requireToken(credentials))],
+  });
 }
 
 /** The server side of the transport: TLS (mutual when a CA is given) or plaintext. */
@@ -100,6 +112,22 @@ function hostOf(address: string): string {
 }
 
 /**
+ * How a client names the peer it dials at `host` over TLS: the SNI name it sends, and the
+ * check of the peer's certificate against the host itself. Deno's TLS refuses an IP address
+ * as the SNI name, and cluster peers are addressed by IP, so for an IP the SNI name is a
+ * placeholder and the certificate must carry the IP as a subjectAltName.
+ */
+export function peerName(host: string): {
+  servername: string;
+  check: (cert: PeerCertificate) => Error | undefined;
+} {
+  return {
+    servername: isIP(host) ? "heddle-node" : host,
+    check: (cert) => checkServerIdentity(host, cert),
+  };
+}
+
+/**
  * The client side of the transport to `address`: TLS with this node's certificate (or
  * plaintext), and an interceptor that adds the bearer token to every call. An interceptor
  * rather than call credentials, because grpc-js sends call credentials only over TLS and a
@@ -112,7 +140,7 @@ export function clientTransport(credentials: Credentials, address: string): Clie
     const interceptor: grpc.Interceptor = (callOptions, nextCall) =>
       new grpc.InterceptingCall(nextCall(callOptions), {
         start: (metadata, listener, next) => {
-          metadata.set(HEADER, `Bearer ${token}`);
+          metadata.set(TOKEN_HEADER, bearer(token));
           next(metadata, listener);
         },
       });
@@ -123,11 +151,10 @@ export function clientTransport(credentials: Credentials, address: string): Clie
   const host = hostOf(address);
   const verify: grpc.VerifyOptions = {};
   if (isIP(host)) {
-    // Deno's TLS refuses an IP address as the SNI name that grpc-js derives from the
-    // target, so the SNI name is a placeholder and the certificate is checked against the
-    // address itself (its IP subjectAltName) here.
-    options["grpc.ssl_target_name_override"] = "heddle-node";
-    verify.checkServerIdentity = (_name, cert) => checkServerIdentity(host, cert);
+    // grpc-js derives the SNI name from the target: see `peerName`.
+    const peer = peerName(host);
+    options["grpc.ssl_target_name_override"] = peer.servername;
+    verify.checkServerIdentity = (_name, cert) => peer.check(cert);
   }
   return {
     channel: grpc.credentials.createSsl(

@@ -15,6 +15,7 @@ export {
 } from "./_grpc.ts";
 export {
   authInterceptor,
+  bearer,
   checkListen,
   type ClientTransport,
   clientTransport,
@@ -22,8 +23,13 @@ export {
   type Credentials,
   isLoopback,
   ListenRefused,
+  peerName,
+  requireToken,
   serverCredentials,
   type TlsMaterial,
+  TOKEN_HEADER,
+  tokenMatches,
+  UNAUTHENTICATED_MESSAGE,
 } from "./_auth.ts";
 export {
   clientCredentials,

@@ -15,12 +15,8 @@ import {
   type Source,
   type SourceBatch,
 } from "../connectors/mod.ts";
-import {
-  type DataPlane,
-  FlightClient,
-  type FlightCredentials,
-  type FlightEdge,
-} from "../dataplane/mod.ts";
+import { type DataPlane, FlightClient, type FlightEdge } from "../dataplane/mod.ts";
+import type { Credentials } from "../protocol/mod.ts";
 
 /** Batches an edge holds in flight before its producer waits for the consumers. */
 const EDGE_CAPACITY = 4;
@@ -39,7 +35,7 @@ function text(ctx: ConnectorContext, name: string): string {
 export function withFlightEdges(
   connectors: ConnectorRegistry,
   plane: DataPlane,
-  credentials: FlightCredentials,
+  credentials: Credentials,
 ): ConnectorRegistry {
   return connectors
     .register("heddle/flight.send", {
@@ -99,7 +95,7 @@ class ReceiveSource implements Source {
 
   constructor(
     readonly plane: DataPlane,
-    readonly credentials: FlightCredentials,
+    readonly credentials: Credentials,
     readonly ctx: ConnectorContext,
   ) {
     this.bounded = ctx.config.bounded === true;

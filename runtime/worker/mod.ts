@@ -11,12 +11,18 @@
 import { dirname } from "node:path";
 import type { Ir } from "../../compiler/mod.ts";
 import { type RunEvent as ExecutorEvent, type RunHandle, startWorkflow } from "../executor/mod.ts";
-import { DataPlane, type FlightCredentials } from "../dataplane/mod.ts";
+import { DataPlane } from "../dataplane/mod.ts";
 import { builtinConnectors } from "../connectors/mod.ts";
 import { withFlightEdges } from "./_flight_edges.ts";
 import { PluginHost, type PluginInfo } from "../plugins/mod.ts";
 import { Registry, type RegistryOptions } from "../registry/mod.ts";
-import type { ExecuteRequest, RunEvent, WorkerApi, WorkerHealth } from "../protocol/mod.ts";
+import type {
+  Credentials,
+  ExecuteRequest,
+  RunEvent,
+  WorkerApi,
+  WorkerHealth,
+} from "../protocol/mod.ts";
 import { readUnder } from "../fs/mod.ts";
 import type { ModuleSearch } from "../../compiler/modules/mod.ts";
 import { PackagedPlugins, packagesOf, type PackageSource } from "./_packages.ts";
@@ -37,7 +43,7 @@ export interface WorkerOptions {
    */
   allowPaths?: readonly string[];
   /** What this worker presents to other workers' Flight endpoints (the node's credentials). */
-  flightCredentials?: FlightCredentials;
+  flightCredentials?: Credentials;
   /**
    * Where plugin packages named by a deployed run come from when this worker does not
    * hold them (a cluster node: its cache and its control plane; `_packages.ts`).

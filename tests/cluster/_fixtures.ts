@@ -3,13 +3,12 @@
  * so several in one process never collide), a DataPlane and its Flight server on loopback,
  * all removed by `await using`.
  */
-import {
-  DataPlane,
-  type FlightCredentials,
-  type FlightListening,
-  serveFlight,
-} from "../../runtime/dataplane/mod.ts";
+import { DataPlane, type FlightListening, serveFlight } from "../../runtime/dataplane/mod.ts";
+import type { Credentials } from "../../runtime/protocol/mod.ts";
 import { Registry } from "../../runtime/registry/mod.ts";
+
+/** The token of this test process's data-plane nodes and clients (a server needs one). */
+export const TEST_CREDENTIALS: Credentials = { token: crypto.randomUUID(), tls: null };
 
 export interface FlightNode extends AsyncDisposable {
   registry: Registry;
@@ -20,7 +19,7 @@ export interface FlightNode extends AsyncDisposable {
 let serial = 0;
 
 export async function flightNode(
-  credentials: FlightCredentials = { token: null, tls: null },
+  credentials: Credentials = TEST_CREDENTIALS,
 ): Promise<FlightNode> {
   const registry = new Registry({ prefix: `hdflight${Deno.pid}x${serial++}x` });
   const plane = new DataPlane(registry);

@@ -115,7 +115,7 @@ def main():
         total, seconds = 0, []
         for _ in range(rounds):
             start = time.perf_counter()
-            table = client.do_get(flight.Ticket(ticket.encode())).read_all()
+            table = client.do_get(flight.Ticket(ticket.encode()), options()).read_all()
             seconds.append(time.perf_counter() - start)
             total = table.nbytes
             del table

@@ -2,7 +2,8 @@
  * A Heddle data-plane node as its own process, for the multi-host tests and the benchmark:
  * started inside a network namespace by tests/cluster/_netns.ts, it has its own registry in
  * its own /dev/shm and talks to other nodes only through Flight. One JSON line on stdout
- * per answer; stderr for anything else.
+ * per answer; stderr for anything else. Its server requires, and its client presents, the
+ * token in HEDDLE_TOKEN.
  *
  *   _node.ts serve HOST TABLE.arrows CONSUMER...   put the file's table, publish it for the
  *                                                  consumers, serve Flight on HOST; prints
@@ -21,6 +22,7 @@ import { DataPlane, FlightClient, serveFlight } from "../../runtime/dataplane/mo
 import { Registry, SHM_DIR } from "../../runtime/registry/mod.ts";
 
 const [mode, ...args] = Deno.args;
+const credentials = { token: Deno.env.get("HEDDLE_TOKEN") ?? null, tls: null };
 const say = (value: unknown) => console.log(JSON.stringify(value));
 const shm = () => [...Deno.readDirSync(SHM_DIR)].map((e) => e.name).sort();
 
@@ -31,7 +33,7 @@ if (mode === "serve") {
   const table = new Table(RecordBatchReader.from(await Deno.readFile(path)).readAll());
   const handle = registry.put(table, consumers.length);
   plane.publish(handle, consumers);
-  const server = await serveFlight(plane, `${host}:0`);
+  const server = await serveFlight(plane, `${host}:0`, credentials);
   say({
     address: server.address,
     ticket: handle.id,
@@ -48,7 +50,7 @@ if (mode === "serve") {
 } else if (mode === "pull") {
   const [address, ticket, consumer, out] = args;
   const registry = new Registry();
-  const client = new FlightClient(address);
+  const client = new FlightClient(address, credentials);
   const handle = await client.get(ticket, registry);
   await client.release(ticket, consumer);
   {
@@ -61,7 +63,7 @@ if (mode === "serve") {
 } else if (mode === "fetch") {
   const [address, ticket, rounds, announced] = args;
   const registry = new Registry();
-  const client = new FlightClient(address);
+  const client = new FlightClient(address, credentials);
   const seconds: number[] = [];
   let bytes = 0;
   for (let i = 0; i < Number(rounds); i++) {

@@ -7,11 +7,17 @@
 import assert from "node:assert/strict";
 import { tableFromArrays } from "apache-arrow";
 import {
+  DataPlane,
   DataPlaneError,
   FlightClient,
-  type FlightCredentials,
-  type TlsFiles,
+  serveFlight,
 } from "../../runtime/dataplane/mod.ts";
+import {
+  createServer,
+  type Credentials,
+  type TlsMaterial,
+  UNAUTHENTICATED_MESSAGE,
+} from "../../runtime/protocol/mod.ts";
 import { Registry } from "../../runtime/registry/mod.ts";
 import { flightNode } from "./_fixtures.ts";
 
@@ -30,7 +36,7 @@ async function openssl(dir: string, ...args: string[]): Promise<void> {
 }
 
 /** A CA with a node certificate for 127.0.0.1, in `dir/<name>/{ca,node}.pem`, `node.key`. */
-async function authority(dir: string, name: string): Promise<TlsFiles> {
+async function authority(dir: string, name: string): Promise<TlsMaterial> {
   const at = `${dir}/${name}`;
   await Deno.mkdir(at);
   await Deno.writeTextFile(
@@ -88,7 +94,7 @@ async function authority(dir: string, name: string): Promise<TlsFiles> {
   };
 }
 
-async function producer(credentials: FlightCredentials, consumers = ["c"]) {
+async function producer(credentials: Credentials, consumers = ["c"]) {
   const node = await flightNode(credentials);
   const handle = node.registry.put(
     tableFromArrays({ v: Int32Array.from([1, 2, 3]) }),
@@ -181,5 +187,25 @@ Deno.test("with TLS, only peers with a certificate of the cluster's CA connect (
   } finally {
     consumer.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("neither the data plane nor the control channel can be served without a token", async () => {
+  const registry = new Registry({ prefix: `hdauth${Deno.pid}x` });
+  const plane = new DataPlane(registry);
+  try {
+    const none = { token: null, tls: null };
+    await assert.rejects(serveFlight(plane, "127.0.0.1:0", none), /a server needs a token/);
+    assert.throws(() => createServer(none), /a server needs a token/);
+    // One refusal for both: the same words, whatever was wrong with the token.
+    await using node = await producer({ token: TOKEN, tls: null });
+    const client = new FlightClient(node.server.address, { token: "nope", tls: null });
+    await refused(client, () => client.get(node.handle.id, registry), "unauthenticated");
+    const uri = `grpc://${node.server.address}`;
+    const refusal = JSON.parse(await python({ HEDDLE_TOKEN: "nope" }, "refused", uri, "x"));
+    assert.ok(refusal.refused.includes(UNAUTHENTICATED_MESSAGE), refusal.refused);
+  } finally {
+    plane.close();
+    registry.close();
   }
 });

@@ -10,12 +10,15 @@ import { RecordBatchReader, Table, tableFromArrays } from "apache-arrow";
 import { DataPlaneError, FlightClient } from "../../runtime/dataplane/mod.ts";
 import { Registry, SHM_DIR } from "../../runtime/registry/mod.ts";
 import { CHANNEL_OPTIONS, flightService } from "../../runtime/dataplane/_service.ts";
-import { flightNode } from "./_fixtures.ts";
+import { flightNode, TEST_CREDENTIALS } from "./_fixtures.ts";
 
 const peer = new URL("./_flight_peer.py", import.meta.url).pathname;
 
 async function python(...args: string[]): Promise<string> {
-  const output = await new Deno.Command("python3", { args: [peer, ...args] }).output();
+  const output = await new Deno.Command("python3", {
+    args: [peer, ...args],
+    env: { HEDDLE_TOKEN: TEST_CREDENTIALS.token! },
+  }).output();
   const stderr = new TextDecoder().decode(output.stderr);
   assert.equal(output.code, 0, `python3 ${args[0]} failed: ${stderr}`);
   return new TextDecoder().decode(output.stdout);
@@ -42,7 +45,7 @@ Deno.test("a Heddle consumer pulls a published object and frees it at the produc
   const { path, table } = await interopTable(dir);
   const handle = producer.registry.put(table, 1);
   producer.plane.publish(handle, ["b"]);
-  const client = new FlightClient(producer.server.address);
+  const client = new FlightClient(producer.server.address, TEST_CREDENTIALS);
   try {
     const adopted = await client.get(handle.id, consumer.registry);
     assert.equal(adopted.rows, 1000);
@@ -97,7 +100,7 @@ Deno.test("a Heddle client reads a stream served by pyarrow.flight.FlightServerB
     const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
     const port = (await reader.read()).value?.trim();
     reader.releaseLock();
-    const client = new FlightClient(`127.0.0.1:${port}`);
+    const client = new FlightClient(`127.0.0.1:${port}`, TEST_CREDENTIALS);
     try {
       const handle = await client.get("anything", registry);
       assert.equal(handle.rows, 3000);
@@ -177,7 +180,7 @@ Deno.test("bad messages from a peer are refused before anything reaches the regi
   try {
     for (const [what, messages, code, pattern] of cases) {
       const peer = await badPeer(messages);
-      const client = new FlightClient(peer.address);
+      const client = new FlightClient(peer.address, TEST_CREDENTIALS);
       try {
         await assert.rejects(client.get("t", registry), (error) => {
           assert.ok(error instanceof DataPlaneError, what);
@@ -203,7 +206,7 @@ Deno.test("a stream of another size than announced is refused and leaves no segm
   await using consumer = await flightNode();
   const handle = producer.registry.put(tableFromArrays({ x: Int32Array.from([1, 2, 3]) }), 1);
   producer.plane.publish(handle, ["c"]);
-  const client = new FlightClient(producer.server.address);
+  const client = new FlightClient(producer.server.address, TEST_CREDENTIALS);
   try {
     for (const bytes of [handle.length - 8, handle.length + 8]) {
       await assert.rejects(client.get(handle.id, consumer.registry, { bytes }), (e) => {
@@ -224,7 +227,7 @@ Deno.test("DoGet of an unpublished or released object is NOT_FOUND, naming the p
   await using producer = await flightNode();
   await using consumer = await flightNode();
   const handle = producer.registry.put(tableFromArrays({ x: Int32Array.from([1]) }), 1);
-  const client = new FlightClient(producer.server.address);
+  const client = new FlightClient(producer.server.address, TEST_CREDENTIALS);
   try {
     // Put but not published: other hosts cannot read it.
     await assert.rejects(client.get(handle.id, consumer.registry), (e) => {
@@ -259,7 +262,7 @@ Deno.test("an edge holds its producer at capacity until the remote consumer rele
   // Nobody consumes yet: the producer stops after two objects.
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(sent, [0, 1]);
-  const client = new FlightClient(producer.server.address);
+  const client = new FlightClient(producer.server.address, TEST_CREDENTIALS);
   const values: number[] = [];
   try {
     for await (const handle of client.pull("run1/a->b", "b", consumer.registry)) {
@@ -284,7 +287,7 @@ Deno.test("an edge with two remote consumers frees each object only after both r
   const handle = producer.registry.put(tableFromArrays({ v: Int32Array.from([7]) }), 2);
   await edge.send(handle);
   edge.close();
-  const client = new FlightClient(producer.server.address);
+  const client = new FlightClient(producer.server.address, TEST_CREDENTIALS);
   try {
     const x = client.pull("fan", "x", consumer.registry);
     const first = await x.next();
@@ -318,6 +321,7 @@ Deno.test("clients that vanish mid-stream or hang up after large streams leave t
   const fetch = (rounds: number) =>
     new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", script, "fetch", producer.server.address, handle.id, String(rounds)],
+      env: { HEDDLE_TOKEN: TEST_CREDENTIALS.token! },
       stdout: "piped",
       stderr: "null",
     }).spawn();
@@ -335,7 +339,7 @@ Deno.test("clients that vanish mid-stream or hang up after large streams leave t
     assert.equal(JSON.parse(new TextDecoder().decode(finished.stdout)).seconds.length, 3);
     // Still serving, and the object is intact.
     await using consumer = await flightNode();
-    const client = new FlightClient(producer.server.address);
+    const client = new FlightClient(producer.server.address, TEST_CREDENTIALS);
     try {
       const got = await client.get(handle.id, consumer.registry);
       assert.equal(got.rows, rows);
@@ -398,7 +402,7 @@ Deno.test("malformed HTTP/2 from a peer closes that connection only; the server 
     assert.ok(closed, `${what}: the server kept the connection open`);
     conn.close();
   }
-  const client = new FlightClient(producer.server.address);
+  const client = new FlightClient(producer.server.address, TEST_CREDENTIALS);
   try {
     assert.equal((await client.get(handle.id, consumer.registry)).rows, 2);
   } finally {

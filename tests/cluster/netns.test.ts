@@ -11,6 +11,8 @@ const root = new URL("../../", import.meta.url).pathname;
 const peer = `${root}tests/cluster/_flight_peer.py`;
 const nodeScript = `${root}tests/cluster/_node.ts`;
 const deno = [Deno.execPath(), "run", "-A", nodeScript];
+/** The nodes' token: `_node.ts` and the pyarrow peer read it from HEDDLE_TOKEN. */
+const env = { HEDDLE_TOKEN: crypto.randomUUID() };
 
 async function python(...args: string[]): Promise<string> {
   const output = await new Deno.Command("python3", { args: [peer, ...args] }).output();
@@ -36,6 +38,7 @@ clusterTest("a batch crosses from one namespace to another only through Flight",
     await python("write", `${dir}/table.arrows`, "20000");
     const producer = a.spawn([...deno, "serve", a.address, `${dir}/table.arrows`, "b"], {
       cwd: root,
+      env,
     });
     const served = await next(producer);
     assert.equal(served.address, `${a.address}:${String(served.address).split(":")[1]}`);
@@ -52,6 +55,7 @@ clusterTest("a batch crosses from one namespace to another only through Flight",
         `${dir}/got.arrows`,
       ], {
         cwd: root,
+        env,
       }),
     );
     assert.equal(pulled.rows, 20000);
@@ -82,6 +86,7 @@ clusterTest(
       await python("write", `${dir}/table.arrows`, "5000");
       const producer = a.spawn([...deno, "serve", a.address, `${dir}/table.arrows`, "pyarrow"], {
         cwd: root,
+        env,
       });
       const served = await next(producer);
       const result = JSON.parse(
@@ -92,7 +97,7 @@ clusterTest(
           `grpc://${served.address}`,
           String(served.ticket),
           `${dir}/table.arrows`,
-        ]),
+        ], { env }),
       );
       assert.equal(result.rows, 5000);
       await producer.send("stats");
@@ -115,6 +120,7 @@ clusterTest("a Heddle node reads pyarrow's FlightServerBase on another node", as
     const pulled = JSON.parse(
       await b.output([...deno, "pull", `${a.address}:${port}`, "t", "b", `${dir}/got.arrows`], {
         cwd: root,
+        env,
       }),
     );
     assert.equal(pulled.rows, 7000);

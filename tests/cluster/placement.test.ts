@@ -10,6 +10,7 @@ import type { Ir } from "../../compiler/ir/mod.ts";
 import { ControlPlane } from "../../runtime/control/mod.ts";
 import { partition, place, stageGroups } from "../../runtime/control/_placement.ts";
 import { serveFlight } from "../../runtime/dataplane/mod.ts";
+import { TEST_CREDENTIALS } from "./_fixtures.ts";
 import { Worker } from "../../runtime/worker/mod.ts";
 import { ControlError, type WorkerInfo } from "../../runtime/protocol/mod.ts";
 import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
@@ -153,8 +154,12 @@ async function runSpread(
   });
   const nodes = [];
   for (let i = 0; i < workers; i++) {
-    const w = new Worker({ id: `w${i}`, heddlePath: quickstartEnv.HEDDLE_PATH });
-    const flight = await serveFlight(w.dataPlane, "127.0.0.1:0");
+    const w = new Worker({
+      id: `w${i}`,
+      heddlePath: quickstartEnv.HEDDLE_PATH,
+      flightCredentials: TEST_CREDENTIALS,
+    });
+    const flight = await serveFlight(w.dataPlane, "127.0.0.1:0", TEST_CREDENTIALS);
     nodes.push({ w, flight });
     control.attachWorker({
       id: w.id,
