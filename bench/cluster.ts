@@ -93,6 +93,8 @@ export async function benchCluster(o: ClusterOptions): Promise<BenchSection> {
       served.address,
       served.ticket,
       rounds,
+      // The stream's size, as an edge's `next` announces it.
+      String(served.bytes),
     ]);
     o.log("cluster: Heddle server, pyarrow client");
     const crossSeconds = await transfers(b, [

@@ -305,7 +305,8 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
         id: `${Deno.hostname()}-${Deno.pid}`,
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
         allowPaths: allowedDirectories(options),
-        registry: { memoryBudget: options.memoryBudget },
+        // Pooled segments: objects received over Flight reuse pages (docs/cluster.md).
+        registry: { memoryBudget: options.memoryBudget, pool: true },
         flightCredentials: credentials,
         // Plugin packages of deployed runs: cached here, fetched from the control plane.
         // (runs come only once the worker joined: `joined` is set by then).

@@ -7,13 +7,11 @@
  */
 import { Buffer } from "node:buffer";
 import {
-  createSegment,
   type MappedSegment,
   type ObjectHandle,
   type Registry,
   RegistryError,
   removeSegment,
-  segmentName,
 } from "../registry/mod.ts";
 import { FlightDataReader, WireError } from "./_codec.ts";
 import { DataPlaneError, type DataPlaneErrorCode } from "./_errors.ts";
@@ -23,18 +21,16 @@ import type { Credentials } from "../protocol/mod.ts";
 import { flightService } from "./_service.ts";
 import { StreamAssembler } from "./_stream.ts";
 
-let nextSerial = 1;
-
-/** A new segment for a received stream, named so the registry's janitor knows its owner. */
+/**
+ * A segment for a received stream, from the registry's pool when one fits (pages touched
+ * before: no allocation, zeroing or faults for each object), named so the registry's
+ * janitor knows its owner.
+ */
 function newSegment(registry: Registry, size: number): MappedSegment {
   if (!Number.isSafeInteger(size) || size < 16) {
     throw new DataPlaneError("invalid", `a stream of ${size} bytes cannot hold an Arrow schema`);
   }
-  const name = segmentName(registry.ownerPid, nextSerial++, {
-    tag: "flight",
-    prefix: registry.prefix,
-  });
-  return createSegment(name, size);
+  return registry.writableSegment(size, "flight");
 }
 
 export interface GetOptions {
@@ -88,7 +84,7 @@ export class FlightClient {
     const where = `Flight peer ${this.address} (ticket \`${name}\`)`;
     const segment = options.bytes === undefined ? undefined : newSegment(registry, options.bytes);
     try {
-      const assembler = new StreamAssembler(where, segment?.bytes);
+      const assembler = new StreamAssembler(where, segment?.bytes.subarray(0, options.bytes));
       const reader = new FlightDataReader((header, _appMetadata, bodyLength) => {
         this.#stats.bytesReceived += header.byteLength + bodyLength;
         return assembler.begin(header, bodyLength);
@@ -112,7 +108,6 @@ export class FlightClient {
           throw error;
         }
       }
-      written.release();
       return this.#adopt(where, registry, options, {
         id: written.location.slice(1),
         segment: written.location,
@@ -120,7 +115,7 @@ export class FlightClient {
         length: stream.byteLength,
         schemaFingerprint: stream.schemaFingerprint,
         rows: stream.rows,
-      });
+      }, written);
     } catch (error) {
       if (segment !== undefined) {
         segment.release();
@@ -213,9 +208,15 @@ export class FlightClient {
   }
 
   /** Adopts a written segment; the registry validates the whole stream again. */
-  #adopt(where: string, registry: Registry, options: GetOptions, handle: ObjectHandle) {
+  #adopt(
+    where: string,
+    registry: Registry,
+    options: GetOptions,
+    handle: ObjectHandle,
+    writer: MappedSegment,
+  ) {
     try {
-      const adopted = registry.adopt(handle, options.consumers ?? 1);
+      const adopted = registry.adopt(handle, options.consumers ?? 1, writer);
       this.#stats.objects++;
       return adopted;
     } catch (error) {

@@ -35,6 +35,28 @@ export class WireError extends Error {
 const DESCRIPTOR_TYPES: DescriptorType[] = ["UNKNOWN", "PATH", "CMD"];
 const EMPTY = new Uint8Array(0);
 
+/** Where the varint at `at` ends, or -1 when its last byte has not arrived yet. */
+function varintEnd(bytes: Uint8Array, at: number): number {
+  for (let i = at; i < bytes.byteLength && i < at + 10; i++) if (bytes[i] < 0x80) return i + 1;
+  // Ten bytes without an end is malformed: the reader says so.
+  return bytes.byteLength >= at + 10 ? at + 10 : -1;
+}
+
+/**
+ * Whether a field's tag and what follows it up to its payload have arrived: the length of
+ * a length-delimited field, the value of a varint or fixed-size one (any other wire type
+ * is refused by the reader).
+ */
+function fieldStartArrived(head: Uint8Array): boolean {
+  const tagEnd = varintEnd(head, 0);
+  if (tagEnd < 0) return false;
+  const wireType = head[0] & 7;
+  if (wireType === 0 || wireType === 2) return varintEnd(head, tagEnd) >= 0;
+  if (wireType === 1) return head.byteLength >= tagEnd + 8;
+  if (wireType === 5) return head.byteLength >= tagEnd + 4;
+  return true;
+}
+
 /** Tag bytes: (field number << 3) | wire type 2 (length-delimited), as varints. */
 const TAG_DESCRIPTOR = 0x0a;
 const TAG_HEADER = 0x12;
@@ -303,22 +325,19 @@ export class FlightDataReader {
   /** Parses whole fields from the kept head bytes; stops at an incomplete one. */
   #parse(): void {
     while (this.#parsed < this.#headLength && this.#body === undefined) {
-      const reader = new Reader(this.#head.subarray(this.#parsed, this.#headLength));
-      let tag: number;
-      let length: number;
-      try {
-        tag = reader.varint();
-        const wireType = tag % 8;
-        if (wireType !== 2) {
-          reader.skip(wireType);
-          this.#parsed += reader.at;
-          continue;
-        }
-        length = reader.varint();
-      } catch (error) {
-        if (error instanceof WireError && /runs past/.test(error.message)) return;
-        throw error;
+      const head = this.#head.subarray(this.#parsed, this.#headLength);
+      // A field's tag and its length (or value) must have arrived whole: checked before
+      // reading, since a head arrives in pieces and an exception per piece is costly.
+      if (!fieldStartArrived(head)) return;
+      const reader = new Reader(head);
+      const tag = reader.varint();
+      const wireType = tag % 8;
+      if (wireType !== 2) {
+        reader.skip(wireType);
+        this.#parsed += reader.at;
+        continue;
       }
+      const length = reader.varint();
       const field = Math.floor(tag / 8);
       if (field === 1000) {
         if (this.#sawBody) throw new WireError("a FlightData message has two bodies");

@@ -295,6 +295,8 @@ export class Registry {
    * bytes count against the memory budget and go first when it is exceeded.
    */
   #pool: Pooled[] = [];
+  /** The segment ids of the segments `writableSegment` handed out, for `adopt`. */
+  #writerIds = new WeakMap<MappedSegment, string>();
   #bytesPooled = 0;
   readonly #pooling: boolean;
   #closed = false;
@@ -377,9 +379,10 @@ export class Registry {
    * Takes ownership of a segment another process wrote (`/heddle-<workerPid>-<tag>-<n>`)
    * after validating it completely: framing and buffer sizes, then every offset, string and
    * dictionary index (`_contents.ts`). A segment that fails validation is removed, since no
-   * one can use it, and the error is thrown.
+   * one can use it, and the error is thrown. `writer`: the mapping `writableSegment` gave,
+   * kept so that the segment returns to the pool when released (released here on failure).
    */
-  adopt(handle: ObjectHandle, consumers: number): ObjectHandle {
+  adopt(handle: ObjectHandle, consumers: number, writer?: MappedSegment): ObjectHandle {
     this.#checkOpen();
     this.#checkConsumers(consumers);
     checkHandle(handle);
@@ -409,15 +412,23 @@ export class Registry {
         lease.release();
       }
     } catch (error) {
+      writer?.release();
       if (!(error instanceof RegistryError && error.code === "missing")) {
         removeSegment(handle.segment);
       }
       throw error;
     }
     // A plugin's claim of a segment id is never trusted: readers that cache mappings by id
-    // would read another segment's bytes for this object.
+    // would read another segment's bytes for this object. A segment from `writableSegment`
+    // has the id the registry gave it, and goes back to the pool with its writer.
     const { segmentId: _claimed, ...adopted } = handle;
-    return this.#add({ ...adopted, id }, consumers, size);
+    const segmentId = writer && this.#writerIds.get(writer);
+    return this.#add(
+      { ...adopted, id, ...(segmentId ? { segmentId } : {}) },
+      consumers,
+      size,
+      writer,
+    );
   }
 
   /** Maps, validates and leases an object; the lease pins it in place until released. */
@@ -627,7 +638,21 @@ export class Registry {
 
   /** Writes `stream` into a pooled segment that fits, under a new name; null if none does. */
   #fromPool(stream: EncodedStream, consumers: number): ObjectHandle | null {
-    const need = stream.byteLength;
+    const name = segmentName(this.ownerPid, nextSerial++, { prefix: this.prefix });
+    const slot = this.#takePooled(stream.byteLength, name);
+    if (!slot) return null;
+    try {
+      stream.writeInto(slot.mapping.bytes);
+    } catch (error) {
+      slot.mapping.release();
+      removeSegment(name);
+      throw error;
+    }
+    return this.#add(handleOf(stream, name, slot.segmentId), consumers, slot.size, slot.mapping);
+  }
+
+  /** The pooled segment that fits `need` bytes best, renamed to `name`; null if none does. */
+  #takePooled(need: number, name: string): Pooled | null {
     let best = -1;
     this.#pool.forEach((p, i) => {
       if (p.size >= need && p.size <= 2 * need && (best < 0 || p.size < this.#pool[best].size)) {
@@ -637,17 +662,41 @@ export class Registry {
     if (best < 0) return null;
     const [slot] = this.#pool.splice(best, 1);
     this.#bytesPooled -= slot.size;
-    const name = segmentName(this.ownerPid, nextSerial++, { prefix: this.prefix });
     try {
       renameSegment(slot.name, name);
-      stream.writeInto(slot.mapping.bytes);
     } catch (error) {
       slot.mapping.release();
       removeSegment(slot.name);
-      removeSegment(name);
       throw error;
     }
-    return this.#add(handleOf(stream, name, slot.segmentId), consumers, slot.size, slot.mapping);
+    return { ...slot, name };
+  }
+
+  /**
+   * A writable segment of at least `size` bytes for an object that arrives from elsewhere
+   * (the data plane writes a received stream into it), named with `tag`: a pooled one when
+   * one fits (its bytes past `size` zeroed), else a new one. Hand it to `adopt` once
+   * written, so that it returns to the pool when released; on failure, release and remove it.
+   */
+  writableSegment(size: number, tag: string): MappedSegment {
+    this.#checkOpen();
+    const name = segmentName(this.ownerPid, nextSerial++, { prefix: this.prefix, tag });
+    const slot = this.#pooling ? this.#takePooled(size, name) : null;
+    if (!slot) {
+      const segment = createSegment(name, size);
+      if (this.#pooling) this.#writerIds.set(segment, newSegmentId());
+      return segment;
+    }
+    const { mapping } = slot;
+    mapping.bytes.fill(0, size);
+    const segment = {
+      location: name,
+      size: mapping.size,
+      bytes: mapping.bytes,
+      release: () => mapping.release(),
+    };
+    this.#writerIds.set(segment, slot.segmentId);
+    return segment;
   }
 
   /**

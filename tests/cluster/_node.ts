@@ -62,7 +62,8 @@ if (mode === "serve") {
   registry.close();
 } else if (mode === "fetch") {
   const [address, ticket, rounds, announced] = args;
-  const registry = new Registry();
+  // As a cluster worker's: received streams are written into pooled segments.
+  const registry = new Registry({ pool: true });
   const client = new FlightClient(address, credentials);
   const seconds: number[] = [];
   let bytes = 0;

@@ -409,3 +409,35 @@ Deno.test("malformed HTTP/2 from a peer closes that connection only; the server 
     client.close();
   }
 });
+
+Deno.test("received streams reuse the consumer registry's pooled segments, whole and exact", async () => {
+  await using producer = await flightNode();
+  const consumer = new Registry({ prefix: `hdflightpool${Deno.pid}x`, pool: true });
+  const client = new FlightClient(producer.server.address, TEST_CREDENTIALS);
+  try {
+    const table = (rows: number, seed: number) =>
+      tableFromArrays({ x: Float64Array.from({ length: rows }, (_, i) => i * seed) });
+    const first = producer.registry.put(table(20_000, 3), 1);
+    const second = producer.registry.put(table(15_000, 7), 1);
+    for (const h of [first, second]) producer.plane.publish(h, ["c"]);
+    const got = await client.get(first.id, consumer, { bytes: first.length });
+    const firstSegment = `${SHM_DIR}/${got.segment.slice(1)}`;
+    const size = (await Deno.stat(firstSegment)).size;
+    consumer.release(got.id);
+    // Released: kept in the pool under another name, pages and all.
+    assert.equal(consumer.stats().bytesPooled, size);
+    const again = await client.get(second.id, consumer, { bytes: second.length });
+    assert.equal(consumer.stats().bytesPooled, 0, "the pooled segment was taken");
+    const bytes = await Deno.readFile(`${SHM_DIR}/${again.segment.slice(1)}`);
+    assert.equal(bytes.byteLength, size, "the first object's segment, larger than this one");
+    assert.ok(bytes.subarray(again.length).every((b) => b === 0), "nothing of the last object");
+    using lease = consumer.open(again);
+    assert.deepEqual(
+      lease.table.getChild("x")!.toArray(),
+      table(15_000, 7).getChild("x")!.toArray(),
+    );
+  } finally {
+    client.close();
+    consumer.close();
+  }
+});
