@@ -288,6 +288,7 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
           keepLogLines: options.keepLogLines,
         },
         compileTimeoutMs: options.compileTimeout,
+        resumeRuns: true,
       });
       gate.lead(control);
       const ui = startUi(term, {

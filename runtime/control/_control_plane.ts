@@ -31,11 +31,12 @@ import { Store } from "./_store.ts";
 import { type AttemptRecord, History, type RunRecord } from "./_history.ts";
 import { type HistoryLimits, RunRecorder } from "./_history_recorder.ts";
 import { HistoryQueries } from "./_history_api.ts";
-import { place, PlacementError } from "./_placement.ts";
+import { place, type Placement, PlacementError } from "./_placement.ts";
 import type { Ir } from "../../compiler/ir/mod.ts";
 import { Scheduler } from "./_schedule.ts";
 import { ScheduleStore } from "./_schedule_store.ts";
-import { PlacedRunHandle } from "./_placement_run.ts";
+import { type PlacedRun, PlacedRunHandle } from "./_placement_run.ts";
+import { resumable, resumeAdopted } from "./_recovery.ts";
 import { DEFAULT_WORKER_TIMEOUT_MS, WorkerRoster } from "./_workers.ts";
 import { PackageStore } from "./_packages.ts";
 
@@ -77,6 +78,11 @@ export interface ControlPlaneOptions {
   compileTimeoutMs?: number;
   /** How long a finished run's events stay in memory for a late `watch` (default 10 s). */
   finishedGraceMs?: number;
+  /**
+   * Resume the runs a previous process of this control plane left running (a daemon), by
+   * placing them again once their workers are back (`_recovery.ts`); otherwise they fail.
+   */
+  resumeRuns?: boolean;
 }
 
 /** What one request may cost a control plane, and how much history it keeps. */
@@ -96,6 +102,14 @@ export const DEFAULT_LIMITS: ControlLimits = {
 
 /** How long a finished run's events stay in memory for a late `watch`. */
 const FINISHED_GRACE_MS = 10_000;
+
+/** A deployed workflow ready to place: its IR with secrets unsealed. */
+interface Prepared {
+  workflow: string;
+  ir: Ir;
+  baseDir: string;
+  secrets: Map<string, string>;
+}
 
 interface RunState {
   record: RunRecord;
@@ -138,10 +152,14 @@ export class ControlPlane implements ControlApi {
   #compileThread: CompileThread | null;
   #finishedGraceMs: number;
   #packages: PackageStore | null;
+  #stopResuming: () => void = () => {};
 
   constructor(options: ControlPlaneOptions) {
     this.#store = new Store(options.database);
-    this.#history = new History(options.history ?? options.database);
+    this.#history = new History(
+      options.history ?? options.database,
+      options.resumeRuns ? resumable : undefined,
+    );
     this.#queries = new HistoryQueries(this.#history);
     this.#origin = options.origin ?? "workflow start";
     this.#schedules = new ScheduleStore(options.database);
@@ -168,6 +186,13 @@ export class ControlPlane implements ControlApi {
     this.#packages = options.packages
       ? new PackageStore(options.packages, options.heddlePath)
       : null;
+    if (this.#history.adopted.length > 0) {
+      this.#stopResuming = resumeAdopted(this.#history.adopted, {
+        heard: (id) => this.#roster.heard(id),
+        known: (id) => this.#roster.get(id) !== undefined,
+        resume: (run) => this.#resume(run),
+      });
+    }
   }
 
   /** Adds a worker reached in-process (`heddle run`) or through a client (`heddle local`). */
@@ -260,6 +285,43 @@ export class ControlPlane implements ControlApi {
 
   /** Starts a run of `workflow`, recording who asked (`Run.origin`). */
   async startRunFor(workflow: string, origin: string): Promise<Run> {
+    const prepared = this.#prepare(workflow);
+    const placement = this.#place(prepared.ir, workflow);
+    const runId = crypto.randomUUID();
+    this.#history.createRun(runId, workflow, origin);
+    this.#launch(runId, prepared, placement, "started");
+    const run = await this.getRun(runId);
+    this.#changed(run);
+    return run;
+  }
+
+  /**
+   * Places a run that a previous process of this control plane left running again, from its
+   * sources' committed positions (`_recovery.ts`); fails it when that is impossible.
+   */
+  #resume(record: RunRecord): void {
+    try {
+      const prepared = this.#prepare(record.workflow);
+      const placement = this.#place(prepared.ir, record.workflow);
+      // Edges named apart from the previous process's placements of the run.
+      const edgePrefix = `${record.id}~${crypto.randomUUID().slice(0, 8)}.`;
+      this.#launch(record.id, prepared, placement, "resumed after a control plane restart", {
+        edgePrefix,
+      });
+    } catch (e) {
+      new RunRecorder(this.#history, record.id, this.#limits).finish({
+        status: "failed",
+        error: `the control plane restarted and could not resume the run: ${
+          (e as Error)?.message ?? e
+        }`,
+      });
+    }
+    const run = this.#history.run(record.id);
+    if (run) this.#changed(run);
+  }
+
+  /** A deployed workflow's IR with its secrets, or a `ControlError` saying why not. */
+  #prepare(workflow: string): Prepared {
     const definition = this.#store.workflow(workflow);
     if (!definition) throw new ControlError(`no workflow \`${workflow}\` is deployed`, "not-found");
     const secrets = this.#secrets.get(definition.deployId) ?? new Map<string, string>();
@@ -270,20 +332,28 @@ export class ControlPlane implements ControlApi {
       if (e instanceof MissingSecrets) throw new ControlError(e.message, "invalid");
       throw e;
     }
-    const ir = JSON.parse(irJson);
-    const placement = this.#place(ir, workflow);
+    return { workflow, ir: JSON.parse(irJson), baseDir: definition.baseDir, secrets };
+  }
+
+  /** Runs a recorded run on its placement, placing it again when a worker is lost. */
+  #launch(
+    runId: string,
+    prepared: Prepared,
+    placement: Placement,
+    how: string,
+    more: Pick<PlacedRun, "edgePrefix"> = {},
+  ): void {
+    const { workflow, ir, secrets } = prepared;
     const workers = [...new Set(placement.groups.map((g) => g.worker!))];
-    const runId = crypto.randomUUID();
-    const record = this.#history.createRun(runId, workflow, origin);
     this.#history.updateRun(runId, {
       status: "running",
       worker: workers.join(","),
       summaryJson: JSON.stringify({ placement }),
     });
     const recorder = new RunRecorder(this.#history, runId, this.#limits, { placement });
-    recorder.log("info", "", `run of \`${workflow}\` started on \`${workers.join("`, `")}\``);
+    recorder.log("info", "", `run of \`${workflow}\` ${how} on \`${workers.join("`, `")}\``);
     const state: RunState = {
-      record,
+      record: this.#history.run(runId)!,
       workers,
       events: [],
       listeners: new Set(),
@@ -291,10 +361,11 @@ export class ControlPlane implements ControlApi {
     };
     this.#runs.set(runId, state);
     state.handle = new PlacedRunHandle({
+      ...more,
       runId,
       workflow,
       ir,
-      baseDir: definition.baseDir,
+      baseDir: prepared.baseDir,
       place: () => this.#place(ir, workflow),
       worker: (id) => {
         const entry = this.#roster.get(id);
@@ -305,8 +376,13 @@ export class ControlPlane implements ControlApi {
         state.workers = [...new Set(placed.groups.map((g) => g.worker!))];
         this.#history.updateRun(runId, { worker: state.workers.join(",") });
       },
-      onEvent: (event) =>
-        this.#onEvent(state, recorder, redactEvent(event, secrets.values()), workflow),
+      onEvent: (event) => {
+        if (event.kind === "run-replaced") {
+          const { placement: n, reason } = event.detail as { placement: number; reason: string };
+          recorder.log("warn", "", `placed again (placement ${n}): ${reason}`);
+        }
+        this.#onEvent(state, recorder, redactEvent(event, secrets.values()), workflow);
+      },
     }, placement);
     state.done = state.handle.done.then(
       () => this.#finish(runId, recorder, null),
@@ -317,9 +393,6 @@ export class ControlPlane implements ControlApi {
           redact(String((e as Error)?.message ?? e), secrets.values()),
         ),
     );
-    const run = await this.getRun(runId);
-    this.#changed(run);
-    return run;
   }
 
   getRun(runId: string): Promise<Run> {
@@ -415,6 +488,7 @@ export class ControlPlane implements ControlApi {
   }
 
   close(): void {
+    this.#stopResuming();
     this.#scheduler.stop();
     this.#schedules.close();
     this.#roster.close();

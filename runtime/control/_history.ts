@@ -107,9 +107,15 @@ export class History {
   /** `host/pid/instance`: who writes this history's runs. */
   readonly owner: string;
   #instance = crypto.randomUUID();
+  /** Runs of dead owners this history took over (`adopt`): its owner resumes them. */
+  readonly adopted: RunRecord[] = [];
 
-  /** Opens the history at `path` (see `openDatabase`) and closes the runs of dead owners. */
-  constructor(path: string) {
+  /**
+   * Opens the history at `path` (see `openDatabase`) and closes the runs of dead owners,
+   * except those `adopt` takes over (a restarted cluster control plane, runtime/control/
+   * _recovery.ts): they become this history's, still live, listed in `adopted`.
+   */
+  constructor(path: string, adopt?: (run: RunRecord) => boolean) {
     this.#db = openDatabase(path);
     this.owner = `${Deno.hostname()}/${Deno.pid}/${this.#instance}`;
     openHere.add(this.#instance);
@@ -126,7 +132,7 @@ export class History {
         }
       }
     });
-    this.#closeOrphans();
+    this.#closeOrphans(adopt ?? (() => false));
   }
 
   createRun(id: string, workflow: string, origin: string): RunRecord {
@@ -333,15 +339,21 @@ export class History {
    * exists (or is this process, whose history was not open here). Owners on other hosts
    * are left alone; runs written before owners were recorded have none and count as gone.
    */
-  #closeOrphans(): void {
+  #closeOrphans(adopt: (run: RunRecord) => boolean): void {
     const owners = (this.#db.prepare(`select distinct owner from runs where status in ${LIVE}`)
       .all() as Row[]).map((r) => String(r.owner));
+    const live = this.#db.prepare(`select * from runs where owner = ? and status in ${LIVE}`);
+    const take = this.#db.prepare("update runs set owner = ? where id = ?");
     const update = this.#db.prepare(
       "update runs set status = 'failed', error = 'the process running it stopped during the " +
         `run', ended_at = ? where owner = ? and status in ${LIVE}`,
     );
     for (const owner of owners) {
       if (ownerAlive(owner)) continue;
+      for (const run of (live.all(owner) as Row[]).map(toRun).filter(adopt)) {
+        take.run(this.owner, run.id);
+        this.adopted.push(run);
+      }
       update.run(new Date().toISOString(), owner);
     }
   }

@@ -25,6 +25,19 @@ interface PartSummary {
 
 /** Placements a run gets at most: the first and two after lost workers. */
 const MAX_PLACEMENTS = 3;
+/** How long an attempt waits at most for the workers to answer its stops. */
+const STOP_ANSWER_MS = 10_000;
+
+/** Waits until every promise settled, or `ms` passed. */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  try {
+    await Promise.race([Promise.allSettled(promises), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface PlacedRun {
   runId: string;
@@ -39,6 +52,12 @@ export interface PlacedRun {
   lost(id: string, reason: string): void;
   /** Each placement, the first included, before its parts start. */
   onPlaced(placement: Placement): void;
+  /**
+   * What the edges of this run's placements are named after, before their number (default
+   * `RUN~`): a run a restarted control plane resumes names them apart from the parts of the
+   * previous process that may still be winding down (`_recovery.ts`).
+   */
+  edgePrefix?: string;
   onEvent(event: RunEvent): void;
 }
 
@@ -108,18 +127,30 @@ export class PlacedRunHandle {
     const flight = new Map(workers.map((id) => [id, run.worker(id)?.flight ?? ""]));
     // Edge ids are the run's and the placement's: a late part of an earlier placement
     // cannot meet a new one.
-    const parts = partition(run.ir, placement, { runId: `${run.runId}~${n}`, flight });
+    const prefix = run.edgePrefix ?? `${run.runId}~`;
+    const parts = partition(run.ir, placement, { runId: `${prefix}${n}`, flight });
     const owner = new Map(placement.stages.map((s) => [s.id, s.worker]));
     const attempt: Attempt = { workers: new Set(workers), giveUp: new Map() };
     this.#current = attempt;
     const summaries: PartSummary[] = [];
     const lost: { worker: string; reason: string }[] = [];
+    // Stops go by run id: each is answered before the attempt ends, so that none reaches a
+    // worker after the next placement's part of the run started there (and stops that).
+    const stops: Promise<unknown>[] = [];
     const stopOthers = () => {
-      for (const id of workers) run.worker(id)?.api.cancel(run.runId).catch(() => {});
+      for (const id of workers) {
+        const stop = run.worker(id)?.api.cancel(run.runId).catch(() => {});
+        if (stop) stops.push(stop);
+      }
     };
     await Promise.all([...parts].map(async ([worker, ir]) => {
       let finished = false;
+      // Fencing: once the run gave up on this part (its worker declared dead, its stream
+      // broken), the part is told to stop and nothing it still sends is taken. A frozen
+      // worker that wakes up cannot add events or a result to a newer placement.
+      const fence = new AbortController();
       const onEvent = (event: RunEvent) => {
+        if (fence.signal.aborted) return;
         if (event.kind === "run-finished") {
           finished = true;
           const summary = event.detail.summary as PartSummary;
@@ -138,12 +169,16 @@ export class PlacedRunHandle {
       const gone = new Promise<string>((resolve) => attempt.giveUp.set(worker, resolve));
       try {
         if (!api) throw new Error(`worker ${worker} is gone`);
-        const execution = api.execute({
-          runId: run.runId,
-          workflow: run.workflow,
-          irJson: JSON.stringify(ir),
-          baseDir: run.baseDir,
-        }, onEvent).then(() => null);
+        const execution = api.execute(
+          {
+            runId: run.runId,
+            workflow: run.workflow,
+            irJson: JSON.stringify(ir),
+            baseDir: run.baseDir,
+          },
+          onEvent,
+          fence.signal,
+        ).then(() => null);
         let reason = await Promise.race([execution, gone]);
         // A stream that ends without the part's result is a worker lost mid-run (killed:
         // its connection closed), not a part that finished: the run is placed again.
@@ -152,16 +187,21 @@ export class PlacedRunHandle {
           run.lost(worker, reason);
         }
         if (reason !== null) {
+          fence.abort();
           lost.push({ worker, reason });
           stopOthers();
         }
       } catch (e) {
+        fence.abort();
         const reason = `worker ${worker}: ${(e as Error)?.message ?? e}`;
         lost.push({ worker, reason });
         run.lost(worker, reason);
         stopOthers();
       }
     }));
+    // A frozen worker does not answer; it is declared dead and left out of the next
+    // placement, so the wait for its answer is bounded.
+    await settledWithin(stops, STOP_ANSWER_MS);
     this.#current = null;
     return { summaries, lost };
   }

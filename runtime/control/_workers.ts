@@ -21,6 +21,8 @@ export interface WorkerEntry {
   client: { close(): void } | null;
   /** When it last registered (ms since the epoch). */
   lastSeen: number;
+  /** Known from the state database only: it has not registered with this process yet. */
+  restored: boolean;
 }
 
 export interface RosterOptions {
@@ -50,7 +52,7 @@ export class WorkerRoster {
     if (options.connect) {
       const rows = (this.#db?.prepare("select info_json from workers").all() ?? []) as Row[];
       for (const row of rows) {
-        this.#connect(JSON.parse(String(row.info_json)) as WorkerInfo);
+        this.#connect(JSON.parse(String(row.info_json)) as WorkerInfo, true);
       }
     }
     this.#timer = setInterval(() => this.#sweep(), Math.min(1000, options.timeoutMs / 2));
@@ -59,7 +61,7 @@ export class WorkerRoster {
 
   /** A worker reached in-process (`heddle run`) or through a client the caller owns. */
   attach(info: WorkerInfo, api: WorkerApi): void {
-    this.#entries.set(info.id, { info, api, client: null, lastSeen: Infinity });
+    this.#entries.set(info.id, { info, api, client: null, lastSeen: Infinity, restored: false });
   }
 
   /** A remote worker registers or heartbeats: connects once, then only notes the time. */
@@ -67,9 +69,10 @@ export class WorkerRoster {
     const known = this.#entries.get(info.id);
     if (known?.client && JSON.stringify(known.info) === JSON.stringify(info)) {
       known.lastSeen = Date.now();
+      known.restored = false;
       return;
     }
-    this.#connect(info);
+    this.#connect(info, false);
     this.#db?.prepare(
       "insert into workers (id, info_json, registered_at) values (?, ?, ?) " +
         "on conflict(id) do update set info_json = excluded.info_json, " +
@@ -79,6 +82,15 @@ export class WorkerRoster {
 
   get(id: string): WorkerEntry | undefined {
     return this.#entries.get(id);
+  }
+
+  /**
+   * Whether worker `id` is live and has registered with this process (a worker only known
+   * from the state database may have died while the control plane was away).
+   */
+  heard(id: string): boolean {
+    const entry = this.#entries.get(id);
+    return entry !== undefined && !entry.restored;
   }
 
   /** Live workers, in the order they registered. */
@@ -106,10 +118,10 @@ export class WorkerRoster {
     this.#db?.close();
   }
 
-  #connect(info: WorkerInfo): void {
+  #connect(info: WorkerInfo, restored: boolean): void {
     const client = this.#options.connect!(info);
     this.#entries.get(info.id)?.client?.close();
-    this.#entries.set(info.id, { info, api: client, client, lastSeen: Date.now() });
+    this.#entries.set(info.id, { info, api: client, client, lastSeen: Date.now(), restored });
   }
 
   #remove(id: string, entry: WorkerEntry): void {

@@ -176,7 +176,11 @@ export function serveWorker(
     server.addService(services().Worker.service, {
       Execute: (call: grpc.ServerWritableStream<Parameters<WorkerApi["execute"]>[0], unknown>) => {
         const send = (e: RunEvent) => call.write({ ...e, detailJson: JSON.stringify(e.detail) });
-        api.execute(call.request, send).then(
+        // A caller that hung up (a control plane that died or gave up on this worker) stops
+        // the run: nobody would take its results (docs/cluster.md, "Failures").
+        const gone = new AbortController();
+        call.on("cancelled", () => gone.abort());
+        api.execute(call.request, send, gone.signal).then(
           () => call.end(),
           (e) => call.destroy(toStatus(e)),
         );
@@ -246,10 +250,15 @@ export function connectWorker(
 ): WorkerApi & { close(): void } {
   const c = client("Worker", address, credentials);
   return {
-    execute: (request, onEvent) =>
+    execute: (request, onEvent, signal) =>
       new Promise((resolve, reject) => {
         const stream = c.Execute(request);
+        signal?.addEventListener("abort", () => {
+          stream.cancel();
+          resolve();
+        }, { once: true });
         stream.on("data", (e: RunEvent & { detailJson: string }) => {
+          if (signal?.aborted) return;
           const { detailJson, ...rest } = e;
           onEvent({ ...rest, detail: JSON.parse(detailJson || "{}") });
         });

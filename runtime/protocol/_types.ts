@@ -272,8 +272,16 @@ export interface WirePackage {
 
 /** What a worker offers to the control plane. */
 export interface WorkerApi {
-  /** Runs the workflow, calling `onEvent` for each event; resolves when the run has ended. */
-  execute(request: ExecuteRequest, onEvent: (event: RunEvent) => void): Promise<void>;
+  /**
+   * Runs the workflow, calling `onEvent` for each event; resolves when the run has ended.
+   * Aborting `signal` stops the run (its caller gave up on it: a stale placement, a control
+   * plane gone) and no event follows.
+   */
+  execute(
+    request: ExecuteRequest,
+    onEvent: (event: RunEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void>;
   /** Asks a run to drain and stop; false when the worker does not know the run. */
   cancel(runId: string): Promise<boolean>;
   health(): Promise<WorkerHealth>;

@@ -68,7 +68,11 @@ export class Worker implements WorkerApi {
     this.dataPlane = new DataPlane(this.registry);
   }
 
-  async execute(request: ExecuteRequest, onEvent: (event: RunEvent) => void): Promise<void> {
+  async execute(
+    request: ExecuteRequest,
+    onEvent: (event: RunEvent) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const ir = JSON.parse(request.irJson) as Ir;
     const allow = this.#options.allowPaths;
     const baseDir = allow?.[0] ?? (request.baseDir || dirname(ir.file));
@@ -88,12 +92,14 @@ export class Worker implements WorkerApi {
       batchRows: this.#options.batchRows,
       queueCapacity: this.#options.queueCapacity,
       onEvent: (event) => onEvent(toWire(event)),
+      signal,
     });
     this.#runs.set(request.runId, handle);
     try {
       await handle.done;
     } finally {
-      this.#runs.delete(request.runId);
+      // A later placement of the same run may already have taken the id.
+      if (this.#runs.get(request.runId) === handle) this.#runs.delete(request.runId);
     }
   }
 

@@ -34,6 +34,10 @@ export const runStep = defineStep({
     crash: { type: "bool", doc: "Exit the process in the middle of the invocation." },
     hang: { type: "bool", doc: "Never answer." },
     sleep_ms: { type: "int", doc: "Wait this long before answering each batch (a slow step)." },
+    wait_for: {
+      type: "string",
+      doc: "Wait until this file exists before answering each batch (a step its test holds).",
+    },
     corrupt: { type: { enum: ["length", "segment"] }, doc: "Answer with a broken handle." },
   },
   async run(batch, config) {
@@ -41,6 +45,9 @@ export const runStep = defineStep({
     if (config.hang) await new Promise(() => {});
     const sleep = Number(config.sleep_ms ?? 0);
     if (sleep > 0) await new Promise((resolve) => setTimeout(resolve, sleep));
+    while (config.wait_for && !(await exists(String(config.wait_for)))) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     const failRows = new Set((config.fail_rows as number[] | undefined) ?? []);
     const errors: RowError[] = [...failRows].map((row) => ({
       row,
@@ -76,6 +83,16 @@ export const doubleStep = defineStep({
     return { batch: new RecordBatch({ doubled: out.data[0] }), errors };
   },
 });
+
+/** Whether `path` exists. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const plugin = definePlugin({
   name: "faulty",

@@ -1,0 +1,189 @@
+/**
+ * Real `heddle cluster` processes on the namespaces of `_netns.ts`, for the tests that run
+ * workflows across hosts (cluster_run.test.ts, recovery.test.ts) and the recovery benchmark:
+ * a control plane on the first node and a worker on each other, the CLI on the host as the
+ * client, the quickstart's outputs read back, and a one-host `heddle run` to compare with.
+ */
+import assert from "node:assert/strict";
+import type { NetnsCluster, NetnsNode, NodeProcess } from "./_netns.ts";
+import { quickstartEnv } from "../_quickstart.ts";
+
+export const root = new URL("../../", import.meta.url).pathname;
+export const heddle = [Deno.execPath(), "run", "-A", `${root}cli/main.ts`];
+
+/** The address the node announces for `role` (`--output json` lines on stdout). */
+export async function announced(process: NodeProcess, role: string): Promise<string> {
+  while (true) {
+    const line = await process.lines.next();
+    if (line.done) throw new Error(`the node exited before announcing its ${role}`);
+    const { role: r, address } = JSON.parse(line.value);
+    if (r === role) return address;
+  }
+}
+
+/** `heddle ARGS --output json` on the host (the client side): its stdout. */
+export async function cliText(
+  args: string[],
+  env: Record<string, string> = quickstartEnv,
+): Promise<string> {
+  const output = await new Deno.Command(heddle[0], {
+    args: [...heddle.slice(1), ...args, "--output", "json"],
+    env,
+    cwd: root,
+  }).output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, `heddle ${args.join(" ")}: ${stderr}`);
+  return new TextDecoder().decode(output.stdout);
+}
+
+/** `heddle ARGS` on the host (the client side), as JSON. */
+export async function cli(
+  args: string[],
+  env: Record<string, string> = quickstartEnv,
+): Promise<unknown> {
+  return JSON.parse(await cliText(args, env));
+}
+
+/** The quickstart's outputs in `dir`, lines sorted, the directory's name replaced. */
+export async function outputs(dir: string): Promise<Record<string, string[]>> {
+  const found: Record<string, string[]> = {};
+  for await (const entry of Deno.readDir(`${dir}/data/out`)) {
+    // A worker killed while writing leaves its unpublished temporary file behind.
+    if (entry.name.includes(".heddle-tmp-")) continue;
+    const text = await Deno.readTextFile(`${dir}/data/out/${entry.name}`);
+    found[entry.name] = text.replaceAll(dir, "DIR").split("\n").filter((l) => l).sort();
+  }
+  return found;
+}
+
+/** The port the control plane listens on in its node (fixed, so that it restarts there). */
+const CONTROL_PORT = 7447;
+
+export interface Started {
+  control: string;
+  /** The control plane's process, and how to start it again on the same state and address. */
+  cp: NodeProcess;
+  restartControl(): Promise<NodeProcess>;
+  /** Each worker's node, process, control address and Flight address. */
+  workers: { node: NetnsNode; process: NodeProcess; address: string; flight: string }[];
+}
+
+/**
+ * A control plane on the first node and a worker on each other node, sharing one token;
+ * `controlArgs` are added to the control plane's arguments (`--worker-timeout`).
+ */
+export async function startCluster(
+  cluster: NetnsCluster,
+  dir: string,
+  token: string,
+  env: Record<string, string> = quickstartEnv,
+  controlArgs: string[] = [],
+): Promise<Started> {
+  const [first, ...rest] = cluster.nodes;
+  const common = ["--token-file", token, "--insecure", "--output", "json"];
+  const startControl = async () => {
+    const cp = first.spawn([
+      ...heddle,
+      "cluster",
+      "--control-plane",
+      "--listen",
+      `${first.address}:${CONTROL_PORT}`,
+      "--state",
+      `${dir}/state-cp`,
+      ...controlArgs,
+      ...common,
+    ], { cwd: root, env });
+    return { cp, control: await announced(cp, "control plane") };
+  };
+  const { cp, control } = await startControl();
+  const workers = [];
+  for (const [i, node] of rest.entries()) {
+    const process = node.spawn([
+      ...heddle,
+      "cluster",
+      "--worker",
+      "--join",
+      control,
+      "--worker-listen",
+      `${node.address}:0`,
+      "--flight-listen",
+      `${node.address}:0`,
+      "--allow-path",
+      dir,
+      "--state",
+      `${dir}/state-w${i}`,
+      ...common,
+    ], { cwd: root, env });
+    const address = await announced(process, "worker");
+    workers.push({ node, process, address, flight: await announced(process, "flight") });
+  }
+  const restartControl = async () => (await startControl()).cp;
+  return { control, cp, restartControl, workers };
+}
+
+/** The plan of `file`'s workflow once both workers registered (the control plane places it). */
+export async function planOnBoth(file: string, client: string[]): Promise<Plan> {
+  for (let i = 0;; i++) {
+    const plan = await cli(["inspect", "--plan", file, ...client]) as Plan;
+    if (new Set(plan.stages.map((s) => s.worker)).size === 2) return plan;
+    assert.ok(i < 100, "both workers never registered");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export interface Plan {
+  stages: { id: string; label: string; worker: string }[];
+  edges: { crossesHosts: boolean }[];
+}
+
+/** The run's record once it ended (two minutes at most). */
+export async function ended(runId: string, client: string[]) {
+  for (let i = 0;; i++) {
+    const status = await cli(["workflow", "status", runId, ...client]) as {
+      status: string;
+      worker: string;
+      error: string;
+      summaryJson: string;
+    };
+    if (!["running", "draining"].includes(status.status)) return status;
+    assert.ok(i < 600, "the run never ended");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The quickstart copy in `dir` run on one host with `heddle run`. */
+export async function runAlone(dir: string): Promise<void> {
+  const single = await new Deno.Command(heddle[0], {
+    args: [...heddle.slice(1), "run", `${dir}/quickstart.he`],
+    env: quickstartEnv,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(single.code, 0, new TextDecoder().decode(single.stderr));
+}
+
+/** The quickstart's transactions and `extra` generated ones after them. */
+export async function moreTransactions(dirs: string[], extra: number): Promise<void> {
+  const merchants = ["Coffee Corner", "Book Nook", "Grocer Bio"];
+  const lines = Array.from(
+    { length: extra },
+    (_, i) =>
+      `${1000 + i},${i % 40},${(i % 997) + 0.25},${merchants[i % 3]},` +
+      `${i % 4 === 0 ? "pending" : "settled"},2026-04-01T00:00:00Z`,
+  );
+  for (const dir of dirs) {
+    await Deno.writeTextFile(`${dir}/data/transactions.csv`, lines.join("\n") + "\n", {
+      append: true,
+    });
+  }
+}
+
+/** Bytes a node's interface sent and received so far (its side of the veth). */
+export async function interfaceBytes(node: NetnsNode): Promise<number> {
+  const output = await new Deno.Command("ip", {
+    args: ["netns", "exec", node.namespace, "ip", "-j", "-s", "link", "show", "eth0"],
+    stdout: "piped",
+  }).output();
+  const [link] = JSON.parse(new TextDecoder().decode(output.stdout));
+  return link.stats64.rx.bytes + link.stats64.tx.bytes;
+}
