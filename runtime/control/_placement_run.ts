@@ -134,6 +134,13 @@ export class PlacedRunHandle {
     this.#current = attempt;
     const summaries: PartSummary[] = [];
     const lost: { worker: string; reason: string }[] = [];
+    // A lost worker ends the attempt at once: every other part is fenced off (its stream
+    // cancelled, so its worker stops it) and left to wind down on its own. Waiting for it
+    // could take long: a part sending to a frozen worker waits for room on the edge.
+    const abandon = new AbortController();
+    const abandoned = new Promise<"">((resolve) =>
+      abandon.signal.addEventListener("abort", () => resolve(""), { once: true })
+    );
     // Stops go by run id: each is answered before the attempt ends, so that none reaches a
     // worker after the next placement's part of the run started there (and stops that).
     const stops: Promise<unknown>[] = [];
@@ -179,7 +186,8 @@ export class PlacedRunHandle {
           onEvent,
           fence.signal,
         ).then(() => null);
-        let reason = await Promise.race([execution, gone]);
+        let reason = await Promise.race([execution, gone, abandoned]);
+        if (reason === "") return fence.abort(); // another part's worker was lost
         // A stream that ends without the part's result is a worker lost mid-run (killed:
         // its connection closed), not a part that finished: the run is placed again.
         if (reason === null && !finished) {
@@ -189,14 +197,14 @@ export class PlacedRunHandle {
         if (reason !== null) {
           fence.abort();
           lost.push({ worker, reason });
-          stopOthers();
+          abandon.abort();
         }
       } catch (e) {
         fence.abort();
         const reason = `worker ${worker}: ${(e as Error)?.message ?? e}`;
         lost.push({ worker, reason });
         run.lost(worker, reason);
-        stopOthers();
+        abandon.abort();
       }
     }));
     // A frozen worker does not answer; it is declared dead and left out of the next
