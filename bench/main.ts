@@ -9,6 +9,7 @@
  */
 import { benchCheck } from "./check.ts";
 import { benchCluster } from "./cluster.ts";
+import { benchClusterRecovery } from "./_cluster_recovery.ts";
 import { benchCompiled } from "./compiled.ts";
 import { handoffSvg } from "./_chart.ts";
 import { benchE2e } from "./e2e.ts";
@@ -149,12 +150,24 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
       budget: pick(ctx.scale, 256, 16, 1) * 1024 * 1024,
       log: ctx.log,
     }),
-  cluster: (ctx) =>
-    benchCluster({
+  cluster: async (ctx) => {
+    const section = await benchCluster({
       megabytes: pick(ctx.scale, 256, 64, 1),
       runs: pick(ctx.scale, 5, 3, 1),
       log: ctx.log,
-    }),
+    });
+    if (section.skipped) return section;
+    // Control-plane bytes and recovery times (bench/_cluster_recovery.ts).
+    const more = await benchClusterRecovery({
+      sizes: pick(ctx.scale, [1, 100, 1000], [1, 100], [1]),
+      log: ctx.log,
+    });
+    return {
+      ...section,
+      rows: [...section.rows, ...more.rows],
+      notes: [...section.notes, ...more.notes],
+    };
+  },
   files: (ctx) =>
     benchFiles({
       rows: pick(ctx.scale, 1_000_000, 300_000, 2_000),

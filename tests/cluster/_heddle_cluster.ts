@@ -5,8 +5,8 @@
  * client, the quickstart's outputs read back, and a one-host `heddle run` to compare with.
  */
 import assert from "node:assert/strict";
-import type { NetnsCluster, NetnsNode, NodeProcess } from "./_netns.ts";
-import { quickstartEnv } from "../_quickstart.ts";
+import { NetnsCluster, type NetnsNode, type NodeProcess } from "./_netns.ts";
+import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
 
 export const root = new URL("../../", import.meta.url).pathname;
 export const heddle = [Deno.execPath(), "run", "-A", `${root}cli/main.ts`];
@@ -121,12 +121,12 @@ export async function startCluster(
   return { control, cp, restartControl, workers };
 }
 
-/** The plan of `file`'s workflow once both workers registered (the control plane places it). */
-export async function planOnBoth(file: string, client: string[]): Promise<Plan> {
+/** The plan of `file`'s workflow once `workers` workers registered (the control plane places it). */
+export async function planOnBoth(file: string, client: string[], workers = 2): Promise<Plan> {
   for (let i = 0;; i++) {
     const plan = await cli(["inspect", "--plan", file, ...client]) as Plan;
-    if (new Set(plan.stages.map((s) => s.worker)).size === 2) return plan;
-    assert.ok(i < 100, "both workers never registered");
+    if (new Set(plan.stages.map((s) => s.worker)).size === workers) return plan;
+    assert.ok(i < 100, `the ${workers} workers never registered`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -186,4 +186,119 @@ export async function interfaceBytes(node: NetnsNode): Promise<number> {
   }).output();
   const [link] = JSON.parse(new TextDecoder().decode(output.stdout));
   return link.stats64.rx.bytes + link.stats64.tx.bytes;
+}
+
+/**
+ * Rewrites the quickstart in `dir` so that its settled payments pass a step that holds each
+ * batch until `${dir}/gate` exists (`faulty.run`'s `wait_for`), with a timeout long enough
+ * never to fire while the test holds it.
+ */
+export async function holdQuickstart(dir: string): Promise<string> {
+  const path = `${dir}/quickstart.he`;
+  const text = await Deno.readTextFile(path);
+  const held = text
+    .replace(
+      'import "ts-enrich/enrich" enrich\n',
+      'import "ts-enrich/enrich" enrich\nimport "faulty/steps" faulty\n' +
+        `step hold = faulty.run { wait_for: "${dir}/gate" } retry { attempts: 1, timeout: 10m }\n`,
+    )
+    .replace(
+      "select {tx_id, user_id, amount, merchant, ts}",
+      "select {tx_id, user_id, amount, merchant, ts, n = tx_id}",
+    )
+    .replace("  | to_cents\n", "  | to_cents\n  | hold\n");
+  assert.notEqual(held, text);
+  await Deno.writeTextFile(path, held);
+  return `${dir}/gate`;
+}
+
+/** Two copies of the held quickstart with `extra` more transactions; the second's gate open. */
+export async function heldCopies(extra: number) {
+  const dir = await quickstartCopy();
+  const alone = await quickstartCopy();
+  await moreTransactions([dir, alone], extra);
+  const gate = await holdQuickstart(dir);
+  await Deno.writeTextFile(await holdQuickstart(alone), "");
+  return { dir, alone, gate };
+}
+
+/** Waits (three minutes at most) until `check` holds for the run's status. */
+export async function until(
+  runId: string,
+  client: string[],
+  what: string,
+  check: (status: { status: string; worker: string; summaryJson: string }) => boolean,
+) {
+  const deadline = Date.now() + 180_000;
+  while (true) {
+    const status = await cli(["workflow", "status", runId, ...client]) as {
+      status: string;
+      worker: string;
+      summaryJson: string;
+      error: string;
+    };
+    if (check(status)) return status;
+    const last = JSON.stringify(status);
+    assert.ok(["pending", "running"].includes(status.status), `ended before: ${what} (${last})`);
+    assert.ok(Date.now() < deadline, `never: ${what} (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Whether some stage of the run has read rows (its counters reached the control plane). */
+export function moving(status: { summaryJson: string }): boolean {
+  const stages = JSON.parse(status.summaryJson).stages ?? {};
+  return Object.values(stages).some((s) => Number((s as { rowsOut?: number }).rowsOut) > 0);
+}
+
+/** What a test on a cluster running the quickstart gets (`onQuickstartCluster`). */
+export interface QuickstartCluster {
+  started: Started;
+  client: string[];
+  token: string;
+  plan: Plan;
+}
+
+/**
+ * A 3-node cluster with the quickstart copy in `dir` deployed and both workers registered;
+ * after `fn` the nodes are stopped and `dir` and `alone` removed.
+ */
+export async function onQuickstartCluster(
+  dir: string,
+  alone: string,
+  fn: (on: QuickstartCluster) => Promise<void>,
+): Promise<void> {
+  await using cluster = await NetnsCluster.create(3);
+  try {
+    const token = `${dir}/token`;
+    await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
+    const started = await startCluster(cluster, dir, token);
+    const client = ["--server", started.control, "--token-file", token];
+    await cli(["workflow", "deploy", `${dir}/quickstart.he`, ...client]);
+    const plan = await planOnBoth(`${dir}/quickstart.he`, client);
+    await fn({ started, client, token, plan });
+  } finally {
+    for (const node of cluster.nodes) await node.stop();
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(alone, { recursive: true });
+  }
+}
+
+/** Starts a run of the quickstart; its id. */
+export async function startQuickstart(client: string[]): Promise<string> {
+  const run = await cli(["workflow", "start", "Quickstart", ...client]) as {
+    runs: { id: string }[];
+  };
+  return run.runs[0].id;
+}
+
+/** The run ended `succeeded` with the outputs of a one-host `heddle run` of `alone`. */
+export async function succeededAsAlone(
+  status: { status: string; error: string },
+  dir: string,
+  alone: string,
+): Promise<void> {
+  assert.equal(status.status, "succeeded", status.error);
+  await runAlone(alone);
+  assert.deepEqual(await outputs(dir), await outputs(alone));
 }

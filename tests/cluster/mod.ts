@@ -11,6 +11,21 @@ export {
   type NodeProcess,
 } from "./_netns.ts";
 
+/** Real `heddle cluster` processes and the quickstart on them (the recovery benchmark). */
+export {
+  cli,
+  ended,
+  heldCopies,
+  interfaceBytes,
+  moving,
+  outputs,
+  planOnBoth,
+  runAlone,
+  startCluster,
+  startQuickstart,
+  until,
+} from "./_heddle_cluster.ts";
+
 /** `_node.ts`: a Heddle data-plane node as a process (serve, pull, fetch). */
 export const NODE_SCRIPT = new URL("./_node.ts", import.meta.url).pathname;
 /** `_flight_peer.py`: pyarrow.flight as the reference peer (serve, get, bench, compare). */
