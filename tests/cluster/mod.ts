@@ -14,6 +14,7 @@ export {
 /** Real `heddle cluster` processes and the quickstart on them (the recovery benchmark). */
 export {
   cli,
+  cliText,
   ended,
   heldCopies,
   interfaceBytes,
