@@ -77,6 +77,8 @@ interface NodeOptions {
   /** `--ui-listen`: undefined is the default address, `off` no UI. */
   uiListen?: string;
   output: "text" | "json";
+  /** Resume the runs a killed control plane left running (`heddle cluster` only). */
+  resumeRuns?: boolean;
 }
 
 /** `--allow-path DIR`, repeatable: where deployed programs' file steps may read and write. */
@@ -225,6 +227,7 @@ export function clusterCommand(term: Terminal, exit: { code: number }) {
         ...options,
         controlPlane: options.controlPlane ?? false,
         worker: options.worker ?? false,
+        resumeRuns: true,
       });
     });
 }
@@ -288,7 +291,7 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
           keepLogLines: options.keepLogLines,
         },
         compileTimeoutMs: options.compileTimeout,
-        resumeRuns: true,
+        resumeRuns: options.resumeRuns ?? false,
       });
       gate.lead(control);
       const ui = startUi(term, {
