@@ -15,10 +15,10 @@
 import assert from "node:assert/strict";
 import {
   cli,
-  cliText,
   ended,
   heldCopies,
   interfaceBytes,
+  logLines,
   moving,
   NetnsCluster,
   outputs,
@@ -165,8 +165,7 @@ export async function benchClusterRecovery(
     assert.deepEqual(await outputs(dir), await outputs(alone), "no row lost or doubled");
     // When the control plane placed the run again: its own log lines' times, so the CLI's
     // polling does not count.
-    const logs = (await cliText(["workflow", "logs", runId, ...client])).split("\n")
-      .filter((l) => l).map((l) => JSON.parse(l) as { time: string; message: string });
+    const logs = (await logLines(runId, client)) as unknown as { time: string; message: string }[];
     const placed = (n: number) =>
       Date.parse(logs.find((l) => l.message.startsWith(`placed again (placement ${n})`))!.time);
     const seconds = {

@@ -7,42 +7,9 @@
 import assert from "node:assert/strict";
 import { NetnsCluster, type NetnsNode, type NodeProcess } from "./_netns.ts";
 import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
+import { announced, cli, ended, heddle, logLines, root } from "./_heddle.ts";
 
-export const root = new URL("../../", import.meta.url).pathname;
-export const heddle = [Deno.execPath(), "run", "-A", `${root}cli/main.ts`];
-
-/** The address the node announces for `role` (`--output json` lines on stdout). */
-export async function announced(process: NodeProcess, role: string): Promise<string> {
-  while (true) {
-    const line = await process.lines.next();
-    if (line.done) throw new Error(`the node exited before announcing its ${role}`);
-    const { role: r, address } = JSON.parse(line.value);
-    if (r === role) return address;
-  }
-}
-
-/** `heddle ARGS --output json` on the host (the client side): its stdout. */
-export async function cliText(
-  args: string[],
-  env: Record<string, string> = quickstartEnv,
-): Promise<string> {
-  const output = await new Deno.Command(heddle[0], {
-    args: [...heddle.slice(1), ...args, "--output", "json"],
-    env,
-    cwd: root,
-  }).output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, `heddle ${args.join(" ")}: ${stderr}`);
-  return new TextDecoder().decode(output.stdout);
-}
-
-/** `heddle ARGS` on the host (the client side), as JSON. */
-export async function cli(
-  args: string[],
-  env: Record<string, string> = quickstartEnv,
-): Promise<unknown> {
-  return JSON.parse(await cliText(args, env));
-}
+export { cli, ended, logLines };
 
 /** The quickstart's outputs in `dir`, lines sorted, the directory's name replaced. */
 export async function outputs(dir: string): Promise<Record<string, string[]>> {
@@ -134,21 +101,6 @@ export async function planOnBoth(file: string, client: string[], workers = 2): P
 export interface Plan {
   stages: { id: string; label: string; worker: string }[];
   edges: { crossesHosts: boolean }[];
-}
-
-/** The run's record once it ended (two minutes at most). */
-export async function ended(runId: string, client: string[]) {
-  for (let i = 0;; i++) {
-    const status = await cli(["workflow", "status", runId, ...client]) as {
-      status: string;
-      worker: string;
-      error: string;
-      summaryJson: string;
-    };
-    if (!["running", "draining"].includes(status.status)) return status;
-    assert.ok(i < 600, "the run never ended");
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** The quickstart copy in `dir` run on one host with `heddle run`. */

@@ -14,10 +14,10 @@ export {
 /** Real `heddle cluster` processes and the quickstart on them (the recovery benchmark). */
 export {
   cli,
-  cliText,
   ended,
   heldCopies,
   interfaceBytes,
+  logLines,
   moving,
   outputs,
   planOnBoth,

@@ -13,9 +13,9 @@ import assert from "node:assert/strict";
 import { clusterTest } from "./_netns.ts";
 import {
   cli,
-  cliText,
   ended,
   heldCopies,
+  logLines,
   moving,
   onQuickstartCluster,
   planOnBoth,
@@ -62,8 +62,7 @@ clusterTest(
           error: string;
         };
         assert.equal(status.status, "running", `the restarted control plane: ${status.error}`);
-        const logs = (await cliText(["workflow", "logs", runId, ...client])).split("\n")
-          .filter((l) => l).map((l) => JSON.parse(l).message as string);
+        const logs = (await logLines(runId, client)).map((l) => l.message);
         if (logs.some((l) => l.includes("resumed after a control plane restart"))) break;
         assert.ok(i < 300, `the run was never resumed:\n${logs.join("\n")}`);
         await new Promise((r) => setTimeout(r, 200));
