@@ -268,8 +268,7 @@ class CsvSource extends TextSource<CsvBatch> {
     const first = b.firsts[0];
     this.#header = Array.from(
       { length: b.widths[0] },
-      (_, i) =>
-        cellText(b.buf, b.starts[first + i], b.ends[first + i], b.flags[first + i]).trim(),
+      (_, i) => cellText(b.buf, b.starts[first + i], b.ends[first + i], b.flags[first + i]).trim(),
     );
     const empty = this.#header.findIndex((h) => h === "");
     if (empty >= 0) {
