@@ -235,6 +235,11 @@ export async function benchFiles(o: FilesOptions): Promise<BenchSection> {
       median(xs.slice(1).map((x) => x[k]));
     const baselineName = "DuckDB read_csv, 1 thread";
     const groupBaseline = "DuckDB read_csv + GROUP BY + COPY TO csv, 1 thread, whole process";
+    const groupRow = (phase: string, value: number, baseline: number, note: string) =>
+      row(`files.csv_group.process.${phase}`, value, "ms", baseline, {
+        baselineName: groupBaseline,
+        note,
+      });
     const groupNote = wrong ? `FAILED: ${wrong}` : "goal: ratio >= 0.5 (issue 11.5)";
     return {
       name: "files",
@@ -249,29 +254,13 @@ export async function benchFiles(o: FilesOptions): Promise<BenchSection> {
           baselineName: "DuckDB COPY .. TO csv, 1 thread, whole process",
           note: "heddle run: start, compile, read, write, publish",
         }),
-        row("files.csv_group.process.cold", group.heddle[0].wall, "ms", group.duck[0].wall, {
-          baselineName: groupBaseline,
-          note: wrong ? groupNote : "",
-        }),
-        row(
-          "files.csv_group.process.warm",
-          warmOf(group.heddle, "wall"),
-          "ms",
-          warmOf(group.duck, "wall"),
-          {
-            baselineName: groupBaseline,
-            note: groupNote,
-          },
-        ),
-        row(
-          "files.csv_group.process.warm_cpu",
+        groupRow("cold", group.heddle[0].wall, group.duck[0].wall, wrong ? groupNote : ""),
+        groupRow("warm", warmOf(group.heddle, "wall"), warmOf(group.duck, "wall"), groupNote),
+        groupRow(
+          "warm_cpu",
           warmOf(group.heddle, "cpu"),
-          "ms",
           warmOf(group.duck, "cpu"),
-          {
-            baselineName: groupBaseline,
-            note: "CPU time (user + system) of the same processes",
-          },
+          "CPU time (user + system) of the same processes",
         ),
       ],
       notes: [
