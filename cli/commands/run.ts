@@ -88,7 +88,8 @@ export function runCommand(term: Terminal, exit: { code: number }) {
         id: "local",
         heddlePath,
         batchRows: options.batchRows,
-        registry: { memoryBudget: options.memoryBudget },
+        // Released segments are reused for later puts (docs/registry.md, "Write path").
+        registry: { memoryBudget: options.memoryBudget, pool: true },
       });
       control.attachWorker({ id: worker.id, address: "in-process", host: Deno.hostname() }, worker);
       let ui: UiServer | null = null;

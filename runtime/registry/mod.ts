@@ -256,6 +256,8 @@ interface Pooled {
   /** The file's id, handed on with the next object written into it. */
   segmentId: string;
   size: number;
+  /** How many leading bytes may still hold the last object's data; the rest are zero. */
+  used: number;
   mapping: MappedSegment;
 }
 
@@ -643,6 +645,10 @@ export class Registry {
     if (!slot) return null;
     try {
       stream.writeInto(slot.mapping.bytes);
+      // A consumer maps the whole segment: what the previous object left past this one's
+      // end must not reach it (a plugin of another workflow may read it).
+      const need = stream.byteLength;
+      if (slot.used > need) slot.mapping.bytes.fill(0, need, slot.used);
     } catch (error) {
       slot.mapping.release();
       removeSegment(name);
@@ -717,7 +723,8 @@ export class Registry {
     }
     entry.writer = undefined;
     this.#forget(entry);
-    this.#pool.push({ name, segmentId, size: entry.size, mapping: writer });
+    const used = entry.handle.offset + entry.handle.length;
+    this.#pool.push({ name, segmentId, size: entry.size, used, mapping: writer });
     this.#bytesPooled += entry.size;
     this.#drainPool(Math.max(0, this.memoryBudget - this.#bytesInMemory));
     return true;

@@ -1,6 +1,7 @@
 /**
- * A registry process for the janitor tests: it stores a spilled object and two resident
- * ones under the given prefix, prints "ready <owner number>", then ends the way the test asks (waits to be
+ * A registry process for the janitor tests: it stores a spilled object, two resident ones
+ * and a pooled segment (the segment pool is on, as in `heddle run`) under the given prefix,
+ * prints "ready <owner number>", then ends the way the test asks (waits to be
  * killed, throws, or simply finishes). It must never clean up other than through the
  * registry's own exit handling, since that handling is what the tests check.
  *
@@ -19,6 +20,7 @@ const registry = new Registry({
   spillDir,
   memoryBudget: 50_000,
   ownerPid: wanted === undefined ? undefined : Number(wanted),
+  pool: true,
 });
 if (mode !== "wait" && mode !== "plugins") installExitCleanup(registry);
 if (mode === "plugins") new PluginHost({ registry, search: { programDir: ".", modulePath: [] } });
@@ -27,6 +29,8 @@ if (mode === "plugins") new PluginHost({ registry, search: { programDir: ".", mo
 registry.put(tableFromArrays({ v: new Float64Array(10_000) }), 1);
 registry.put(tableFromArrays({ s: ["a", "b"] }), 1);
 registry.put(tableFromArrays({ n: Int32Array.from([1, 2, 3]) }), 1);
+// Released by its consumer: renamed into the pool, not removed.
+registry.release(registry.put(tableFromArrays({ p: Int32Array.from([9]) }), 1).id);
 console.log(`ready ${registry.ownerPid}`);
 
 if (mode === "throw") {

@@ -1,6 +1,6 @@
 /**
  * Nothing leaks, however a registry process ends: the tests run a real child process
- * (`_child.ts`) that owns resident and spilled objects, end it by SIGKILL, SIGINT, an
+ * (`_child.ts`) that owns resident, spilled and pooled objects, end it by SIGKILL, SIGINT, an
  * uncaught error or a normal finish, and look at /dev/shm and the spill directory. And
  * nothing live is swept: a child in its own PID namespace (`unshare --pid`, root only, as in
  * CI) whose pid means nothing here keeps its objects while it lives (issue 16).
@@ -58,9 +58,10 @@ async function startChild(
 
 function assertChildObjects(place: Place, owner: number): void {
   const found = leftovers(place);
-  assert.equal(found.length, 3, `expected 3 objects, found ${found}`);
+  assert.equal(found.length, 4, `expected 4 objects, found ${found}`);
   assert.ok(found.every((name) => name.startsWith(`${place.prefix}-${owner}-`)));
   assert.equal(found.filter((name) => name.endsWith(".arrows")).length, 1, "one spill file");
+  assert.equal(found.filter((name) => name.includes("-pool-")).length, 1, "one pooled segment");
 }
 
 function cleanUp(place: Place): void {
@@ -91,7 +92,7 @@ Deno.test("sweepOrphans() reports what it removed and spares live processes", as
   child.process.kill("SIGKILL");
   await child.done;
   const report = sweepOrphans(place);
-  assert.equal(report.removed.length, 3);
+  assert.equal(report.removed.length, 4);
   assert.ok(report.removed.every((location) => location.includes(`-${child.process.pid}-`)));
   assert.deepEqual(leftovers(place), [kept.segment.slice(1)], "the live object stays");
   live.close();
@@ -177,11 +178,11 @@ Deno.test({
     // The kernel kills the rest of the namespace after `unshare` and its init are gone; the
     // child's lock goes with its last process, so sweep until it has (10 s at most).
     const removed: string[] = [];
-    for (let i = 0; i < 100 && removed.length < 4; i++) {
+    for (let i = 0; i < 100 && removed.length < 5; i++) {
       removed.push(...sweepOrphans(place).removed);
-      if (removed.length < 4) await new Promise((resolve) => setTimeout(resolve, 100));
+      if (removed.length < 5) await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    assert.equal(removed.length, 4, `removed ${removed}`);
+    assert.equal(removed.length, 5, `removed ${removed}`);
     assert.deepEqual(pluginDirs(), [], "the dead owner's plugin directory is gone");
     janitor.close();
     cleanUp(place);
@@ -204,7 +205,7 @@ Deno.test("an owner number held by a live process is never shared: the next one 
   assert.deepEqual(sweepOrphans(place).removed, []);
   child.process.kill("SIGKILL");
   await child.done;
-  assert.equal(sweepOrphans(place).removed.length, 3);
+  assert.equal(sweepOrphans(place).removed.length, 4);
   first.close();
   cleanUp(place);
 });

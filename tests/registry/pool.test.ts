@@ -42,6 +42,30 @@ Deno.test("a released segment is reused by the next put under a new name, with i
   });
 });
 
+Deno.test("a reused segment shows a consumer nothing of the object it held before", async () => {
+  await withRegistry({ pool: true }, (registry) => {
+    // The first object is all 0xAB bytes in its values; the second, smaller one fits its
+    // segment (at least half the size), so it is written into it.
+    const secret = new Float64Array(new Uint8Array(800_000).fill(0xab).buffer);
+    const first = registry.put(tableFromArrays({ x: secret }), 1);
+    registry.release(first.id);
+    const second = registry.put(numbers(40_000, 7), 1);
+    assert.equal(registry.stats().bytesPooled, 0, "the pooled segment was reused");
+    assert.ok(second.length < first.length);
+    // What a consumer that maps the whole segment (as openSegment does) can read.
+    const seen = Deno.readFileSync(`${SHM_DIR}${second.segment}`);
+    assert.ok(seen.length >= first.length, "the segment is the first object's");
+    const tail = seen.subarray(second.offset + second.length);
+    assert.equal(tail.findIndex((b) => b !== 0), -1, "bytes past the object are zero");
+    let run = 0, longest = 0;
+    for (const b of seen) longest = Math.max(longest, run = b === 0xab ? run + 1 : 0);
+    assert.ok(longest < 16, `a run of ${longest} bytes of the previous object is visible`);
+    using lease = registry.open(second);
+    assert.equal(lease.table.getChild("x")!.get(39_999), 39_999 * 7);
+    registry.release(second.id);
+  });
+});
+
 Deno.test("a put into a pooled segment touches no new pages; a fresh one faults them all in", async () => {
   await withRegistry({ pool: true }, (registry) => {
     const table = numbers(4_000_000, 5); // 48 MB: ~12,000 pages of 4 KiB
