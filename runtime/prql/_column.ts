@@ -366,6 +366,41 @@ function gatherUtf8(src: Utf8, idx: Int32Array): Utf8 {
 }
 
 /**
+ * `gatherUtf8` for indices in ascending order (a filter's selection): runs of consecutive
+ * rows are one contiguous byte range each, copied at once, so a filter that keeps most rows
+ * costs about a copy of the column.
+ */
+function gatherUtf8Ascending(src: Utf8, idx: Int32Array): Utf8 {
+  const n = idx.length, so = src.offsets, sb = src.bytes;
+  const offsets = new Int32Array(n + 1);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const j = idx[i];
+    offsets[i + 1] = total += so[j + 1] - so[j];
+  }
+  const bytes = new Uint8Array(total);
+  for (let i = 0; i < n;) {
+    let k = i + 1;
+    while (k < n && idx[k] === idx[k - 1] + 1) k++;
+    const s = so[idx[i]], e = so[idx[k - 1] + 1];
+    if (e - s > 24) bytes.set(sb.subarray(s, e), offsets[i]);
+    else for (let at = offsets[i], b = s; b < e; b++) bytes[at++] = sb[b];
+    i = k;
+  }
+  return { offsets, bytes };
+}
+
+/** Whether `idx` picks existing rows in ascending order (as a filter's selection does). */
+function ascending(idx: Int32Array): boolean {
+  let prev = -1;
+  for (let i = 0; i < idx.length; i++) {
+    if (idx[i] <= prev) return false;
+    prev = idx[i];
+  }
+  return true;
+}
+
+/**
  * `gatherUtf8` for a large gather from a column with few distinct values: the rows are coded
  * against a dictionary first (a sequential pass), so the random reads touch 4-byte codes and
  * a dictionary that stays in cache instead of the column's offsets and bytes. Null when the
@@ -427,7 +462,9 @@ export function gather(col: Column, idx: Int32Array): Column {
   }
   if (col.kind === "text") {
     if (col.utf8) {
-      const utf8 = gatherUtf8ByDictionary(col.utf8, idx) ?? gatherUtf8(col.utf8, idx);
+      const utf8 = ascending(idx)
+        ? gatherUtf8Ascending(col.utf8, idx)
+        : gatherUtf8ByDictionary(col.utf8, idx) ?? gatherUtf8(col.utf8, idx);
       return { ...col, strs: null, utf8, valid };
     }
     const src = col.strs!;

@@ -4,7 +4,6 @@
  * is one key, as DuckDB's GROUP BY and join treat them); text hashes its UTF-8 bytes where
  * they lie. This file must never call two values equal that SQL would not.
  */
-import { compareBytes } from "./_utf8.ts";
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
@@ -36,6 +35,14 @@ function hashBytes(b: Uint8Array, s: number, e: number): number {
   }
   for (; k < e; k++) h = Math.imul(h ^ b[k], 0x01000193);
   return mix(h);
+}
+
+/** Whether two UTF-8 byte ranges hold the same bytes (lengths first: most misses end there). */
+function equalBytes(x: Uint8Array, xs: number, xe: number, y: Uint8Array, ys: number, ye: number) {
+  const len = xe - xs;
+  if (len !== ye - ys) return false;
+  for (let k = 0; k < len; k++) if (x[xs + k] !== y[ys + k]) return false;
+  return true;
 }
 
 /**
@@ -113,7 +120,7 @@ export class KeyTable {
       const x = slots[at];
       if (x === 0) break;
       const c = x - 1;
-      if (hashes[c] === h && compareBytes(own!, starts[c], ends[c], b, s, e) === 0) return c;
+      if (hashes[c] === h && equalBytes(own!, starts[c], ends[c], b, s, e)) return c;
       at = (at + 1) & mask;
     }
     if (!insert) return -1;

@@ -5,9 +5,12 @@
  * (rows that tie may legitimately come in any order). Besides the hand-written cases, a
  * seeded generator composes filter, derive, group/aggregate, join, sort and take into
  * queries run over several datasets: NULLs everywhere, NaN/-0/infinities, an empty input,
- * duplicate join keys and non-ASCII text (whose UTF-8 order differs from UTF-16's).
+ * duplicate join keys and non-ASCII text (whose UTF-8 order differs from UTF-16's), and the
+ * same input cut into many small record batches, each a slice of one buffer (as a stage
+ * receives batches: validity bits and offsets that do not start at zero).
  */
 import { strict as assert } from "node:assert";
+import * as arrow from "apache-arrow";
 import { compilePrql, execute } from "../../runtime/prql/mod.ts";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { prng } from "../_prng.ts";
@@ -261,6 +264,28 @@ const DATASETS: [string, number, number, DatasetOptions, number][] = [
   // Large enough for the kernels' paths for big inputs (dictionary gathers of text).
   ["40,000 rows", 16, 40_000, { unicode: true, specials: true }, 8],
 ];
+
+/** `t` as record batches of `size` rows, each a slice of its one buffer. */
+function rechunk(t: arrow.Table, size: number): arrow.Table {
+  const parts: arrow.RecordBatch[] = [];
+  for (let at = 0; at < t.numRows; at += size) parts.push(...t.slice(at, at + size).batches);
+  return new arrow.Table(parts);
+}
+
+{
+  // Batches of 7 rows: no batch boundary falls on a byte of the validity bitmaps.
+  const seed = 17;
+  const data = makeDataset(seed, 700, { unicode: true, specials: true });
+  const db = await loadDuckDb(data);
+  const input = rechunk(data.tables.input, 7);
+  assert.equal(input.batches.length, 100);
+  const chunked = { ...data, tables: { ...data.tables, input } };
+  for (let i = 0; i < 24; i++) {
+    const c = generate(seed * 1000 + i);
+    Deno.test(`execute() agrees with DuckDB over batches of 7 rows on \`${c.prql}\``, () =>
+      agree(c, chunked, db));
+  }
+}
 
 for (const [what, seed, n, options, queries] of DATASETS) {
   const data = makeDataset(seed, n, options);
