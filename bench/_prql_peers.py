@@ -60,6 +60,7 @@ def main():
             tables[name] = pa.ipc.open_file(source).read_all()
     if engine == "duckdb":
         con = duckdb.connect(config={"threads": 1})
+        con.execute("SET enable_progress_bar = false")  # it prints to stdout after 2 s
         for name, table in tables.items():
             con.register(name, table)
         run = lambda name: con.sql(queries[name]).to_arrow_table()

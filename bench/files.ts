@@ -62,6 +62,7 @@ import duckdb, json, sys, time
 path, runs = sys.argv[1], int(sys.argv[2])
 con = duckdb.connect()
 con.execute("SET threads = 1")
+con.execute("SET enable_progress_bar = false")  # it prints to stdout after 2 s
 times = []
 for i in range(runs):
     t0 = time.perf_counter()
@@ -206,6 +207,7 @@ export async function benchFiles(o: FilesOptions): Promise<BenchSection> {
     ];
     const duckdb = (sql: string) =>
       `import duckdb; con = duckdb.connect(); con.execute("SET threads = 1"); ` +
+      `con.execute("SET enable_progress_bar = false"); ` +
       `con.execute("COPY (${sql}) TO '${dir}/duck.csv' (HEADER)")`;
     Deno.writeTextFileSync(`${dir}/copy.he`, COPY_PROGRAM);
     const copy = await processes(
