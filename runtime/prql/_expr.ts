@@ -178,17 +178,12 @@ function compareToConstant(op: Cmp, x: NumArray, c: number, r: Uint8Array, n: nu
     case Cmp.Lte:
       for (let i = 0; i < n; i++) r[i] = x[i] <= c ? 1 : 0;
       break;
+    // `!(v <= c)` is `v > c || v is NaN` in one comparison (every comparison with NaN fails).
     case Cmp.Gt:
-      for (let i = 0; i < n; i++) {
-        const v = x[i];
-        r[i] = v > c || v !== v ? 1 : 0;
-      }
+      for (let i = 0; i < n; i++) r[i] = x[i] <= c ? 0 : 1;
       break;
     case Cmp.Gte:
-      for (let i = 0; i < n; i++) {
-        const v = x[i];
-        r[i] = v >= c || v !== v ? 1 : 0;
-      }
+      for (let i = 0; i < n; i++) r[i] = x[i] < c ? 0 : 1;
       break;
   }
 }

@@ -600,10 +600,12 @@ class Planner {
               const keep = m.nums![0] === 1 && (!m.valid || m.valid[0] === 1);
               return gatherFrame(f, new Int32Array(keep ? f.n : 0).map((_, i) => i), live);
             }
-            const idx = new Int32Array(f.n), mask = m.nums!, valid = m.valid;
+            const idx = new Int32Array(f.n + 1), mask = m.nums!, valid = m.valid;
+            // Branch-free: every row is written, the next slot taken only when it is kept
+            // (a mask of 0/1 bytes); random masks no longer cost a misprediction per row.
             let k = 0;
-            if (valid) { for (let r = 0; r < f.n; r++) if (mask[r] & valid[r]) idx[k++] = r; }
-            else for (let r = 0; r < f.n; r++) if (mask[r]) idx[k++] = r;
+            if (valid) { for (let r = 0; r < f.n; r++) (idx[k] = r, k += mask[r] & valid[r]); }
+            else for (let r = 0; r < f.n; r++) (idx[k] = r, k += mask[r]);
             return gatherFrame(f, idx.subarray(0, k), live);
           });
         }
