@@ -524,8 +524,16 @@ export class ControlPlane implements ControlApi {
 
   /** Places a run's stage groups on the workers (docs/cluster.md); runs take turns. */
   #place(ir: Ir, workflow: string) {
-    const workers = this.#roster.list();
-    if (workers.length === 0) throw new ControlError("no worker is available", "unavailable");
+    const workers = this.#roster.registered();
+    if (workers.length === 0) {
+      const known = this.#roster.list().length;
+      throw new ControlError(
+        known === 0 ? "no worker is available" : `no worker has registered with this control ` +
+          `plane since it started (${known} known from before; a live worker heartbeats ` +
+          `within seconds: start the run again)`,
+        "unavailable",
+      );
+    }
     try {
       return place(ir, workflow, workers, this.#nextWorker++);
     } catch (e) {

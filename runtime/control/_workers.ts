@@ -98,6 +98,15 @@ export class WorkerRoster {
     return [...this.#entries.values()].map((e) => e.info);
   }
 
+  /**
+   * The workers that registered with this process: what runs are placed on. A worker known
+   * only from the state database may be gone (a `heddle local` restarted on the same state
+   * finds its predecessor's worker there); a live one heartbeats within seconds.
+   */
+  registered(): WorkerInfo[] {
+    return [...this.#entries.values()].filter((e) => !e.restored).map((e) => e.info);
+  }
+
   /** Declares a remote worker dead now (its run's stream broke), as if it timed out. */
   lost(id: string, reason: string): void {
     const entry = this.#entries.get(id);
