@@ -231,7 +231,8 @@ function sinkHolder(dir: string): Deno.ChildProcess {
       config: { path: "out.csv", format: "csv" }, resources: {}, schema: null,
       batchRows: 10, resumeAfter: null, baseDir: ${JSON.stringify(dir)}, workflow: "T" });
     console.log("open");
-    await new Promise(() => {});`;
+    // A pending promise alone does not keep Deno alive: a timer does, until the test kills it.
+    setInterval(() => {}, 1 << 30);`;
   return new Deno.Command(Deno.execPath(), {
     args: ["eval", script],
     stdout: "piped",
