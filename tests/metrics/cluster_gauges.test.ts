@@ -114,8 +114,11 @@ Deno.test({
       const stopped = await heddle(["workflow", "stop", ...server, runId]);
       assert.equal(stopped.code, 0, stopped.stderr);
     } finally {
-      if (worker) await stop(worker);
+      // The control plane first: it closes its clients before its servers. A worker stopped
+      // first sends GOAWAY to the control plane's live client, which can crash Deno 2.9.6's
+      // node:http2 (SIGSEGV, denoland/deno#36788; docs/cluster.md, "Known defects").
       await stop(control);
+      if (worker) await stop(worker);
       await Deno.remove(dir, { recursive: true });
     }
   },
