@@ -77,8 +77,6 @@ interface NodeOptions {
   /** `--ui-listen`: undefined is the default address, `off` no UI. */
   uiListen?: string;
   output: "text" | "json";
-  /** Resume the runs a killed control plane left running (`heddle cluster` only). */
-  resumeRuns?: boolean;
 }
 
 /** `--allow-path DIR`, repeatable: where deployed programs' file steps may read and write. */
@@ -227,7 +225,6 @@ export function clusterCommand(term: Terminal, exit: { code: number }) {
         ...options,
         controlPlane: options.controlPlane ?? false,
         worker: options.worker ?? false,
-        resumeRuns: true,
       });
     });
 }
@@ -291,7 +288,9 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
           keepLogLines: options.keepLogLines,
         },
         compileTimeoutMs: options.compileTimeout,
-        resumeRuns: options.resumeRuns ?? false,
+        // Runs a killed control plane (`heddle cluster` or `heddle local`) left running are
+        // resumed from their sources' committed positions once their workers are back.
+        resumeRuns: true,
       });
       gate.lead(control);
       const ui = startUi(term, {

@@ -56,16 +56,18 @@ export class Daemon {
 
 /**
  * Writes `<dir>/slow.he`: workflow `Slow` reads `rows` numbers, and a `faulty.run` step that
- * waits `sleepMs` per batch and fails the first row of each batch, which go to handler
- * `rejected` (`rejected.jsonl`); the rest go to `out.csv`.
+ * waits `sleepMs` per batch (and, with `gate`, until that file exists) and fails the first
+ * row of each batch, which go to handler `rejected` (`rejected.jsonl`); the rest go to
+ * `out.csv`.
  */
-export async function writeSlowProgram(dir: string, rows: number, sleepMs: number) {
+export async function writeSlowProgram(dir: string, rows: number, sleepMs: number, gate?: string) {
   await writeNumbers(dir, rows);
+  const held = gate ? `, wait_for: "${gate}"` : "";
   return await writeCopyProgram(
     dir,
     "slow.he",
     "Slow",
-    `faulty.run { sleep_ms: ${sleepMs}, fail_rows: [0] }`,
+    `faulty.run { sleep_ms: ${sleepMs}, fail_rows: [0]${held} }`,
     { handler: true },
   );
 }

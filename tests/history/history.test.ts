@@ -15,9 +15,17 @@ import {
   type LogJson,
   parseLines,
   readLogs,
+  type RunJson,
   writeSlowProgram,
 } from "./_fixtures.ts";
 import { deployAndRun } from "../e2e/_fixtures.ts";
+import { cli, ended, moving, until } from "../cluster/_heddle_cluster.ts";
+
+/** The copy program's outputs in `dir`, lines sorted (a resumed run writes them anew). */
+async function outputsOf(dir: string): Promise<string[][]> {
+  const files = ["out.csv", "rejected.jsonl"].map((f) => Deno.readTextFile(`${dir}/${f}`));
+  return (await Promise.all(files)).map((text) => text.split("\n").sort());
+}
 
 /** `heddle run` of `program` recording in `state`; returns the run's id. */
 async function runRecorded(program: string, state: string, ...args: string[]): Promise<string> {
@@ -288,7 +296,7 @@ Deno.test("several heddle run processes and a daemon write one database at once"
   }
 });
 
-Deno.test("history survives heddle local being killed and started again", async () => {
+Deno.test("heddle local killed mid-run and started again keeps its history and resumes the run", async () => {
   const dir = await Deno.makeTempDir();
   const program = await writeSlowProgram(dir, 3000, 0);
   const local = await new Daemon(dir).start();
@@ -297,16 +305,35 @@ Deno.test("history survives heddle local being killed and started again", async 
     const { run: finished } = await deployAndRun(server, program, "Slow");
     const before = await readLogs([...server, finished.id]);
     assert.equal(before.at(-1)!.message, "run succeeded, 3 rows to handlers");
-    // A second, slow deploy of the same workflow, killed with the daemon mid-run.
-    await writeSlowProgram(dir, 3000, 60_000);
+    const uninterrupted = await outputsOf(dir);
+    // The same workflow again, its step held until the gate file exists: mid-run by
+    // construction when the daemon is killed, whatever the machine's speed.
+    const gate = `${dir}/gate`;
+    await writeSlowProgram(dir, 3000, 0, gate);
     assert.equal((await heddle(["workflow", "deploy", ...server, program])).code, 0);
     const started = await heddle(["workflow", "start", "--output", "json", ...server, "Slow"]);
     const cut = JSON.parse(started.stdout).runs[0];
+    await until(cut.id, server, "rows moved", (s) => s.status === "running" && moving(s));
     await local.stop("SIGKILL");
+    await Deno.remove(`${dir}/out.csv`);
+    await Deno.remove(`${dir}/rejected.jsonl`);
     await local.start();
+    // Neither failed nor marked done: resumed once the daemon's own worker registered.
+    for (let i = 0;; i++) {
+      const now = await cli(["workflow", "status", cut.id, ...server]) as RunJson;
+      assert.equal(now.status, "running", `the restarted daemon: ${now.error}`);
+      const logs = (await readLogs([...server, cut.id])).map((l) => l.message);
+      if (logs.some((l) => l.includes("resumed after a control plane restart"))) break;
+      assert.ok(i < 300, `the run was never resumed:\n${logs.join("\n")}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await Deno.writeTextFile(gate, "");
+    const status = await ended(cut.id, server);
+    assert.equal(status.status, "succeeded", status.error);
+    assert.deepEqual(await outputsOf(dir), uninterrupted);
     const runs = await listRuns(server);
     assert.deepEqual(runs.map((r) => [r.id, r.status]), [
-      [cut.id, "failed"],
+      [cut.id, "succeeded"],
       [finished.id, "succeeded"],
     ]);
     assert.deepEqual(await readLogs([...server, finished.id]), before);
