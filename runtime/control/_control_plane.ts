@@ -26,7 +26,7 @@ import {
 import { type Compiled, compileForDeploy, type CompileOptions } from "./_compile.ts";
 import { CompileThread } from "./_compile_thread.ts";
 import { MissingSecrets, unsealSecrets } from "./_secrets.ts";
-import { redact } from "../redact/mod.ts";
+import { redact, redactValues } from "../redact/mod.ts";
 import { Store } from "./_store.ts";
 import { type AttemptRecord, History, type RunRecord } from "./_history.ts";
 import { type HistoryLimits, RunRecorder } from "./_history_recorder.ts";
@@ -588,9 +588,5 @@ function settle<T>(fn: () => T): Promise<T> {
  * event is kept, stored or shown.
  */
 function redactEvent(event: RunEvent, secrets: Iterable<string>): RunEvent {
-  const values = [...secrets];
-  return JSON.parse(
-    JSON.stringify(event),
-    (_key, value) => typeof value === "string" ? redact(value, values) : value,
-  );
+  return redactValues(event, [...secrets]);
 }

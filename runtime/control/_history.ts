@@ -205,25 +205,35 @@ export class History {
     });
   }
 
-  recordAttempt(a: AttemptRecord): void {
-    this.#db.prepare(
+  /**
+   * Stores attempt events in one transaction: a busy stream sends several per batch, and a
+   * statement and a commit each cost more than the batch's own work.
+   */
+  recordAttempts(attempts: readonly AttemptRecord[]): void {
+    if (attempts.length === 0) return;
+    const insert = this.#db.prepare(
       "insert into attempts (run_id, stage, attempt, outcome, message, time, batch, row_count, " +
         "error_class, error_kind, retry_in_ms, duration_ms) values (?, ?, ?, ?, ?, ?, ?, ?, ?, " +
         "?, ?, ?)",
-    ).run(
-      a.runId,
-      a.stage,
-      a.attempt,
-      a.outcome,
-      a.message,
-      a.time,
-      a.batch,
-      a.rows,
-      a.errorClass,
-      a.errorKind,
-      a.retryInMs,
-      a.durationMs,
     );
+    writeTransaction(this.#db, () => {
+      for (const a of attempts) {
+        insert.run(
+          a.runId,
+          a.stage,
+          a.attempt,
+          a.outcome,
+          a.message,
+          a.time,
+          a.batch,
+          a.rows,
+          a.errorClass,
+          a.errorKind,
+          a.retryInMs,
+          a.durationMs,
+        );
+      }
+    });
   }
 
   attempts(runId: string): AttemptRecord[] {

@@ -11,7 +11,7 @@ import {
   type RunEvent,
   type RunStatus,
 } from "../protocol/mod.ts";
-import type { History } from "./_history.ts";
+import type { AttemptRecord, History } from "./_history.ts";
 import { clip, linesOf, type PendingLine, type StageTotals, totalsLines } from "./_logs.ts";
 
 /** How much history a control plane keeps. */
@@ -73,6 +73,9 @@ export class RunRecorder {
   #dropped = 0;
   #savedAt = 0;
   #attemptEvents = 0;
+  /** Attempts not stored yet, and the timer that stores them. */
+  #attempts: AttemptRecord[] = [];
+  #flushSoon: ReturnType<typeof setTimeout> | undefined;
   #quarantinedRows = 0;
 
   constructor(
@@ -120,7 +123,7 @@ export class RunRecorder {
     if (retried) this.summary.retries++, tries.retries++;
     if (++this.#attemptEvents > MAX_STORED_ATTEMPTS) return;
     const error = (d.error ?? {}) as { class?: unknown; kind?: unknown };
-    this.history.recordAttempt({
+    this.#attempts.push({
       runId: event.runId,
       stage: event.stage,
       attempt: Number(d.attempt ?? 0),
@@ -134,6 +137,30 @@ export class RunRecorder {
       retryInMs: retried ? Number(d.retryInMs) : -1,
       durationMs: Number(d.durationMs ?? 0),
     });
+    // A failure is stored at once (whoever looks is looking for it); the rest within a second.
+    if (event.kind === "attempt-failed") this.flushAttempts();
+    else if (this.#flushSoon === undefined) {
+      // Like every observer of a run, a failing store must not fail it (nor keep the
+      // process alive for it: `finish` stores what is left).
+      const timer = setTimeout(() => {
+        try {
+          this.flushAttempts();
+        } catch {
+          // The history is closed or unreachable; the run's summary still counts them.
+        }
+      }, SAVE_EVERY_MS);
+      Deno.unrefTimer(timer);
+      this.#flushSoon = timer;
+    }
+  }
+
+  /** Stores the attempts not stored yet. */
+  flushAttempts(): void {
+    clearTimeout(this.#flushSoon);
+    this.#flushSoon = undefined;
+    const attempts = this.#attempts;
+    this.#attempts = [];
+    this.history.recordAttempts(attempts);
   }
 
   /** Stores the rows an event describes, within the per-run limit. */
@@ -168,6 +195,7 @@ export class RunRecorder {
    * the history to its limit.
    */
   finish(ending: Ending): void {
+    this.flushAttempts();
     if (ending.stages) this.summary.stages = ending.stages;
     for (const line of totalsLines(this.summary.stages)) this.#append(line, true);
     if (this.#dropped > 0) {

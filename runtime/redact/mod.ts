@@ -36,3 +36,27 @@ export function redact(text: string, secrets: Iterable<string | undefined>): str
   }
   return out;
 }
+
+/**
+ * `value` (JSON-like: strings, numbers, arrays, plain objects) with every string in it
+ * redacted as `redact` does. Parts without a change are returned as they are, so an event
+ * with nothing to hide (every batch's progress) costs a walk, not a copy.
+ */
+export function redactValues<T>(value: T, secrets: readonly string[]): T {
+  if (typeof value === "string") return redact(value, secrets) as T;
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | null = null;
+    value.forEach((item, i) => {
+      const redacted = redactValues(item, secrets);
+      if (redacted !== item) (out ??= [...value])[i] = redacted;
+    });
+    return (out ?? value) as T;
+  }
+  let out: Record<string, unknown> | null = null;
+  for (const [key, item] of Object.entries(value)) {
+    const redacted = redactValues(item, secrets);
+    if (redacted !== item) (out ??= { ...value } as Record<string, unknown>)[key] = redacted;
+  }
+  return (out ?? value) as T;
+}
