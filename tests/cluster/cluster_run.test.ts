@@ -6,113 +6,26 @@
  * outputs must be those of a one-host `heddle run`.
  */
 import assert from "node:assert/strict";
-import { clusterTest, NetnsCluster, type NetnsNode, type NodeProcess } from "./_netns.ts";
+import { clusterTest, NetnsCluster } from "./_netns.ts";
 import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
 import * as fraud from "../_fraud.ts";
 import { requireService, serviceConfig } from "../services/mod.ts";
 import { produce } from "../connectors/_fixtures.ts";
-import {
-  announced,
-  cli,
-  controlPlaneCommand,
-  ended,
-  heddle,
-  root,
-  workerCommand,
-} from "./_heddle.ts";
+import { cli, ended } from "./_heddle.ts";
 import {
   heldCopies,
+  interfaceBytes,
+  moreTransactions,
   moving,
   onQuickstartCluster,
+  outputs,
+  planOnBoth,
+  runAlone,
+  startCluster,
   startQuickstart,
   succeededAsAlone,
   until,
 } from "./_heddle_cluster.ts";
-
-/** The quickstart's outputs in `dir`, lines sorted, the directory's name replaced. */
-async function outputs(dir: string): Promise<Record<string, string[]>> {
-  const found: Record<string, string[]> = {};
-  for await (const entry of Deno.readDir(`${dir}/data/out`)) {
-    // A worker killed while writing leaves its unpublished temporary file behind.
-    if (entry.name.includes(".heddle-tmp-")) continue;
-    const text = await Deno.readTextFile(`${dir}/data/out/${entry.name}`);
-    found[entry.name] = text.replaceAll(dir, "DIR").split("\n").filter((l) => l).sort();
-  }
-  return found;
-}
-
-interface Started {
-  control: string;
-  workers: { node: NetnsNode; process: NodeProcess; flight: string }[];
-}
-
-/** A control plane on the first node and a worker on each other node, sharing one token. */
-async function startCluster(
-  cluster: NetnsCluster,
-  dir: string,
-  token: string,
-  env: Record<string, string> = quickstartEnv,
-): Promise<Started> {
-  const [first, ...rest] = cluster.nodes;
-  const common = ["--token-file", token, "--insecure", "--output", "json"];
-  const cp = first.spawn(controlPlaneCommand(first.address, `${dir}/state-cp`, ...common), {
-    cwd: root,
-    env,
-  });
-  const control = await announced(cp, "control plane");
-  const workers = [];
-  for (const [i, node] of rest.entries()) {
-    const process = node.spawn(
-      workerCommand(control, node.address, dir, `${dir}/state-w${i}`, ...common),
-      { cwd: root, env },
-    );
-    await announced(process, "worker");
-    workers.push({ node, process, flight: await announced(process, "flight") });
-  }
-  return { control, workers };
-}
-
-/** The plan of `file`'s workflow once both workers registered (the control plane places it). */
-async function planOnBoth(file: string, client: string[]): Promise<Plan> {
-  for (let i = 0;; i++) {
-    const plan = await cli(["inspect", "--plan", file, ...client]) as Plan;
-    if (new Set(plan.stages.map((s) => s.worker)).size === 2) return plan;
-    assert.ok(i < 100, "both workers never registered");
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-interface Plan {
-  stages: { id: string; worker: string }[];
-  edges: { crossesHosts: boolean }[];
-}
-
-/** The quickstart copy in `dir` run on one host with `heddle run`. */
-async function runAlone(dir: string): Promise<void> {
-  const single = await new Deno.Command(heddle[0], {
-    args: [...heddle.slice(1), "run", `${dir}/quickstart.he`],
-    env: quickstartEnv,
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(single.code, 0, new TextDecoder().decode(single.stderr));
-}
-
-/** The quickstart's transactions and `extra` generated ones after them. */
-async function moreTransactions(dirs: string[], extra: number): Promise<void> {
-  const merchants = ["Coffee Corner", "Book Nook", "Grocer Bio"];
-  const lines = Array.from(
-    { length: extra },
-    (_, i) =>
-      `${1000 + i},${i % 40},${(i % 997) + 0.25},${merchants[i % 3]},` +
-      `${i % 4 === 0 ? "pending" : "settled"},2026-04-01T00:00:00Z`,
-  );
-  for (const dir of dirs) {
-    await Deno.writeTextFile(`${dir}/data/transactions.csv`, lines.join("\n") + "\n", {
-      append: true,
-    });
-  }
-}
 
 clusterTest(
   "the quickstart runs spread over two worker hosts, rows identical to one host",
@@ -171,16 +84,6 @@ clusterTest(
     }
   },
 );
-
-/** Bytes a node's interface sent and received so far (its side of the veth). */
-async function interfaceBytes(node: NetnsNode): Promise<number> {
-  const output = await new Deno.Command("ip", {
-    args: ["netns", "exec", node.namespace, "ip", "-j", "-s", "link", "show", "eth0"],
-    stdout: "piped",
-  }).output();
-  const [link] = JSON.parse(new TextDecoder().decode(output.stdout));
-  return link.stats64.rx.bytes + link.stats64.tx.bytes;
-}
 
 clusterTest("the fraud pipeline runs over two worker hosts against the real services", async () => {
   for (const service of ["kafka", "postgres", "clickhouse"] as const) {

@@ -196,3 +196,16 @@ import "fhub/file" file
 
 resource broker = kafka.connection { broker: "test:9092" }
 `;
+
+/** Workflow `name`: Kafka topic `in` straight to topic `out` (test connectors stand in). */
+export function kafkaPassThrough(name: string, dir: string): Ir {
+  return compile(
+    `${KAFKA_PRELUDE}
+workflow ${name} {
+  kafka.consume <broker=broker> { topic: "in" }
+  | kafka.produce <broker=broker> { topic: "out" }
+}
+`,
+    dir,
+  );
+}

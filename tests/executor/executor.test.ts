@@ -9,6 +9,7 @@ import {
   compile,
   CountingSource,
   KAFKA_PRELUDE,
+  kafkaPassThrough,
   RecordingSink,
   ScriptedTransform,
   testConnectors,
@@ -254,15 +255,7 @@ workflow Slow {
 
 Deno.test("stop() drains: in-flight batches finish and only acknowledged positions commit", async () => {
   await withRun(async (registry, dir) => {
-    const ir = compile(
-      `${KAFKA_PRELUDE}
-workflow Endless {
-  kafka.consume <broker=broker> { topic: "in" }
-  | kafka.produce <broker=broker> { topic: "out" }
-}
-`,
-      dir,
-    );
+    const ir = kafkaPassThrough("Endless", dir);
     const source = new CountingSource(Infinity, 3);
     const acked: number[] = [];
     const committedBeforeAck: number[] = [];

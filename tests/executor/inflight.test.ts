@@ -15,6 +15,7 @@ import {
   compile,
   CountingSource,
   KAFKA_PRELUDE,
+  kafkaPassThrough,
   RecordingSink,
   ScriptedTransform,
   testConnectors,
@@ -69,15 +70,7 @@ const settle = () => new Promise((r) => setTimeout(r, 20));
 
 Deno.test("a sink gets up to inFlight writes at once and positions commit only in order of the batches", async () => {
   await withRun(async (registry, dir) => {
-    const ir = compile(
-      `${KAFKA_PRELUDE}
-workflow Window {
-  kafka.consume <broker=broker> { topic: "in" }
-  | kafka.produce <broker=broker> { topic: "out" }
-}
-`,
-      dir,
-    );
+    const ir = kafkaPassThrough("Window", dir);
     // Six batches of two rows: batch b (position b + 1) starts at id 2b.
     const source = new CountingSource(6, 2);
     const out = new HeldSink();
