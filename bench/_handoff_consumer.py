@@ -51,7 +51,9 @@ def checksum_table(table: pa.Table) -> dict:
         amount += float(pc.sum(batch.column("amount")).as_py() or 0.0)
         m = batch.column("merchant")
         _, offsets_buf, data_buf = m.buffers()
-        offsets = _as(pa.int32(), offsets_buf, m.offset, len(m) + 1)
+        # Vineyard hands strings back as large_string (64-bit offsets).
+        width = pa.int64() if pa.types.is_large_string(m.type) else pa.int32()
+        offsets = _as(width, offsets_buf, m.offset, len(m) + 1)
         start, end = offsets[0].as_py(), offsets[-1].as_py()
         text_bytes += end - start
         text_sum += _sum(_as(pa.uint8(), data_buf, start, end - start))
@@ -169,4 +171,5 @@ def main() -> None:
         threading.Thread(target=serve_socket, args=(conn,), daemon=True).start()
 
 
-main()
+if __name__ == "__main__":
+    main()

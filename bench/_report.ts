@@ -133,6 +133,20 @@ export function memoryAvailable(): number {
   return kb ? Number(kb) * 1024 : 0;
 }
 
+/** Why a Python peer cannot run here, or null when its package imports. */
+export async function missingPeer(module: string): Promise<string | null> {
+  try {
+    const r = await new Deno.Command("python3", {
+      args: ["-c", `import ${module}`],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return r.success ? null : `python3 cannot import \`${module}\` (pip install it to compare)`;
+  } catch {
+    return "no python3";
+  }
+}
+
 async function pythonVersions(): Promise<{ python: string | null; pyarrow: string | null }> {
   try {
     const out = await new Deno.Command("python3", {

@@ -22,7 +22,7 @@ import {
   stringDeserializer,
   stringSerializer,
 } from "@platformatic/kafka";
-import { type BenchRow, type BenchSection, percentile, row } from "./_report.ts";
+import { type BenchRow, type BenchSection, missingPeer, percentile, row } from "./_report.ts";
 
 export interface E2eOptions {
   /** Events offered in the latency scenario, at `rate` a second. */
@@ -57,20 +57,6 @@ export async function brokerUp(broker: string): Promise<boolean> {
     return true;
   } catch {
     return false;
-  }
-}
-
-/** Why a Python peer cannot run here, or null when its package imports. */
-async function missingPeer(module: string): Promise<string | null> {
-  try {
-    const r = await new Deno.Command("python3", {
-      args: ["-c", `import ${module}`],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return r.success ? null : `python3 cannot import \`${module}\` (pip install it to compare)`;
-  } catch {
-    return "no python3";
   }
 }
 

@@ -16,7 +16,14 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { encodeStream, Registry } from "../runtime/registry/mod.ts";
 import { provision } from "../runtime/plugins/mod.ts";
-import { type BenchRow, type BenchSection, median, memoryAvailable, row } from "./_report.ts";
+import {
+  type BenchRow,
+  type BenchSection,
+  median,
+  memoryAvailable,
+  missingPeer,
+  row,
+} from "./_report.ts";
 import {
   type Checksum,
   checksumMismatch,
@@ -35,6 +42,8 @@ export interface HandoffOptions {
   consumers: ConsumerLanguage[];
   /** JSON is skipped above this size: its text would exceed V8's maximum string length. */
   jsonLimitMB?: number;
+  /** Measure Vineyard beside the Python consumer (skipped with a note when not installed). */
+  vineyard?: boolean;
   log?: (line: string) => void;
 }
 
@@ -66,6 +75,16 @@ export interface HandoffPoint {
   /** Stringify, POST, parse (no read); then the same plus reading. Null when skipped. */
   jsonHandoff: number | null;
   jsonTotal: number | null;
+  /** The Vineyard peer's medians (Python consumers only, when vineyard imports). */
+  vineyard?: VineyardPoint;
+}
+
+/** What bench/_handoff_vineyard.py measures, in milliseconds. */
+export interface VineyardPoint {
+  put: number;
+  putCold: number;
+  handoff: number;
+  total: number;
 }
 
 interface Consumer {
@@ -184,6 +203,38 @@ function rowsFor(bytes: number): number {
   return Math.max(1, Math.round(bytes / perRow));
 }
 
+/**
+ * The same table put into a private vineyardd and read by another Python process
+ * (bench/_handoff_vineyard.py), checked against the same checksum as Heddle's consumers.
+ */
+async function vineyardPeer(
+  table: Parameters<typeof tableToIPC>[0],
+  expected: Checksum,
+  runs: number,
+  warm: number,
+  dir: string,
+): Promise<VineyardPoint> {
+  const file = `${dir}/vineyard.arrows`;
+  await Deno.writeFile(file, tableToIPC(table, "stream"));
+  try {
+    const out = await new Deno.Command("python3", {
+      args: [`${BENCH_DIR}_handoff_vineyard.py`, file, String(runs), String(warm)],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+    if (!out.success || !text.startsWith("{")) {
+      const why = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
+      throw new Error(`the Vineyard peer failed: ${why}`);
+    }
+    const result = JSON.parse(text);
+    verify("vineyard read", expected, result.checksum);
+    return result;
+  } finally {
+    await Deno.remove(file).catch(() => {});
+  }
+}
+
 async function measure(
   c: Consumer,
   registry: Registry,
@@ -191,13 +242,17 @@ async function measure(
   runs: number,
   withJson: boolean,
   log: (line: string) => void,
+  vineyardDir: string | null,
 ): Promise<HandoffPoint> {
   const table = makeTransactions(rowsFor(sizeMB * MB));
   const expected = checksumTable(table);
   const rows = withJson ? toRows(table) : null;
   const what = `${c.language} ${sizeMB} MB`;
   const samples: Record<
-    Exclude<keyof HandoffPoint, "consumer" | "sizeMB" | "rows" | "shmPutCold" | "consumerMapCold">,
+    Exclude<
+      keyof HandoffPoint,
+      "consumer" | "sizeMB" | "rows" | "shmPutCold" | "consumerMapCold" | "vineyard"
+    >,
     number[]
   > = {
     shmPut: [],
@@ -282,6 +337,9 @@ async function measure(
     arrowTotal: median(samples.arrowTotal),
     jsonHandoff: rows ? median(samples.jsonHandoff) : null,
     jsonTotal: rows ? median(samples.jsonTotal) : null,
+    ...(vineyardDir === null
+      ? {}
+      : { vineyard: await vineyardPeer(table, expected, runs, warm, vineyardDir) }),
   };
   log(
     `handoff ${what}: shm ${point.shmHandoff.toFixed(2)} / ${point.shmTotal.toFixed(1)} ms, ` +
@@ -352,6 +410,30 @@ function rowsOf(p: HandoffPoint): BenchRow[] {
     row(`${at}.end_to_end`, p.shmTotal, "ms", p.arrowTotal, arrow),
     row(`${at}.throughput`, mbps(p.shmTotal)!, "MB/s", mbps(p.jsonTotal), json),
     row(`${at}.throughput`, mbps(p.shmTotal)!, "MB/s", mbps(p.arrowTotal), arrow),
+    ...(p.vineyard ? vineyardRows(at, p, p.vineyard) : []),
+  ];
+}
+
+/** Heddle against Vineyard (issue 11, goal 1: a put never slower than Vineyard's). */
+function vineyardRows(at: string, p: HandoffPoint, v: VineyardPoint): BenchRow[] {
+  const vineyard = { baselineName: "Vineyard (Python producer and consumer)" };
+  return [
+    row(`${at}.put`, p.shmPut, "ms", v.put, {
+      ...vineyard,
+      note: "the producer's put, warm; goal: ratio >= 1 (never slower than Vineyard's put)",
+    }),
+    row(`${at}.put_cold`, p.shmPutCold, "ms", v.putCold, {
+      ...vineyard,
+      note: "the first put of this size in each store",
+    }),
+    row(`${at}.handoff`, p.shmHandoff, "ms", v.handoff, {
+      ...vineyard,
+      note: "handle delivery + map vs the object id to the consumer + client.get",
+    }),
+    row(`${at}.end_to_end`, p.shmTotal, "ms", v.total, {
+      ...vineyard,
+      note: "put + handoff + the consumer reads every value (the same checksum)",
+    }),
   ];
 }
 
@@ -366,6 +448,11 @@ export async function benchHandoff(
   const notes: string[] = [];
   try {
     for (const language of options.consumers) consumers.push(await startConsumer(language, dir));
+    let vineyard = options.vineyard === true && options.consumers.includes("python");
+    if (vineyard) {
+      const missing = await missingPeer("vineyard");
+      if (missing) notes.push(`Vineyard skipped: ${missing}`), vineyard = false;
+    }
     for (const sizeMB of options.sizesMB) {
       // Producer table, shm copy, IPC copy and the consumer's copy, with headroom.
       if (sizeMB * MB * 6 > memoryAvailable()) {
@@ -381,7 +468,8 @@ export async function benchHandoff(
         );
       }
       for (const c of consumers) {
-        points.push(await measure(c, registry, sizeMB, options.runs, withJson, log));
+        const peerDir = vineyard && c.language === "python" ? dir : null;
+        points.push(await measure(c, registry, sizeMB, options.runs, withJson, log, peerDir));
       }
     }
   } finally {
