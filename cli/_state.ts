@@ -47,9 +47,10 @@ export interface Leadership {
 
 /**
  * Opens the lease of the state database at `url`: `lead` stands by (the gate refusing
- * calls with the leader's address) until the lease is free, takes it, fails the runs a
- * former leader left live, and renews it; losing it ends the process with exit 1, since
- * the database refuses a deposed leader's writes from then on.
+ * calls with the leader's address) until the lease is free, takes it and renews it (the
+ * control plane made then adopts the runs a former leader left running and places them
+ * again, runtime/control/_recovery.ts); losing it ends the process with exit 1, since the
+ * database refuses a deposed leader's writes from then on.
  */
 export async function openLeadership(
   term: Terminal,
@@ -72,11 +73,7 @@ export async function openLeadership(
       });
       if (!ok) return false;
       leading = true;
-      const failed = await lease.failOrphanRuns();
-      term.err(
-        `heddle: leading the state database ${describeDatabase(url)}` +
-          (failed ? ` (${failed} runs of a former leader marked failed)` : "") + "\n",
-      );
+      term.err(`heddle: leading the state database ${describeDatabase(url)}\n`);
       lease.startRenewing((reason) => {
         term.err(`heddle: ${reason}: stopping, this control plane no longer leads\n`);
         Deno.exit(ExitCode.failure);

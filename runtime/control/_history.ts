@@ -119,8 +119,14 @@ export class History {
     this.#db = openDatabase(path);
     this.owner = `${Deno.hostname()}/${Deno.pid}/${this.#instance}`;
     openHere.add(this.#instance);
-    // PostgreSQL's tables are made when it is opened; its leader closes orphans (`_lease.ts`).
-    if (this.#db.dialect === "postgres") return;
+    if (this.#db.dialect === "postgres") {
+      // The tables are made when it is opened. Only the leader writes, and it opens a history
+      // that adopts only once it took the lease (cli/_state.ts): every other owner of a live
+      // run is then a former leader, dead or fenced off. A history opened only to read
+      // (`heddle workflow runs --state`) has no `adopt` and touches nothing.
+      if (adopt) writeTransaction(this.#db, () => this.#closeOrphans(adopt, () => false));
+      return;
+    }
     writeTransaction(this.#db, () => {
       this.#db.exec(schema);
       for (const [table, columns] of Object.entries(ADDED_COLUMNS)) {
@@ -348,8 +354,9 @@ export class History {
    * how its runs ended. An owner is gone when it is this host's and its process no longer
    * exists (or is this process, whose history was not open here). Owners on other hosts
    * are left alone; runs written before owners were recorded have none and count as gone.
+   * `alive` decides instead on a PostgreSQL database, where the lease does.
    */
-  #closeOrphans(adopt: (run: RunRecord) => boolean): void {
+  #closeOrphans(adopt: (run: RunRecord) => boolean, alive = ownerAlive): void {
     const owners = (this.#db.prepare(`select distinct owner from runs where status in ${LIVE}`)
       .all() as Row[]).map((r) => String(r.owner));
     const live = this.#db.prepare(`select * from runs where owner = ? and status in ${LIVE}`);
@@ -359,7 +366,7 @@ export class History {
         `run', ended_at = ? where owner = ? and status in ${LIVE}`,
     );
     for (const owner of owners) {
-      if (ownerAlive(owner)) continue;
+      if (alive(owner)) continue;
       for (const run of (live.all(owner) as Row[]).map(toRun).filter(adopt)) {
         take.run(this.owner, run.id);
         this.adopted.push(run);

@@ -67,8 +67,6 @@ export class LeaderLease {
     client.on("error", () => {});
     try {
       await client.connect();
-      // The fence lets this connection close a former leader's runs once this one leads.
-      await client.query("select set_config('heddle.holder', $1, false)", [STATE_HOLDER]);
     } catch (e) {
       await client.end().catch(() => {});
       tables.close();
@@ -100,20 +98,6 @@ export class LeaderLease {
     if (rows.length === 0) return false;
     this.#renewedAt = Date.now();
     return true;
-  }
-
-  /**
-   * Marks failed the runs a former leader left live: nobody is running them any more
-   * (cluster workers drop a run whose control plane went away). Called once on taking
-   * over, before this control plane starts runs of its own; returns how many.
-   */
-  async failOrphanRuns(): Promise<number> {
-    const { rowCount } = await this.#client.query(
-      "update runs set status = 'failed', error = 'the process running it stopped during " +
-        "the run', ended_at = $1 where status in ('pending', 'running', 'draining')",
-      [new Date().toISOString()],
-    );
-    return rowCount ?? 0;
   }
 
   /** The current leader, or null when nobody ever led. */

@@ -31,46 +31,67 @@ export interface Started {
   /** The control plane's process, and how to start it again on the same state and address. */
   cp: NodeProcess;
   restartControl(): Promise<NodeProcess>;
+  /** Every control plane's address and process, the first (the leader) first. */
+  controls: { address: string; process: NodeProcess }[];
   /** Each worker's node, process, control address and Flight address. */
   workers: { node: NetnsNode; process: NodeProcess; address: string; flight: string }[];
 }
 
+/** How `startCluster` starts the control planes. */
+export interface ClusterOptions {
+  env?: Record<string, string>;
+  /** Added to each control plane's arguments (`--worker-timeout`, `--leader-lease`). */
+  controlArgs?: string[];
+  /**
+   * The control planes' `--state`: by default `DIR/state-cp`; a `postgres://` database lets
+   * several share it (each then keeps its token and packages in `DIR/state-cpN`).
+   */
+  state?: string;
+  /** Control planes, one per node from the first (default 1); workers join them all. */
+  controlPlanes?: number;
+}
+
 /**
- * A control plane on the first node and a worker on each other node, sharing one token;
- * `controlArgs` are added to the control plane's arguments (`--worker-timeout`).
+ * Control planes on the first nodes and a worker on each other node, sharing one token.
+ * With several control planes the first leads: the others start once it answers.
  */
 export async function startCluster(
   cluster: NetnsCluster,
   dir: string,
   token: string,
-  env: Record<string, string> = quickstartEnv,
-  controlArgs: string[] = [],
+  options: ClusterOptions = {},
 ): Promise<Started> {
-  const [first, ...rest] = cluster.nodes;
+  const { env = quickstartEnv, controlArgs = [], controlPlanes = 1 } = options;
   const common = ["--token-file", token, "--insecure", "--output", "json"];
-  const startControl = async () => {
-    const cp = first.spawn([
+  const startControl = async (i: number) => {
+    const node = cluster.nodes[i];
+    const process = node.spawn([
       ...heddle,
       "cluster",
       "--control-plane",
       "--listen",
-      `${first.address}:${CONTROL_PORT}`,
+      `${node.address}:${CONTROL_PORT}`,
       "--state",
-      `${dir}/state-cp`,
+      options.state ?? `${dir}/state-cp`,
       ...controlArgs,
       ...common,
-    ], { cwd: root, env });
-    return { cp, control: await announced(cp, "control plane") };
+    ], {
+      cwd: root,
+      env: options.state ? { ...env, HEDDLE_STATE_DIR: `${dir}/state-cp${i}` } : env,
+    });
+    return { process, address: await announced(process, "control plane") };
   };
-  const { cp, control } = await startControl();
+  const controls = [await startControl(0)];
+  if (controlPlanes > 1) await leads(controls[0].address, token, env);
+  for (let i = 1; i < controlPlanes; i++) controls.push(await startControl(i));
   const workers = [];
-  for (const [i, node] of rest.entries()) {
+  for (const [i, node] of cluster.nodes.slice(controlPlanes).entries()) {
     const process = node.spawn([
       ...heddle,
       "cluster",
       "--worker",
       "--join",
-      control,
+      controls.map((c) => c.address).join(","),
       "--worker-listen",
       `${node.address}:0`,
       "--flight-listen",
@@ -84,8 +105,33 @@ export async function startCluster(
     const address = await announced(process, "worker");
     workers.push({ node, process, address, flight: await announced(process, "flight") });
   }
-  const restartControl = async () => (await startControl()).cp;
-  return { control, cp, restartControl, workers };
+  const restartControl = async () => (await startControl(0)).process;
+  const [{ address: control, process: cp }] = controls;
+  return { control, cp, restartControl, controls, workers };
+}
+
+/**
+ * Waits (two minutes at most) until the control plane at `address` leads: it answers a call
+ * instead of refusing it as a standby.
+ */
+export async function leads(
+  address: string,
+  token: string,
+  env: Record<string, string> = quickstartEnv,
+): Promise<void> {
+  for (let i = 0;; i++) {
+    const output = await new Deno.Command(heddle[0], {
+      args: [...heddle.slice(1), "workflow", "list", "--server", address, "--token-file", token],
+      env,
+      cwd: root,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (output.success) return;
+    const why = new TextDecoder().decode(output.stderr);
+    assert.ok(i < 600, `the control plane at ${address} never led: ${why}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** The plan of `file`'s workflow once `workers` workers registered (the control plane places it). */
@@ -205,6 +251,7 @@ export function moving(status: { summaryJson: string }): boolean {
 
 /** What a test on a cluster running the quickstart gets (`onQuickstartCluster`). */
 export interface QuickstartCluster {
+  cluster: NetnsCluster;
   started: Started;
   client: string[];
   token: string;
@@ -212,23 +259,26 @@ export interface QuickstartCluster {
 }
 
 /**
- * A 3-node cluster with the quickstart copy in `dir` deployed and both workers registered;
- * after `fn` the nodes are stopped and `dir` and `alone` removed.
+ * A cluster with the quickstart copy in `dir` deployed and both workers registered (3
+ * nodes; one more per further control plane); after `fn` the nodes are stopped and `dir`
+ * and `alone` removed. `hostPorts` are host services the nodes reach at `127.0.0.1`.
  */
 export async function onQuickstartCluster(
   dir: string,
   alone: string,
   fn: (on: QuickstartCluster) => Promise<void>,
+  options: ClusterOptions & { hostPorts?: number[] } = {},
 ): Promise<void> {
-  await using cluster = await NetnsCluster.create(3);
+  await using cluster = await NetnsCluster.create(2 + (options.controlPlanes ?? 1));
   try {
+    if (options.hostPorts) await cluster.reachHostServices(options.hostPorts);
     const token = `${dir}/token`;
     await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
-    const started = await startCluster(cluster, dir, token);
+    const started = await startCluster(cluster, dir, token, options);
     const client = ["--server", started.control, "--token-file", token];
     await cli(["workflow", "deploy", `${dir}/quickstart.he`, ...client]);
     const plan = await planOnBoth(`${dir}/quickstart.he`, client);
-    await fn({ started, client, token, plan });
+    await fn({ cluster, started, client, token, plan });
   } finally {
     for (const node of cluster.nodes) await node.stop();
     await Deno.remove(dir, { recursive: true });
@@ -253,4 +303,39 @@ export async function succeededAsAlone(
   assert.equal(status.status, "succeeded", status.error);
   await runAlone(alone);
   assert.deepEqual(await outputs(dir), await outputs(alone));
+}
+
+/** A run of the held quickstart (`heldCopies`), once rows moved: mid-run by construction. */
+export async function startHeld(client: string[]): Promise<string> {
+  const runId = await startQuickstart(client);
+  await until(runId, client, "rows moved", (s) => s.status === "running" && moving(s));
+  return runId;
+}
+
+/**
+ * After its control plane restarted or was taken over: the held run is resumed on both
+ * workers, staying `running` meanwhile (never failed, never done: a minute at most), and
+ * once the gate opens ends `succeeded` with the outputs of a one-host run.
+ */
+export async function resumedToEnd(
+  runId: string,
+  client: string[],
+  held: { dir: string; alone: string; gate: string },
+): Promise<void> {
+  for (let i = 0;; i++) {
+    const status = await cli(["workflow", "status", runId, ...client]) as {
+      status: string;
+      error: string;
+    };
+    assert.equal(status.status, "running", `the control plane now: ${status.error}`);
+    const logs = (await logLines(runId, client)).map((l) => l.message);
+    if (logs.some((l) => l.includes("resumed after a control plane restart"))) break;
+    assert.ok(i < 300, `the run was never resumed:\n${logs.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const resumed = await cli(["workflow", "status", runId, ...client]) as { worker: string };
+  assert.equal(resumed.worker.split(",").length, 2, "resumed on both workers");
+  await planOnBoth(`${held.dir}/quickstart.he`, client);
+  await Deno.writeTextFile(held.gate, "");
+  await succeededAsAlone(await ended(runId, client), held.dir, held.alone);
 }

@@ -12,13 +12,12 @@
 import assert from "node:assert/strict";
 import { clusterTest } from "./_netns.ts";
 import {
-  cli,
   ended,
   heldCopies,
-  logLines,
   moving,
   onQuickstartCluster,
-  planOnBoth,
+  resumedToEnd,
+  startHeld,
   startQuickstart,
   succeededAsAlone,
   until,
@@ -46,33 +45,15 @@ async function idle(address: string, tokenFile: string): Promise<void> {
 clusterTest(
   "the control plane killed mid-run and restarted: workers come back, the run is resumed and loses no row",
   async () => {
-    const { dir, alone, gate } = await heldCopies(20_000);
-    await onQuickstartCluster(dir, alone, async ({ started, client }) => {
-      const runId = await startQuickstart(client);
+    const held = await heldCopies(20_000);
+    await onQuickstartCluster(held.dir, held.alone, async ({ started, client }) => {
       // Rows are moving, and the held step keeps the run from ending.
-      await until(runId, client, "rows moved", (s) => s.status === "running" && moving(s));
-
+      const runId = await startHeld(client);
       started.cp.child.kill("SIGKILL");
       await started.cp.child.status;
       await started.restartControl();
       // Not failed, not done: adopted, and placed again once both workers registered again.
-      for (let i = 0;; i++) {
-        const status = await cli(["workflow", "status", runId, ...client]) as {
-          status: string;
-          error: string;
-        };
-        assert.equal(status.status, "running", `the restarted control plane: ${status.error}`);
-        const logs = (await logLines(runId, client)).map((l) => l.message);
-        if (logs.some((l) => l.includes("resumed after a control plane restart"))) break;
-        assert.ok(i < 300, `the run was never resumed:\n${logs.join("\n")}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const resumed = await cli(["workflow", "status", runId, ...client]) as { worker: string };
-      assert.equal(resumed.worker.split(",").length, 2, "resumed on both workers");
-      await planOnBoth(`${dir}/quickstart.he`, client);
-
-      await Deno.writeTextFile(gate, "");
-      await succeededAsAlone(await ended(runId, client), dir, alone);
+      await resumedToEnd(runId, client, held);
     });
   },
 );
