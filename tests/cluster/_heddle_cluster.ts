@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { NetnsCluster, type NetnsNode, type NodeProcess } from "./_netns.ts";
 import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
-import { announced, cli, ended, heddle, logLines, root } from "./_heddle.ts";
+import { announced, cli, ended, heddle, logLines, root, workerCommand } from "./_heddle.ts";
 
 export { cli, ended, logLines };
 
@@ -86,22 +86,11 @@ export async function startCluster(
   for (let i = 1; i < controlPlanes; i++) controls.push(await startControl(i));
   const workers = [];
   for (const [i, node] of cluster.nodes.slice(controlPlanes).entries()) {
-    const process = node.spawn([
-      ...heddle,
-      "cluster",
-      "--worker",
-      "--join",
-      controls.map((c) => c.address).join(","),
-      "--worker-listen",
-      `${node.address}:0`,
-      "--flight-listen",
-      `${node.address}:0`,
-      "--allow-path",
-      dir,
-      "--state",
-      `${dir}/state-w${i}`,
-      ...common,
-    ], { cwd: root, env });
+    const join = controls.map((c) => c.address).join(",");
+    const process = node.spawn(
+      workerCommand(join, node.address, dir, `${dir}/state-w${i}`, ...common),
+      { cwd: root, env },
+    );
     const address = await announced(process, "worker");
     workers.push({ node, process, address, flight: await announced(process, "flight") });
   }

@@ -105,7 +105,7 @@ clusterTest("the fraud pipeline runs over two worker hosts against the real serv
     const token = `${dir}/token`;
     await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
     const env = { ...quickstartEnv, ...s.env };
-    const { control } = await startCluster(cluster, dir, token, env);
+    const { control } = await startCluster(cluster, dir, token, { env });
     const client = ["--server", control, "--token-file", token];
     const overrides = s.args.slice(0, s.args.indexOf("--batch-rows"));
     await cli(["workflow", "deploy", fraud.FRAUD_PROGRAM, ...overrides, ...client], env);
