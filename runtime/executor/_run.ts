@@ -391,7 +391,8 @@ export class Run {
     };
     for (const s of stages) {
       const query = s.ir.prql ?? "";
-      if (s.tier === 0 && s.ir.kind === "prql" && BLOCKING_PRQL.test(query) && bounded(s.id)) {
+      const prql = s.ir.kind === "prql" || s.ir.kind === "lookup-join";
+      if (s.tier === 0 && prql && BLOCKING_PRQL.test(query) && bounded(s.id)) {
         this.#blocking.add(s.id);
       }
     }
@@ -527,10 +528,19 @@ export class Run {
           this.#discard(env);
           continue;
         }
-        if (sorter === undefined) sorter = this.#spilling(s, env);
+        let lookups: Record<string, Table> | undefined;
+        if (sorter === undefined) {
+          try {
+            lookups = await this.#withTable(env, (t) => this.#lookupsOf(s, t));
+          } catch (error) {
+            this.#discard(env);
+            throw error;
+          }
+          sorter = this.#spilling(s, env, lookups);
+        }
         if (sorter) {
           sorted.push(env.origins);
-          this.#feed(sorter.op, env);
+          await this.#feed(s, sorter.op, env, lookups);
           continue;
         }
         if (env.handle) collected.push({ handle: env.handle, origins: env.origins });
@@ -565,10 +575,10 @@ export class Run {
    * A spilling operator for a blocking stage whose block only sorts its input, or groups it
    * (or takes distinct rows) by input columns, else null.
    */
-  #spilling(s: PlannedStage, first: Envelope): Spilling | null {
+  #spilling(s: PlannedStage, first: Envelope, lookups: Record<string, Table>): Spilling | null {
     const rt = this.#runtimes.get(s.id)!;
     const { memoryBudget, spillDir } = this.settings.registry;
-    if (rt.kind !== "prql" || rt.lookups.length > 0 || !memoryBudget || !spillDir) return null;
+    if (rt.kind !== "prql" || !memoryBudget || !spillDir) return null;
     let schema = first.table?.schema;
     if (!schema) {
       const lease = this.settings.registry.open(first.handle!);
@@ -578,24 +588,65 @@ export class Run {
     // A run is sorted in memory with about three times its size in working space; an eighth
     // of the budget leaves room for the garbage the collector has not reclaimed yet (a quarter
     // peaked at 804 MiB on the 10M-row benchmark under a 256 MiB budget).
-    const query = this.#compile(s, { input: new ArrowTable(schema) });
+    const relations: Record<string, Table> = { input: new ArrowTable(schema) };
+    for (const [name, t] of Object.entries(lookups)) relations[name] = new ArrowTable(t.schema);
+    const query = this.#compile(s, relations);
     const options = {
       runBytes: Math.max(1 << 20, Math.floor(memoryBudget / 8)),
       dir: spillDir,
       batchRows: this.settings.batchRows,
     };
-    const sort = externalSortOf(query, options);
+    const sort = rt.lookups.length > 0 ? null : externalSortOf(query, options);
     if (sort) return { op: sort, lazy: true };
     const group = externalGroupOf(query, options);
     return group ? { op: group, lazy: false } : null;
   }
 
-  /** Hands one envelope's rows to an external sort, which releases them once spilled. */
-  #feed(sorter: ExternalSort, env: Envelope): void {
+  /**
+   * Hands one envelope's rows, with what its lookups return for them (`lookups` when already
+   * fetched), to an external operator, which releases them once spilled.
+   */
+  async #feed(
+    s: PlannedStage,
+    op: ExternalSort,
+    env: Envelope,
+    lookups?: Record<string, Table>,
+  ): Promise<void> {
     const registry = this.settings.registry;
-    if (!env.handle) return sorter.push(env.table!, () => dropAll(env.pins));
-    const lease = registry.open(env.handle);
-    sorter.push(lease.table, () => (lease.release(), registry.release(env.handle!.id)));
+    const lease = env.handle ? registry.open(env.handle) : null;
+    const release = lease
+      ? () => (lease.release(), registry.release(env.handle!.id))
+      : () => dropAll(env.pins);
+    const table = lease?.table ?? env.table!;
+    try {
+      lookups ??= await this.#lookupsOf(s, table);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    op.push(table, release, lookups);
+  }
+
+  /** What a PRQL stage's lookups return for the distinct keys of `table`. */
+  async #lookupsOf(s: PlannedStage, table: Table): Promise<Record<string, Table>> {
+    const rt = this.#runtimes.get(s.id)!;
+    const out: Record<string, Table> = {};
+    if (rt.kind !== "prql") return out;
+    for (const l of rt.lookups) {
+      out[l.name] = await l.lookup.lookup(distinctKeys(table, l.keys), this.#hard.signal);
+    }
+    return out;
+  }
+
+  /** Runs `f` over an envelope's table (mapped for as long as `f` runs, if a registry object). */
+  async #withTable<T>(env: Envelope, f: (table: Table) => Promise<T>): Promise<T> {
+    if (env.table) return await f(env.table);
+    const lease = this.settings.registry.open(env.handle!);
+    try {
+      return await f(lease.table);
+    } finally {
+      lease.release();
+    }
   }
 
   /** Sends a spilling operator's output on, batch by batch, with the lineage of all its input. */

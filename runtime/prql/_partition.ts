@@ -1,125 +1,206 @@
 /**
- * Hash-partitioned spilling for a block whose first keyed operator is a group or a
- * partitioned take (distinct): input batches gather in memory up to `runBytes` of Arrow data;
- * past that, their rows are split by the hash of the operator's keys into `partitions` parts,
- * each appended to its own spill files (with each row's position in the whole input), and the
- * batches are released. At the end the query runs one part at a time up to that operator, and
- * the rest of it once over the parts' results (`Partitioned` in _plan.ts), so memory holds one
- * part plus the operator's output, never the whole input. The output is exactly the in-memory
- * run's, in the same order. Every spill file is removed once read, and all of them on
+ * Hash-partitioned spilling for a query that splits (`Partitioned` in _plan.ts) at a group, a
+ * partitioned take (distinct) or a window partitioned by some key: each input batch goes
+ * through the query's row-by-row first steps (filter, derive, a join with its lookup) as it
+ * comes, and what they make of it gathers in memory up to `runBytes`; past that, its rows are
+ * split by the hash of the split's keys (plain or computed columns) into `partitions` parts,
+ * each appended to its own spill files with each row's position, and the input is released.
+ * At the end the split step runs one part at a time, the parts' results go back into the
+ * in-memory order, and the rest of the query runs once over them; so memory holds one part
+ * plus the split's output, never the whole input, and the output is exactly the in-memory
+ * run's. A window's output is as large as its input: when only row-by-row steps follow it,
+ * each part's result is spilled again and the parts are merged by row position, batch by
+ * batch (_spill_merge.ts). Every spill file is removed once read, and all of them on
  * `dispose`.
  */
-import * as arrow from "apache-arrow";
-import { type Column, fromArrow, gather, kindOf, tableOf, toArrow, utf8Of } from "./_column.ts";
+import type * as arrow from "apache-arrow";
+import { type Column, defaultType, utf8Of } from "./_column.ts";
+import type { Frame } from "./_expr.ts";
 import { rowHashes } from "./_hash.ts";
-import type { Part, Partitioned } from "./_plan.ts";
-import { externalOperator, type ExternalSort, type ExternalSortOptions } from "./_spill.ts";
+import { type Partitioned, ROW_ID, type Rows } from "./_plan.ts";
+import { sortIndex } from "./_sort.ts";
+import {
+  arrowBytes,
+  type ExternalSort,
+  type ExternalSortOptions,
+  removeAll,
+  slices,
+} from "./_spill.ts";
+import {
+  buffersOf,
+  concatFrames,
+  frameBytes,
+  frameFromIpc,
+  type FrameLayout,
+  frameToIpc,
+  gatherFrame,
+  layoutOf,
+} from "./_spill_frame.ts";
+import { mergeByRow } from "./_spill_merge.ts";
 
 export interface ExternalPartitionOptions extends ExternalSortOptions {
   /** How many parts the input is split into once it spills (default 64). */
   partitions?: number;
 }
 
-/** The column each spilled row carries: its position in the whole input. */
-const ROW_FIELD = "__heddle_row";
+/** A column of each row's position, counted from `base`. */
+function positions(base: number, n: number): Column {
+  const nums = new Float64Array(n);
+  for (let i = 0; i < n; i++) nums[i] = base + i;
+  return {
+    kind: "float",
+    type: defaultType("float"),
+    scalar: false,
+    nums,
+    strs: null,
+    valid: null,
+  };
+}
 
 /**
- * An external (hash-partitioned) run of `partitioned`: `whole` runs the query over all of the
- * input at once (when it never spilled), `runParts` over its parts; `columns` are the input
- * columns the query reads (the only ones spilled).
+ * An external (hash-partitioned) run of `p`; `output` turns the query's rows into its output
+ * table.
  */
 export function externalPartition(
-  whole: (input: arrow.Table) => arrow.Table,
-  partitioned: Partitioned,
-  runParts: (parts: Iterable<Part>) => arrow.Table,
-  columns: string[],
+  p: Partitioned,
+  output: (rows: Rows) => arrow.Table,
   o: ExternalPartitionOptions,
 ): ExternalSort {
   const count = o.partitions ?? 64;
-  let spilledRows = 0, spills = 0;
   const files: string[][] = Array.from({ length: count }, () => []);
   const live = new Set<string>();
   const id = crypto.randomUUID().slice(0, 8);
+  let pending: { frame: Frame; release?: () => void }[] = [];
+  let pendingBytes = 0, rows = 0, runs = 0, position = 0;
+  let layout: FrameLayout | null = null;
+  /** The first steps' output over no rows: the columns, for an input they filter out whole. */
+  let empty: Frame | null = null;
 
-  /** Splits a run by key hash and writes each part's rows to its own file. */
-  const spill = (input: arrow.Table, release: () => void) => {
-    const n = input.numRows;
-    const read = (name: string) => {
-      const v = input.getChild(name);
-      if (!v) throw new Error(`the input has no column \`${name}\``);
-      return {
-        field: input.schema.fields.find((f) => f.name === name)!,
-        col: fromArrow(v, kindOf(v.type)!, name),
-      };
-    };
-    const cols = columns.map(read);
-    const keys = partitioned.keys.map((k) =>
-      cols.find((c) => c.field.name === k)?.col ?? read(k).col
-    );
-    for (const k of keys) if (k.kind === "text") utf8Of(k);
-    const hashes = rowHashes(keys, n);
-    const sizes = new Int32Array(count);
-    for (let i = 0; i < n; i++) sizes[(hashes[i] >>> 0) % count]++;
-    const idx = Array.from({ length: count }, (_, p) => new Int32Array(sizes[p]));
-    sizes.fill(0);
-    for (let i = 0; i < n; i++) {
-      const p = (hashes[i] >>> 0) % count;
-      idx[p][sizes[p]++] = i;
-    }
+  const releasePending = () => {
+    for (const x of pending) x.release?.();
+    pending = [];
+    pendingBytes = 0;
+  };
+  const write = (name: string, bytes: Uint8Array) => {
     Deno.mkdirSync(o.dir, { recursive: true });
-    for (let p = 0; p < count; p++) {
-      if (idx[p].length === 0) continue;
-      const file = `${o.dir}/heddle-part-${Deno.pid}-${id}-${p}-${spills}.arrow`;
-      live.add(file);
-      Deno.writeFileSync(file, arrow.tableToIPC(pick(cols, idx[p], spilledRows), "stream"));
-      files[p].push(file);
+    const file = `${o.dir}/${name}`;
+    live.add(file);
+    Deno.writeFileSync(file, bytes);
+    return file;
+  };
+  const read = (list: string[], shape: FrameLayout): Frame => {
+    const bytes = list.map((f) => Deno.readFileSync(f));
+    for (const f of list) (Deno.removeSync(f), live.delete(f));
+    return frameFromIpc(bytes, shape);
+  };
+
+  /** Splits what is pending by key hash and appends each part's rows to its own file. */
+  const spill = () => {
+    const frame = concatFrames(pending.map((x) => x.frame));
+    layout ??= layoutOf(frame);
+    const keys = p.keys.map((k) => {
+      const c = frame.cols.get(k)!;
+      return c.kind === "text" ? { ...c, utf8: utf8Of(c) } : c;
+    });
+    const hashes = rowHashes(keys, frame.n);
+    const sizes = new Int32Array(count);
+    for (let i = 0; i < frame.n; i++) sizes[(hashes[i] >>> 0) % count]++;
+    const idx = Array.from({ length: count }, (_, k) => new Int32Array(sizes[k]));
+    sizes.fill(0);
+    for (let i = 0; i < frame.n; i++) {
+      const k = (hashes[i] >>> 0) % count;
+      idx[k][sizes[k]++] = i;
     }
-    // Only now: a column read from one batch shares that batch's memory.
-    release();
-    spilledRows += n;
-    spills++;
+    for (let k = 0; k < count; k++) {
+      if (idx[k].length === 0) continue;
+      const name = `heddle-part-${Deno.pid}-${id}-${k}-${runs}.arrow`;
+      files[k].push(write(name, frameToIpc(frame, layout, idx[k])));
+    }
+    // Only now: a frame's columns may share its batch's memory.
+    releasePending();
+    runs++;
   };
 
   /** The parts, one at a time, each read from its files (removed as read). */
-  function* parts(): Generator<Part> {
-    for (const list of files) {
-      if (list.length === 0) continue;
-      const batches: arrow.RecordBatch[] = [];
-      for (const file of list.splice(0)) {
-        batches.push(...arrow.tableFromIPC(Deno.readFileSync(file)).batches);
-        Deno.removeSync(file);
-        live.delete(file);
+  function* parts(): Generator<Frame> {
+    for (const list of files) if (list.length > 0) yield read(list.splice(0), layout!);
+  }
+
+  /** The split's results of `parts` in the in-memory order, then the rest of the query. */
+  function* inOrder(parts: Iterable<Frame>): Generator<arrow.Table> {
+    if (p.kind === "window" && p.rowWise && runs > 0) {
+      // A window's output is as large as its input: each part's (in row order) is spilled
+      // again in chunks, and the parts are merged by row position.
+      const chunkRows = o.chunkRows ?? 16_384;
+      const spilled: { files: string[]; shape: FrameLayout }[] = [];
+      for (const part of parts) {
+        const f = p.local(part);
+        const shape = layoutOf(f);
+        const list: string[] = [];
+        for (let at = 0; at < f.n; at += chunkRows) {
+          const idx = new Int32Array(Math.min(chunkRows, f.n - at)).map((_, i) => at + i);
+          const name = `heddle-window-${Deno.pid}-${id}-${spilled.length}-${list.length}.arrow`;
+          list.push(write(name, frameToIpc(f, shape, idx)));
+        }
+        spilled.push({ files: list, shape });
       }
-      const table = new arrow.Table(batches);
-      const rowIds = fromArrow(table.getChild(ROW_FIELD)!, "float", ROW_FIELD).nums;
-      yield { table, rowIds: rowIds as Float64Array };
+      const chunks = function* ({ files, shape }: { files: string[]; shape: FrameLayout }) {
+        for (const f of files) yield read([f], shape);
+      };
+      for (const f of mergeByRow(spilled.map(chunks), o.batchRows)) yield output(p.rest(f));
+      return;
     }
+    const done = [...parts].map((part) => p.local(part));
+    const f = concatFrames(done);
+    const idx = sortIndex(f.n, p.order.map((c) => ({ col: f.cols.get(c)!, desc: false })));
+    f.cols.delete(ROW_ID);
+    yield* slices(output(p.rest(gatherFrame(f, idx))), o.batchRows);
   }
 
-  function* spilled(): Generator<arrow.Table> {
-    const out = runParts(parts());
-    for (let at = 0; at < out.numRows; at += o.batchRows) yield out.slice(at, at + o.batchRows);
-  }
-
-  return externalOperator({ spill, whole, spilled, files: live }, o);
-}
-
-/** Rows `idx` of `cols` (copied), plus their positions in the whole input counted from `base`. */
-function pick(
-  cols: { field: arrow.Field; col: Column }[],
-  idx: Int32Array,
-  base: number,
-): arrow.Table {
-  const n = idx.length;
-  const children = cols.map(({ field, col }) =>
-    toArrow({ ...gather(col, idx), type: field.type }, n)
-  );
-  const ids = new Float64Array(n);
-  for (let i = 0; i < n; i++) ids[i] = base + idx[i];
-  children.push(arrow.makeData({ type: new arrow.Float64(), length: n, nullCount: 0, data: ids }));
-  const fields = [
-    ...cols.map((c) => c.field),
-    new arrow.Field(ROW_FIELD, new arrow.Float64(), false),
-  ];
-  return tableOf(new arrow.Schema(fields), children, n);
+  return {
+    get runs() {
+      return runs;
+    },
+    get rows() {
+      return rows;
+    },
+    push(table, release, lookups) {
+      rows += table.numRows;
+      let frame: Frame;
+      try {
+        frame = p.pre({ ...lookups, [p.relation]: table });
+      } catch (err) {
+        release?.();
+        throw err;
+      }
+      empty ??= gatherFrame(frame, new Int32Array(0));
+      if (frame.n === 0) return release?.();
+      frame.cols.set(ROW_ID, positions(position, frame.n));
+      position += frame.n;
+      pending.push({ frame, release });
+      pendingBytes += arrowBytes(table) + frameBytes(frame, buffersOf(table));
+      if (pendingBytes >= o.runBytes) spill();
+    },
+    *finish() {
+      try {
+        if (runs === 0) {
+          if (!empty) return;
+          const whole = pending.length > 0 ? concatFrames(pending.map((x) => x.frame)) : {
+            n: 0,
+            cols: new Map([...empty.cols, [ROW_ID, positions(0, 0)]]),
+          };
+          yield* inOrder([whole]);
+          return;
+        }
+        if (pending.length > 0) spill();
+        yield* inOrder(parts());
+      } finally {
+        this.dispose();
+      }
+    },
+    dispose() {
+      releasePending();
+      removeAll(live);
+    },
+  };
 }

@@ -10,7 +10,6 @@ import type * as arrow from "apache-arrow";
 import {
   type Column,
   concat,
-  concatAll,
   defaultType,
   fromArrow,
   gather,
@@ -40,7 +39,7 @@ import {
   type Transform,
 } from "./_rq.ts";
 import { groupIds, hashJoin } from "./_keys.ts";
-import { compileAggregate, runAggregate } from "./_aggregate.ts";
+import { type AggPlan, compileAggregate, runAggregate } from "./_aggregate.ts";
 import { compileWindow, runWindow } from "./_window.ts";
 import { sortIndex, type SortKey, topK } from "./_sort.ts";
 
@@ -52,7 +51,7 @@ export interface OutColumn {
 }
 
 /** A relation's rows: a count and its columns by position (unread positions are absent). */
-interface Rows {
+export interface Rows {
   n: number;
   cols: (Column | undefined)[];
 }
@@ -78,22 +77,40 @@ export interface SortedProjection extends Projection {
   keys: { position: number; desc: boolean }[];
 }
 
-/** One hash partition of the input: its rows, and each row's position in the whole input. */
-export interface Part {
-  table: arrow.Table;
-  rowIds: Float64Array;
-}
-
 /**
- * A query whose input can be split by the hash of `keys` (columns of `relation`) and run one
- * part at a time up to its first keyed operator (a group or a partitioned take), the rest
- * running once over the parts' results: what lets group and distinct spill.
+ * A query that can run over its input batch by batch up to a split step, the rest running
+ * over what those batches become: what lets group, distinct, windows and keyless aggregates
+ * spill (runtime/prql/_spill_partition.ts). The steps before the split work row by row
+ * (filter, derive, select, an inner or left join with another relation), so their output
+ * over the batches one after the other is their output over the whole input. From the split
+ * on, rows with equal `keys` must be together: the split step and the `local` steps after it
+ * run one hash part at a time (`kind` "aggregate", "take", "window"), or fold the batches as
+ * they come (`kind` "stream": a group without keys, `aggregates` being its aggregates).
  */
 export interface Partitioned {
+  /** The relation read in batches; any other is a lookup given with each batch. */
   relation: string;
-  keys: string[];
-  /** The query's rows, exactly as `run` over the whole input gives them. */
-  run(parts: Iterable<Part>, relations: Record<string, arrow.Table>): Rows;
+  kind: "aggregate" | "take" | "window" | "stream";
+  /** Column ids of `pre`'s output whose values decide the part. */
+  keys: CId[];
+  /** The aggregates of a group without keys (kind "stream"). */
+  aggregates: AggPlan[];
+  /** The steps before the split over one batch (and its lookups). */
+  pre(relations: Record<string, arrow.Table>): Frame;
+  /**
+   * The split step and the steps that stay within a part, over one part's rows (carrying
+   * `ROW_ID`, their position in `pre`'s output over the whole input, ascending).
+   */
+  local(part: Frame): Frame;
+  /**
+   * How the parts' results go back into the in-memory order: by `ROW_ID` (a group's first
+   * row, a window's rows) or by these columns (a partitioned take, which orders by them).
+   */
+  order: CId[];
+  /** Whether `rest` works row by row, so that it may run over the output piece by piece. */
+  rowWise: boolean;
+  /** The steps after the local ones, over the rows in order (without `ROW_ID`). */
+  rest(frame: Frame): Rows;
 }
 
 export interface Plan {
@@ -116,19 +133,31 @@ interface PipelinePlan extends RelPlan {
   /** Per transform, the index in `execs` of its first step. */
   execAt: number[];
   outIds: CId[];
+  /** Per transform, the aggregates of an `aggregate` step. */
+  aggPlans: AggPlan[][];
 }
 
-/** A hidden column of partitioned runs: each row's position in the whole input. */
-const ROW_ID: CId = -1;
+/** A hidden column of partitioned runs: each row's position in the input of the split. */
+export const ROW_ID: CId = -1;
 
-/** Where a partitioned run splits a pipeline, and by which input columns. */
+/** Where a partitioned run splits a pipeline (see `Partitioned`). */
 interface SplitPoint {
+  relation: string;
+  /** The split transform, and the first transform after those that stay within a part. */
   step: number;
-  keys: string[];
-  /** A group (its output keeps first-appearance order) or a partitioned take (key order). */
-  kind: "aggregate" | "take";
-  /** The take's partition columns (the take sorts its output by them). */
-  partition: CId[];
+  end: number;
+  kind: Partitioned["kind"];
+  keys: CId[];
+  order: CId[];
+}
+
+/** Transforms that work row by row and keep the rows' order. */
+function rowWise(t: Transform): boolean {
+  const tag = tagOf(t);
+  // deno-lint-ignore no-explicit-any
+  const b = (t as any)[tag];
+  return tag === "Select" || tag === "Filter" ||
+    (tag === "Compute" && !b.window && !b.is_aggregation);
 }
 
 function colName(c: RelationColumn): string | null {
@@ -234,13 +263,13 @@ class Planner {
       }
     }
     const split = this.splitPoint(steps);
-    // The hidden row position is carried through every step before the split.
-    if (split) { for (let i = 0; i < split.step; i++) mainLive[i].add(ROW_ID); }
+    // A partitioned take's parts go back in order by its keys: they must outlive it.
+    if (split?.kind === "take") { for (const k of split.keys) mainLive[split.step].add(k); }
     const rel = this.pipeline(steps, mainLive, main.columns);
     return {
       columns: rel.columns,
       run: (relations) => rel.run({ relations, cache: new Map() }),
-      partitioned: split ? this.partitioned(rel, split) : null,
+      partitioned: split ? this.partitioned(rel, split, steps) : null,
       reads: this.reads,
       projection: this.projection(steps),
       sortedProjection: this.sortedProjection(steps),
@@ -250,92 +279,99 @@ class Planner {
   private readonly tableLive = new Map<number, Set<CId>[]>();
 
   /**
-   * Where the pipeline may be split for a partitioned run: at its first group (with keys) or
-   * partitioned take, when only row-by-row steps come before it and some of its keys are
-   * plain columns of the one input relation (rows with equal keys then share a part).
+   * Where the pipeline may be split for a partitioned run: at its first group, partitioned
+   * take or window partitioned by some key, when only row-by-row steps (and inner or left
+   * joins with other relations) come before it and none after it reads another relation.
    */
-  private splitPoint(steps: Transform[]): (SplitPoint & { relation: string }) | null {
+  private splitPoint(steps: Transform[]): SplitPoint | null {
     const from = (steps[0] as { From?: TableRef }).From;
     if (!from) return null;
     const base = this.externBase(from.source);
     if (!base) return null;
     const relation = this.externName(base.source)!;
-    const names = this.schemaOf(relation).fields.map((f) => f.name);
-    const pos = refPositions(from, this.tableColumnNames(from.source));
-    const input = new Map<CId, string>();
-    from.columns.forEach(([, cid], i) => {
-      if (pos[i] >= 0) input.set(cid, names[base.fields[pos[i]]]);
-    });
-    const alias = new Map<CId, CId>();
-    for (let i = 1; i < steps.length; i++) {
+    const at = (i: number): SplitPoint | null => {
       const tag = tagOf(steps[i]);
       // deno-lint-ignore no-explicit-any
       const b = (steps[i] as any)[tag];
-      if (tag === "Select" || tag === "Filter") continue;
-      if (tag === "Compute") {
-        if (b.window) return null;
-        if (b.expr.kind.ColumnRef !== undefined) alias.set(b.id, b.expr.kind.ColumnRef);
+      if (tag === "Aggregate") {
+        const kind = b.partition.length === 0 ? "stream" : "aggregate";
+        return { relation, step: i, end: i + 1, kind, keys: b.partition, order: [ROW_ID] };
+      }
+      if (tag === "Take" && (b as Take).partition.length > 0) {
+        const keys = (b as Take).partition;
+        return { relation, step: i, end: i + 1, kind: "take", keys, order: keys };
+      }
+      if (tag !== "Compute" || !b.window || b.window.partition.length === 0) return null;
+      // Derives and windows over the same keys (or finer) after it stay within a part too
+      // (they keep every row, and with it the row positions the parts are merged by).
+      const keys: CId[] = b.window.partition;
+      let end = i + 1;
+      for (; end < steps.length; end++) {
+        // deno-lint-ignore no-explicit-any
+        const c = (steps[end] as any).Compute;
+        if (tagOf(steps[end]) === "Select" || (c && !c.window && !c.is_aggregation)) continue;
+        if (!c?.window || !keys.every((k) => c.window.partition.includes(k))) break;
+      }
+      return { relation, step: i, end, kind: "window", keys, order: [ROW_ID] };
+    };
+    for (let i = 1; i < steps.length; i++) {
+      // deno-lint-ignore no-explicit-any
+      if (rowWise(steps[i]) || (steps[i] as any).Compute?.is_aggregation) continue;
+      const j = (steps[i] as { Join?: Join }).Join;
+      if (j) {
+        if (j.side !== "Inner" && j.side !== "Left") return null;
+        if (this.readsRelation(j.with.source, relation)) return null;
         continue;
       }
-      const partition: CId[] | null = tag === "Aggregate"
-        ? b.partition
-        : tag === "Take"
-        ? (b as Take).partition
-        : null;
-      if (!partition || partition.length === 0) return null;
-      const keys: string[] = [];
-      for (let cid of partition) {
-        while (alias.has(cid)) cid = alias.get(cid)!;
-        const name = input.get(cid);
-        if (name !== undefined && !keys.includes(name)) keys.push(name);
-      }
-      if (keys.length === 0) return null;
-      const kind = tag === "Aggregate" ? "aggregate" : "take";
-      return { step: i, keys, kind, partition, relation };
+      const split = at(i);
+      if (!split) return null;
+      const later = steps.slice(split.end).some((t) => ["Join", "Append"].includes(tagOf(t)));
+      return later ? null : split;
     }
     return null;
   }
 
+  /** Whether table `id` reads the extern relation `relation`, directly or through its steps. */
+  private readsRelation(id: number, relation: string): boolean {
+    const ext = this.externName(id);
+    if (ext !== null) return ext === relation;
+    const t = this.rq.tables.find((x) => x.id === id)!;
+    const steps = (t.relation.kind as { Pipeline?: Transform[] }).Pipeline ?? [];
+    return steps.some((s) => {
+      // deno-lint-ignore no-explicit-any
+      const b = (s as any)[tagOf(s)];
+      const ref = (tagOf(s) === "Join" ? b.with : b) as TableRef;
+      return ["From", "Append", "Join"].includes(tagOf(s)) &&
+        this.readsRelation(ref.source, relation);
+    });
+  }
+
   private partitioned(
     rel: PipelinePlan,
-    split: SplitPoint & { relation: string },
-  ): Partitioned {
-    const { relation } = split;
-    const cut = rel.execAt[split.step] + 1;
+    split: SplitPoint,
+    steps: Transform[],
+  ): Partitioned | null {
+    const execAt = (i: number) => i < rel.execAt.length ? rel.execAt[i] : rel.execs.length;
+    const cut = execAt(split.step), local = execAt(split.end);
+    const aggregates = split.kind === "stream" ? rel.aggPlans[split.step] : [];
+    // A distinct count needs every distinct value at once: it is not folded batch by batch.
+    if (aggregates.some((a) => a.name === "count_distinct")) return null;
+    const run = (f: Frame, from: number, to: number, relations: Record<string, arrow.Table>) => {
+      const ctx = { relations, cache: new Map() };
+      for (let k = from; k < to; k++) f = rel.execs[k](f, ctx);
+      return f;
+    };
     return {
-      relation,
+      relation: split.relation,
+      kind: split.kind,
       keys: split.keys,
-      run: (parts, relations) => {
-        const frames: Frame[] = [];
-        for (const part of parts) {
-          const ctx = { relations: { ...relations, [relation]: part.table }, cache: new Map() };
-          let f = rel.execs[0]({ n: 0, cols: new Map() }, ctx);
-          f.cols.set(ROW_ID, {
-            kind: "float",
-            type: defaultType("float"),
-            scalar: false,
-            nums: part.rowIds,
-            strs: null,
-            valid: null,
-          });
-          for (let k = 1; k < cut; k++) f = rel.execs[k](f, ctx);
-          frames.push(f);
-        }
-        if (frames.length === 0) throw new Error("internal: a partitioned run needs a part");
-        const cols = new Map<CId, Column>();
-        for (const id of frames[0].cols.keys()) {
-          const pieces = frames.map((x) => ({ col: x.cols.get(id)!, n: x.n }));
-          cols.set(id, concatAll(pieces, pieces[0].col.type));
-        }
-        const n = frames.reduce((t, x) => t + x.n, 0);
-        // The rows in the order the whole input gives them: groups by first appearance, a
-        // take's partitions by key (the parts hold disjoint keys and the sorts are stable).
-        const by = split.kind === "aggregate" ? [ROW_ID] : split.partition;
-        const idx = sortIndex(n, by.map((c) => ({ col: cols.get(c)!, desc: false })));
-        cols.delete(ROW_ID);
-        let f = gatherFrame({ n, cols }, idx, new Set(cols.keys()));
-        const ctx = { relations, cache: new Map() };
-        for (let k = cut; k < rel.execs.length; k++) f = rel.execs[k](f, ctx);
+      aggregates,
+      order: split.order,
+      rowWise: steps.slice(split.end).every(rowWise),
+      pre: (relations) => run({ n: 0, cols: new Map() }, 0, cut, relations),
+      local: (part) => run(part, cut, local, {}),
+      rest: (frame) => {
+        const f = run(frame, local, rel.execs.length, {});
         return { n: f.n, cols: rel.outIds.map((c) => f.cols.get(c)) };
       },
     };
@@ -550,6 +586,7 @@ class Planner {
     const aggs = new Map<CId, Expr>();
     const execs: Step[] = [];
     const execAt: number[] = [];
+    const aggPlans: AggPlan[][] = [];
     const orders = this.columnOrders(steps);
     steps.forEach((t, i) => {
       execAt.push(execs.length);
@@ -627,8 +664,11 @@ class Planner {
         }
         case "Take":
           return execs.push(this.take(b as Take, env, live));
-        case "Aggregate":
-          return execs.push(this.aggregate(b.partition, b.compute, aggs, env));
+        case "Aggregate": {
+          const a = this.aggregate(b.partition, b.compute, aggs, env);
+          aggPlans[i] = a.plans;
+          return execs.push(a.step);
+        }
         case "Join":
           return execs.push(this.join(b as Join, env, live));
         case "Append":
@@ -655,6 +695,7 @@ class Planner {
       execs,
       execAt,
       outIds,
+      aggPlans,
       run: (ctx) => {
         let f: Frame = { n: 0, cols: new Map() };
         for (const s of execs) f = s(f, ctx);
@@ -721,7 +762,12 @@ class Planner {
     };
   }
 
-  private aggregate(partition: CId[], compute: CId[], aggs: Map<CId, Expr>, env: TypeEnv): Step {
+  private aggregate(
+    partition: CId[],
+    compute: CId[],
+    aggs: Map<CId, Expr>,
+    env: TypeEnv,
+  ): { plans: AggPlan[]; step: Step } {
     const plans = compute.map((id) => {
       const e = aggs.get(id);
       if (!e) throw new UnsupportedError(`internal: aggregate ${id} has no definition`);
@@ -730,7 +776,7 @@ class Planner {
     });
     for (const p of plans) env.set(p.id, p.out);
     for (const c of partition) this.typeOf(env, c);
-    return (f) => {
+    const step: Step = (f) => {
       let gid: Int32Array, firstIdx: Int32Array;
       if (partition.length === 0) (gid = new Int32Array(f.n), firstIdx = new Int32Array(1));
       else ({ gid, first: firstIdx } = groupIds(partition.map((c) => f.cols.get(c)!), f.n));
@@ -742,6 +788,7 @@ class Planner {
       for (const p of plans) cols.set(p.id, runAggregate(p, f, gid, groups));
       return { n: groups, cols };
     };
+    return { plans, step };
   }
 
   private join(j: Join, env: TypeEnv, live: Set<CId>): Step {

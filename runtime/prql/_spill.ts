@@ -26,8 +26,11 @@ export interface ExternalSortOptions {
 
 /** Sorts batches pushed one at a time; `finish` yields the sorted output in batches. */
 export interface ExternalSort {
-  /** Adds a batch; `release` is called once the batch is no longer needed. */
-  push(table: arrow.Table, release?: () => void): void;
+  /**
+   * Adds a batch; `release` is called once the batch is no longer needed. `lookups` are the
+   * other relations the query reads, as they apply to this batch (a join's lookup results).
+   */
+  push(table: arrow.Table, release?: () => void, lookups?: Record<string, arrow.Table>): void;
   /** The sorted output, batch by batch. */
   finish(): Generator<arrow.Table>;
   /** Removes every spill file left (idempotent). */
@@ -126,10 +129,7 @@ export function externalOperator(spiller: Spiller, o: ExternalSortOptions): Exte
       try {
         if (runs === 0) {
           if (pending.length === 0) return;
-          const out = spiller.whole(input());
-          for (let at = 0; at < out.numRows; at += o.batchRows) {
-            yield out.slice(at, at + o.batchRows);
-          }
+          yield* slices(spiller.whole(input()), o.batchRows);
           return;
         }
         if (pending.length > 0) spill();
@@ -140,14 +140,24 @@ export function externalOperator(spiller: Spiller, o: ExternalSortOptions): Exte
     },
     dispose() {
       releasePending();
-      for (const f of spiller.files) {
-        try {
-          Deno.removeSync(f);
-        } catch { /* already gone */ }
-      }
-      spiller.files.clear();
+      removeAll(spiller.files);
     },
   };
+}
+
+/** A table cut (zero-copy) into tables of at most `rows` rows. */
+export function* slices(table: arrow.Table, rows: number): Generator<arrow.Table> {
+  for (let at = 0; at < table.numRows; at += rows) yield table.slice(at, at + rows);
+}
+
+/** Removes every file in `files` (those already gone too) and forgets them. */
+export function removeAll(files: Set<string>): void {
+  for (const f of files) {
+    try {
+      Deno.removeSync(f);
+    } catch { /* already gone */ }
+  }
+  files.clear();
 }
 
 /**

@@ -13,10 +13,11 @@ import type { Diagnostic, Result, Span } from "../../compiler/diagnostics/_types
 import { prqlc } from "../../compiler/mod.ts";
 import { type Column, tableOf, toArrow } from "./_column.ts";
 import { supportedFunctions, UnsupportedError } from "./_expr.ts";
-import { type Part, type Plan, planQuery } from "./_plan.ts";
+import { type Partitioned, type Plan, planQuery, type Rows } from "./_plan.ts";
 import type { RelationalQuery } from "./_rq.ts";
 import { externalPartition, type ExternalPartitionOptions } from "./_partition.ts";
 import { type ExternalSort, externalSort, type ExternalSortOptions } from "./_spill.ts";
+import { streamAggregate } from "./_spill_stream.ts";
 import { resolveSelfJoins } from "./_sugar.ts";
 
 export type { ExternalPartitionOptions, ExternalSort, ExternalSortOptions };
@@ -227,10 +228,7 @@ export function execute(query: CompiledQuery, relations: Record<string, arrow.Ta
   try {
     rows = query.plan.run(relations);
   } catch (err) {
-    throw new PrqlExecutionError(
-      `PRQL block failed: ${err instanceof Error ? err.message : String(err)}`,
-      { cause: err },
-    );
+    throw executionError(err);
   }
   return tableOfRows(query, rows);
 }
@@ -260,31 +258,49 @@ export function externalSortOf(
 }
 
 /**
- * An external (hash-partitioned, spilling) run of a query whose first keyed operator is a
- * group or a distinct (`group {..} (take 1)`) on columns of one relation, so that a blocking
- * stage can group more rows than its memory budget; null for any other query, or one that
- * reads other relations (lookups). Feed it that relation batch by batch, then read the
- * output, exactly the in-memory run's, from `finish()`.
+ * An external run of a query that `Partitioned` (_plan.ts) can split, so that a blocking stage
+ * can group, distinct, window or aggregate more rows than its memory budget: hash-partitioned
+ * and spilled (_partition.ts), or folded batch by batch for an aggregate without keys
+ * (_spill_stream.ts); null for any other query. Feed it the input batch by batch (with the
+ * lookups of each batch when the query joins them), then read the output, exactly the
+ * in-memory run's, from `finish()`.
  */
 export function externalGroupOf(
   query: CompiledQuery,
   options: ExternalPartitionOptions,
 ): ExternalSort | null {
   const partitioned = query.plan.partitioned;
-  if (!partitioned || Object.keys(query.readColumns).length !== 1) return null;
-  const { relation } = partitioned;
-  const whole = (input: arrow.Table) => execute(query, { [relation]: input });
-  const runParts = (parts: Iterable<Part>) => {
+  if (!partitioned) return null;
+  const output = (rows: Rows) => {
     try {
-      return tableOfRows(query, partitioned.run(parts, {}));
+      return tableOfRows(query, rows);
     } catch (err) {
-      if (err instanceof PrqlExecutionError) throw err;
-      throw new PrqlExecutionError(
-        `PRQL block failed: ${err instanceof Error ? err.message : String(err)}`,
-        { cause: err },
-      );
+      throw executionError(err);
     }
   };
-  const columns = query.readColumns[relation] ?? [];
-  return externalPartition(whole, partitioned, runParts, columns, options);
+  const guarded: Partitioned = {
+    ...partitioned,
+    pre: (relations) => guard(() => partitioned.pre(relations)),
+    local: (part) => guard(() => partitioned.local(part)),
+    rest: (frame) => guard(() => partitioned.rest(frame)),
+  };
+  return partitioned.kind === "stream"
+    ? streamAggregate(guarded, output, options)
+    : externalPartition(guarded, output, options);
+}
+
+function guard<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    throw executionError(err);
+  }
+}
+
+function executionError(err: unknown): PrqlExecutionError {
+  if (err instanceof PrqlExecutionError) return err;
+  return new PrqlExecutionError(
+    `PRQL block failed: ${err instanceof Error ? err.message : String(err)}`,
+    { cause: err },
+  );
 }
