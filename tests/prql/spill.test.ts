@@ -180,7 +180,7 @@ Deno.test("heddle run's heap stays bounded when a sort emits thousands of batche
   }
 });
 
-Deno.test("heddle run groups and distincts more rows than its memory budget, exactly as in memory", async () => {
+Deno.test("heddle run groups, distincts, windows and aggregates more rows than its memory budget, exactly as in memory", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heddle-spill-run-" });
   try {
     const lines = Array.from({ length: 80_000 }, (_, k) =>
@@ -205,6 +205,24 @@ workflow Distinct {
   | (from input | group {name} (sort {-amount} | take 1))
   | file.write { path: "distinct.jsonl", format: "jsonl" }
 }
+
+workflow Computed {
+  file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, name: utf8? }
+  | (from input | derive {bucket = id % 3001, big = amount > 500.0} | group {bucket, big} (aggregate {n = count this, top = max name}))
+  | file.write { path: "computed.jsonl", format: "jsonl" }
+}
+
+workflow Window {
+  file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, name: utf8? }
+  | (from input | group {name} (sort {-amount, id} | window rows:-1..1 (derive {r = row_number this, s = sum amount})) | filter r <= 5)
+  | file.write { path: "window.jsonl", format: "jsonl" }
+}
+
+workflow Total {
+  file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, name: utf8? }
+  | (from input | filter amount > 5.0 | aggregate {n = count this, total = sum amount, a = average amount, lo = min name, hi = max id})
+  | file.write { path: "total.jsonl", format: "jsonl" }
+}
 `,
     );
     // Spill files seen while the run went on (they live from the first spill to the end).
@@ -222,16 +240,26 @@ workflow Distinct {
       }).output().finally(() => clearInterval(watch));
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr).slice(-2000));
     };
-    for (const [workflow, file] of [["Group", "groups.jsonl"], ["Distinct", "distinct.jsonl"]]) {
+    const cases = [
+      ["Group", "groups.jsonl", 3_000],
+      ["Distinct", "distinct.jsonl", 3_000],
+      ["Computed", "computed.jsonl", 3_000],
+      ["Window", "window.jsonl", 3_000],
+      // Folded batch by batch: nothing to spill.
+      ["Total", "total.jsonl", 1],
+    ] as const;
+    for (const [workflow, file, lines] of cases) {
       await run(workflow, []);
       assert.equal(seen.size, 0, "the unbounded run spilled");
       const free = await Deno.readTextFile(`${dir}/${file}`);
       await Deno.remove(`${dir}/${file}`);
       await run(workflow, ["--memory-budget", "1000000"]);
       const bounded = await Deno.readTextFile(`${dir}/${file}`);
-      assert.ok(free.split("\n").length > 3_000, `${workflow}: ${free.slice(0, 200)}`);
+      assert.ok(free.trim().split("\n").length >= lines, `${workflow}: ${free.slice(0, 200)}`);
       assert.equal(bounded, free, workflow);
-      assert.ok([...seen].some((f) => f.startsWith("heddle-part-")), `${workflow} did not spill`);
+      if (lines > 1) {
+        assert.ok([...seen].some((f) => f.startsWith("heddle-part-")), `${workflow} did not spill`);
+      } else assert.equal(seen.size, 0, `${workflow} spilled`);
       seen.clear();
       assert.deepEqual(files(spillDir(dir)), []);
     }
