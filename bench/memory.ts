@@ -1,6 +1,7 @@
 /**
  * Memory under load: rows through five stages (read, filter, derive, a blocking operator that
- * must see every row: a sort, a group or a distinct, write) with `heddle run` spawned twice per
+ * must see every row: a sort, a group, a distinct, a group on a computed key, a window or an
+ * aggregate without keys, write) with `heddle run` spawned twice per
  * operator, without and with `--memory-budget`, while
  * a sampler reads the process's resident memory (/proc/<pid>/status VmRSS and VmHWM), the
  * shared-memory segments it owns in /dev/shm and its spill directory. It reports what it saw,
@@ -52,6 +53,11 @@ ${
     Memory: "sort {-cents}",
     MemoryGroup: "group {merchant} (aggregate {n = count this, total = sum cents, top = max id})",
     MemoryDistinct: "group {merchant} (take 1)",
+    MemoryComputed:
+      "derive {bucket = id % 100003} | group {bucket} (aggregate {n = count this, total = sum cents})",
+    MemoryWindow:
+      "group {merchant} (sort {id} | derive {r = row_number this, prev = lag 1 cents}) | filter r > 1",
+    MemoryTotal: "aggregate {n = count this, total = sum cents, top = max id, lo = min merchant}",
   }).map(([name, op]) =>
     `workflow ${name} {
   file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, merchant: utf8 }
@@ -69,6 +75,17 @@ const CASES = [
   { prefix: "memory", workflow: "Memory", what: "sort" },
   { prefix: "memory.group", workflow: "MemoryGroup", what: "group by a text key, 3 aggregates" },
   { prefix: "memory.distinct", workflow: "MemoryDistinct", what: "distinct by a text key" },
+  {
+    prefix: "memory.computed",
+    workflow: "MemoryComputed",
+    what: "group by a computed key (100k groups), 2 aggregates",
+  },
+  {
+    prefix: "memory.window",
+    workflow: "MemoryWindow",
+    what: "window per text key (row_number, lag), all rows out",
+  },
+  { prefix: "memory.total", workflow: "MemoryTotal", what: "aggregate without keys" },
 ];
 
 async function writeInput(path: string, rows: number): Promise<void> {
@@ -226,8 +243,8 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchSection> {
       runs: 1,
       rows,
       notes: [
-        `input: ${inputMiB.toFixed(0)} MiB of JSONL; a sort, group or distinct must see every ` +
-        "row before its last output row: this is what the budget is for",
+        `input: ${inputMiB.toFixed(0)} MiB of JSONL; a sort, group, distinct, window or ` +
+        "aggregate must see every row before its last output row: this is what the budget is for",
         "one run each (a run is long); the time includes process start-up and compiling",
       ],
     };
