@@ -31,7 +31,7 @@ import { CliError, ExitCode, jsonLine, type Terminal } from "../_terminal.ts";
 import { example, outputOption, parseBytes, parseDuration, parsePositiveInt } from "../_options.ts";
 import { nodeCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { createWorker } from "../_deploy.ts";
-import { detectRuntimes } from "../../runtime/worker/mod.ts";
+import { detectRuntimes, REPORT_EVERY_MS } from "../../runtime/worker/mod.ts";
 import { packageCacheRoot } from "../../runtime/plugins/mod.ts";
 import { startUi, uiListenOption } from "../_ui.ts";
 import { keepLogLinesOption, keepRunsOption } from "../_history.ts";
@@ -77,6 +77,8 @@ interface NodeOptions {
   /** `--ui-listen`: undefined is the default address, `off` no UI. */
   uiListen?: string;
   output: "text" | "json";
+  /** Fold each part's per-batch events (`heddle cluster` only: `WorkerOptions.reportEveryMs`). */
+  reportEveryMs?: number;
 }
 
 /** `--allow-path DIR`, repeatable: where deployed programs' file steps may read and write. */
@@ -225,6 +227,7 @@ export function clusterCommand(term: Terminal, exit: { code: number }) {
         ...options,
         controlPlane: options.controlPlane ?? false,
         worker: options.worker ?? false,
+        reportEveryMs: REPORT_EVERY_MS,
       });
     });
 }
@@ -314,6 +317,7 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
         // Plugin packages of deployed runs: cached here, fetched from the control plane.
         // (runs come only once the worker joined: `joined` is set by then).
         packages: { cache: packageCacheRoot(), fetch: (ref) => joined!.leader().fetchPackage(ref) },
+        reportEveryMs: options.reportEveryMs,
       });
       const server = await serveWorker(worker, options.workerListen, credentials);
       servers.push(server);

@@ -7,6 +7,8 @@
  */
 import {
   eventErrorMessage,
+  FIRST_ATTEMPTS,
+  firstAttemptsOf,
   type LogLevel,
   type RunEvent,
   type RunStatus,
@@ -94,6 +96,14 @@ export class RunRecorder {
 
   event(event: RunEvent): void {
     if (event.kind.startsWith("attempt-")) this.#attempt(event);
+    if (event.kind === FIRST_ATTEMPTS) {
+      // A cluster worker's running count of first attempts: counted, not stored one by one
+      // (only the attempts of batches that failed are shown, and those come one by one).
+      const { started } = firstAttemptsOf(event.detail);
+      const tries = this.summary.tries[event.stage] ??= { attempts: 0, retries: 0 };
+      this.summary.attempts += started;
+      tries.attempts += started;
+    }
     if (event.kind === "stage-progress") {
       this.summary.stages[event.stage] = {
         ...event.detail,

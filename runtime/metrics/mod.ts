@@ -9,7 +9,16 @@
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ControlObserver } from "../control/mod.ts";
-import type { Run, RunEvent, WorkerApi, WorkerHealth, WorkerInfo } from "../protocol/mod.ts";
+import {
+  FIRST_ATTEMPTS,
+  firstAttemptsOf,
+  LATENCY_BOUNDS_MS,
+  type Run,
+  type RunEvent,
+  type WorkerApi,
+  type WorkerHealth,
+  type WorkerInfo,
+} from "../protocol/mod.ts";
 
 export interface MetricsSources {
   /** What the metrics follow: the control plane's events and run changes. */
@@ -26,8 +35,11 @@ interface WorkerReport {
 
 /** How long a scrape waits for a worker's health before counting it down. */
 const HEALTH_TIMEOUT_MS = 2000;
-/** Attempt durations, in seconds: 1 ms to a minute. */
-const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/**
+ * Attempt durations, in seconds: 1 ms to a minute. The bounds a cluster worker's
+ * `first-attempts` counts use, so that they land in the same buckets.
+ */
+const LATENCY_BUCKETS = LATENCY_BOUNDS_MS.map((ms) => ms / 1000);
 const FINISHED: ReadonlySet<string> = new Set(["succeeded", "failed", "stopped"]);
 
 type StageTotals = { rowsIn: number; rowsOut: number; batches: number; bytesOut: number };
@@ -237,6 +249,20 @@ export class Metrics {
         this.#attempts.inc({ ...labels, outcome: "failed" });
         if (d.retryInMs !== null && d.retryInMs !== undefined) this.#retries.inc(labels);
         break;
+      case FIRST_ATTEMPTS: {
+        const first = firstAttemptsOf(d);
+        if (first.started > 0) this.#attempts.inc({ ...labels, outcome: "started" }, first.started);
+        if (first.succeeded > 0) {
+          this.#attempts.inc({ ...labels, outcome: "succeeded" }, first.succeeded);
+        }
+        // Each bucket's attempts observed at their mean duration, which lies in the same
+        // bucket: the histogram's buckets, count and sum come out as if observed one by one.
+        first.counts.forEach((count, i) => {
+          const mean = Math.min(first.sumsMs[i] / count / 1000, LATENCY_BUCKETS[i] ?? Infinity);
+          for (let n = 0; n < count; n++) this.#latency.observe(labels, mean);
+        });
+        break;
+      }
       case "rows-quarantined":
         this.#quarantined.inc(
           { ...labels, handler: d.handler ? String(d.handler) : "none" },

@@ -40,3 +40,10 @@ export {
   nodeCredentials,
   tokenPath,
 } from "./_credentials.ts";
+export {
+  FIRST_ATTEMPTS,
+  type FirstAttempts,
+  firstAttemptsOf,
+  LATENCY_BOUNDS_MS,
+  latencyBucket,
+} from "./_first_attempts.ts";

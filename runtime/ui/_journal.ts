@@ -4,7 +4,7 @@
  * and quarantined rows. It is bounded (runs) and lives in memory only; for a run it never
  * saw, a page shows the stored counters.
  */
-import type { RunEvent } from "../protocol/mod.ts";
+import { FIRST_ATTEMPTS, firstAttemptsOf, type RunEvent } from "../protocol/mod.ts";
 import type { StageView } from "./_views.ts";
 
 /** Runs whose events are kept; the oldest is forgotten first. */
@@ -88,6 +88,16 @@ export class Journal {
         stage.latencyTotalMs += ms;
         stage.latencySamples++;
         stage.latencyMaxMs = Math.max(stage.latencyMaxMs, Math.round(ms));
+        break;
+      }
+      case FIRST_ATTEMPTS: {
+        // A cluster worker's running count (runtime/protocol): the same sums, folded.
+        const stage = this.#stage(entry, event.stage, "");
+        const first = firstAttemptsOf(d);
+        stage.attempts += first.started;
+        stage.latencyTotalMs += first.sumsMs.reduce((a, b) => a + b, 0);
+        stage.latencySamples += first.succeeded;
+        stage.latencyMaxMs = Math.max(stage.latencyMaxMs, Math.round(first.maxMs));
         break;
       }
       case "rows-quarantined": {

@@ -14,6 +14,7 @@ import { type RunEvent as ExecutorEvent, type RunHandle, startWorkflow } from ".
 import { DataPlane } from "../dataplane/mod.ts";
 import { builtinConnectors } from "../connectors/mod.ts";
 import { withFlightEdges } from "./_flight_edges.ts";
+import { EventReport } from "./_event_report.ts";
 import { PluginHost, type PluginInfo } from "../plugins/mod.ts";
 import { Registry, type RegistryOptions } from "../registry/mod.ts";
 import type {
@@ -49,6 +50,12 @@ export interface WorkerOptions {
    * hold them (a cluster node: its cache and its control plane; `_packages.ts`).
    */
   packages?: PackageSource;
+  /**
+   * Report each part's per-batch events folded, at most once per this many milliseconds
+   * (growing with the part's age) and at its end (`_event_report.ts`): a cluster worker,
+   * whose control plane is across the network. Undefined: every event as it comes.
+   */
+  reportEveryMs?: number;
 }
 
 export class Worker implements WorkerApi {
@@ -74,6 +81,9 @@ export class Worker implements WorkerApi {
     signal?: AbortSignal,
   ): Promise<void> {
     const ir = JSON.parse(request.irJson) as Ir;
+    const every = this.#options.reportEveryMs;
+    const report = every === undefined ? null : new EventReport(onEvent, every);
+    const emit = report ? (event: RunEvent) => report.push(event) : onEvent;
     const allow = this.#options.allowPaths;
     const baseDir = allow?.[0] ?? (request.baseDir || dirname(ir.file));
     const handle = startWorkflow(ir, {
@@ -84,20 +94,21 @@ export class Worker implements WorkerApi {
         this.dataPlane,
         this.#options.flightCredentials ?? { token: null, tls: null },
       ),
-      plugins: this.#packagedPlugins(ir, request.runId, onEvent) ?? this.#pluginHost(baseDir),
+      plugins: this.#packagedPlugins(ir, request.runId, emit) ?? this.#pluginHost(baseDir),
       workflow: request.workflow,
       baseDir,
       allowPaths: allow,
       runId: request.runId,
       batchRows: this.#options.batchRows,
       queueCapacity: this.#options.queueCapacity,
-      onEvent: (event) => onEvent(toWire(event)),
+      onEvent: (event) => emit(toWire(event)),
       signal,
     });
     this.#runs.set(request.runId, handle);
     try {
       await handle.done;
     } finally {
+      report?.close();
       // A later placement of the same run may already have taken the id.
       if (this.#runs.get(request.runId) === handle) this.#runs.delete(request.runId);
     }
@@ -186,4 +197,6 @@ function toWire(event: ExecutorEvent): RunEvent {
 }
 
 export { detectRuntimes } from "./_capabilities.ts";
+/** How often a cluster worker reports a part's folded events at first (`_event_report.ts`). */
+export const REPORT_EVERY_MS = 1000;
 export type { PackageSource } from "./_packages.ts";

@@ -1,0 +1,137 @@
+/**
+ * How a cluster worker reports a part's events to the control plane without one message per
+ * batch. The executor emits a `stage-progress`, an `attempt-started`, an `attempt-succeeded`
+ * and a source's `position-committed` for every batch of every stage; sent as they come,
+ * they made the control plane's traffic grow with the number of batches (4.8 KB a batch,
+ * docs/cluster.md). Here they are folded per stage into what their readers use: the last
+ * progress (cumulative counters), the last committed position and lag, and the first
+ * attempts as a running count with latency buckets (`first-attempts`, runtime/protocol).
+ * The fold is sent at most once per report interval and before the part's `run-finished`.
+ *
+ * Whatever is rare and says something on its own goes at once, as it came: failed attempts
+ * and every attempt after a first (the history shows each attempt of a batch that failed),
+ * quarantined rows, package fetches, the start and the end. A batch whose first attempt
+ * fails keeps its failure; its start is only counted.
+ *
+ * The report interval starts at `everyMs` and grows with the part's age (a quarter of it)
+ * up to `MAX_REPORT_MS`, so that a long run sends a bounded stream of reports: live
+ * progress every second at first, every ten seconds for a run that has gone on for a while.
+ */
+import {
+  FIRST_ATTEMPTS,
+  type FirstAttempts,
+  LATENCY_BOUNDS_MS,
+  latencyBucket,
+  type RunEvent,
+} from "../protocol/mod.ts";
+
+/** The longest a report interval grows to (unless `everyMs` is longer). */
+export const MAX_REPORT_MS = 10_000;
+
+/** What is pending for one stage since the last report. */
+interface Pending {
+  progress?: RunEvent;
+  position?: RunEvent;
+  lag?: RunEvent;
+  first?: FirstAttempts & { runId: string; time: number };
+}
+
+/** Kinds folded into the last one of their stage. */
+const LATEST: Record<string, "progress" | "position" | "lag"> = {
+  "stage-progress": "progress",
+  "position-committed": "position",
+  "source-lag": "lag",
+};
+
+export class EventReport {
+  #pending = new Map<string, Pending>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #started: number;
+  #closed = false;
+
+  constructor(
+    private readonly send: (event: RunEvent) => void,
+    private readonly everyMs: number,
+  ) {
+    this.#started = Date.now();
+  }
+
+  /** Takes one event of the part: folds it, or sends it (after the fold, for the end). */
+  push(event: RunEvent): void {
+    if (this.#closed) return this.send(event);
+    const latest = LATEST[event.kind];
+    if (latest) {
+      this.#stage(event.stage)[latest] = event;
+      return this.#schedule();
+    }
+    const attempt = Number(event.detail.attempt);
+    if (attempt === 1 && event.kind === "attempt-started") {
+      this.#first(event).started++;
+      return this.#schedule();
+    }
+    if (attempt === 1 && event.kind === "attempt-succeeded") {
+      const first = this.#first(event);
+      const ms = Number(event.detail.durationMs ?? 0);
+      const bucket = latencyBucket(ms);
+      first.succeeded++;
+      first.rows += Number(event.detail.rows ?? 0);
+      first.counts[bucket]++;
+      first.sumsMs[bucket] += ms;
+      first.maxMs = Math.max(first.maxMs, ms);
+      return this.#schedule();
+    }
+    if (event.kind === "run-finished") this.flush();
+    this.send(event);
+  }
+
+  /** Sends what is pending, stage by stage. */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [stage, p] of pending) {
+      if (p.first) {
+        const { runId, time, ...detail } = p.first;
+        this.send({ runId, kind: FIRST_ATTEMPTS, stage, time, detail: { ...detail } });
+      }
+      for (const event of [p.progress, p.position, p.lag]) if (event) this.send(event);
+    }
+  }
+
+  /** The part ended: sends what is pending; later events go as they come. */
+  close(): void {
+    this.flush();
+    this.#closed = true;
+  }
+
+  #stage(stage: string): Pending {
+    let p = this.#pending.get(stage);
+    if (!p) this.#pending.set(stage, p = {});
+    return p;
+  }
+
+  #first(event: RunEvent): FirstAttempts {
+    const p = this.#stage(event.stage);
+    const empty = () => new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0);
+    p.first ??= {
+      runId: event.runId,
+      time: 0,
+      started: 0,
+      succeeded: 0,
+      rows: 0,
+      counts: empty(),
+      sumsMs: empty(),
+      maxMs: 0,
+    };
+    p.first.time = event.time;
+    return p.first;
+  }
+
+  #schedule(): void {
+    if (this.#timer !== undefined) return;
+    const age = Date.now() - this.#started;
+    const ms = Math.min(Math.max(this.everyMs, age / 4), Math.max(this.everyMs, MAX_REPORT_MS));
+    this.#timer = setTimeout(() => this.flush(), ms);
+  }
+}
