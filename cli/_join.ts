@@ -16,9 +16,19 @@ import { CliError } from "./_terminal.ts";
 
 /** A worker's link to its control planes: `leader()` is the one that took the last heartbeat. */
 export interface Joined {
-  stop(): void;
+  /**
+   * The worker is stopping: heartbeats end, and the control plane that leads is told, so
+   * that it closes its client to this worker before the worker's servers close (a server's
+   * GOAWAY on the control plane's live client can crash it: docs/cluster.md, "Failures").
+   * Waits for its answer at most `LEAVE_ANSWER_MS`; a control plane that is gone does not
+   * hold the worker's shutdown.
+   */
+  leave(): Promise<void>;
   leader(): ControlApi;
 }
+
+/** How long a stopping worker waits for its control plane to take its leave. */
+const LEAVE_ANSWER_MS = 5_000;
 
 /** Registers `info` with whichever of `addresses` accepts it. */
 export async function joinControlPlane(
@@ -72,7 +82,16 @@ export async function joinControlPlane(
     register().catch(() => {}).finally(() => beating = false);
   }, HEARTBEAT_MS);
   return {
-    stop: () => (clearInterval(timer), closeAll()),
+    leave: async () => {
+      clearInterval(timer);
+      let late: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        client(addresses[current]).leaveWorker(info.id).catch(() => false),
+        new Promise((resolve) => late = setTimeout(resolve, LEAVE_ANSWER_MS)),
+      ]);
+      clearTimeout(late);
+      closeAll();
+    },
     leader: () => client(addresses[current]),
   };
 }

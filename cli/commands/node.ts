@@ -241,7 +241,7 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
   let worker: Worker | null = null;
   let control: ControlPlane | null = null;
   let leadership: Leadership | null = null;
-  let heartbeat: (() => void) | null = null;
+  let joined: Joined | null = null;
   const servers: Listening[] = [];
   const announce = (role: string, address: string) => {
     if (options.output === "json") term.out(jsonLine({ role, address }));
@@ -296,6 +296,12 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
         resumeRuns: true,
       });
       gate.lead(control);
+      control.observe({
+        workerGone: (id, how, reason) =>
+          term.err(
+            `heddle: worker ${id} ${how === "left" ? "left" : `declared dead: ${reason}`}\n`,
+          ),
+      });
       const ui = startUi(term, {
         control,
         address: options.uiListen,
@@ -306,7 +312,6 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
       if (ui) servers.unshift(ui); // closed first: its live pages end before the rest
     }
     if (options.worker) {
-      let joined: Joined | null = null;
       worker = createWorker({
         id: `${Deno.hostname()}-${Deno.pid}`,
         heddlePath: Deno.env.get("HEDDLE_PATH") ?? undefined,
@@ -339,7 +344,6 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
         flightAddress,
       };
       joined = await joinControlPlane(commaList(controlAddress), info, credentials);
-      heartbeat = joined.stop;
     }
     // Schedules fire once the node's own worker (if any) has registered: a firing missed
     // while the daemon was down runs now rather than failing for want of a worker.
@@ -348,8 +352,10 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
     term.err("heddle: stopping: draining runs\n");
     return ExitCode.ok;
   } finally {
-    heartbeat?.();
+    // Runs drain while the worker still heartbeats; then it leaves, and the control plane
+    // closes its client to this worker before the worker's servers close.
     await worker?.close();
+    await joined?.leave();
     control?.disconnect(); // clients before servers: see ControlPlane.disconnect
     for (const server of servers) await server.close();
     control?.close();

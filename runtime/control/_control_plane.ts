@@ -131,6 +131,8 @@ export interface ControlObserver {
   event?(workflow: string, event: RunEvent): void;
   runChanged?(run: Run): void;
   deployed?(file: string, response: DeployResponse): void;
+  /** A remote worker left the roster: it said it was stopping, or it was declared dead. */
+  workerGone?(id: string, how: "left" | "dead", reason: string): void;
 }
 
 export class ControlPlane implements ControlApi {
@@ -174,9 +176,8 @@ export class ControlPlane implements ControlApi {
       database: options.database,
       connect: options.connect,
       timeoutMs: options.workerTimeoutMs ?? DEFAULT_WORKER_TIMEOUT_MS,
-      onDead: (id, reason) => {
-        for (const run of this.#runs.values()) run.handle?.workerDied(id, reason);
-      },
+      onDead: (id, reason) => this.#workerGone(id, "dead", reason),
+      onLeft: (id) => this.#workerGone(id, "left", `worker ${id} left: it was stopped`),
     });
     this.#compile = { heddlePath: options.heddlePath, readCallerFiles: options.readCallerFiles };
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -209,6 +210,16 @@ export class ControlPlane implements ControlApi {
     }
     this.#roster.register(info);
     return Promise.resolve();
+  }
+
+  /** A worker that is stopping leaves before its servers close (`WorkerRoster.leave`). */
+  leaveWorker(id: string): Promise<boolean> {
+    return Promise.resolve(this.#roster.leave(id));
+  }
+
+  #workerGone(id: string, how: "left" | "dead", reason: string): void {
+    for (const run of this.#runs.values()) run.handle?.workerDied(id, reason);
+    this.#observers.forEach((o) => o.workerGone?.(id, how, reason));
   }
 
   /**

@@ -32,6 +32,8 @@ export interface RosterOptions {
   timeoutMs: number;
   /** Called once for each worker declared dead, after it left the roster. */
   onDead: (id: string, reason: string) => void;
+  /** Called once for each worker that left by itself (`leave`), after it left the roster. */
+  onLeft?: (id: string) => void;
 }
 
 const schema = `
@@ -113,6 +115,19 @@ export class WorkerRoster {
     if (!entry?.client) return;
     this.#remove(id, entry);
     this.#options.onDead(id, reason);
+  }
+
+  /**
+   * A remote worker is stopping: it is forgotten at once and its client closed, before its
+   * servers go away (a server's GOAWAY on a live client can crash Deno's node:http2, see
+   * `ControlPlane.disconnect`). False when it was not known.
+   */
+  leave(id: string): boolean {
+    const entry = this.#entries.get(id);
+    if (!entry?.client) return false;
+    this.#remove(id, entry);
+    this.#options.onLeft?.(id);
+    return true;
   }
 
   /** Closes every client (before the node's servers stop: see `ControlPlane.disconnect`). */

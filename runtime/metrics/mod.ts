@@ -257,10 +257,10 @@ export class Metrics {
         }
         // Each bucket's attempts observed at their mean duration, which lies in the same
         // bucket: the histogram's buckets, count and sum come out as if observed one by one.
-        first.counts.forEach((count, i) => {
-          const mean = Math.min(first.sumsMs[i] / count / 1000, LATENCY_BUCKETS[i] ?? Infinity);
+        for (const [i, count, sumMs] of first.buckets) {
+          const mean = Math.min(sumMs / count / 1000, LATENCY_BUCKETS[i] ?? Infinity);
           for (let n = 0; n < count; n++) this.#latency.observe(labels, mean);
-        });
+        }
         break;
       }
       case "rows-quarantined":

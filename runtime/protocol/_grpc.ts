@@ -24,6 +24,7 @@ import {
   type WorkerApi,
   type WorkerHealth,
 } from "./_types.ts";
+import { unpackReport } from "./_report.ts";
 
 const protoPath = new URL("../../proto/control.proto", import.meta.url).pathname;
 
@@ -158,6 +159,7 @@ export function serveControlPlane(
           await api.registerWorker(r);
           return { ok: true };
         }),
+        LeaveWorker: unary(async (r: { id: string }) => ({ known: await api.leaveWorker(r.id) })),
         PlanRun: unary(async (r: { workflow: string }) => ({
           placementJson: await api.planRun(r.workflow),
         })),
@@ -234,6 +236,7 @@ export function connectControlPlane(
       (await call<{ schedules: ScheduleInfo[] }>(c, "ListSchedules", {})).schedules,
     deleteSchedule: (workflow) => call<ScheduleInfo>(c, "DeleteSchedule", { workflow }),
     registerWorker: async (info) => void await call(c, "RegisterWorker", info),
+    leaveWorker: async (id) => (await call<{ known: boolean }>(c, "LeaveWorker", { id })).known,
     planRun: async (workflow) =>
       (await call<{ placementJson: string }>(c, "PlanRun", { workflow })).placementJson,
     fetchPackage: (ref) => call<WirePackage>(c, "FetchPackage", ref),
@@ -260,7 +263,8 @@ export function connectWorker(
         stream.on("data", (e: RunEvent & { detailJson: string }) => {
           if (signal?.aborted) return;
           const { detailJson, ...rest } = e;
-          onEvent({ ...rest, detail: JSON.parse(detailJson || "{}") });
+          // A cluster worker's folded events come several to a message (`_report.ts`).
+          unpackReport({ ...rest, detail: JSON.parse(detailJson || "{}") }).forEach(onEvent);
         });
         stream.on("end", () => resolve());
         stream.on("error", (e: grpc.ServiceError) => reject(fromStatus(e)));

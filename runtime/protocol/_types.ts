@@ -252,6 +252,12 @@ export interface ControlApi {
   deleteSchedule(workflow: string): Promise<ScheduleInfo>;
   registerWorker(info: WorkerInfo): Promise<void>;
   /**
+   * A worker is stopping: the control plane closes its client to it and places nothing more
+   * on it, then answers (false: it did not know the worker). The worker closes its servers
+   * only after that, so no server of its ends a connection the control plane still holds.
+   */
+  leaveWorker(id: string): Promise<boolean>;
+  /**
    * Where a deployed workflow's stage groups would run on the workers registered now, as
    * JSON (`runtime/control`'s `Placement`); fails when a group fits no worker.
    */

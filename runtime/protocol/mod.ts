@@ -46,4 +46,6 @@ export {
   firstAttemptsOf,
   LATENCY_BOUNDS_MS,
   latencyBucket,
-} from "./_first_attempts.ts";
+  packReport,
+  REPORT,
+} from "./_report.ts";

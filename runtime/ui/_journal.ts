@@ -95,7 +95,7 @@ export class Journal {
         const stage = this.#stage(entry, event.stage, "");
         const first = firstAttemptsOf(d);
         stage.attempts += first.started;
-        stage.latencyTotalMs += first.sumsMs.reduce((a, b) => a + b, 0);
+        stage.latencyTotalMs += first.buckets.reduce((sum, [, , ms]) => sum + ms, 0);
         stage.latencySamples += first.succeeded;
         stage.latencyMaxMs = Math.max(stage.latencyMaxMs, Math.round(first.maxMs));
         break;

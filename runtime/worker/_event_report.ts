@@ -13,15 +13,15 @@
  * quarantined rows, package fetches, the start and the end. A batch whose first attempt
  * fails keeps its failure; its start is only counted.
  *
- * The report interval starts at `everyMs` and grows with the part's age (a quarter of it)
+ * The report interval starts at `everyMs` and grows with the part's age (half of it)
  * up to `MAX_REPORT_MS`, so that a long run sends a bounded stream of reports: live
  * progress every second at first, every ten seconds for a run that has gone on for a while.
  */
 import {
   FIRST_ATTEMPTS,
   type FirstAttempts,
-  LATENCY_BOUNDS_MS,
   latencyBucket,
+  packReport,
   type RunEvent,
 } from "../protocol/mod.ts";
 
@@ -33,7 +33,12 @@ interface Pending {
   progress?: RunEvent;
   position?: RunEvent;
   lag?: RunEvent;
-  first?: FirstAttempts & { runId: string; time: number };
+  first?: Omit<FirstAttempts, "buckets"> & { time: number; buckets: Map<number, Bucket> };
+}
+
+interface Bucket {
+  count: number;
+  sumMs: number;
 }
 
 /** Kinds folded into the last one of their stage. */
@@ -45,6 +50,7 @@ const LATEST: Record<string, "progress" | "position" | "lag"> = {
 
 export class EventReport {
   #pending = new Map<string, Pending>();
+  #runId = "";
   #timer: ReturnType<typeof setTimeout> | undefined;
   #started: number;
   #closed = false;
@@ -59,6 +65,7 @@ export class EventReport {
   /** Takes one event of the part: folds it, or sends it (after the fold, for the end). */
   push(event: RunEvent): void {
     if (this.#closed) return this.send(event);
+    this.#runId = event.runId; // the same for every event of a part
     const latest = LATEST[event.kind];
     if (latest) {
       this.#stage(event.stage)[latest] = event;
@@ -72,11 +79,13 @@ export class EventReport {
     if (attempt === 1 && event.kind === "attempt-succeeded") {
       const first = this.#first(event);
       const ms = Number(event.detail.durationMs ?? 0);
-      const bucket = latencyBucket(ms);
+      const i = latencyBucket(ms);
+      const bucket = first.buckets.get(i) ?? { count: 0, sumMs: 0 };
+      first.buckets.set(i, bucket);
+      bucket.count++;
+      bucket.sumMs += ms;
       first.succeeded++;
       first.rows += Number(event.detail.rows ?? 0);
-      first.counts[bucket]++;
-      first.sumsMs[bucket] += ms;
       first.maxMs = Math.max(first.maxMs, ms);
       return this.#schedule();
     }
@@ -84,19 +93,26 @@ export class EventReport {
     this.send(event);
   }
 
-  /** Sends what is pending, stage by stage. */
+  /** Sends what is pending, every stage's in one message. */
   flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    const pending = this.#pending;
-    this.#pending = new Map();
-    for (const [stage, p] of pending) {
+    const events: RunEvent[] = [];
+    for (const [stage, p] of this.#pending) {
       if (p.first) {
-        const { runId, time, ...detail } = p.first;
-        this.send({ runId, kind: FIRST_ATTEMPTS, stage, time, detail: { ...detail } });
+        const { time, buckets, ...counts } = p.first;
+        const detail: FirstAttempts = {
+          ...counts,
+          // Milliseconds to the microsecond: the metrics' seconds keep their precision.
+          buckets: [...buckets].map(([i, b]) => [i, b.count, Math.round(b.sumMs * 1000) / 1000]),
+        };
+        events.push({ runId: this.#runId, kind: FIRST_ATTEMPTS, stage, time, detail: { ...detail } });
       }
-      for (const event of [p.progress, p.position, p.lag]) if (event) this.send(event);
+      for (const event of [p.progress, p.position, p.lag]) if (event) events.push(event);
     }
+    this.#pending.clear();
+    if (events.length === 1) this.send(events[0]);
+    if (events.length > 1) this.send(packReport(this.#runId, events));
   }
 
   /** The part ended: sends what is pending; later events go as they come. */
@@ -111,19 +127,9 @@ export class EventReport {
     return p;
   }
 
-  #first(event: RunEvent): FirstAttempts {
+  #first(event: RunEvent): NonNullable<Pending["first"]> {
     const p = this.#stage(event.stage);
-    const empty = () => new Array<number>(LATENCY_BOUNDS_MS.length + 1).fill(0);
-    p.first ??= {
-      runId: event.runId,
-      time: 0,
-      started: 0,
-      succeeded: 0,
-      rows: 0,
-      counts: empty(),
-      sumsMs: empty(),
-      maxMs: 0,
-    };
+    p.first ??= { time: 0, started: 0, succeeded: 0, rows: 0, buckets: new Map(), maxMs: 0 };
     p.first.time = event.time;
     return p.first;
   }
@@ -131,7 +137,7 @@ export class EventReport {
   #schedule(): void {
     if (this.#timer !== undefined) return;
     const age = Date.now() - this.#started;
-    const ms = Math.min(Math.max(this.everyMs, age / 4), Math.max(this.everyMs, MAX_REPORT_MS));
+    const ms = Math.min(Math.max(this.everyMs, age / 2), Math.max(this.everyMs, MAX_REPORT_MS));
     this.#timer = setTimeout(() => this.flush(), ms);
   }
 }

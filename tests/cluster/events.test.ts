@@ -24,7 +24,12 @@ const BATCH_ROWS = 10;
 async function runOver(batches: number) {
   const dir = await Deno.makeTempDir({ prefix: "heddle-events-" });
   await writeNumbers(dir, batches * BATCH_ROWS);
-  const file = await writeCopyProgram(dir, "copy.he", "Copy", "(\n    from input\n    derive { m = n * 2 }\n  )");
+  const file = await writeCopyProgram(
+    dir,
+    "copy.he",
+    "Copy",
+    "(\n    from input\n    derive { m = n * 2 }\n  )",
+  );
   const worker = new Worker({
     id: "w-events",
     batchRows: BATCH_ROWS,
