@@ -15,7 +15,7 @@
  *
  * The report interval starts at `everyMs` and grows with the part's age (half of it)
  * up to `MAX_REPORT_MS`, so that a long run sends a bounded stream of reports: live
- * progress every second at first, every ten seconds for a run that has gone on for a while.
+ * progress every second at first, then less often: every 30 s once the part has run a minute.
  */
 import {
   FIRST_ATTEMPTS,
@@ -26,7 +26,7 @@ import {
 } from "../protocol/mod.ts";
 
 /** The longest a report interval grows to (unless `everyMs` is longer). */
-export const MAX_REPORT_MS = 10_000;
+export const MAX_REPORT_MS = 30_000;
 
 /** What is pending for one stage since the last report. */
 interface Pending {
@@ -106,7 +106,13 @@ export class EventReport {
           // Milliseconds to the microsecond: the metrics' seconds keep their precision.
           buckets: [...buckets].map(([i, b]) => [i, b.count, Math.round(b.sumMs * 1000) / 1000]),
         };
-        events.push({ runId: this.#runId, kind: FIRST_ATTEMPTS, stage, time, detail: { ...detail } });
+        events.push({
+          runId: this.#runId,
+          kind: FIRST_ATTEMPTS,
+          stage,
+          time,
+          detail: { ...detail },
+        });
       }
       for (const event of [p.progress, p.position, p.lag]) if (event) events.push(event);
     }

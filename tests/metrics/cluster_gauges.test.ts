@@ -7,28 +7,13 @@
  * health at every scrape. Before, only workers sharing the control plane's process had them.
  */
 import assert from "node:assert/strict";
-import { heddle, spawnHeddle, StreamText } from "../_cli.ts";
+import { heddle } from "../_cli.ts";
 import { EXAMPLE_PLUGINS, freePort, writeCopyProgram, writeNumbers } from "../e2e/_fixtures.ts";
+import { type LoopbackNode, startNode, stopNode } from "../cluster/_loopback.ts";
 import { metricLine } from "./_scrape.ts";
 
 const env = { HEDDLE_PATH: EXAMPLE_PLUGINS };
-
-interface Node {
-  child: Deno.ChildProcess;
-  stderr: StreamText;
-}
-
-function start(args: string[]): Node {
-  const child = spawnHeddle(["cluster", ...args], { env });
-  return { child, stderr: new StreamText(child.stderr) };
-}
-
-async function stop(node: Node): Promise<void> {
-  node.child.kill("SIGTERM");
-  await node.child.status;
-  await node.child.stdout.cancel();
-  await node.stderr.done;
-}
+const start = (args: string[]) => startNode(args, env);
 
 Deno.test({
   name: "a cluster control plane exports its remote worker's registry and plugin gauges",
@@ -47,7 +32,7 @@ Deno.test({
       "--ui-listen",
       "127.0.0.1:0",
     ]);
-    let worker: Node | null = null;
+    let worker: LoopbackNode | null = null;
     try {
       const [, url] = await control.stderr.waitFor(/ui listening on (\S+)/);
       const token = (await Deno.readTextFile(`${state}/token`)).trim();
@@ -114,11 +99,10 @@ Deno.test({
       const stopped = await heddle(["workflow", "stop", ...server, runId]);
       assert.equal(stopped.code, 0, stopped.stderr);
     } finally {
-      // The control plane first: it closes its clients before its servers. A worker stopped
-      // first sends GOAWAY to the control plane's live client, which can crash Deno 2.9.6's
-      // node:http2 (SIGSEGV, denoland/deno#36788; docs/cluster.md, "Known defects").
-      await stop(control);
-      if (worker) await stop(worker);
+      // The worker first: it leaves before its servers close, so the control plane's client
+      // to it is closed by then (docs/cluster.md, "Failures"); the control plane stays up.
+      if (worker) await stopNode(worker);
+      await stopNode(control);
       await Deno.remove(dir, { recursive: true });
     }
   },
