@@ -8,8 +8,10 @@
  * plane on one, three workers on the others. The bytes are the control plane's veth
  * counters over a run, with nobody asking it anything meanwhile (the end of the run is seen
  * from its output file), so they hold the run's deploy-free traffic: the start, the parts
- * sent to workers, their events, and the workers' heartbeats. The recovery run is the
- * quickstart held by a gated step (tests/cluster/recovery.test.ts), so it is mid-run by
+ * sent to workers, their reports, and the workers' heartbeats, which are taken out at the
+ * rate measured with no run (a larger run lasts longer). The goal (flat: the largest run
+ * within twice the smallest's bytes) is a check: a miss is a FAILED note. The recovery run
+ * is the quickstart held by a gated step (tests/cluster/recovery.test.ts), so it is mid-run by
  * construction; its outputs are checked against a one-host run.
  */
 import assert from "node:assert/strict";
