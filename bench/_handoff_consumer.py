@@ -124,7 +124,7 @@ def serve_handle(kind: str, payload: bytearray) -> dict:
     """Maps a handle (and with `R` reads every value), timing each part in this process."""
     h = json.loads(payload)
     t0 = time.perf_counter()  # the handle has arrived: the transport's decoding is done
-    mapped = MappedInput(h["segment"], h["offset"], h["length"])
+    mapped = MappedInput(h["segment"], h["offset"], h["length"], h.get("segmentId", ""))
     try:
         table = mapped.reader().read_all()
         t1 = time.perf_counter()

@@ -80,7 +80,7 @@ class _Servicer:
                                   step_index=index)
         handle = request.input
         try:
-            mapped = MappedInput(handle.segment, handle.offset, handle.length)
+            mapped = MappedInput(handle.segment, handle.offset, handle.length, handle.segment_id)
         except (OSError, ValueError) as error:
             raise StepFailure("BAD_INPUT", f"cannot map input `{handle.segment}`: {error}")
         try:
