@@ -22,7 +22,6 @@ import {
 } from "../_deploy.ts";
 import { Progress } from "../_progress.ts";
 import { parseBytes, parsePositiveInt } from "../_options.ts";
-import { startUi } from "../_ui.ts";
 import type { UiServer } from "../../runtime/ui/mod.ts";
 import { defaultStateDir, newToken } from "../../runtime/protocol/mod.ts";
 import { historyPath, keepLogLinesOption, keepRunsOption } from "../_history.ts";
@@ -95,6 +94,8 @@ export function runCommand(term: Terminal, exit: { code: number }) {
       let ui: UiServer | null = null;
       try {
         if (options.ui) {
+          // Loaded only with --ui: the UI server and the metrics (prom-client) cost start-up.
+          const { startUi } = await import("../_ui.ts");
           ui = startUi(term, {
             control,
             address: options.uiListen,

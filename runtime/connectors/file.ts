@@ -31,7 +31,10 @@ import { type CsvBatch, type CsvOptions, CsvReader } from "./_csv.ts";
 import { ByteBuffer, csvHeader, csvRows } from "./_csv_writer.ts";
 import { type JsonLine, JsonlReader } from "./_jsonl.ts";
 import { type ByteSource, DEFAULT_MAX_RECORD_BYTES, excerpt, openInput } from "./_records.ts";
-import { openParquet, parquetBytes, type ParquetInput } from "./_parquet.ts";
+import type { ParquetInput } from "./_parquet.ts";
+
+/** `_parquet.ts`, loaded for Parquet only: parquet-wasm costs ~40 ms of start-up to evaluate. */
+const parquet = () => import("./_parquet.ts");
 import { intOf } from "./_remote.ts";
 import { allowedPath } from "./_paths.ts";
 import {
@@ -425,7 +428,7 @@ class ParquetSource extends FileSource {
   #input!: ParquetInput;
 
   async open(): Promise<this> {
-    this.#input = await openParquet(this.config.path, this.config.columns, this.ctx.schema);
+    this.#input = await (await parquet()).openParquet(this.config.path, this.config.columns, this.ctx.schema);
     this.schema = this.#input.schema;
     return this;
   }
@@ -565,7 +568,7 @@ class FileSink implements Sink {
         : new Table(toArrowSchema(pinnedFields(this.ctx.schema)));
       this.#out.buf = this.config.format === "arrow"
         ? tableToIPC(table, "file")
-        : parquetBytes(table);
+        : (await parquet()).parquetBytes(table);
       this.#out.at = this.#out.buf.length;
     } else if (this.config.format === "csv" && !this.#columns && this.ctx.schema) {
       csvHeader(this.ctx.schema.map((f) => f.name), this.#out);

@@ -9,7 +9,7 @@
  * fences writes (`_store_pg.ts`): once it names another holder or has expired, a deposed
  * leader's statements are refused, however late they arrive.
  */
-import pg from "pg";
+import type pg from "pg";
 import {
   CONNECT_TIMEOUT_MS,
   describeDatabase,
@@ -58,7 +58,9 @@ export class LeaderLease {
   static async open(url: string, leaseMs = DEFAULT_LEASE_MS): Promise<LeaderLease> {
     const where = describeDatabase(url);
     const tables = openPostgres(url);
-    const client = new pg.Client({
+    // Imported here: a process without a PostgreSQL state never pays for loading `pg`.
+    const { default: { Client } } = await import("pg");
+    const client = new Client({
       connectionString: url,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       query_timeout: Math.max(1000, Math.floor(leaseMs / 3)),

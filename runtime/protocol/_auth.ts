@@ -11,7 +11,8 @@
  * transit and, with a CA, requires client certificates (mutual TLS). A call without the
  * right token gets UNAUTHENTICATED before any handler runs, and nothing else.
  */
-import * as grpc from "@grpc/grpc-js";
+import type * as Grpc from "@grpc/grpc-js";
+import { grpc } from "./_npm.ts";
 import { Buffer } from "node:buffer";
 import { timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
@@ -61,7 +62,7 @@ export function requireToken(credentials: Credentials): string {
  * A server interceptor that ends every call whose metadata lacks `token` with
  * UNAUTHENTICATED, before the call's handler is started (so it sees no request at all).
  */
-export function authInterceptor(token: string): grpc.ServerInterceptor {
+export function authInterceptor(token: string): Grpc.ServerInterceptor {
   return (_method, call) => {
     const listener = new grpc.ServerListenerBuilder()
       .withOnReceiveMetadata((metadata, next) => {
@@ -81,8 +82,8 @@ export function authInterceptor(token: string): grpc.ServerInterceptor {
 /** A gRPC server (with `options`) that admits only calls carrying `credentials.token`. */
 export function createServer(
   credentials: Credentials,
-  options: grpc.ServerOptions = {},
-): grpc.Server {
+  options: Grpc.ServerOptions = {},
+): Grpc.Server {
   return new grpc.Server({
     ...options,
     interceptors: [authInterceptor(requireToken(credentials))],
@@ -90,7 +91,7 @@ export function createServer(
 }
 
 /** The server side of the transport: TLS (mutual when a CA is given) or plaintext. */
-export function serverCredentials(credentials: Credentials): grpc.ServerCredentials {
+export function serverCredentials(credentials: Credentials): Grpc.ServerCredentials {
   const tls = credentials.tls;
   if (!tls) return grpc.ServerCredentials.createInsecure();
   return grpc.ServerCredentials.createSsl(
@@ -102,8 +103,8 @@ export function serverCredentials(credentials: Credentials): grpc.ServerCredenti
 
 /** How a client reaches a node: the channel's credentials and the client's options. */
 export interface ClientTransport {
-  channel: grpc.ChannelCredentials;
-  options: grpc.ClientOptions;
+  channel: Grpc.ChannelCredentials;
+  options: Grpc.ClientOptions;
 }
 
 /** The host part of `host:port` or `[v6]:port`. */
@@ -134,10 +135,10 @@ export function peerName(host: string): {
  * loopback daemon is plaintext.
  */
 export function clientTransport(credentials: Credentials, address: string): ClientTransport {
-  const options: grpc.ClientOptions = {};
+  const options: Grpc.ClientOptions = {};
   const token = credentials.token;
   if (token !== null) {
-    const interceptor: grpc.Interceptor = (callOptions, nextCall) =>
+    const interceptor: Grpc.Interceptor = (callOptions, nextCall) =>
       new grpc.InterceptingCall(nextCall(callOptions), {
         start: (metadata, listener, next) => {
           metadata.set(TOKEN_HEADER, bearer(token));
@@ -149,7 +150,7 @@ export function clientTransport(credentials: Credentials, address: string): Clie
   const tls = credentials.tls;
   if (!tls) return { channel: grpc.credentials.createInsecure(), options };
   const host = hostOf(address);
-  const verify: grpc.VerifyOptions = {};
+  const verify: Grpc.VerifyOptions = {};
   if (isIP(host)) {
     // grpc-js derives the SNI name from the target: see `peerName`.
     const peer = peerName(host);

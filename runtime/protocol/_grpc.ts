@@ -5,8 +5,8 @@
  * Every server and client is built from `Credentials` (`_auth.ts`): there is no way to
  * serve the control channel without authentication.
  */
-import * as grpc from "@grpc/grpc-js";
-import * as loader from "@grpc/proto-loader";
+import type * as Grpc from "@grpc/grpc-js";
+import { grpc, loader } from "./_npm.ts";
 import { clientTransport, createServer, type Credentials, serverCredentials } from "./_auth.ts";
 import {
   type ControlApi,
@@ -46,7 +46,7 @@ function services(): Loaded {
  */
 const MAX_MESSAGE = 64 * 1024 * 1024;
 
-type Callback = (error: grpc.ServiceError | null, value?: unknown) => void;
+type Callback = (error: Grpc.ServiceError | null, value?: unknown) => void;
 
 /** Wraps an async method as a unary gRPC handler, mapping ControlError to status codes. */
 function unary<A>(fn: (request: A) => Promise<unknown>) {
@@ -59,24 +59,25 @@ function unary<A>(fn: (request: A) => Promise<unknown>) {
   };
 }
 
+/** gRPC's status name per ControlError code (names: the package loads on first use). */
 const statusOf = {
-  "not-found": grpc.status.NOT_FOUND,
-  "invalid": grpc.status.INVALID_ARGUMENT,
-  "unavailable": grpc.status.UNAVAILABLE,
-  "unauthenticated": grpc.status.UNAUTHENTICATED,
-  "not-leader": grpc.status.FAILED_PRECONDITION,
+  "not-found": "NOT_FOUND",
+  "invalid": "INVALID_ARGUMENT",
+  "unavailable": "UNAVAILABLE",
+  "unauthenticated": "UNAUTHENTICATED",
+  "not-leader": "FAILED_PRECONDITION",
 } as const;
 
-function toStatus(e: unknown): grpc.ServiceError {
-  const code = e instanceof ControlError ? statusOf[e.code] : grpc.status.INTERNAL;
-  const error = new Error(e instanceof Error ? e.message : String(e)) as grpc.ServiceError;
+function toStatus(e: unknown): Grpc.ServiceError {
+  const code = grpc.status[e instanceof ControlError ? statusOf[e.code] : "INTERNAL"];
+  const error = new Error(e instanceof Error ? e.message : String(e)) as Grpc.ServiceError;
   error.code = code;
   error.details = error.message;
   return error;
 }
 
-function fromStatus(e: grpc.ServiceError): Error {
-  const code = Object.entries(statusOf).find(([, c]) => c === e.code)?.[0] as
+function fromStatus(e: Grpc.ServiceError): Error {
+  const code = Object.entries(statusOf).find(([, c]) => grpc.status[c] === e.code)?.[0] as
     | ControlError["code"]
     | undefined;
   if (e.code === grpc.status.UNAVAILABLE) {
@@ -115,7 +116,7 @@ export interface Listening {
 export async function listen(
   address: string,
   credentials: Credentials,
-  register: (server: grpc.Server) => void,
+  register: (server: Grpc.Server) => void,
 ): Promise<Listening> {
   const server = createServer(credentials, { "grpc.max_receive_message_length": MAX_MESSAGE });
   register(server);
@@ -176,7 +177,7 @@ export function serveWorker(
 ): Promise<Listening> {
   return listen(address, credentials, (server) =>
     server.addService(services().Worker.service, {
-      Execute: (call: grpc.ServerWritableStream<Parameters<WorkerApi["execute"]>[0], unknown>) => {
+      Execute: (call: Grpc.ServerWritableStream<Parameters<WorkerApi["execute"]>[0], unknown>) => {
         const send = (e: RunEvent) => call.write({ ...e, detailJson: JSON.stringify(e.detail) });
         // A caller that hung up (a control plane that died or gave up on this worker) stops
         // the run: nobody would take its results (docs/cluster.md, "Failures").
@@ -210,7 +211,7 @@ function call<T>(c: Loaded, method: string, request: unknown): Promise<T> {
     c[method](
       request,
       { deadline: deadlineOf(method) },
-      (e: grpc.ServiceError | null, v: T) => e ? reject(fromStatus(e)) : resolve(v),
+      (e: Grpc.ServiceError | null, v: T) => e ? reject(fromStatus(e)) : resolve(v),
     )
   );
 }
@@ -267,7 +268,7 @@ export function connectWorker(
           unpackReport({ ...rest, detail: JSON.parse(detailJson || "{}") }).forEach(onEvent);
         });
         stream.on("end", () => resolve());
-        stream.on("error", (e: grpc.ServiceError) => reject(fromStatus(e)));
+        stream.on("error", (e: Grpc.ServiceError) => reject(fromStatus(e)));
       }),
     cancel: async (runId) => (await call<{ found: boolean }>(c, "Cancel", { runId })).found,
     health: () => call<WorkerHealth>(c, "Health", {}),

@@ -49,3 +49,4 @@ export {
   packReport,
   REPORT,
 } from "./_report.ts";
+export { grpc, loader } from "./_npm.ts";

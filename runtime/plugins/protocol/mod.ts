@@ -5,8 +5,8 @@
  * nothing here may ever put row data on a socket.
  */
 
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import type * as Grpc from "@grpc/grpc-js";
+import { grpc, loader as protoLoader } from "../../protocol/mod.ts";
 import { fileURLToPath } from "node:url";
 import type { ObjectHandle } from "../../registry/mod.ts";
 
@@ -108,12 +108,12 @@ export interface HealthResponse {
 
 type Unary<Req, Res> = (
   request: Req,
-  options: grpc.CallOptions,
-  callback: (error: grpc.ServiceError | null, response?: Res) => void,
-) => grpc.ClientUnaryCall;
+  options: Grpc.CallOptions,
+  callback: (error: Grpc.ServiceError | null, response?: Res) => void,
+) => Grpc.ClientUnaryCall;
 
 /** The generated client, typed. */
-export interface PluginClient extends grpc.Client {
+export interface PluginClient extends Grpc.Client {
   Describe: Unary<Record<string, never>, DescribeResponse>;
   Invoke: Unary<InvokeRequest, InvokeResponse>;
   Health: Unary<Record<string, never>, HealthResponse>;
@@ -127,8 +127,8 @@ export interface PluginHandlers {
 }
 
 interface Loaded {
-  service: grpc.ServiceDefinition;
-  Client: new (address: string, credentials: grpc.ChannelCredentials) => PluginClient;
+  service: Grpc.ServiceDefinition;
+  Client: new (address: string, credentials: Grpc.ChannelCredentials) => PluginClient;
 }
 
 let loaded: Loaded | undefined;
@@ -184,15 +184,15 @@ export function invokeRequestBytes(request: InvokeRequest): number {
 export async function servePlugin(
   socketPath: string,
   handlers: PluginHandlers,
-): Promise<grpc.Server> {
+): Promise<Grpc.Server> {
   const server = new grpc.Server();
   server.addService(load().service, {
-    Describe: (_c: unknown, cb: grpc.sendUnaryData<DescribeResponse>) =>
+    Describe: (_c: unknown, cb: Grpc.sendUnaryData<DescribeResponse>) =>
       cb(null, handlers.describe()),
-    Health: (_c: unknown, cb: grpc.sendUnaryData<HealthResponse>) => cb(null, handlers.health()),
+    Health: (_c: unknown, cb: Grpc.sendUnaryData<HealthResponse>) => cb(null, handlers.health()),
     Invoke: (
-      c: grpc.ServerUnaryCall<InvokeRequest, InvokeResponse>,
-      cb: grpc.sendUnaryData<InvokeResponse>,
+      c: Grpc.ServerUnaryCall<InvokeRequest, InvokeResponse>,
+      cb: Grpc.sendUnaryData<InvokeResponse>,
     ) => {
       handlers.invoke(c.request).then((res) => cb(null, res), (err) => cb(err as Error, null));
     },
