@@ -39,6 +39,7 @@ export { BUILTIN_MODULES, loadModule, type ModuleContract, parseManifest } from 
 export { RESOLVE_CODES } from "./resolve/mod.ts";
 export {
   addLowered,
+  lowerDeclared,
   type Lowered,
   prqlc,
   PrqlCrash,

@@ -165,6 +165,16 @@ function lowerHere(text: string): Lowered | null {
   return rq && { rq };
 }
 
+/**
+ * The RQ of a block behind the PRQL engine's prelude, which declares `input`'s `columns`
+ * (`runtime/prql`), when the block is in the subsets parsed and lowered here; null when
+ * prql-js must compile it. A run then never starts prql-js for such a block.
+ */
+export function lowerDeclared(text: string, columns: string[]): Rq | null {
+  const pl = parsePl(text);
+  return pl === null ? null : resolveRq(pl, { columns });
+}
+
 /** A block's PL: parsed here when it is in the common subset, else by prql-js. */
 function toPl(text: string): string {
   return parsePl(text) ?? prqlc.prqlToPl(text);

@@ -93,13 +93,27 @@ const OPERATORS: Record<string, Operator> = {
   Not: op("not", BOOL, BOOL, true),
 };
 
+/** The aggregate functions lowered here: those the engine runs. */
+const AGGREGATES = new Set(["count", "sum", "average", "min", "max", "count_distinct"]);
+
 /** One column of the frame: a named column, or `input`'s unknown rest (`name` null). */
 interface FrameCol {
+  /** Null for `input`'s wildcard and for a column without a name (`group {a + 1}`). */
   name: string | null;
   ref: Ref;
+  wildcard?: true;
 }
 
+const single = (c: FrameCol) => c.wildcard ? "Wildcard" : { Single: c.name };
+
 class Resolver {
+  /**
+   * `known`: `input`'s columns when they are declared (the engine's prelude), so the frame
+   * starts closed, holding exactly them; null when `input`'s columns are unknown (a check).
+   */
+  constructor(readonly known: string[] | null) {
+    if (known) this.frame = known.map((name) => ({ name, ref: { id: -1 } }));
+  }
   /** `input`'s named columns in order of first use, then its wildcard. */
   readonly inputs: FrameCol[] = [];
   readonly wildcard: Ref = { id: -1 };
@@ -116,15 +130,31 @@ class Resolver {
   /** The frame as prql-js orders it: `input`'s columns and wildcard first while it is whole. */
   columns(): FrameCol[] {
     if (this.frame) return this.frame;
-    return [...this.inputs, { name: null, ref: this.wildcard }, ...this.derived];
+    return [...this.inputs, { name: null, ref: this.wildcard, wildcard: true }, ...this.derived];
   }
 
   /** Aliases given earlier in the tuple being read: prql-js may resolve a name to one. */
   private siblings = new Set<string>();
 
+  /**
+   * Set while an `aggregate`'s arguments are read: prql-js resolves a name there that a
+   * `derive` gave to a new column of `input` instead, so such names are left to it.
+   */
+  private aggregating = false;
+  /** While a `group`'s keys are read: the columns they read. */
+  private reads: Set<Ref> | null = null;
+  /**
+   * Columns a `group` over a closed frame keys by (or reads in its keys): prql-js no longer
+   * finds them inside its `aggregate`, so reading them there is left to it.
+   */
+  private hidden = new Set<Ref>();
+
   private name(n: string): Ref {
     if (reserved(n) || this.siblings.has(n)) throw new Outside();
     const found = this.columns().find((c) => c.name === n);
+    if (found && this.aggregating && this.computes.includes(found.ref)) throw new Outside();
+    if (found && this.aggregating && this.hidden.has(found.ref)) throw new Outside();
+    if (found) this.reads?.add(found.ref);
     if (found) return found.ref;
     if (this.frame) throw new Outside();
     const ref = { id: -1 };
@@ -204,6 +234,60 @@ class Resolver {
     return alias;
   }
 
+  /**
+   * `aggregate {..}`, alone or inside `group` (`keys` the partition): each item one of the
+   * aggregate functions the engine runs, over one argument. The frame becomes the keys and
+   * the aggregates, and a `sort` before it no longer orders what follows.
+   */
+  private aggregate(call: Pl, keys: FrameCol[]): void {
+    // prql-js drops a `sort` that a `group` or `aggregate` follows: left to it.
+    if (this.pipeline.some((step) => "Sort" in (step as Pl))) throw new Outside();
+    const computed: FrameCol[] = [];
+    const taken = () => [...keys, ...computed];
+    for (const item of this.items(call)) {
+      const { alias, ...e } = item;
+      const fn = e.FuncCall as Pl | undefined;
+      const fname = (fn?.name as Pl | undefined)?.Ident as string | undefined;
+      const args = fn?.args as Pl[] | undefined;
+      if (!fn || !fname || !AGGREGATES.has(fname) || args?.length !== 1 || fn.named_args) {
+        throw new Outside();
+      }
+      const [arg] = args;
+      if ("alias" in arg) throw new Outside();
+      this.aggregating = true;
+      let rq: unknown;
+      if (fname === "count") {
+        // prql-js counts rows whatever the argument (`count this`, `count a`), yet reads `a`.
+        if (typeof arg.Ident !== "string") throw new Outside();
+        if (arg.Ident !== "this") this.name(arg.Ident);
+        rq = { kind: { Literal: "Null" }, span: null };
+      } else rq = this.expr(arg);
+      this.aggregating = false;
+      const ref = { id: -1 };
+      this.computes.push(ref);
+      this.pipeline.push({
+        Compute: {
+          id: ref,
+          expr: { kind: { Operator: { name: `std.${fname}`, args: [rq] } }, span: null },
+          is_aggregation: true,
+        },
+      });
+      const named = alias === undefined ? null : alias as string;
+      if (named !== null && (reserved(named) || taken().some((c) => c.name === named))) {
+        throw new Outside();
+      }
+      computed.push({ name: named, ref });
+      if (named !== null) this.siblings.add(named);
+    }
+    this.siblings.clear();
+    this.pipeline.push({
+      Aggregate: { partition: keys.map((c) => c.ref), compute: computed.map((c) => c.ref) },
+    });
+    this.frame = [...keys, ...computed];
+    this.derived = [];
+    this.sort = [];
+  }
+
   transform(call: Pl): void {
     const name = (call.name as Pl | undefined)?.Ident;
     if (name === "filter") {
@@ -255,6 +339,39 @@ class Resolver {
         return { direction, column: this.name(e.Ident) };
       });
       this.pipeline.push({ Sort: this.sort });
+    } else if (name === "group") {
+      const args = call.args as Pl[];
+      const inner = args[1]?.FuncCall as Pl | undefined;
+      if (
+        args.length !== 2 || call.named_args ||
+        (inner?.name as Pl | undefined)?.Ident !== "aggregate"
+      ) {
+        throw new Outside();
+      }
+      const keys: FrameCol[] = [];
+      const closed = this.frame !== null;
+      this.reads = new Set();
+      const by = Array.isArray(args[0].Tuple) ? args[0].Tuple as Pl[] : [args[0]];
+      for (const item of by) {
+        const { alias, ...e } = item;
+        if (alias === undefined && typeof e.Ident === "string") {
+          const ref = this.name(e.Ident);
+          if (keys.some((c) => c.ref === ref)) throw new Outside();
+          keys.push({ name: e.Ident, ref });
+        } else {
+          // An unnamed key expression is a column without a name, as in prql-js.
+          const ref = this.compute(e);
+          keys.push({ name: alias === undefined ? null : this.fresh(alias, keys), ref });
+          if (alias !== undefined) this.siblings.add(alias as string);
+        }
+      }
+      this.siblings.clear();
+      if (closed) this.hidden = this.reads;
+      this.reads = null;
+      this.aggregate(inner!, keys);
+      this.hidden = new Set();
+    } else if (name === "aggregate") {
+      this.aggregate(call, []);
     } else if (name === "take") {
       const [n] = this.items(call);
       const count = (n.Literal as Pl | undefined)?.Integer;
@@ -273,10 +390,20 @@ class Resolver {
 }
 
 /**
- * The RQ prql-js's `pl_to_rq` gives for `pl` (PL JSON as `_prql_parse.ts` writes it), or null
- * when the block is outside the subset this file lowers.
+ * `input`'s columns as the PRQL engine declares them in front of a block (`let input = (from
+ * default_db.input | select {..})`, target DuckDB): lowering then gives what prql-js gives for
+ * the block behind that prelude.
  */
-export function resolveRq(pl: string): Record<string, unknown> | null {
+export interface Declared {
+  columns: string[];
+}
+
+/**
+ * The RQ prql-js's `pl_to_rq` gives for `pl` (PL JSON as `_prql_parse.ts` writes it), or null
+ * when the block is outside the subset this file lowers. With `declared`, the RQ of the block
+ * behind the engine's prelude (`runtime/prql`), whose `input` has exactly those columns.
+ */
+export function resolveRq(pl: string, declared?: Declared): Record<string, unknown> | null {
   try {
     const stmts = (JSON.parse(pl) as Pl).stmts as Pl[];
     const def = stmts.length === 1 ? stmts[0].VarDef as Pl | undefined : undefined;
@@ -289,19 +416,26 @@ export function resolveRq(pl: string): Record<string, unknown> | null {
       !from || (from.name as Pl).Ident !== "from" || from.named_args || fromArgs?.length !== 1 ||
       fromArgs[0].Ident !== "input" || "alias" in fromArgs[0] || "alias" in exprs[0]
     ) return null;
-    const r = new Resolver();
+    const known = declared?.columns ?? null;
+    // Names the prelude would quote or that PRQL would read as its own: left to prql-js.
+    if (
+      known && (known.length === 0 || new Set(known).size !== known.length ||
+        known.some((c) => reserved(c) || !/^[A-Za-z_]\w*$/.test(c)))
+    ) return null;
+    const r = new Resolver(known);
+    const start = known ? [...r.columns()] : [];
     for (const step of exprs.slice(1)) {
       if (!step.FuncCall || "alias" in step) return null;
       r.transform(step.FuncCall as Pl);
     }
     const columns = r.columns();
     r.pipeline.push({ Select: columns.map((c) => c.ref) });
+    if (known) return JSON.parse(JSON.stringify(declaredRq(r, start, columns), refsToIds));
     // prql-js numbers `input`'s named columns first, then its wildcard, then computed ones.
     r.inputs.forEach((c, k) => (c.ref.id = k));
     r.wildcard.id = r.inputs.length;
     r.computes.forEach((ref, k) => (ref.id = r.inputs.length + 1 + k));
-    const single = (c: FrameCol) => c.name === null ? "Wildcard" : { Single: c.name };
-    const inputColumns = [...r.inputs, { name: null, ref: r.wildcard }];
+    const inputColumns: FrameCol[] = [...r.inputs, { name: null, ref: r.wildcard, wildcard: true }];
     const rq = {
       def: { version: null, other: {} },
       tables: [{
@@ -328,16 +462,76 @@ export function resolveRq(pl: string): Record<string, unknown> | null {
         columns: columns.map(single),
       },
     };
-    // The refs become their numbers: a plain object, as `JSON.parse` of prql-js's answer.
-    return JSON.parse(
-      JSON.stringify(rq, (_k, v) =>
-        v && typeof v === "object" && "id" in v && !("expr" in v) &&
-          Object.keys(v).length === 1
-          ? v.id
-          : v),
-    );
+    return JSON.parse(JSON.stringify(rq, refsToIds));
   } catch (e) {
     if (e instanceof Outside) return null;
     throw e;
   }
+}
+
+/** The refs become their numbers: a plain object, as `JSON.parse` of prql-js's answer. */
+function refsToIds(_key: string, v: unknown): unknown {
+  return v && typeof v === "object" && "id" in v && !("expr" in v) && Object.keys(v).length === 1
+    ? (v as Ref).id
+    : v;
+}
+
+/**
+ * The RQ behind the engine's prelude: `default_db.input` (its columns and wildcard numbered
+ * first), the `input` relation that selects the declared columns, then the block reading it.
+ */
+function declaredRq(r: Resolver, start: FrameCol[], columns: FrameCol[]) {
+  const n = start.length;
+  start.forEach((c, k) => (c.ref.id = n + 1 + k));
+  r.computes.forEach((ref, k) => (ref.id = 2 * n + 1 + k));
+  const named = start.map((c) => ({ Single: c.name }));
+  const own = start.map((_c, k) => k);
+  return {
+    def: { version: null, other: { target: "sql.duckdb" } },
+    tables: [
+      {
+        id: 0,
+        name: null,
+        relation: {
+          kind: { ExternRef: { LocalTable: ["default_db", "input"] } },
+          columns: [...named, "Wildcard"],
+        },
+      },
+      {
+        id: 1,
+        name: "input",
+        relation: {
+          kind: {
+            Pipeline: [
+              {
+                From: {
+                  source: 0,
+                  columns: [...named.map((c, k) => [c, k]), ["Wildcard", n]],
+                  name: "input",
+                },
+              },
+              { Select: own },
+              { Select: own },
+            ],
+          },
+          columns: named,
+        },
+      },
+    ],
+    relation: {
+      kind: {
+        Pipeline: [
+          {
+            From: {
+              source: 1,
+              columns: start.map((c) => [{ Single: c.name }, c.ref]),
+              name: "input",
+            },
+          },
+          ...r.pipeline,
+        ],
+      },
+      columns: columns.map(single),
+    },
+  };
 }

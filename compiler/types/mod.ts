@@ -23,7 +23,7 @@ import {
 
 export { SQL_CODES, TYPE_CODES } from "./_codes.ts";
 export { prqlc, PrqlCrash } from "./_prqlc.ts";
-export { addLowered, type Lowered, takeLowered } from "./_prql_lower.ts";
+export { addLowered, lowerDeclared, type Lowered, takeLowered } from "./_prql_lower.ts";
 export type { RowSchema, SchemaField } from "./_row.ts";
 export {
   parseSnapshot,

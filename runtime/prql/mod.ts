@@ -10,7 +10,7 @@
 import * as arrow from "apache-arrow";
 import type { Diagnostic, Result, Span } from "../../compiler/diagnostics/_types.ts";
 // prql-js through the compiler's guard: an input that crashes it never poisons this process.
-import { prqlc } from "../../compiler/mod.ts";
+import { lowerDeclared, prqlc } from "../../compiler/mod.ts";
 import { type Column, tableOf, toArrow } from "./_column.ts";
 import { supportedFunctions, UnsupportedError } from "./_expr.ts";
 import { type Partitioned, type Plan, planQuery, type Rows } from "./_plan.ts";
@@ -152,17 +152,24 @@ export function compilePrql(
   text: string,
   relations: Record<string, arrow.Schema>,
 ): Result<CompiledQuery | null> {
-  const head = prelude(relations);
-  const headChars = [...head].length;
-  let rqText: string;
-  try {
-    const pl = JSON.parse(prqlc.prqlToPl(head + text));
-    resolveSelfJoins(pl, relations);
-    rqText = prqlc.plToRq(JSON.stringify(pl));
-  } catch (err) {
-    return { value: null, diagnostics: prqlErrors(err, text, headChars) };
+  // The common blocks over `input` are lowered by the compiler to the very RQ prql-js gives
+  // behind the prelude: a run of them never loads prql-js (~0.3 s of CPU on first use).
+  const input = relations.input;
+  const own = input ? lowerDeclared(text, input.fields.map((f) => f.name)) : null;
+  let rq: RelationalQuery;
+  if (own) rq = localNames(own as unknown as RelationalQuery);
+  else {
+    const head = prelude(relations);
+    let rqText: string;
+    try {
+      const pl = JSON.parse(prqlc.prqlToPl(head + text));
+      resolveSelfJoins(pl, relations);
+      rqText = prqlc.plToRq(JSON.stringify(pl));
+    } catch (err) {
+      return { value: null, diagnostics: prqlErrors(err, text, [...head].length) };
+    }
+    rq = localNames(JSON.parse(rqText) as RelationalQuery);
   }
-  const rq = localNames(JSON.parse(rqText) as RelationalQuery);
   let plan: Plan;
   try {
     plan = planQuery(rq, relations);

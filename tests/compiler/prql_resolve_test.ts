@@ -10,11 +10,13 @@ import assert from "node:assert/strict";
 import { check, prqlc } from "../../compiler/mod.ts";
 import { parsePl } from "../../compiler/types/_prql_parse.ts";
 import { resolveRq } from "../../compiler/types/_prql_resolve.ts";
-import { forgetLowered } from "../../compiler/types/_prql_lower.ts";
+import { forgetLowered, lowerDeclared } from "../../compiler/types/_prql_lower.ts";
 import { generateProgram } from "../../bench/parse.ts";
 import { distinctBlocks } from "../../bench/check.ts";
 import { blocks, corpusBlocks } from "./_prql_blocks.ts";
 import { prng } from "../_prng.ts";
+import * as arrow from "apache-arrow";
+import { compilePrql, execute } from "../../runtime/prql/mod.ts";
 
 /** prql-js's RQ for the PL, or the error it reports. */
 function reference(pl: string): unknown {
@@ -31,6 +33,28 @@ function agrees(text: string): boolean {
   const ours = pl === null ? null : resolveRq(pl);
   if (ours === null) return false;
   assert.deepEqual(ours, reference(pl!), `the lowering differs on ${JSON.stringify(text)}`);
+  return true;
+}
+
+/** The columns the engine declares for `input` in the comparisons below. */
+const DECLARED = ["a", "b", "c", "x", "y", "amount", "note"];
+
+/**
+ * Asserts the lowering behind the engine's prelude (runtime/prql: `input`'s columns declared)
+ * agrees with prql-js compiling the prelude and the block, as the engine did; true when lowered.
+ */
+function agreesDeclared(text: string, columns = DECLARED): boolean {
+  const ours = lowerDeclared(text, columns);
+  if (ours === null) return false;
+  const head = "prql target:sql.duckdb\nlet input = (from default_db.input | select {" +
+    columns.map((c) => `\`${c}\``).join(", ") + "})\n";
+  let theirs: unknown;
+  try {
+    theirs = reference(prqlc.prqlToPl(head + text));
+  } catch (e) {
+    theirs = `error: ${(e as Error).message}`;
+  }
+  assert.deepEqual(ours, theirs, `the declared lowering differs on ${JSON.stringify(text)}`);
   return true;
 }
 
@@ -63,6 +87,19 @@ Deno.test("the lowering agrees with prql-js on frames, shadowing, reserved names
     "from input\nselect {_error_step, _error_message, _error_attempt}",
     "from input\nfilter _error_attempt > 2\nderive _error_next = _error_attempt + 1",
     "from input\nfilter a > 99999999999999999999999 && b < 9007199254740993",
+    "from input\ngroup {note} (aggregate {n = count this, total = sum amount, top = max amount})",
+    "from input\naggregate {n = count this, s = sum a}",
+    "from input\nderive x = a + 1\ngroup {note, x} (aggregate {s = sum a})\nfilter s > 1",
+    "from input\ngroup note (aggregate {average a})",
+    "from input\ngroup {n2 = note} (aggregate {s = sum a + 1})",
+    "from input\ngroup {note} (aggregate {count a, c = count_distinct b, min a, mn = min b})",
+    "from input\ngroup {b + 1} (aggregate {s = sum a})",
+    "from input\ngroup {b} (aggregate {s = sum a})\nselect {b, s2 = s}",
+    "from input\ngroup {b} (aggregate {s = sum a})\nsort s\ntake 3",
+    "from input\nselect {a, b}\ngroup {b} (aggregate {s = sum a})\nderive t = s * 2\nselect {t, b}",
+    "from input\naggregate {n = count this}\nfilter n",
+    "from input\ngroup {b} (aggregate {})",
+    "from input\ntake 5\ngroup {b} (aggregate {s = sum a})",
     // Declined: prql-js reports these, or resolves them in ways not done here.
     "from input\nselect {a}\nfilter b > 1",
     "from input\nselect {a, a}",
@@ -76,13 +113,20 @@ Deno.test("the lowering agrees with prql-js on frames, shadowing, reserved names
     "from input\ntake 1..3",
     "from s\nfilter a > 1",
     "from input\njoin s (==id)",
-    "from input\ngroup {a} (aggregate {n = count this})",
+    "from input\ngroup {a} (sort b | take 1)",
+    "from input\nderive {c = a}\ngroup {c} (aggregate {s = sum c, m = max b})",
+    "from input\nsort a\ngroup {b} (aggregate {s = sum a})\ntake 3",
+    "from input\ngroup {b} (aggregate {s = sum a})\nfilter a > 1",
+    "from input\ngroup {b} (aggregate {s = stddev a})",
     "from input\nselect {_a}",
     "from input\nselect {_param}",
     "from input\nderive {a + 1}",
   ];
   const lowered = cases.filter(agrees).length;
-  assert.ok(lowered >= 16, `${lowered} lowered`);
+  assert.ok(lowered >= 29, `${lowered} lowered`);
+  // Behind the engine's prelude, where every name outside `input`'s columns is prql-js's.
+  const declared = cases.filter((c) => agreesDeclared(c)).length;
+  assert.ok(declared >= 16, `${declared} lowered behind the prelude`);
   // What prql-js rejects is never lowered here: its error is the one a check reports.
   const wrong = "from input\nselect {a}\nfilter b > 1";
   assert.equal(resolveRq(parsePl(wrong)!), null);
@@ -105,7 +149,12 @@ Deno.test("the lowering agrees with prql-js on random pipelines", () => {
       pick(["+", "-", "*", "/", "//", "%", "==", "!=", ">", "<", ">=", "<=", "&&", "||"])
     } ${term(depth + 1)}`;
   };
-  let lowered = 0;
+  const aggregate = () =>
+    `${pick(["", `${pick(["s", "n", "t"])} = `, `${name()} = `])}${
+      pick(["count", "sum", "average", "min", "max", "count_distinct", "stddev"])
+    } ${pick([name(), name(), "this", term(1)])}`;
+  const aggregates = () => Array.from({ length: Math.floor(random() * 3) }, aggregate).join(", ");
+  let lowered = 0, declared = 0, grouped = 0;
   for (let k = 0; k < 300; k++) {
     const steps = Array.from({ length: 1 + Math.floor(random() * 4) }, () =>
       pick([
@@ -116,10 +165,20 @@ Deno.test("the lowering agrees with prql-js on random pipelines", () => {
         () => `select ${name()}`,
         () => `sort {${pick(["-", "+", ""])}${name()}, ${name()}}`,
         () => `take ${pick(["1", "5", "20"])}`,
+        () => `group {${name()}} (aggregate {${aggregates()}})`,
+        () => `group ${name()} (aggregate ${aggregate()})`,
+        () =>
+          `group {${pick(["k", name()])} = ${term(1)}, ${name()}} (aggregate {${aggregates()}})`,
+        () => `aggregate {${aggregates()}}`,
       ])());
-    if (agrees(`from input\n${steps.join(pick(["\n", " | "]))}`)) lowered++;
+    const text = `from input\n${steps.join(pick(["\n", " | "]))}`;
+    if (agrees(text)) lowered++;
+    if (agreesDeclared(text)) declared++;
+    if (/group|aggregate/.test(text) && agreesDeclared(text)) grouped++;
   }
-  assert.ok(lowered >= 60, `only ${lowered} of 300 lowered here`);
+  assert.ok(lowered >= 50, `only ${lowered} of 300 lowered here`);
+  assert.ok(declared >= 35, `only ${declared} of 300 lowered behind the prelude`);
+  assert.ok(grouped >= 10, `only ${grouped} grouping pipelines lowered behind the prelude`);
 });
 
 Deno.test("a cold check of the benchmark programs makes no prql-js call", () => {
@@ -131,4 +190,28 @@ Deno.test("a cold check of the benchmark programs makes no prql-js call", () => 
     assert.ok(r.value.optimised);
     assert.deepEqual(prqlc.calls, before);
   }
+});
+
+Deno.test("the engine compiles and runs a grouping block over `input` without prql-js", () => {
+  const input = new arrow.Table({
+    id: arrow.vectorFromArray([1, 2, 3, 4], new arrow.Int32()),
+    amount: arrow.vectorFromArray([1.5, 2, 4, 8], new arrow.Float64()),
+    note: arrow.vectorFromArray(["a", "b", "a", "a"], new arrow.Utf8()),
+  });
+  const text =
+    "from input\ngroup {note} (aggregate {n = count this, total = sum amount, top = max amount})";
+  const before = prqlc.calls;
+  const compiled = compilePrql(text, { input: input.schema });
+  assert.deepEqual(prqlc.calls, before);
+  const out = execute(compiled.value!, { input });
+  assert.deepEqual(out.toArray().map((r) => ({ ...r.toJSON() })), [
+    { note: "a", n: 3n, total: 13.5, top: 8 },
+    { note: "b", n: 1n, total: 2, top: 2 },
+  ]);
+  // What prql-js would report stays prql-js's: a name `input` lacks is its error, located.
+  const wrong = compilePrql("from input\ngroup {nope} (aggregate {n = count this})", {
+    input: input.schema,
+  });
+  assert.equal(wrong.value, null);
+  assert.match(wrong.diagnostics[0].message, /Unknown name `nope`/);
 });
