@@ -428,7 +428,11 @@ class ParquetSource extends FileSource {
   #input!: ParquetInput;
 
   async open(): Promise<this> {
-    this.#input = await (await parquet()).openParquet(this.config.path, this.config.columns, this.ctx.schema);
+    this.#input = await (await parquet()).openParquet(
+      this.config.path,
+      this.config.columns,
+      this.ctx.schema,
+    );
     this.schema = this.#input.schema;
     return this;
   }
