@@ -101,7 +101,10 @@ interface Spilling {
   lazy: boolean;
 }
 
-const BLOCKING_PRQL = /\b(aggregate|group|sort|take|window|loop)\b/;
+// A window function outside a group (`derive {s = sum x}`) runs over the whole input too; a
+// column that happens to share a name only costs streaming, never a wrong answer.
+const BLOCKING_PRQL =
+  /\b(aggregate|group|sort|take|window|loop|sum|count|average|min|max|row_number|rank|rank_dense|lag|lead)\b/;
 
 export interface RunSettings {
   runId: string;

@@ -30,11 +30,11 @@ import {
   buffersOf,
   concatFrames,
   frameBytes,
-  frameFromIpc,
   type FrameLayout,
   frameToIpc,
   gatherFrame,
   layoutOf,
+  SpillFiles,
 } from "./_spill_frame.ts";
 import { mergeByRow } from "./_spill_merge.ts";
 
@@ -68,8 +68,7 @@ export function externalPartition(
 ): ExternalSort {
   const count = o.partitions ?? 64;
   const files: string[][] = Array.from({ length: count }, () => []);
-  const live = new Set<string>();
-  const id = crypto.randomUUID().slice(0, 8);
+  const spills = new SpillFiles(o.dir);
   let pending: { frame: Frame; release?: () => void }[] = [];
   let pendingBytes = 0, rows = 0, runs = 0, position = 0;
   let layout: FrameLayout | null = null;
@@ -81,19 +80,6 @@ export function externalPartition(
     pending = [];
     pendingBytes = 0;
   };
-  const write = (name: string, bytes: Uint8Array) => {
-    Deno.mkdirSync(o.dir, { recursive: true });
-    const file = `${o.dir}/${name}`;
-    live.add(file);
-    Deno.writeFileSync(file, bytes);
-    return file;
-  };
-  const read = (list: string[], shape: FrameLayout): Frame => {
-    const bytes = list.map((f) => Deno.readFileSync(f));
-    for (const f of list) (Deno.removeSync(f), live.delete(f));
-    return frameFromIpc(bytes, shape);
-  };
-
   /** Splits what is pending by key hash and appends each part's rows to its own file. */
   const spill = () => {
     const frame = concatFrames(pending.map((x) => x.frame));
@@ -113,8 +99,7 @@ export function externalPartition(
     }
     for (let k = 0; k < count; k++) {
       if (idx[k].length === 0) continue;
-      const name = `heddle-part-${Deno.pid}-${id}-${k}-${runs}.arrow`;
-      files[k].push(write(name, frameToIpc(frame, layout, idx[k])));
+      files[k].push(spills.write("part", frameToIpc(frame, layout, idx[k])));
     }
     // Only now: a frame's columns may share its batch's memory.
     releasePending();
@@ -123,7 +108,7 @@ export function externalPartition(
 
   /** The parts, one at a time, each read from its files (removed as read). */
   function* parts(): Generator<Frame> {
-    for (const list of files) if (list.length > 0) yield read(list.splice(0), layout!);
+    for (const list of files) if (list.length > 0) yield spills.read(list.splice(0), layout!);
   }
 
   /** The split's results of `parts` in the in-memory order, then the rest of the query. */
@@ -139,13 +124,12 @@ export function externalPartition(
         const list: string[] = [];
         for (let at = 0; at < f.n; at += chunkRows) {
           const idx = new Int32Array(Math.min(chunkRows, f.n - at)).map((_, i) => at + i);
-          const name = `heddle-window-${Deno.pid}-${id}-${spilled.length}-${list.length}.arrow`;
-          list.push(write(name, frameToIpc(f, shape, idx)));
+          list.push(spills.write("window", frameToIpc(f, shape, idx)));
         }
         spilled.push({ files: list, shape });
       }
       const chunks = function* ({ files, shape }: { files: string[]; shape: FrameLayout }) {
-        for (const f of files) yield read([f], shape);
+        for (const f of files) yield spills.read([f], shape);
       };
       for (const f of mergeByRow(spilled.map(chunks), o.batchRows)) yield output(p.rest(f));
       return;
@@ -200,7 +184,7 @@ export function externalPartition(
     },
     dispose() {
       releasePending();
-      removeAll(live);
+      removeAll(spills.live);
     },
   };
 }

@@ -40,7 +40,7 @@ import {
 } from "./_rq.ts";
 import { groupIds, hashJoin } from "./_keys.ts";
 import { type AggPlan, compileAggregate, runAggregate } from "./_aggregate.ts";
-import { compileWindow, runWindow } from "./_window.ts";
+import { compileWindow, runWindow, type WindowPlan } from "./_window.ts";
 import { sortIndex, type SortKey, topK } from "./_sort.ts";
 
 /** One column of a relation's output, by position. */
@@ -85,15 +85,16 @@ export interface SortedProjection extends Projection {
  * over the batches one after the other is their output over the whole input. From the split
  * on, rows with equal `keys` must be together: the split step and the `local` steps after it
  * run one hash part at a time (`kind` "aggregate", "take", "window"), or fold the batches as
- * they come (`kind` "stream": a group without keys, `aggregates` being its aggregates).
+ * they come (`kind` "stream": a group without keys, `aggregates` being its aggregates;
+ * "broadcast": windowed aggregates over the whole input, each row getting the one value).
  */
 export interface Partitioned {
   /** The relation read in batches; any other is a lookup given with each batch. */
   relation: string;
-  kind: "aggregate" | "take" | "window" | "stream";
+  kind: "aggregate" | "take" | "window" | "stream" | "broadcast";
   /** Column ids of `pre`'s output whose values decide the part. */
   keys: CId[];
-  /** The aggregates of a group without keys (kind "stream"). */
+  /** The aggregates of a group without keys, or of whole-input windows (kind "broadcast"). */
   aggregates: AggPlan[];
   /** The steps before the split over one batch (and its lookups). */
   pre(relations: Record<string, arrow.Table>): Frame;
@@ -133,8 +134,9 @@ interface PipelinePlan extends RelPlan {
   /** Per transform, the index in `execs` of its first step. */
   execAt: number[];
   outIds: CId[];
-  /** Per transform, the aggregates of an `aggregate` step. */
+  /** Per transform, the aggregates of an `aggregate` step, the window of a windowed derive. */
   aggPlans: AggPlan[][];
+  windowPlans: WindowPlan[];
 }
 
 /** A hidden column of partitioned runs: each row's position in the input of the split. */
@@ -149,6 +151,18 @@ interface SplitPoint {
   kind: Partitioned["kind"];
   keys: CId[];
   order: CId[];
+}
+
+/** Whether a window is over the whole input: no partition, no sort, no frame. */
+function wholeInput(w: RqWindowLike | undefined): boolean {
+  return !!w && w.partition.length === 0 && w.sort.length === 0 && !w.frame.range.start &&
+    !w.frame.range.end;
+}
+
+interface RqWindowLike {
+  partition: CId[];
+  sort: ColumnSort[];
+  frame: { range: { start: Expr | null; end: Expr | null } };
 }
 
 /** Transforms that work row by row and keep the rows' order. */
@@ -301,7 +315,15 @@ class Planner {
         const keys = (b as Take).partition;
         return { relation, step: i, end: i + 1, kind: "take", keys, order: keys };
       }
-      if (tag !== "Compute" || !b.window || b.window.partition.length === 0) return null;
+      if (tag !== "Compute" || !b.window) return null;
+      if (b.window.partition.length === 0) {
+        // Aggregates over the whole input (no partition, no sort, no frame) in a row.
+        let end = i + 1;
+        // deno-lint-ignore no-explicit-any
+        while (end < steps.length && wholeInput((steps[end] as any).Compute?.window)) end++;
+        if (!wholeInput(b.window)) return null;
+        return { relation, step: i, end, kind: "broadcast", keys: [], order: [] };
+      }
       // Derives and windows over the same keys (or finer) after it stay within a part too
       // (they keep every row, and with it the row positions the parts are merged by).
       const keys: CId[] = b.window.partition;
@@ -353,7 +375,12 @@ class Planner {
   ): Partitioned | null {
     const execAt = (i: number) => i < rel.execAt.length ? rel.execAt[i] : rel.execs.length;
     const cut = execAt(split.step), local = execAt(split.end);
-    const aggregates = split.kind === "stream" ? rel.aggPlans[split.step] : [];
+    let aggregates = split.kind === "stream" ? rel.aggPlans[split.step] : [];
+    if (split.kind === "broadcast") {
+      const windows = rel.windowPlans.slice(split.step, split.end).filter((w) => w);
+      if (windows.some((w) => !w.agg) || !steps.slice(split.end).every(rowWise)) return null;
+      aggregates = windows.map((w) => w.agg!);
+    }
     // A distinct count needs every distinct value at once: it is not folded batch by batch.
     if (aggregates.some((a) => a.name === "count_distinct")) return null;
     const run = (f: Frame, from: number, to: number, relations: Record<string, arrow.Table>) => {
@@ -587,6 +614,7 @@ class Planner {
     const execs: Step[] = [];
     const execAt: number[] = [];
     const aggPlans: AggPlan[][] = [];
+    const windowPlans: WindowPlan[] = [];
     const orders = this.columnOrders(steps);
     steps.forEach((t, i) => {
       execAt.push(execs.length);
@@ -603,6 +631,7 @@ class Planner {
           if (b.window) {
             if (!live.has(b.id)) return;
             const w = compileWindow(b.id, b.expr, b.window, env);
+            windowPlans[i] = w;
             env.set(b.id, w.out);
             return execs.push((f) => {
               const cols = new Map(f.cols);
@@ -696,6 +725,7 @@ class Planner {
       execAt,
       outIds,
       aggPlans,
+      windowPlans,
       run: (ctx) => {
         let f: Frame = { n: 0, cols: new Map() };
         for (const s of execs) f = s(f, ctx);

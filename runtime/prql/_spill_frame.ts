@@ -108,3 +108,31 @@ export function buffersOf(table: arrow.Table): Set<ArrayBufferLike> {
   for (const b of table.batches) visit(b.data);
   return out;
 }
+
+/**
+ * The spill files of one operator: written under `dir` with names that say whose they are,
+ * removed as soon as they are read back, and all the rest on `removeAll`.
+ */
+export class SpillFiles {
+  readonly live = new Set<string>();
+  readonly #id = crypto.randomUUID().slice(0, 8);
+  #count = 0;
+
+  constructor(private readonly dir: string) {}
+
+  /** Writes `bytes` to a new file named `heddle-<kind>-...`; its path. */
+  write(kind: string, bytes: Uint8Array): string {
+    Deno.mkdirSync(this.dir, { recursive: true });
+    const file = `${this.dir}/heddle-${kind}-${Deno.pid}-${this.#id}-${this.#count++}.arrow`;
+    this.live.add(file);
+    Deno.writeFileSync(file, bytes);
+    return file;
+  }
+
+  /** The frame `files` hold (written by `frameToIpc` with `layout`); removes them. */
+  read(files: string[], layout: FrameLayout): Frame {
+    const bytes = files.map((f) => Deno.readFileSync(f));
+    for (const f of files) (Deno.removeSync(f), this.live.delete(f));
+    return frameFromIpc(bytes, layout);
+  }
+}

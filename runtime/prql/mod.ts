@@ -17,7 +17,7 @@ import { type Partitioned, type Plan, planQuery, type Rows } from "./_plan.ts";
 import type { RelationalQuery } from "./_rq.ts";
 import { externalPartition, type ExternalPartitionOptions } from "./_partition.ts";
 import { type ExternalSort, externalSort, type ExternalSortOptions } from "./_spill.ts";
-import { streamAggregate } from "./_spill_stream.ts";
+import { streamAggregate, streamWindow } from "./_spill_stream.ts";
 import { resolveSelfJoins } from "./_sugar.ts";
 
 export type { ExternalPartitionOptions, ExternalSort, ExternalSortOptions };
@@ -291,9 +291,9 @@ export function externalGroupOf(
     local: (part) => guard(() => partitioned.local(part)),
     rest: (frame) => guard(() => partitioned.rest(frame)),
   };
-  return partitioned.kind === "stream"
-    ? streamAggregate(guarded, output, options)
-    : externalPartition(guarded, output, options);
+  if (partitioned.kind === "stream") return streamAggregate(guarded, output, options);
+  if (partitioned.kind === "broadcast") return streamWindow(guarded, output, options);
+  return externalPartition(guarded, output, options);
 }
 
 function guard<T>(f: () => T): T {

@@ -44,6 +44,9 @@ const QUERIES = [
   "from input | group {user_id, flag} (derive {total = sum amount, lo = min d})",
   "from input | join side:left users (==user_id) | group {country} (sort {ts} | window expanding:true (derive {run = sum amount}))",
   "from input | group {name} (sort {ts} | derive {r = rank ts}) | sort {r, ts} | take 30",
+  // Windows over the whole input: folded, the rows spilled in order and given the values.
+  "from input | derive {total = sum amount, n = count this, c = count qty, a = average qty, lo = min d, hi = max amount}",
+  "from input | filter amount > 0 | join side:left users (==user_id) | derive {t = sum score} | derive {share = score / t} | filter amount > 100.0",
   // Aggregates without keys, folded batch by batch.
   "from input | aggregate {n = count this, c = count amount, s = sum amount, a = average qty, lo = min amount, hi = max name, t = max ts}",
   "from input | filter amount > 0 | join users (==user_id) | aggregate {n = count this, s = sum score, lo = min d} | derive {m = s / n}",
@@ -142,6 +145,7 @@ Deno.test("externalGroupOf() gives the in-memory output of an empty input, and o
       "from input | aggregate {n = count this, s = sum amount, a = average amount, lo = min name}",
       "from input | group {user_id} (derive {r = row_number this})",
       "from input | group {name} (aggregate {n = count this}) | aggregate {groups = count this}",
+      "from input | derive {s = sum amount, lo = min ts}",
     ]
   ) {
     const q = compilePrql(text, schemas).value!;
@@ -182,8 +186,11 @@ Deno.test("externalGroupOf() is null for queries it cannot split", () => {
       // lookup over the split's output, which no batch gives.
       "from input | join side:right users (==user_id) | group {country} (aggregate {n = count this})",
       "from input | group {user_id} (aggregate {n = count this}) | join users (==user_id)",
-      // A window over the whole input, and steps that are not row by row before the split.
-      "from input | derive {s = sum amount}",
+      // Windows over the whole input that need an order, and steps that are not row by row
+      // before the split.
+      "from input | derive {r = row_number this}",
+      "from input | sort {d} | window expanding:true (derive {s = sum qty})",
+      "from input | derive {s = sum amount} | sort {s}",
       "from input | sort {amount}",
       "from input | take 10 | group {name} (aggregate {n = count this})",
     ]

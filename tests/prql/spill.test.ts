@@ -218,6 +218,12 @@ workflow Window {
   | file.write { path: "window.jsonl", format: "jsonl" }
 }
 
+workflow Whole {
+  file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, name: utf8? }
+  | (from input | derive {total = sum amount, n = count this, top = max amount} | derive {share = amount / total})
+  | file.write { path: "whole.jsonl", format: "jsonl" }
+}
+
 workflow Total {
   file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, name: utf8? }
   | (from input | filter amount > 5.0 | aggregate {n = count this, total = sum amount, a = average amount, lo = min name, hi = max id})
@@ -241,14 +247,16 @@ workflow Total {
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr).slice(-2000));
     };
     const cases = [
-      ["Group", "groups.jsonl", 3_000],
-      ["Distinct", "distinct.jsonl", 3_000],
-      ["Computed", "computed.jsonl", 3_000],
-      ["Window", "window.jsonl", 3_000],
+      ["Group", "groups.jsonl", 3_000, "heddle-part-"],
+      ["Distinct", "distinct.jsonl", 3_000, "heddle-part-"],
+      ["Computed", "computed.jsonl", 3_000, "heddle-part-"],
+      ["Window", "window.jsonl", 3_000, "heddle-part-"],
+      // A window over the whole input: every row gets the total of all of them.
+      ["Whole", "whole.jsonl", 80_000, "heddle-rows-"],
       // Folded batch by batch: nothing to spill.
-      ["Total", "total.jsonl", 1],
+      ["Total", "total.jsonl", 1, null],
     ] as const;
-    for (const [workflow, file, lines] of cases) {
+    for (const [workflow, file, lines, prefix] of cases) {
       await run(workflow, []);
       assert.equal(seen.size, 0, "the unbounded run spilled");
       const free = await Deno.readTextFile(`${dir}/${file}`);
@@ -257,9 +265,14 @@ workflow Total {
       const bounded = await Deno.readTextFile(`${dir}/${file}`);
       assert.ok(free.trim().split("\n").length >= lines, `${workflow}: ${free.slice(0, 200)}`);
       assert.equal(bounded, free, workflow);
-      if (lines > 1) {
-        assert.ok([...seen].some((f) => f.startsWith("heddle-part-")), `${workflow} did not spill`);
+      if (prefix) {
+        assert.ok([...seen].some((f) => f.startsWith(prefix)), `${workflow} did not spill`);
       } else assert.equal(seen.size, 0, `${workflow} spilled`);
+      if (workflow === "Whole") {
+        // Before, a whole-input window was computed batch by batch (n = the batch's rows).
+        const n = new Set(free.trim().split("\n").map((l) => JSON.parse(l).n));
+        assert.deepEqual([...n], [80_000]);
+      }
       seen.clear();
       assert.deepEqual(files(spillDir(dir)), []);
     }
