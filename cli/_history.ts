@@ -14,15 +14,11 @@ import {
   openHistory,
   StateStoreError,
 } from "../runtime/control/mod.ts";
-import {
-  connectControlPlane,
-  ControlError,
-  type CredentialOptions,
-  type LogLine,
-} from "../runtime/protocol/mod.ts";
+import { ControlError, type CredentialOptions, type LogLine } from "../runtime/protocol/mod.ts";
 import { CliError, ExitCode, jsonLine, type Terminal } from "./_terminal.ts";
 import { parsePositiveInt } from "./_options.ts";
 import { clientCredentialsOf } from "./_credentials.ts";
+import { connectLeader, serverAddresses } from "./_leader.ts";
 
 /** `--keep-runs N`: finished runs the history keeps. */
 export function keepRunsOption() {
@@ -63,7 +59,7 @@ export async function withHistory<T>(
   let api: HistoryApi & { close(): void };
   try {
     api = remote
-      ? connectControlPlane(options.server, clientCredentialsOf(options))
+      ? connectLeader(serverAddresses(options.server), clientCredentialsOf(options))
       : openHistory(historyPath(options.state));
   } catch (e) {
     if (e instanceof ControlError) {
@@ -91,7 +87,11 @@ export async function callApi<A extends { close(): void }, T>(
     return await fn(api);
   } catch (e) {
     if (e instanceof ControlError) {
-      const where = e.code === "unavailable" ? ` (is \`heddle local\` running at ${server}?)` : "";
+      // Several addresses: the message names each already (`_leader.ts`).
+      const one = serverAddresses(server).length === 1;
+      const where = e.code === "unavailable" && one
+        ? ` (is \`heddle local\` running at ${server}?)`
+        : "";
       throw new CliError(`${e.message}${where}`, ExitCode.failure);
     }
     throw e;

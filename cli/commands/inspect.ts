@@ -31,7 +31,10 @@ export function inspectCommand(term: Terminal, exit: { code: number }) {
           "would place them on (the workflow as deployed there)",
       )
       .option("--workflow <name>", "with --plan: the workflow (default: the program's only one)")
-      .option("--server <address>", "with --plan: the control plane to ask"),
+      .option(
+        "--server <addresses>",
+        "with --plan: the control plane to ask (several, comma-separated: the one that leads)",
+      ),
   )
     .addOption(
       new Option("--graph <kind>", "with --ir: draw the DAG instead").choices(

@@ -6,17 +6,16 @@
 import { Command, Option } from "@commander-js/extra-typings";
 import { basename } from "node:path";
 import { snapshotPath } from "../../compiler/mod.ts";
-import {
-  type Attempt,
-  connectControlPlane,
-  type ControlApi,
-  type CredentialOptions,
-  type DeployFile,
-  type Run,
-  type RunDetails,
-  type RunPage,
-  type ScheduleInfo,
-  type SetScheduleRequest,
+import type {
+  Attempt,
+  ControlApi,
+  CredentialOptions,
+  DeployFile,
+  Run,
+  RunDetails,
+  RunPage,
+  ScheduleInfo,
+  SetScheduleRequest,
 } from "../../runtime/protocol/mod.ts";
 import {
   parseCron,
@@ -32,6 +31,7 @@ import { clientCredentialsOf, withCredentialOptions } from "../_credentials.ts";
 import { placementText } from "../_placement.ts";
 import type { Placement } from "../../runtime/control/mod.ts";
 import { callApi, printLogs, withHistory } from "../_history.ts";
+import { connectLeader, serverAddresses } from "../_leader.ts";
 
 const RUN_STATUSES = ["pending", "running", "draining", "succeeded", "failed", "stopped"] as const;
 
@@ -52,7 +52,7 @@ export function withServer<T>(
   fn: (api: ControlApi) => Promise<T>,
 ): Promise<T> {
   return callApi(
-    connectControlPlane(options.server, clientCredentialsOf(options)),
+    connectLeader(serverAddresses(options.server), clientCredentialsOf(options)),
     options.server,
     fn,
   );
@@ -85,8 +85,9 @@ export function workflowCommand(term: Terminal, exit: { code: number }) {
     withCredentialOptions(
       command.command(name).description(description)
         .option(
-          "--server <address>",
-          "the control plane's address ($HEDDLE_SERVER)",
+          "--server <addresses>",
+          "the control plane's address; several, comma-separated: the one that leads " +
+            "($HEDDLE_SERVER)",
           serverDefault,
         ),
     ).addOption(outputOption());

@@ -14,6 +14,7 @@ import { serviceConfig, serviceTest } from "../services/mod.ts";
 import { startNode, stateDatabase } from "./_fixtures.ts";
 import { type RunJson, writeSlowProgram } from "../history/_fixtures.ts";
 import { LeaderLease, StateStoreError } from "../../runtime/control/mod.ts";
+import { connectControlPlane } from "../../runtime/protocol/mod.ts";
 import { Store } from "../../runtime/control/_store.ts";
 import { ScheduleStore } from "../../runtime/control/_schedule_store.ts";
 
@@ -68,18 +69,21 @@ serviceTest(
       heddle([...args.slice(0, 2), "--server", server, "--token-file", token, ...args.slice(2)], {
         env,
       });
+    const startQuickstart = (server: string) =>
+      ask(server, ["workflow", "start", "--wait", "--output", "json", "Quickstart"]);
+    // A client given the standby first: it follows the standby's refusal to the leader.
+    const both = `${b},${a}`;
+    const direct = connectControlPlane(b, { token: "f".repeat(64), tls: null });
     try {
       assert.match(standby.stderr.text, new RegExp(`standby: the leader is at ${a}`));
-      const refused = await ask(b, ["workflow", "list"]);
-      assert.equal(refused.code, 1);
-      assert.equal(
-        refused.stderr,
-        `heddle: this control plane is a standby: the leader is at ${a}\n`,
-      );
+      await assert.rejects(direct.listWorkflows(), {
+        code: "not-leader",
+        message: `this control plane is a standby: the leader is at ${a}`,
+      });
 
-      const deployed = await ask(a, ["workflow", "deploy", `${dir}/quickstart.he`]);
+      const deployed = await ask(both, ["workflow", "deploy", `${dir}/quickstart.he`]);
       assert.equal(deployed.code, 0, deployed.stderr);
-      const first = await ask(a, ["workflow", "start", "--wait", "--output", "json", "Quickstart"]);
+      const first = await startQuickstart(both);
       assert.equal(first.code, 0, first.stderr + first.stdout);
       const firstRun = JSON.parse(first.stdout).runs[0];
       // A run still going when the leader dies (each batch waits a minute in its plugin).
@@ -102,7 +106,8 @@ serviceTest(
       // Past the worker timeout: the worker is still known only if it registers with the
       // new leader by itself.
       await new Promise((r) => setTimeout(r, 8_000));
-      const runs = await ask(b, ["workflow", "runs", "--output", "json"]);
+      // The same client command reaches the new leader.
+      const runs = await ask(both, ["workflow", "runs", "--output", "json"]);
       assert.equal(runs.code, 0, runs.stderr);
       // The cut run is not failed: the new leader placed it again on the worker.
       assert.deepEqual(
@@ -114,14 +119,8 @@ serviceTest(
       );
       const logs = await ask(b, ["workflow", "logs", cutRun.id]);
       assert.match(logs.stdout, /resumed after a control plane restart/);
-      const second = await ask(b, [
-        "workflow",
-        "start",
-        "--wait",
-        "--output",
-        "json",
-        "Quickstart",
-      ]);
+      // And one given the dead leader first goes on to the next address.
+      const second = await startQuickstart(`${a},${b}`);
       assert.equal(second.code, 0, second.stderr);
       const secondRun = JSON.parse(second.stdout).runs[0];
       assert.equal(secondRun.status, "succeeded");
@@ -130,6 +129,7 @@ serviceTest(
         assert.ok(!node.stderr.text.includes(`:${serviceConfig.postgres.password}@`));
       }
     } finally {
+      direct.close();
       await worker.stop("SIGKILL"); // it may still run the cut run's minute-long batch
       await standby.stop();
       await leader.stop("SIGKILL");
@@ -224,6 +224,69 @@ serviceTest(
     } finally {
       await admin.end();
       await leader.stop("SIGKILL");
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+);
+
+serviceTest(
+  "a client none of whose control planes leads gets one line naming every address tried, exit 1",
+  ["postgres"],
+  async () => {
+    await using db = await stateDatabase();
+    // The tables, and a lease held for minutes by a control plane nothing answers for.
+    await (await LeaderLease.open(db.url)).close();
+    const gone = `127.0.0.1:${freePort()}`;
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    await admin.query(
+      "insert into heddle_leader (id, holder, address, epoch, expires_at) values " +
+        "(1, 'elsewhere', $1, 1, clock_timestamp() + interval '10 minutes')",
+      [gone],
+    ).finally(() => admin.end());
+    const home = await Deno.makeTempDir();
+    const token = `${home}/token`;
+    await Deno.writeTextFile(token, "f".repeat(64), { mode: 0o600 });
+    const at = `127.0.0.1:${freePort()}`;
+    const standby = await startNode(
+      [
+        "cluster",
+        "--control-plane",
+        "--listen",
+        at,
+        "--state",
+        db.url,
+        "--token-file",
+        token,
+        "--ui-listen",
+        "off",
+      ],
+      /standby: the leader is at /,
+      { HEDDLE_STATE_DIR: home },
+    );
+    try {
+      const down = `127.0.0.1:${freePort()}`;
+      const r = await heddle([
+        "workflow",
+        "list",
+        "--server",
+        `${down},${at}`,
+        "--token-file",
+        token,
+      ]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, "");
+      const unreachable = "the server is unreachable: [^;\n]*";
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^heddle: no control plane that leads answered \\(tried ${down}: ${unreachable}; ` +
+            `${at}: this control plane is a standby: the leader is at ${gone}; ` +
+            `${gone}: ${unreachable}\\)\n$`,
+        ),
+      );
+    } finally {
+      await standby.stop();
       await Deno.remove(home, { recursive: true });
     }
   },
