@@ -129,9 +129,10 @@ export interface IrModule {
   dir: string | null;
   /**
    * Set by a daemon's deploy: the package the control plane keeps for this module, by
-   * content hash and directory name under a module root (runtime/plugins `PackageRef`).
+   * content hash, directory name under a module root, and the directory's place in the
+   * package's tree when it carries directories outside it (runtime/plugins `PackageRef`).
    */
-  package?: { hash: string; name: string };
+  package?: { hash: string; name: string; dir?: string };
 }
 
 export interface Ir {

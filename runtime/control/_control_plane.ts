@@ -524,7 +524,7 @@ export class ControlPlane implements ControlApi {
   }
 
   /** A plugin package of a deploy, for a worker that does not have it yet. */
-  fetchPackage(ref: { hash: string; name: string }): Promise<WirePackage> {
+  fetchPackage(ref: { hash: string; name: string; dir?: string }): Promise<WirePackage> {
     if (!this.#packages) {
       return Promise.reject(
         new ControlError("this control plane keeps no plugin packages", "not-found"),

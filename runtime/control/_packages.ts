@@ -55,7 +55,7 @@ export class PackageStore {
             "invalid",
           );
         }
-        ref = { hash: pkg.hash, name };
+        ref = { hash: pkg.hash, name, dir: pkg.dir };
         if (typeof await storedPackage(this.root, ref) === "string") {
           await storePackage(this.root, pkg);
         }

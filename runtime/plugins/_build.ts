@@ -7,6 +7,7 @@
  * write outside the cache directory, and a half-built binary is never visible under its key.
  */
 import { createHash, type Hash } from "node:crypto";
+import { buildDependencies } from "./_package_deps.ts";
 
 /** Directories that hold build products or tooling state, never plugin sources. */
 const SKIPPED_DIRS = new Set([".git", "target", "node_modules", "bin", "__pycache__"]);
@@ -63,25 +64,15 @@ export function hashFile(hash: Hash, path: string, bytes: Uint8Array): void {
 /** SHA-256 over the build command and every source file's path and content. */
 export async function sourceKey(spec: BuildSpec): Promise<string> {
   const hash = createHash("sha256").update(JSON.stringify(spec.build) + "\0");
-  for (const root of [spec.dir, ...await localDependencies(spec.dir)]) {
+  // Directories outside the package that its build reads as sources (a Go `replace`, a Cargo
+  // `path` dependency): a change in them must rebuild the plugin like a change in it.
+  const outside = (await buildDependencies(spec.dir)).map((d) => d.path);
+  for (const root of [spec.dir, ...outside]) {
     for await (const path of sourceFiles(root)) {
       hashFile(hash, path, await Deno.readFile(`${root}/${path}`));
     }
   }
   return hash.digest("hex").slice(0, 32);
-}
-
-/**
- * Directories outside the package that its build reads as sources: Go `replace … => path`
- * directives and Cargo `path = "…"` dependencies (how plugins use an SDK that is not
- * published). A change in them must rebuild the plugin like a change in the package.
- */
-async function localDependencies(dir: string): Promise<string[]> {
-  const found: string[] = [];
-  const read = (name: string) => Deno.readTextFile(`${dir}/${name}`).catch(() => "");
-  for (const m of (await read("go.mod")).matchAll(/=>\s*(\.{0,2}\/[^\s]+)\s*$/gm)) found.push(m[1]);
-  for (const m of (await read("Cargo.toml")).matchAll(/\bpath\s*=\s*"([^"]+)"/g)) found.push(m[1]);
-  return found.map((p) => p.startsWith("/") ? p : `${dir}/${p}`).sort();
 }
 
 const inFlight = new Map<string, Promise<BuildResult>>();

@@ -39,6 +39,7 @@ export { buildCacheRoot, provision } from "./_build.ts";
 export {
   checkPackage,
   MAX_PACKAGE_BYTES,
+  moduleRootOf,
   packageCacheRoot,
   PackageError,
   type PackageFile,

@@ -164,7 +164,9 @@ export function serveControlPlane(
         PlanRun: unary(async (r: { workflow: string }) => ({
           placementJson: await api.planRun(r.workflow),
         })),
-        FetchPackage: unary((r: { hash: string; name: string }) => api.fetchPackage(r)),
+        FetchPackage: unary((r: { hash: string; name: string; dir?: string }) =>
+          api.fetchPackage(r)
+        ),
       }),
   );
 }

@@ -266,13 +266,15 @@ export interface ControlApi {
    * A plugin package a deploy carries, by its content hash and directory name (what a
    * deployed IR's `modules[].package` holds); `not-found` when this control plane keeps none.
    */
-  fetchPackage(ref: { hash: string; name: string }): Promise<WirePackage>;
+  fetchPackage(ref: { hash: string; name: string; dir?: string }): Promise<WirePackage>;
 }
 
 /** A plugin package as the control channel carries it (runtime/plugins `PluginPackage`). */
 export interface WirePackage {
   hash: string;
   name: string;
+  /** The package directory's place in the tree of `files` (runtime/plugins `PluginPackage`). */
+  dir: string;
   files: { path: string; content: Uint8Array; executable: boolean }[];
 }
 

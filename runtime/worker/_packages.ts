@@ -2,10 +2,13 @@
  * Plugins of a deployed run on a worker that may never have had their files: the run's IR
  * names each plugin package by content hash (`modules[].package`, set by the control
  * plane's deploy), and on the first plugin call of the run this finds every package, in
- * this order: the worker's own module path holding the very same files (used in place, so
- * a package that resolves imports through its surroundings, as the examples do inside this
- * repository, keeps working), the worker's cache, or else the control plane, over the
- * authenticated control channel. A fetched package is checked against its hash, cached
+ * this order: the worker's own module path holding the very same files, with the very same
+ * files outside it that it names (used in place: a `heddle local` runs its own module
+ * path), the worker's cache, or else the control plane, over the authenticated control
+ * channel. A package carries what it needs from outside its directory (an SDK it builds
+ * against, the modules its imports resolve to), laid out at the same relative places, so a
+ * copy runs where nothing else of the deployer's tree exists. A fetched package is checked
+ * against its hash, cached
  * under it, and announced with a `package-fetched` run event; a cached package is hashed
  * again on each run that uses it, and one that changed on disk is fetched anew. A package
  * that cannot be had fails the run's plugin calls as a plugin that cannot start
@@ -18,6 +21,7 @@ import {
   checkPackage,
   type InvokeOptions,
   type InvokeResult,
+  moduleRootOf,
   type PackageRef,
   PluginError,
   type PluginHost,
@@ -96,11 +100,13 @@ export class PackagedPlugins {
     for (const root of (this.options.heddlePath ?? "").split(":").filter((s) => s)) {
       const dir = `${root.replace(/\/$/, "")}/${ref.name}`;
       const manifest = await Deno.stat(`${dir}/${MANIFEST_FILE}`).catch(() => null);
-      if (manifest?.isFile && (await readPackage(dir, ref.name)).hash === ref.hash) return root;
+      if (!manifest?.isFile) continue;
+      const here = await readPackage(dir, ref.name).catch(() => null);
+      if (here?.hash === ref.hash) return root;
     }
     const { cache } = this.options.source;
     const stored = await storedPackage(cache, ref);
-    if (typeof stored !== "string") return `${cache}/${ref.hash}`;
+    if (typeof stored !== "string") return moduleRootOf(`${cache}/${ref.hash}`, ref);
     let pending = fetching.get(ref.hash);
     if (!pending) {
       pending = this.#fetch(ref, stored).finally(() => fetching.delete(ref.hash));
@@ -116,8 +122,8 @@ export class PackagedPlugins {
     } catch (e) {
       throw new Error(`cannot fetch it from the control plane: ${(e as Error).message}`);
     }
-    if (pkg.name !== ref.name) {
-      throw new Error(`the control plane sent package \`${pkg.name}\` instead`);
+    if (pkg.name !== ref.name || pkg.dir !== (ref.dir || ref.name)) {
+      throw new Error(`the control plane sent package \`${pkg.dir}\` instead`);
     }
     checkPackage(pkg, ref.hash);
     const root = await storePackage(this.options.source.cache, pkg);

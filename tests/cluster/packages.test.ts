@@ -5,10 +5,14 @@
  * the data in its own `--allow-path`. The plugin still runs on a worker: the deploy
  * carries its package by content hash, the worker fetches it once over the authenticated
  * control channel and caches it; a later run fetches nothing; a cached copy changed on
- * disk is found and fetched again, and the run uses the deployed code.
+ * disk is found and fetched again, and the run uses the deployed code. Go, Rust and
+ * TypeScript plugins whose builds and imports reach outside their directories (the Go
+ * `replace` and Cargo `path` of the SDKs, `@heddle/sdk` through the Deno workspace) run on a
+ * worker that has none of the repository they come from.
  */
 import assert from "node:assert/strict";
 import { clusterTest, NetnsCluster } from "./_netns.ts";
+import { heddle } from "../_cli.ts";
 import {
   announced,
   cli,
@@ -28,6 +32,8 @@ import {
   storePackage,
 } from "../../runtime/plugins/mod.ts";
 import { PackagedPlugins } from "../../runtime/worker/_packages.ts";
+import { buildCacheRoot } from "../../runtime/plugins/mod.ts";
+import { TYPESCRIPT_SDK_DIRS } from "../../runtime/plugins/_assets.ts";
 
 const PROGRAM = `import "fhub/file" file
 import "py-flags/amounts" flags
@@ -46,12 +52,88 @@ async function denoDir(): Promise<string> {
   return JSON.parse(new TextDecoder().decode(info.stdout)).denoDir;
 }
 
+/** `cp -r ARGS`, which must succeed. */
+async function copy(...args: string[]): Promise<void> {
+  const copied = await new Deno.Command("cp", { args: ["-r", ...args] }).output();
+  assert.ok(copied.success, new TextDecoder().decode(copied.stderr));
+}
+
 /** The rows a correct run writes: `is_large` from 1000 cents on. */
 function expectedRows(): string[] {
   return Array.from(
     { length: ROWS },
     (_, i) => JSON.stringify({ id: i, amount_cents: i * 7, is_large: i * 7 >= 1000 }),
   ).sort();
+}
+
+/** A worker of `startNodes`: its plugin runtimes, its environment, its `--allow-path`. */
+interface WorkerSpec {
+  runtimes: string[];
+  env: Record<string, string>;
+  dir: string;
+}
+
+/**
+ * A control plane on the cluster's first node with `modules` as its module path, and a
+ * worker on each other node as `workers` say, whose mount namespace covers each of `hide`
+ * with an empty tmpfs (checked); returns the client options and the deployer's environment
+ * once the plan places `program` on every worker.
+ */
+async function startNodes(
+  cluster: NetnsCluster,
+  base: string,
+  modules: string,
+  hide: string[],
+  workers: WorkerSpec[],
+  program: string,
+) {
+  const token = `${base}/token`;
+  await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
+  const common = ["--token-file", token, "--insecure", "--output", "json"];
+  const [first, ...rest] = cluster.nodes;
+  const cp = first.spawn(controlPlaneCommand(first.address, `${base}/state-cp`, ...common), {
+    cwd: root,
+    env: { HEDDLE_PATH: modules },
+  });
+  const control = await announced(cp, "control plane");
+  for (const [i, { runtimes, env, dir }] of workers.entries()) {
+    const node = rest[i];
+    // The worker's node has neither the program's directory nor the plugins'.
+    const seen = await node.output(["ls", "-A", ...hide], { env, hide });
+    assert.equal(seen.replace(/^.*:$/gm, "").trim(), "", "the worker sees no deployed file");
+    const process = node.spawn(
+      workerCommand(
+        control,
+        node.address,
+        dir,
+        `${dir}/state`,
+        "--runtimes",
+        runtimes.join(","),
+        ...common,
+      ),
+      { cwd: root, env, hide },
+    );
+    await announced(process, "worker");
+  }
+  const client = ["--server", control, "--token-file", token];
+  // The deployer's host has the plugins too (`inspect --plan` checks the program there).
+  const deployer = { HEDDLE_PATH: modules };
+  await cli(["workflow", "deploy", program, ...client], deployer);
+  for (let i = 0;; i++) {
+    const plan = await cli(["inspect", "--plan", program, ...client], deployer) as {
+      stages: { worker: string }[];
+    };
+    if (new Set(plan.stages.map((s) => s.worker)).size === workers.length) break;
+    assert.ok(i < 100, "the workers never registered");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { client, deployer };
+}
+
+/** The run's log lines that say a package was fetched. */
+async function fetchLines(runId: string, client: string[], env: Record<string, string>) {
+  const lines = await logLines(runId, client, env);
+  return lines.filter((l) => l.message.includes("fetched from the control plane"));
 }
 
 clusterTest(
@@ -66,62 +148,32 @@ clusterTest(
       await Deno.mkdir(deploy);
       await Deno.writeTextFile(`${deploy}/flags.he`, PROGRAM);
       await Deno.mkdir(modules);
-      const copied = await new Deno.Command("cp", {
-        args: ["-r", `${root}examples/plugins/py-flags`, `${modules}/py-flags`],
-      }).output();
-      assert.ok(copied.success);
+      await copy(`${root}examples/plugins/py-flags`, `${modules}/py-flags`);
       // No bytecode another run left: the package is its sources.
       await Deno.remove(`${modules}/py-flags/py_flags/__pycache__`, { recursive: true })
         .catch(() => {});
       const csv = ["id,amount_cents", ...Array.from({ length: ROWS }, (_, i) => `${i},${i * 7}`)];
-      const token = `${base}/token`;
-      await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
-      const common = ["--token-file", token, "--insecure", "--output", "json"];
-      const [first, ...rest] = cluster.nodes;
-      const cp = first.spawn(controlPlaneCommand(first.address, `${base}/state-cp`, ...common), {
-        cwd: root,
-        env: { HEDDLE_PATH: modules },
-      });
-      const control = await announced(cp, "control plane");
-      const hide = [deploy, modules];
-      const workers: { dir: string; cache: string }[] = [];
-      for (const [i, node] of rest.entries()) {
+      const workers: (WorkerSpec & { cache: string })[] = [];
+      for (const i of [0, 1]) {
         const dir = `${base}/w${i}`;
         await Deno.mkdir(`${dir}/data`, { recursive: true });
         await Deno.writeTextFile(`${dir}/data/amounts.csv`, csv.join("\n") + "\n");
-        const env = {
-          HEDDLE_PATH: "",
-          XDG_CACHE_HOME: `${base}/cache${i}`,
-          DENO_DIR: await denoDir(),
-        };
-        // The worker's node has neither the program's directory nor the plugin's.
-        const seen = await node.output(["ls", "-A", deploy, modules], { env, hide });
-        assert.equal(seen.replace(/^.*:$/gm, "").trim(), "", "the worker sees no deployed file");
-        // Only the first worker can run the Python group: the plugin runs there each time.
-        const runtimes = ["--runtimes", i === 0 ? "python" : "typescript"];
-        const process = node.spawn(
-          workerCommand(control, node.address, dir, `${dir}/state`, ...runtimes, ...common),
-          { cwd: root, env, hide },
-        );
-        await announced(process, "worker");
-        workers.push({ dir, cache: `${base}/cache${i}/heddle/plugin-packages` });
+        workers.push({
+          // Only the first worker can run the Python group: the plugin runs there each time.
+          runtimes: [i === 0 ? "python" : "typescript"],
+          env: { HEDDLE_PATH: "", XDG_CACHE_HOME: `${base}/cache${i}`, DENO_DIR: await denoDir() },
+          dir,
+          cache: `${base}/cache${i}/heddle/plugin-packages`,
+        });
       }
-      const client = ["--server", control, "--token-file", token];
-      // The deployer's host has the plugin too (`inspect --plan` checks the program there).
-      const deployer = { HEDDLE_PATH: modules };
-      await cli(["workflow", "deploy", `${deploy}/flags.he`, ...client], deployer);
-      // Both workers registered: the plan places the Python group on the first.
-      for (let i = 0;; i++) {
-        const plan = await cli(
-          ["inspect", "--plan", `${deploy}/flags.he`, ...client],
-          deployer,
-        ) as {
-          stages: { worker: string }[];
-        };
-        if (new Set(plan.stages.map((s) => s.worker)).size === 2) break;
-        assert.ok(i < 100, "both workers never registered");
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      const { client, deployer } = await startNodes(
+        cluster,
+        base,
+        modules,
+        [deploy, modules],
+        workers,
+        `${deploy}/flags.he`,
+      );
 
       /** Runs the workflow; returns its fetch log lines and checks its rows. */
       const runOnce = async () => {
@@ -139,8 +191,7 @@ clusterTest(
         const text = written.find((t) => t !== null);
         assert.ok(text, "a worker wrote the output in its own --allow-path");
         assert.deepEqual(text.split("\n").filter((l) => l).sort(), expectedRows());
-        const lines = await logLines(runId, client, deployer);
-        return lines.filter((l) => l.message.includes("fetched from the control plane"));
+        return await fetchLines(runId, client, deployer);
       };
 
       const firstRun = await runOnce();
@@ -173,13 +224,115 @@ clusterTest(
   },
 );
 
+/** What `go env NAME` says on this host. */
+async function goEnv(name: string): Promise<string> {
+  const out = await new Deno.Command("go", { args: ["env", name] }).output();
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+clusterTest(
+  "Go, Rust and TypeScript plugins that build and import outside their directories run on a worker without the repository",
+  async () => {
+    await using cluster = await NetnsCluster.create(2);
+    const base = await Deno.makeTempDir({ prefix: "heddle-packages-deps-" });
+    try {
+      // A repository the control plane's node alone sees: the polyglot example with its four
+      // plugins, the SDKs their builds and imports reach (`../../../sdk/go`, `sdk/rust`,
+      // `@heddle/sdk` through the Deno workspace), and what the TypeScript SDK imports.
+      const repo = `${base}/repo`;
+      const plugins = ["geo", "text-norm", "ts-enrich", "py-flags"].map((p) =>
+        `examples/plugins/${p}`
+      );
+      const dirs = [...plugins, "sdk/go", "sdk/rust", ...TYPESCRIPT_SDK_DIRS, "proto"];
+      await Deno.mkdir(`${repo}/.git`, { recursive: true });
+      for (const dir of dirs) {
+        await Deno.mkdir(`${repo}/${dir}`, { recursive: true });
+        await copy(`${root}${dir}/.`, `${repo}/${dir}`);
+      }
+      await Deno.copyFile(`${root}examples/polyglot.he`, `${repo}/examples/polyglot.he`);
+      const config = JSON.parse(await Deno.readTextFile(`${root}deno.json`));
+      await Deno.writeTextFile(
+        `${repo}/deno.json`,
+        JSON.stringify({ ...config, workspace: ["./sdk/typescript"] }, null, 2),
+      );
+      // The expected outputs: the same program run on the deployer's host.
+      const alone = `${base}/alone`;
+      await Deno.mkdir(`${alone}/data`, { recursive: true });
+      await Deno.copyFile(`${root}examples/data/card_events.csv`, `${alone}/data/card_events.csv`);
+      await Deno.copyFile(`${repo}/examples/polyglot.he`, `${alone}/polyglot.he`);
+      const modules = `${repo}/examples/plugins`;
+      const ran = await heddle(["run", `${alone}/polyglot.he`], { env: { HEDDLE_PATH: modules } });
+      assert.equal(ran.code, 0, ran.stderr);
+
+      const dir = `${base}/w0`;
+      await Deno.mkdir(`${dir}/data`, { recursive: true });
+      await Deno.copyFile(`${root}examples/data/card_events.csv`, `${dir}/data/card_events.csv`);
+      const env = {
+        HEDDLE_PATH: "",
+        XDG_CACHE_HOME: `${base}/cache`,
+        DENO_DIR: await denoDir(),
+        // The host's toolchain caches, so that the builds on the worker stay quick: Go's
+        // build cache and modules, and the Cargo target directory `.ci/run` fills. Nothing
+        // can be downloaded in the namespace.
+        GOCACHE: await goEnv("GOCACHE"),
+        GOMODCACHE: await goEnv("GOMODCACHE"),
+        GOPROXY: "off",
+        CARGO_TARGET_DIR: Deno.env.get("CARGO_TARGET_DIR") ?? `${buildCacheRoot()}/cargo-target`,
+        CARGO_NET_OFFLINE: "true",
+      };
+      const runtimes = ["go", "rust", "typescript", "python"];
+      const { client, deployer } = await startNodes(
+        cluster,
+        base,
+        modules,
+        [repo],
+        [{ runtimes, env, dir }],
+        `${repo}/examples/polyglot.he`,
+      );
+      const started = await cli(["workflow", "start", "Polyglot", ...client], deployer) as {
+        runs: { id: string }[];
+      };
+      const runId = started.runs[0].id;
+      const status = await ended(runId, client);
+      assert.equal(status.status, "succeeded", status.error);
+      for (const file of ["polyglot.jsonl", "polyglot_rejected.jsonl"]) {
+        const [got, want] = await Promise.all(
+          [dir, alone].map((d) => Deno.readTextFile(`${d}/data/out/${file}`)),
+        );
+        assert.deepEqual(got.split("\n").sort(), want.split("\n").sort(), file);
+      }
+      const fetched = (await fetchLines(runId, client, deployer)).map((l) => l.message);
+      assert.equal(fetched.length, 4, fetched.join("\n"));
+      // Each came with what it needs from outside its directory.
+      const cache = `${base}/cache/heddle/plugin-packages`;
+      const trees = [...Deno.readDirSync(cache)].map((e) => `${cache}/${e.name}`);
+      for (const path of ["sdk/go/go.mod", "sdk/rust/Cargo.toml", "sdk/typescript/mod.ts"]) {
+        assert.ok(trees.some((t) => exists(`${t}/${path}`)), `${path} came along`);
+      }
+    } finally {
+      for (const node of cluster.nodes) await node.stop();
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+);
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 Deno.test("a package from a peer is checked before it is stored: paths, duplicates, hash", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heddle-package-check-" });
   try {
     const pkg = await readPackage(`${root}examples/plugins/py-flags`, "py-flags");
-    assert.ok(pkg.files.some((f) => f.path === "heddle.manifest.json"));
+    assert.equal(pkg.dir, "py-flags", "nothing outside it comes along");
+    assert.ok(pkg.files.some((f) => f.path === "py-flags/heddle.manifest.json"));
     assert.ok(!pkg.files.some((f) => f.path.includes("__pycache__")));
-    assert.equal(pkg.hash, packageHash([...pkg.files].reverse()), "order does not matter");
+    assert.equal(pkg.hash, packageHash([...pkg.files].reverse(), pkg.dir), "order does not matter");
     const bad = (change: Partial<PluginPackage>) => () =>
       checkPackage({ ...pkg, ...change }, pkg.hash);
     const file = (path: string) => ({ path, content: new Uint8Array([1]), executable: false });
