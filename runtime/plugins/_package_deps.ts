@@ -152,10 +152,11 @@ interface DenoInfo {
 
 /**
  * A TypeScript package's modules outside its directory and the assets its modules name,
- * from `deno info` of each module its start command names; when any import is resolved by
- * an import map or a workspace, the carried copy gets a `deno.json` in the package saying
- * exactly how each such import resolved (relative paths inside the carried tree), with the
- * compiler options and `nodeModulesDir` of the configuration that applied, and no lock file.
+ * from `deno info` of each module its start command names. A package without a `deno.json`
+ * of its own whose imports resolve through a configuration above it (an import map, a
+ * workspace) gets one in its carried copy saying exactly how each such import resolved
+ * (relative paths inside the carried tree), with the compiler options and `nodeModulesDir`
+ * of that configuration, and no lock file.
  */
 async function typescriptGraph(
   dir: string,
@@ -175,6 +176,8 @@ async function typescriptGraph(
     for (const module of info.modules) {
       if (!module.specifier.startsWith("file:")) continue;
       const path = fileURLToPath(module.specifier);
+      // Heddle's own SDK copy, named by absolute path as `heddle plugin new` writes it.
+      if (path.includes(ASSETS)) continue;
       if (!inside(path, dir) && !carried.has(path)) {
         carried.add(path);
         outside.entries.push({ path, kind: "file", from: join(dir, root) });
@@ -182,9 +185,10 @@ async function typescriptGraph(
       for (const dep of module.dependencies ?? []) {
         const target = dep.code?.specifier ?? dep.type?.specifier;
         if (!BARE.test(dep.specifier) || !target || imports.has(dep.specifier)) continue;
+        const file = target.startsWith("file:") ? fileURLToPath(target) : null;
         imports.set(
           dep.specifier,
-          target.startsWith("file:") ? dotted(relative(dir, fileURLToPath(target))) : target,
+          file === null ? target : file.includes(ASSETS) ? file : dotted(relative(dir, file)),
         );
       }
       const text = await readText(path);
@@ -197,21 +201,20 @@ async function typescriptGraph(
       }
     }
   }
-  const own = await config(dir);
-  const above = own ? null : await configAbove(dir);
+  // A package with its own configuration resolves through it, which comes along as it is
+  // (relative places are kept). Without one, the configuration above it (a workspace root)
+  // stays behind, and what it resolved is written down for the copy.
+  if (await config(dir)) return;
+  const above = await configAbove(dir);
   if (imports.size === 0 && !above) return;
-  const base = own?.json ?? {};
-  delete base.workspace;
-  delete base.scopes;
   // How the deployer's configuration set up the compiler and npm packages goes along.
   const kept = Object.fromEntries(
     ["compilerOptions", "nodeModulesDir"].flatMap((key) => {
-      const value = base[key] ?? above?.json[key];
+      const value = above?.json[key];
       return value === undefined ? [] : [[key, value]];
     }),
   );
   const generated = {
-    ...base,
     ...kept,
     imports: Object.fromEntries([...imports].sort()),
     // A lock file written on the worker would change the carried copy under its hash.
@@ -220,7 +223,7 @@ async function typescriptGraph(
   outside.generated.push({
     path: `${dir}/deno.json`,
     content: new TextEncoder().encode(JSON.stringify(generated, null, 2) + "\n"),
-    from: own?.path ?? above?.path ?? `${dir}/deno.json`,
+    from: above?.path ?? `${dir}/deno.json`,
   });
 }
 

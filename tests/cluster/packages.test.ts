@@ -24,6 +24,7 @@ import {
 } from "./_heddle.ts";
 import {
   checkPackage,
+  MAX_PACKAGE_BYTES,
   PackageError,
   packageHash,
   type PluginPackage,
@@ -341,6 +342,10 @@ Deno.test("a package from a peer is checked before it is stored: paths, duplicat
       assert.throws(bad({ files }), /is not a relative path inside it/, path);
     }
     assert.throws(bad({ name: "../up" }), /its name is not a relative path/);
+    assert.throws(bad({ dir: "elsewhere" }), /its directory `elsewhere` is not a place for it/);
+    assert.throws(bad({ dir: "../py-flags" }), /is not a place for it/);
+    const noManifest = pkg.files.filter((f) => !f.path.endsWith("heddle.manifest.json"));
+    assert.throws(bad({ files: noManifest }), /it has no heddle.manifest.json in `py-flags`/);
     assert.throws(bad({ files: [...pkg.files, pkg.files[0]] }), /a file comes twice/);
     const changed = pkg.files.map((f, i) => i === 0 ? { ...f, content: new Uint8Array([0]) } : f);
     assert.throws(bad({ files: changed }), /hashes to [0-9a-f]{12}, not to its name/);
@@ -397,5 +402,163 @@ Deno.test("a worker refuses a package whose content is not what the run names", 
     assert.deepEqual([...Deno.readDirSync(cache)], [], "nothing of it was stored");
   } finally {
     await Deno.remove(cache, { recursive: true });
+  }
+});
+
+/** Writes `files` (path: content) under `dir`. */
+async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [path, content] of Object.entries(files)) {
+    await Deno.mkdir(`${dir}/${path}`.replace(/\/[^/]*$/, ""), { recursive: true });
+    await Deno.writeTextFile(`${dir}/${path}`, content);
+  }
+}
+
+Deno.test("a package carries what its build and imports name outside it, at the same places", async () => {
+  const geo = await readPackage(`${root}examples/plugins/geo`, "geo");
+  assert.equal(geo.dir, "examples/plugins/geo");
+  const paths = (pkg: PluginPackage) => new Set(pkg.files.map((f) => f.path));
+  for (const path of ["examples/plugins/geo/go.mod", "sdk/go/go.mod", "sdk/go/heddle.go"]) {
+    assert.ok(paths(geo).has(path), path);
+  }
+  const rust = await readPackage(`${root}examples/plugins/text-norm`, "text-norm");
+  assert.ok(paths(rust).has("sdk/rust/Cargo.toml") && paths(rust).has("sdk/rust/src/lib.rs"));
+  assert.ok(![...paths(rust)].some((p) => p.includes("/target/")), "no build products");
+
+  // The TypeScript SDK through the workspace, what it imports, and the file it reads.
+  const ts = await readPackage(`${root}examples/plugins/ts-enrich`, "ts-enrich");
+  for (const path of ["sdk/typescript/mod.ts", "runtime/registry/mod.ts", "proto/plugin.proto"]) {
+    assert.ok(paths(ts).has(path), path);
+  }
+  assert.ok(!paths(ts).has("sdk/typescript/deno.json"), "only the modules its graph reaches");
+  const config = ts.files.find((f) => f.path === "examples/plugins/ts-enrich/deno.json");
+  assert.ok(config, "an import map written for the copy");
+  const json = JSON.parse(new TextDecoder().decode(config.content));
+  assert.equal(json.imports["@heddle/sdk"], "../../../sdk/typescript/mod.ts");
+  assert.match(json.imports["apache-arrow"], /^npm:apache-arrow@/);
+  assert.equal(json.lock, false);
+  assert.equal(
+    await Deno.stat(`${root}examples/plugins/ts-enrich/deno.json`).catch(() => null),
+    null,
+    "nothing written into the deployer's tree",
+  );
+
+  // The copy resolves `@heddle/sdk` to the SDK that came with it.
+  const store = await Deno.makeTempDir({ prefix: "heddle-package-ts-" });
+  try {
+    const moduleRoot = await storePackage(store, ts);
+    assert.equal(moduleRoot, `${store}/${ts.hash}/examples/plugins`);
+    const info = await new Deno.Command("deno", {
+      args: ["info", "--json", "main.ts"],
+      cwd: `${moduleRoot}/ts-enrich`,
+    }).output();
+    assert.ok(info.success, new TextDecoder().decode(info.stderr));
+    const modules = JSON.parse(new TextDecoder().decode(info.stdout)).modules as {
+      specifier: string;
+    }[];
+    const local = modules.map((m) => m.specifier).filter((s) => s.startsWith("file:"));
+    assert.ok(local.includes(`file://${store}/${ts.hash}/sdk/typescript/mod.ts`), local.join("\n"));
+    assert.ok(local.every((s) => s.startsWith(`file://${store}/`)), "nothing from the checkout");
+  } finally {
+    await Deno.remove(store, { recursive: true });
+  }
+});
+
+Deno.test("a Cargo workspace member carries the workspace root with itself alone as member", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-package-cargo-" });
+  try {
+    const repo = `${dir}/repo`;
+    await writeTree(repo, {
+      ".git/HEAD": "",
+      "Cargo.toml": '[workspace]\nmembers = ["plugins/*", "other"]\nresolver = "2"\n\n' +
+        '[workspace.dependencies]\nlib = { path = "libs/lib" }\n\n[profile.release]\ndebug = false\n',
+      "libs/lib/Cargo.toml": '[package]\nname = "lib"\nversion = "0.1.0"\nedition = "2021"\n',
+      "libs/lib/src/lib.rs": "pub fn one() -> i32 { 1 }\n",
+      "other/Cargo.toml": '[package]\nname = "other"\nversion = "0.1.0"\nedition = "2021"\n',
+      "other/src/lib.rs": "",
+      "plugins/p/heddle.manifest.json": '{"entry": ["{binary}"]}',
+      "plugins/p/Cargo.toml": '[package]\nname = "p"\nversion = "0.1.0"\nedition = "2021"\n\n' +
+        "[dependencies]\nlib = { workspace = true }\n",
+      "plugins/p/src/main.rs": 'fn main() { println!("{}", lib::one()); }\n',
+    });
+    const pkg = await readPackage(`${repo}/plugins/p`, "p");
+    const paths = pkg.files.map((f) => f.path).sort();
+    assert.deepEqual(paths, [
+      "Cargo.toml",
+      "libs/lib/Cargo.toml",
+      "libs/lib/src/lib.rs",
+      "plugins/p/Cargo.toml",
+      "plugins/p/heddle.manifest.json",
+      "plugins/p/src/main.rs",
+    ]);
+    const rootToml = new TextDecoder().decode(
+      pkg.files.find((f) => f.path === "Cargo.toml")!.content,
+    );
+    assert.match(rootToml, /members = \["plugins\/p"\]/);
+    assert.match(rootToml, /\[profile.release\]/);
+    // Cargo resolves the copy's workspace: the member and its workspace dependency.
+    const moduleRoot = await storePackage(`${dir}/store`, pkg);
+    const metadata = await new Deno.Command("cargo", {
+      args: ["metadata", "--offline", "--format-version", "1"],
+      cwd: `${moduleRoot}/p`,
+    }).output();
+    assert.ok(metadata.success, new TextDecoder().decode(metadata.stderr));
+    const names = JSON.parse(new TextDecoder().decode(metadata.stdout)).packages
+      .map((p: { name: string }) => p.name).sort();
+    assert.deepEqual(names, ["lib", "p"]);
+    const original = await Deno.readTextFile(`${repo}/Cargo.toml`);
+    assert.match(original, /"plugins\/\*", "other"/, "the deployer's tree is untouched");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a package naming something outside its repository, missing, or too large is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "heddle-package-limits-" });
+  try {
+    const repo = `${dir}/repo`;
+    await writeTree(dir, {
+      "outside/lib/go.mod": "module example.com/lib\n",
+      "repo/.git/HEAD": "",
+      "repo/plugins/p/heddle.manifest.json": '{"entry": ["{binary}"]}',
+    });
+    const goMod = (target: string) =>
+      Deno.writeTextFile(
+        `${repo}/plugins/p/go.mod`,
+        `module p\n\nreplace example.com/lib => ${target}\n`,
+      );
+    await goMod("../../../outside/lib");
+    await assert.rejects(
+      readPackage(`${repo}/plugins/p`, "p"),
+      (e: Error) => {
+        assert.ok(e instanceof PackageError);
+        assert.match(
+          e.message,
+          /plugin package `p` .*: go\.mod names `.*\/outside\/lib`, outside the package's repository .*\/repo; a deploy carries only what lies inside it/,
+        );
+        return true;
+      },
+    );
+    await goMod("../../missing");
+    await assert.rejects(
+      readPackage(`${repo}/plugins/p`, "p"),
+      /go\.mod names `.*\/repo\/missing`, which is not a directory/,
+    );
+    // Inside the repository it comes along; past the size a deploy carries, it is refused.
+    await Deno.mkdir(`${repo}/big`);
+    await goMod("../../big");
+    await Deno.writeFile(`${repo}/big/blob.bin`, new Uint8Array(MAX_PACKAGE_BYTES + 1));
+    await assert.rejects(
+      readPackage(`${repo}/plugins/p`, "p"),
+      /plugin package `p` .* is larger than 33554432 bytes, .*\(with what it names outside it: \.\.\/\.\.\/big\)/,
+    );
+    await Deno.writeFile(`${repo}/big/blob.bin`, new Uint8Array(10));
+    const pkg = await readPackage(`${repo}/plugins/p`, "p");
+    assert.deepEqual(pkg.files.map((f) => f.path).sort(), [
+      "big/blob.bin",
+      "plugins/p/go.mod",
+      "plugins/p/heddle.manifest.json",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
