@@ -122,7 +122,11 @@ async function cargoWorkspace(dir: string, bound: string, outside: Outside): Pro
       }
       if (keep) kept.push(line);
     }
-    outside.generated.push({ path: from, content: new TextEncoder().encode(kept.join("\n")), from });
+    outside.generated.push({
+      path: from,
+      content: new TextEncoder().encode(kept.join("\n")),
+      from,
+    });
     if (await Deno.stat(`${up}/Cargo.lock`).catch(() => null)) {
       outside.entries.push({ path: `${up}/Cargo.lock`, kind: "file", from });
     }
