@@ -225,6 +225,13 @@ clusterTest(
   },
 );
 
+/** Whether Go and Cargo are installed (the Go and Rust plugins build on the worker). */
+const toolchains = (await Promise.all(
+  [["go", "version"], ["cargo", "--version"]].map(([tool, arg]) =>
+    new Deno.Command(tool, { args: [arg] }).output().then((o) => o.success, () => false)
+  ),
+)).every(Boolean);
+
 /** What `go env NAME` says on this host. */
 async function goEnv(name: string): Promise<string> {
   const out = await new Deno.Command("go", { args: ["env", name] }).output();
@@ -234,6 +241,7 @@ async function goEnv(name: string): Promise<string> {
 clusterTest(
   "Go, Rust and TypeScript plugins that build and import outside their directories run on a worker without the repository",
   async () => {
+    if (!toolchains) return console.log("skip: go or cargo is not installed");
     await using cluster = await NetnsCluster.create(2);
     const base = await Deno.makeTempDir({ prefix: "heddle-packages-deps-" });
     try {
@@ -308,7 +316,10 @@ clusterTest(
       const cache = `${base}/cache/heddle/plugin-packages`;
       const trees = [...Deno.readDirSync(cache)].map((e) => `${cache}/${e.name}`);
       for (const path of ["sdk/go/go.mod", "sdk/rust/Cargo.toml", "sdk/typescript/mod.ts"]) {
-        assert.ok(trees.some((t) => exists(`${t}/${path}`)), `${path} came along`);
+        const found = await Promise.all(
+          trees.map((t) => Deno.stat(`${t}/${path}`).catch(() => null)),
+        );
+        assert.ok(found.some((f) => f?.isFile), `${path} came along`);
       }
     } finally {
       for (const node of cluster.nodes) await node.stop();
@@ -316,15 +327,6 @@ clusterTest(
     }
   },
 );
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("a package from a peer is checked before it is stored: paths, duplicates, hash", async () => {
   const dir = await Deno.makeTempDir({ prefix: "heddle-package-check-" });
@@ -463,7 +465,10 @@ Deno.test("a package carries what its build and imports name outside it, at the 
   }
 });
 
-Deno.test("a Cargo workspace member carries the workspace root with itself alone as member", async () => {
+Deno.test({
+  name: "a Cargo workspace member carries the workspace root with itself alone as member",
+  ignore: !toolchains,
+}, async () => {
   const dir = await Deno.makeTempDir({ prefix: "heddle-package-cargo-" });
   try {
     const repo = `${dir}/repo`;
