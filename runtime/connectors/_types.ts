@@ -160,6 +160,12 @@ export interface ConnectorContext {
   workflow: string;
   /** A source's report of messages after its committed offsets, per partition (for metrics). */
   reportLag?: (topic: string, partitions: Record<string, number>) => void;
+  /**
+   * Aborted when the run is asked to stop (its sources stop, in-flight batches drain). A sink
+   * whose write waits on something that may never come (a Flight edge to a frozen host)
+   * gives up some time after it rather than hold the drain.
+   */
+  stopped?: AbortSignal;
 }
 
 export type ConnectorFactory =

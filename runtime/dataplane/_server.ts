@@ -308,6 +308,8 @@ export class FlightEdge {
   /** Why the producer gave up on the edge; consumers get it instead of the next object. */
   #failure: string | null = null;
   #wakeProducer: (() => void)[] = [];
+  /** Tickets published on this edge and not yet released by every consumer. */
+  #published = new Set<string>();
 
   constructor(
     readonly plane: DataPlane,
@@ -326,17 +328,29 @@ export class FlightEdge {
 
   /**
    * Publishes the next object for every consumer (it must hold one registry consumer count
-   * per edge consumer), waiting first while the edge is at capacity.
+   * per edge consumer), waiting first while the edge is at capacity. An aborted `signal`
+   * ends a wait for room (a `failed` error): the caller still holds `handle`'s counts.
    */
-  async send(handle: ObjectHandle): Promise<void> {
+  async send(handle: ObjectHandle, signal?: AbortSignal): Promise<void> {
     if (this.#closed) throw new DataPlaneError("invalid", `edge \`${this.id}\` is closed`);
-    while (this.#inFlight >= this.capacity && !this.#closed) {
-      await new Promise<void>((resolve) => this.#wakeProducer.push(resolve));
+    const wake = () => this.#wake(this.#wakeProducer);
+    signal?.addEventListener("abort", wake, { once: true });
+    try {
+      while (this.#inFlight >= this.capacity && !this.#closed && !signal?.aborted) {
+        await new Promise<void>((resolve) => this.#wakeProducer.push(resolve));
+      }
+    } finally {
+      signal?.removeEventListener("abort", wake);
     }
     if (this.#closed) throw new DataPlaneError("invalid", `edge \`${this.id}\` is closed`);
+    if (signal?.aborted && this.#inFlight >= this.capacity) {
+      throw new DataPlaneError("failed", `edge \`${this.id}\`: gave up waiting for room`);
+    }
     this.#inFlight++;
+    this.#published.add(handle.id);
     this.plane.publish(handle, this.consumers, () => {
       this.#inFlight--;
+      this.#published.delete(handle.id);
       this.#wake(this.#wakeProducer);
       this.#checkDrained();
     });
@@ -353,13 +367,15 @@ export class FlightEdge {
 
   /**
    * The producer failed or was cut short: consumers get a `failed` error instead of more
-   * objects (or an end), and what they did not fetch is withdrawn.
+   * objects (or an end), and every object in flight is withdrawn.
    */
   fail(reason: string): void {
     if (this.#closed) return;
     this.#failure = reason;
     this.#closed = true;
-    for (const handle of this.#sequence) this.plane.withdraw(handle.id);
+    // Everything in flight, also what a consumer fetched and never released (its host
+    // froze or died): nobody will take it now.
+    for (const ticket of [...this.#published]) this.plane.withdraw(ticket);
     this.#sequence = [];
     this.#wake(this.#wakeConsumers);
     this.#wake(this.#wakeProducer);

@@ -254,6 +254,7 @@ export class Run {
       workflow: this.plan.workflow,
       reportLag: (topic, partitions) =>
         this.#emit({ type: "source-lag", stage: s.id, topic, partitions }),
+      stopped: this.#stop.signal,
     });
     const factoryFor = (name: string) => {
       const f = this.settings.connectors.get(name);

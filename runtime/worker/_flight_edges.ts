@@ -20,7 +20,10 @@ import type { Credentials } from "../protocol/mod.ts";
 
 /** Batches an edge holds in flight before its producer waits for the consumers. */
 const EDGE_CAPACITY = 4;
-/** How long a stopped consumer waits for its producer to end the edge. */
+/**
+ * How long, once the run is stopped, a consumer waits for its producer to end the edge, and
+ * a producer waits for room on its edge.
+ */
 const STOP_GRACE_MS = 10_000;
 
 function text(ctx: ConnectorContext, name: string): string {
@@ -42,9 +45,8 @@ export function withFlightEdges(
       role: "sink",
       open: (ctx) => {
         const consumers = ctx.config.consumers as string[];
-        return Promise.resolve(
-          new SendSink(plane.edge(text(ctx, "edge"), consumers, EDGE_CAPACITY), consumers.length),
-        );
+        const edge = plane.edge(text(ctx, "edge"), consumers, EDGE_CAPACITY);
+        return Promise.resolve(new SendSink(edge, consumers.length, ctx));
       },
     })
     .register("heddle/flight.receive", {
@@ -58,22 +60,45 @@ class SendSink implements Sink {
   // means when the consumer's host dies.
   readonly acknowledges = "on-write";
   #ended = false;
+  /** Aborted `STOP_GRACE_MS` after the run was stopped: a send waiting for room gives up. */
+  #givenUp = new AbortController();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #onStop = () => this.#timer = setTimeout(() => this.#givenUp.abort(), STOP_GRACE_MS);
 
-  constructor(readonly edge: FlightEdge, readonly consumers: number) {}
+  constructor(
+    readonly edge: FlightEdge,
+    readonly consumers: number,
+    readonly ctx: ConnectorContext,
+  ) {
+    if (ctx.stopped?.aborted) this.#onStop();
+    else ctx.stopped?.addEventListener("abort", this.#onStop, { once: true });
+  }
 
-  async write(rows: Table): Promise<void> {
+  /**
+   * Publishes the batch, waiting while the edge is full. A stop does not cut the wait
+   * short: the consumers' parts are stopped too and drain the edge. A write still waiting
+   * for room `STOP_GRACE_MS` after the stop (the consumers' host froze or died) gives them
+   * up: the edge fails, every object on it is withdrawn, and the stage fails at once.
+   */
+  async write(rows: Table, signal: AbortSignal): Promise<void> {
     const registry = this.edge.plane.registry;
     const handle = registry.put(rows, this.consumers);
     try {
-      await this.edge.send(handle);
+      await this.edge.send(handle, AbortSignal.any([signal, this.#givenUp.signal]));
     } catch (error) {
       for (let i = 0; i < this.consumers; i++) registry.release(handle.id);
-      throw error;
+      if (!this.#givenUp.signal.aborted) throw error;
+      const reason = `the run was stopped and its consumers freed no room on the edge for ` +
+        `${STOP_GRACE_MS / 1000} s`;
+      this.edge.fail(reason);
+      // `config`: a failure no retry can mend (the edge is gone), so the stage ends now.
+      throw new ConnectorError("config", `edge \`${this.edge.id}\`: ${reason}`);
     }
   }
 
   end(): Promise<void> {
     this.#ended = true;
+    this.#settle();
     this.edge.close();
     return Promise.resolve();
   }
@@ -83,8 +108,14 @@ class SendSink implements Sink {
   }
 
   abort(): Promise<void> {
+    this.#settle();
     if (!this.#ended) this.edge.fail("the producing part of the run failed or was stopped");
     return Promise.resolve();
+  }
+
+  #settle(): void {
+    clearTimeout(this.#timer);
+    this.ctx.stopped?.removeEventListener("abort", this.#onStop);
   }
 }
 
