@@ -4,18 +4,19 @@
  * and a source's `position-committed` for every batch of every stage; sent as they come,
  * they made the control plane's traffic grow with the number of batches (4.8 KB a batch,
  * docs/cluster.md). Here they are folded per stage into what their readers use: the last
- * progress (cumulative counters), the last committed position and lag, and the first
- * attempts as a running count with latency buckets (`first-attempts`, runtime/protocol).
- * The fold is sent at most once per report interval and before the part's `run-finished`.
+ * progress (cumulative counters) and Kafka lag, and the first attempts as a running count
+ * with latency buckets (`first-attempts`, runtime/protocol). The fold is sent at most once
+ * per report interval and before the part's `run-finished`, with each source's last
+ * committed position, which nothing reads while the run goes on.
  *
  * Whatever is rare and says something on its own goes at once, as it came: failed attempts
  * and every attempt after a first (the history shows each attempt of a batch that failed),
  * quarantined rows, package fetches, the start and the end. A batch whose first attempt
  * fails keeps its failure; its start is only counted.
  *
- * The report interval starts at `everyMs` and grows with the part's age (half of it)
- * up to `MAX_REPORT_MS`, so that a long run sends a bounded stream of reports: live
- * progress every second at first, then less often: every 30 s once the part has run a minute.
+ * The report interval starts at `everyMs` and grows with the part's age (as long as it,
+ * so reports come after 1, 2, 4, 8, 16 and 32 s) up to `MAX_REPORT_MS`: a run's reports
+ * grow with the log of its length for its first minute, and by one per 30 s after that.
  */
 import {
   FIRST_ATTEMPTS,
@@ -31,7 +32,6 @@ export const MAX_REPORT_MS = 30_000;
 /** What is pending for one stage since the last report. */
 interface Pending {
   progress?: RunEvent;
-  position?: RunEvent;
   lag?: RunEvent;
   first?: Omit<FirstAttempts, "buckets"> & { time: number; buckets: Map<number, Bucket> };
 }
@@ -42,14 +42,15 @@ interface Bucket {
 }
 
 /** Kinds folded into the last one of their stage. */
-const LATEST: Record<string, "progress" | "position" | "lag"> = {
+const LATEST: Record<string, "progress" | "lag"> = {
   "stage-progress": "progress",
-  "position-committed": "position",
   "source-lag": "lag",
 };
 
 export class EventReport {
   #pending = new Map<string, Pending>();
+  /** Each source's last committed position: nobody reads it live, so it goes at the end. */
+  #positions = new Map<string, RunEvent>();
   #runId = "";
   #timer: ReturnType<typeof setTimeout> | undefined;
   #started: number;
@@ -66,6 +67,7 @@ export class EventReport {
   push(event: RunEvent): void {
     if (this.#closed) return this.send(event);
     this.#runId = event.runId; // the same for every event of a part
+    if (event.kind === "position-committed") return void this.#positions.set(event.stage, event);
     const latest = LATEST[event.kind];
     if (latest) {
       this.#stage(event.stage)[latest] = event;
@@ -89,12 +91,12 @@ export class EventReport {
       first.maxMs = Math.max(first.maxMs, ms);
       return this.#schedule();
     }
-    if (event.kind === "run-finished") this.flush();
+    if (event.kind === "run-finished") this.#flush(true);
     this.send(event);
   }
 
-  /** Sends what is pending, every stage's in one message. */
-  flush(): void {
+  /** Sends what is pending, every stage's in one message (the positions too at the end). */
+  #flush(final: boolean): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const events: RunEvent[] = [];
@@ -114,16 +116,18 @@ export class EventReport {
           detail: { ...detail },
         });
       }
-      for (const event of [p.progress, p.position, p.lag]) if (event) events.push(event);
+      for (const event of [p.progress, p.lag]) if (event) events.push(event);
     }
     this.#pending.clear();
+    if (final) events.push(...this.#positions.values());
+    if (final) this.#positions.clear();
     if (events.length === 1) this.send(events[0]);
     if (events.length > 1) this.send(packReport(this.#runId, events));
   }
 
   /** The part ended: sends what is pending; later events go as they come. */
   close(): void {
-    this.flush();
+    this.#flush(true);
     this.#closed = true;
   }
 
@@ -143,7 +147,7 @@ export class EventReport {
   #schedule(): void {
     if (this.#timer !== undefined) return;
     const age = Date.now() - this.#started;
-    const ms = Math.min(Math.max(this.everyMs, age / 2), Math.max(this.everyMs, MAX_REPORT_MS));
-    this.#timer = setTimeout(() => this.flush(), ms);
+    const ms = Math.min(Math.max(this.everyMs, age), Math.max(this.everyMs, MAX_REPORT_MS));
+    this.#timer = setTimeout(() => this.#flush(false), ms);
   }
 }
