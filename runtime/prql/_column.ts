@@ -100,19 +100,22 @@ const MICROS_PER_UNIT = {
   [arrow.TimeUnit.NANOSECOND]: 1e-3,
 };
 
-/** Unpacks Arrow's bit-packed validity into one byte per row, or null if all are valid. */
-function unpackValidity(data: arrow.Data, out: Uint8Array, at: number): boolean {
-  if (data.nullCount === 0 || !data.nullBitmap || data.nullBitmap.length === 0) {
+function hasNulls(data: arrow.Data): boolean {
+  return data.nullCount !== 0 && !!data.nullBitmap && data.nullBitmap.length !== 0;
+}
+
+/** Unpacks Arrow's bit-packed validity into one byte per row at `out[at..]`. */
+function unpackValidity(data: arrow.Data, out: Uint8Array, at: number): void {
+  if (!hasNulls(data)) {
     out.fill(1, at, at + data.length);
-    return false;
+    return;
   }
-  const bits = data.nullBitmap;
+  const bits = data.nullBitmap!;
   const off = data.offset;
   for (let i = 0; i < data.length; i++) {
     const b = off + i;
     out[at + i] = (bits[b >> 3] >> (b & 7)) & 1;
   }
-  return true;
 }
 
 function unsafeInteger(field: string): Error {
@@ -190,14 +193,17 @@ export function fromArrow(vector: arrow.Vector, kind: Kind, field: string): Colu
   const n = vector.length;
   const chunks = vector.data;
   const type = vector.type as arrow.DataType;
-  let valid: Uint8Array | null = new Uint8Array(n);
-  let anyNull = false;
-  let at = 0;
-  for (const d of chunks) {
-    anyNull = unpackValidity(d, valid, at) || anyNull;
-    at += d.length;
+  // Validity is unpacked only when some chunk has a NULL: a column without any (the common
+  // case) costs nothing here, so a `take` over a large input reads almost nothing.
+  let valid: Uint8Array | null = null;
+  if (chunks.some(hasNulls)) {
+    valid = new Uint8Array(n);
+    let at = 0;
+    for (const d of chunks) {
+      unpackValidity(d, valid, at);
+      at += d.length;
+    }
   }
-  if (!anyNull) valid = null;
   const col: Column = { kind, type, scalar: false, nums: null, strs: null, utf8: null, valid };
   if (kind === "text") {
     col.utf8 = readUtf8(chunks, n);
@@ -417,26 +423,32 @@ function gatherUtf8ByDictionary(src: Utf8, idx: Int32Array): Utf8 | null {
     // Stop at the first rows when they are mostly distinct.
     if (i === 4095 && table.size > 1024) return null;
   }
-  const dict = new Int32Array(table.size);
-  for (let i = rows - 1; i >= 0; i--) dict[codes[i]] = i;
+  // Each distinct value's bytes, copied together so that the writes below read from a few
+  // cache lines instead of the whole column.
+  const size = table.size;
+  const first = new Int32Array(size);
+  for (let i = rows - 1; i >= 0; i--) first[codes[i]] = i;
+  const dStart = new Int32Array(size + 1);
+  for (let c = 0; c < size; c++) dStart[c + 1] = dStart[c] + o[first[c] + 1] - o[first[c]];
+  const dBytes = new Uint8Array(dStart[size]);
+  for (let c = 0; c < size; c++) dBytes.set(b.subarray(o[first[c]], o[first[c] + 1]), dStart[c]);
   const n = idx.length;
   const offsets = new Int32Array(n + 1);
-  const picked = new Int32Array(n);
   let total = 0;
   for (let i = 0; i < n; i++) {
     const j = idx[i];
     if (j >= 0) {
-      const r = dict[picked[i] = codes[j]];
-      total += o[r + 1] - o[r];
-    } else picked[i] = -1;
+      const c = codes[j];
+      total += dStart[c + 1] - dStart[c];
+    }
     offsets[i + 1] = total;
   }
   const bytes = new Uint8Array(total);
   for (let i = 0; i < n; i++) {
-    if (picked[i] < 0) continue;
-    const r = dict[picked[i]];
-    let at = offsets[i];
-    for (let k = o[r]; k < o[r + 1]; k++) bytes[at++] = b[k];
+    const j = idx[i];
+    if (j < 0) continue;
+    const c = codes[j];
+    for (let k = dStart[c], e = dStart[c + 1], at = offsets[i]; k < e; k++) bytes[at++] = dBytes[k];
   }
   return { offsets, bytes };
 }

@@ -102,35 +102,3 @@ export function countDistinct(col: Column, gid: Int32Array, groups: number, n: n
   }
   return count;
 }
-
-/**
- * The pairs of an equi-join: for each left row in order, the right rows with an equal key
- * (none for a NULL key), in right order.
- */
-export function hashJoin(
-  leftKeys: Column[],
-  ln: number,
-  rightKeys: Column[],
-  rn: number,
-): { L: Int32Array; R: Int32Array } {
-  const enc = new KeyEncoder(leftKeys.length, false);
-  const rc = enc.encode(rightKeys, rn, true);
-  const lc = enc.encode(leftKeys, ln, false);
-  // Right rows bucketed by code (a counting sort keeps them in right order).
-  const start = new Int32Array(enc.count + 1);
-  for (let b = 0; b < rn; b++) if (rc[b] >= 0) start[rc[b] + 1]++;
-  for (let c = 0; c < enc.count; c++) start[c + 1] += start[c];
-  const rows = new Int32Array(start[enc.count]);
-  const fill = start.slice(0, enc.count);
-  for (let b = 0; b < rn; b++) if (rc[b] >= 0) rows[fill[rc[b]]++] = b;
-  let total = 0;
-  for (let a = 0; a < ln; a++) if (lc[a] >= 0) total += start[lc[a] + 1] - start[lc[a]];
-  const L = new Int32Array(total), R = new Int32Array(total);
-  let p = 0;
-  for (let a = 0; a < ln; a++) {
-    const c = lc[a];
-    if (c < 0) continue;
-    for (let k = start[c]; k < start[c + 1]; k++) (L[p] = a, R[p++] = rows[k]);
-  }
-  return { L, R };
-}

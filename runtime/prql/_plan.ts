@@ -38,7 +38,8 @@ import {
   type Take,
   type Transform,
 } from "./_rq.ts";
-import { groupIds, hashJoin } from "./_keys.ts";
+import { groupIds } from "./_keys.ts";
+import { equiJoin, leftIndex } from "./_join.ts";
 import { type AggPlan, compileAggregate, runAggregate } from "./_aggregate.ts";
 import { compileWindow, runWindow, type WindowPlan } from "./_window.ts";
 import { sortIndex, type SortKey, topK } from "./_sort.ts";
@@ -850,7 +851,7 @@ class Planner {
         if (c) right.cols.set(cid, c);
       });
       // Candidate pairs, grouped by left row in left order, right rows in right order.
-      let L: Int32Array, R: Int32Array;
+      let L: Int32Array | null, R: Int32Array;
       if (pairs.length === 0) {
         L = new Int32Array(f.n * right.n), R = new Int32Array(f.n * right.n);
         for (let a = 0, p = 0; a < f.n; a++) {
@@ -859,19 +860,23 @@ class Planner {
       } else {
         const rk = pairs.map(([, r], k) => toTimestamps(right.cols.get(r)!, keyKinds[k]));
         const lk = pairs.map(([l], k) => toTimestamps(f.cols.get(l)!, keyKinds[k]));
-        ({ L, R } = hashJoin(lk, f.n, rk, right.n));
+        ({ L, R } = equiJoin(lk, f.n, rk, right.n));
       }
       if (residual.length > 0) {
-        const pairFrame = joinFrame(f, right, L, R, null);
+        const l = leftIndex(L, f.n);
+        const pairFrame = joinFrame(f, right, l, R, null);
         const keep: number[] = [];
         const masks = residual.map((r) => r.eval(pairFrame));
-        for (let p = 0; p < L.length; p++) {
+        for (let p = 0; p < l.length; p++) {
           if (masks.every((m) => isTrue(m, p))) keep.push(p);
         }
-        L = Int32Array.from(keep, (p) => L[p]);
+        L = Int32Array.from(keep, (p) => l[p]);
         R = Int32Array.from(keep, (p) => R[p]);
       }
-      if (keepLeft || keepRight) [L, R] = outerPairs(L, R, f.n, right.n, keepLeft, keepRight);
+      // A left join where every left row matched once is the left side as it is.
+      if (keepRight || (keepLeft && L)) {
+        [L, R] = outerPairs(leftIndex(L, f.n), R, f.n, right.n, keepLeft, keepRight);
+      }
       return joinFrame(f, right, L, R, live);
     };
   }
@@ -1015,17 +1020,20 @@ function outerPairs(
   return [Int32Array.from(lo), Int32Array.from(ro)];
 }
 
+/** The joined rows; `L` null: every left row once, in order (its columns are kept as are). */
 function joinFrame(
   left: Frame,
   right: Frame,
-  L: Int32Array,
+  L: Int32Array | null,
   R: Int32Array,
   live: Set<CId> | null,
 ): Frame {
   const cols = new Map<CId, Column>();
-  for (const [id, c] of left.cols) if (!live || live.has(id)) cols.set(id, gather(c, L));
+  for (const [id, c] of left.cols) {
+    if (!live || live.has(id)) cols.set(id, L ? gather(c, L) : c);
+  }
   for (const [id, c] of right.cols) if (!live || live.has(id)) cols.set(id, gather(c, R));
-  return { n: L.length, cols };
+  return { n: R.length, cols };
 }
 
 /** Plans an RQ query against the schemas of the relations it may read. */

@@ -103,6 +103,28 @@ const CASES: Case[] = [
       "from input | join side:full users (==user_id) | select {input.user_id, users.user_id, score}",
   },
   { prql: "from input | join users (==user_id) | join risk (==user_id)" },
+  // Every left row finds exactly one user: the join keeps the left columns as they are.
+  {
+    prql: "from input | filter user_id != null && user_id < 20 | join users (==user_id)" +
+      " | select {input.user_id, amount, country}",
+  },
+  {
+    prql: "from input | filter user_id != null && user_id < 20 | join side:left users" +
+      " (==user_id) | select {input.user_id, name, score}",
+  },
+  {
+    prql: "from input | filter user_id != null && user_id < 20 | join side:right users" +
+      " (==user_id) | select {amount, users.user_id, country}",
+  },
+  {
+    prql: "from input | filter user_id != null && user_id < 20 | join side:full users" +
+      " (==user_id) | select {amount, users.user_id, country}",
+  },
+  // Keys spread too wide to be coded directly (timestamps), duplicated on both sides.
+  {
+    prql: "from input | join side:left (from input | select {ts2 = ts, q2 = qty})" +
+      " (this.ts == that.ts2) | select {ts, qty, q2}",
+  },
   { prql: "from input | join side:left risk (this.user_id == that.user_id && velocity > 3)" },
   {
     prql:
@@ -197,6 +219,18 @@ const AGGREGATES = [
 ];
 const SORT_KEYS = ["name", "-amount", "qty", "d", "-ts", "flag", "-user_id", "amount", "-name"];
 
+/** Join conditions other than `==user_id`, per joined relation. */
+const JOIN_CONDITIONS: Record<string, string[]> = {
+  users: [
+    "(this.amount == that.score)",
+    "(this.qty == that.user_id)",
+    "(this.amount == that.user_id)",
+    "(this.name == that.country)",
+    "(this.user_id == that.user_id && this.amount > that.score)",
+  ],
+  risk: ["(this.qty == that.velocity)", "(this.amount == that.user_id)"],
+};
+
 /** A seeded query: optional filter/derive, then one of group, join, sort(+take) or take. */
 function generate(seed: number): Case {
   const rnd = prng(seed);
@@ -224,7 +258,10 @@ function generate(seed: number): Case {
       const side = pick(["", "side:left ", "side:right ", "side:full "]);
       const rel = pick(["users", "risk"]);
       const other = rel === "users" ? "country, score" : "velocity";
-      return { prql: `${q} | join ${side}${rel} (==user_id) | select {amount, name, ${other}}` };
+      // Keys the join codes directly (small integers), by hash (floats with NaN and -0,
+      // text, integers against floats) and with a left side where every row matches.
+      const on = rnd() < 0.5 ? "(==user_id)" : pick(JOIN_CONDITIONS[rel]);
+      return { prql: `${q} | join ${side}${rel} ${on} | select {amount, name, ${other}}` };
     }
     default: {
       const ks = some(SORT_KEYS, 3).filter((k, i, all) =>
@@ -253,6 +290,15 @@ const LARGE_CASES: Case[] = [
   },
   { prql: "from input | sort {name, ts} | select {name, ts, qty}", ordered: [0, 1] },
   { prql: "from input | join side:left users (==user_id) | select {name, country, amount}" },
+  {
+    prql: "from input | join side:left (from input | select {ts2 = ts, q2 = qty})" +
+      " (this.ts == that.ts2) | select {ts, qty, q2}",
+  },
+  {
+    prql: "from input | filter user_id != null | join (from input | select {u = user_id}" +
+      " | filter u != null | group {u} (take 1)) (this.user_id == that.u)" +
+      " | select {u, name, amount}",
+  },
 ];
 
 const DATASETS: [string, number, number, DatasetOptions, number][] = [
