@@ -61,7 +61,7 @@ function utf8Vector(n: number, value: (i: number) => string): arrow.Vector {
 }
 
 /** `input` (rows) with a 1,000-value text key, and `users` (rows / 10) to join with. */
-function makeTables(rows: number): Record<string, arrow.Table> {
+export function makeTables(rows: number): Record<string, arrow.Table> {
   const rnd = prng(1);
   const userCount = Math.max(10, Math.floor(rows / 10));
   const uid = new Int32Array(rows), amount = new Float64Array(rows), qty = new Int32Array(rows);
@@ -95,7 +95,11 @@ interface EngineResult {
 }
 
 /** Heddle's side, run in a process of its own (`--worker`): same shape as the peers' JSON. */
-async function heddleWorker(dir: string, runs: number): Promise<EngineResult> {
+async function heddleWorker(
+  dir: string,
+  runs: number,
+  queries: Record<string, string>,
+): Promise<EngineResult> {
   const t0 = performance.now();
   const tables: Record<string, arrow.Table> = {};
   for (const name of ["input", "users"]) {
@@ -103,7 +107,7 @@ async function heddleWorker(dir: string, runs: number): Promise<EngineResult> {
   }
   const schemas = Object.fromEntries(Object.entries(tables).map(([k, t]) => [k, t.schema]));
   const out: EngineResult = { load_ms: performance.now() - t0, queries: {} };
-  for (const [name, text] of Object.entries(QUERIES)) {
+  for (const [name, text] of Object.entries(queries)) {
     const times: number[] = [], cpu: number[] = [];
     let rows = 0;
     // The cold run compiles, as a stage does the first time it meets a block.
@@ -135,7 +139,15 @@ async function runEngine(
 ): Promise<EngineResult> {
   const cmd = engine === "heddle"
     ? new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}bench/prql.ts`, "--worker", dir, String(runs)],
+      args: [
+        "run",
+        "-A",
+        `${ROOT}bench/prql.ts`,
+        "--worker",
+        dir,
+        String(runs),
+        Object.keys(sql).join(","),
+      ],
       stdout: "piped",
       stderr: "piped",
     })
@@ -178,6 +190,7 @@ const PEERS = [
 export async function benchPrql(
   rows: number,
   runs: number,
+  only: string[] = Object.keys(QUERIES),
 ): Promise<{ rows: BenchRow[]; notes: string[] }> {
   const dir = await Deno.makeTempDir({ prefix: "heddle-bench-prql-" });
   try {
@@ -187,7 +200,7 @@ export async function benchPrql(
     }
     const schemas = Object.fromEntries(Object.entries(tables).map(([k, t]) => [k, t.schema]));
     const sql = Object.fromEntries(
-      Object.entries(QUERIES).map(([k, q]) => [k, compilePrql(q, schemas).value!.sql]),
+      only.map((k) => [k, compilePrql(QUERIES[k], schemas).value!.sql]),
     );
     const mine = await runEngine("heddle", dir, runs, sql);
     const out: BenchRow[] = [];
@@ -207,7 +220,7 @@ export async function benchPrql(
         }));
       }
     }
-    for (const name of Object.keys(QUERIES)) {
+    for (const name of only) {
       const m = mine.queries![name];
       for (const { engine, label, r } of peers) {
         const t = r.queries![name];
@@ -236,9 +249,20 @@ export async function benchPrql(
 
 if (import.meta.main) {
   if (Deno.args[0] === "--worker") {
-    console.log(JSON.stringify(await heddleWorker(Deno.args[1], Number(Deno.args[2]))));
+    const names = Deno.args[3].split(",");
+    const queries = Object.fromEntries(names.map((k) => [k, QUERIES[k]]));
+    console.log(JSON.stringify(await heddleWorker(Deno.args[1], Number(Deno.args[2]), queries)));
   } else {
-    const { rows } = await benchPrql(Number(Deno.args[0] ?? 1_000_000), 3);
+    // `deno run -A bench/prql.ts [rows] [query,query..] [runs]`: one size, some queries
+    // (e.g. `10000000 join` to look at one stage at 10M rows without the whole suite).
+    const only = Deno.args[1]?.split(",") ?? Object.keys(QUERIES);
+    const unknown = only.filter((k) => !(k in QUERIES));
+    if (unknown.length > 0) {
+      console.error(`unknown queries: ${unknown.join(", ")}; known: ${Object.keys(QUERIES)}`);
+      Deno.exit(2);
+    }
+    const runs = Number(Deno.args[2] ?? 3);
+    const { rows } = await benchPrql(Number(Deno.args[0] ?? 1_000_000), runs, only);
     for (const r of rows) {
       console.log(
         `${r.name.padEnd(44)} ${r.value.toFixed(1).padStart(9)} ${r.unit}` +

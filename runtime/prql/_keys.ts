@@ -29,11 +29,7 @@ function columnCodes(
   }
   if (col.kind === "text") {
     const { offsets, bytes }: Utf8 = utf8Of(col);
-    for (let i = 0; i < n; i++) {
-      out[i] = valid && !valid[i]
-        ? (nullIsKey ? table.null(insert) : -1)
-        : table.text(bytes, offsets[i], offsets[i + 1], insert);
-    }
+    table.texts(offsets, bytes, valid, n, insert, nullIsKey, out);
     return out;
   }
   const nums = col.nums!;

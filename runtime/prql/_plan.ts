@@ -40,6 +40,7 @@ import {
 } from "./_rq.ts";
 import { groupIds } from "./_keys.ts";
 import { equiJoin, leftIndex } from "./_join.ts";
+import { selectColumns } from "./_select.ts";
 import { type AggPlan, compileAggregate, runAggregate } from "./_aggregate.ts";
 import { compileWindow, runWindow, type WindowPlan } from "./_window.ts";
 import { sortIndex, type SortKey, topK } from "./_sort.ts";
@@ -667,13 +668,9 @@ class Planner {
               const keep = m.nums![0] === 1 && (!m.valid || m.valid[0] === 1);
               return gatherFrame(f, new Int32Array(keep ? f.n : 0).map((_, i) => i), live);
             }
-            const idx = new Int32Array(f.n + 1), mask = m.nums!, valid = m.valid;
-            // Branch-free: every row is written, the next slot taken only when it is kept
-            // (a mask of 0/1 bytes); random masks no longer cost a misprediction per row.
-            let k = 0;
-            if (valid) { for (let r = 0; r < f.n; r++) (idx[k] = r, k += mask[r] & valid[r]); }
-            else for (let r = 0; r < f.n; r++) (idx[k] = r, k += mask[r]);
-            return gatherFrame(f, idx.subarray(0, k), live);
+            const cols = new Map<CId, Column>();
+            for (const [id, c] of f.cols) if (live.has(id)) cols.set(id, c);
+            return selectColumns(cols, m.nums as Uint8Array, m.valid, f.n);
           });
         }
         case "Sort": {
