@@ -184,9 +184,11 @@ class Resolver {
       const b = e.Binary as Pl;
       const op = OPERATORS[b.op as string];
       if (!op) throw new Outside();
-      const args = [this.expr(b.left as Pl, op.args), this.expr(b.right as Pl, op.args)];
+      const args = [this.operand(b, "left", op), this.operand(b, "right", op)];
       kind = { Operator: { name: op.name, args } };
       type = op.result;
+    } else if (e.Pipeline) {
+      return this.inRange(e.Pipeline as Pl, want);
     } else if (e.Unary) {
       const u = e.Unary as Pl;
       const op = OPERATORS[u.op as string];
@@ -202,6 +204,60 @@ class Resolver {
     this.lastType = type;
     return { kind, span: null };
   }
+  /**
+   * One operand of a binary operator. `null` is an operand of `==` and `!=` only (prql-js
+   * makes them `IS NULL` and `IS NOT NULL`), and never both of them.
+   */
+  private operand(b: Pl, side: "left" | "right", op: Operator): unknown {
+    const e = b[side] as Pl;
+    const other = b[side === "left" ? "right" : "left"] as Pl;
+    if (e.Literal === "Null" && !("alias" in e) && (op.name === "std.eq" || op.name === "std.ne")) {
+      if (other.Literal !== undefined) throw new Outside();
+      return { kind: { Literal: "Null" }, span: null };
+    }
+    return this.expr(e, op.args);
+  }
+
+  /**
+   * `(x | in a..b)`: prql-js writes `x >= a && x <= b` (one side for an open range), with
+   * `x`'s RQ in each comparison. Bounds are number literals; `x` a column or an operation.
+   */
+  private inRange(pipeline: Pl, want: readonly string[] | null): unknown {
+    const [x, call, ...rest] = pipeline.exprs as Pl[];
+    const fn = call?.FuncCall as Pl | undefined;
+    const args = fn?.args as Pl[] | undefined;
+    const range = args?.[0]?.Range as Pl | undefined;
+    if (
+      rest.length > 0 || !fn || (fn.name as Pl).Ident !== "in" || args!.length !== 1 ||
+      fn.named_args || !range || "alias" in x || "alias" in args![0] || x.Literal !== undefined
+    ) throw new Outside();
+    const bound = (b: unknown) => {
+      const literal = (b as Pl | null)?.Literal as Pl | undefined;
+      if (b === null) return null;
+      if (typeof literal?.Integer !== "number" && typeof literal?.Float !== "number") {
+        throw new Outside();
+      }
+      return { kind: { Literal: literal }, span: null };
+    };
+    const start = bound(range.start), end = bound(range.end);
+    if (want && !want.includes("bool")) throw new Outside();
+    const value = this.expr(x, null);
+    const compare = (name: string, b: unknown) => ({
+      kind: { Operator: { name, args: [value, b] } },
+      span: null,
+    });
+    this.lastType = BOOL;
+    if (start && end) {
+      return {
+        kind: {
+          Operator: { name: "std.and", args: [compare("std.gte", start), compare("std.lte", end)] },
+        },
+        span: null,
+      };
+    }
+    return start ? compare("std.gte", start) : compare("std.lte", end);
+  }
+
   /** The type of the expression `expr` read last. */
   private lastType: readonly string[] | null = null;
 
@@ -374,17 +430,17 @@ class Resolver {
       this.aggregate(call, []);
     } else if (name === "take") {
       const [n] = this.items(call);
-      const count = (n.Literal as Pl | undefined)?.Integer;
-      if (typeof count !== "number" || "alias" in n || (call.args as Pl[])[0].Tuple) {
-        throw new Outside();
-      }
-      this.pipeline.push({
-        Take: {
-          range: { start: null, end: { kind: { Literal: n.Literal }, span: null } },
-          partition: [],
-          sort: this.sort,
-        },
-      });
+      if ("alias" in n || (call.args as Pl[])[0].Tuple) throw new Outside();
+      // `take n` and `take a..b` / `take a..` over positive integer literals.
+      const literal = (e: unknown) => {
+        const value = ((e as Pl | null)?.Literal as Pl | undefined)?.Integer;
+        if (typeof value !== "number" || value < 1) throw new Outside();
+        return { kind: { Literal: (e as Pl).Literal }, span: null };
+      };
+      const range = n.Range as Pl | undefined;
+      const start = range ? literal(range.start) : null;
+      const end = range ? (range.end === null ? null : literal(range.end)) : literal(n);
+      this.pipeline.push({ Take: { range: { start, end }, partition: [], sort: this.sort } });
     } else throw new Outside();
   }
 }

@@ -100,6 +100,15 @@ Deno.test("the lowering agrees with prql-js on frames, shadowing, reserved names
     "from input\naggregate {n = count this}\nfilter n",
     "from input\ngroup {b} (aggregate {})",
     "from input\ntake 5\ngroup {b} (aggregate {s = sum a})",
+    "from input\nfilter a == null",
+    "from input\nfilter null != a || b > 1",
+    "from input\nderive n = a + 1 == null",
+    "from input\ntake 10..20",
+    "from input\ntake 3..",
+    "from input\nsort a\ntake 2..4",
+    "from input\nfilter (a | in 1..5)",
+    "from input\nfilter (a + 1 | in 1.5..)",
+    "from input\nderive c = (amount | in 10..20)",
     // Declined: prql-js reports these, or resolves them in ways not done here.
     "from input\nselect {a}\nfilter b > 1",
     "from input\nselect {a, a}",
@@ -107,10 +116,12 @@ Deno.test("the lowering agrees with prql-js on frames, shadowing, reserved names
     "from input\nderive x = 1\nderive x = 2",
     "from input\nfilter count > 1",
     "from input\nderive x = sum a",
-    "from input\nfilter a == null",
+    "from input\nfilter null == null",
+    "from input\ntake 0..3",
+    "from input\ntake 0",
+    "from input\nfilter (1 | in 1..5)",
     "from input\nfilter a ?? 1 > 2",
     "from input\nderive x = this.a",
-    "from input\ntake 1..3",
     "from s\nfilter a > 1",
     "from input\njoin s (==id)",
     "from input\ngroup {a} (sort b | take 1)",
@@ -123,7 +134,7 @@ Deno.test("the lowering agrees with prql-js on frames, shadowing, reserved names
     "from input\nderive {a + 1}",
   ];
   const lowered = cases.filter(agrees).length;
-  assert.ok(lowered >= 29, `${lowered} lowered`);
+  assert.ok(lowered >= 38, `${lowered} lowered`);
   // Behind the engine's prelude, where every name outside `input`'s columns is prql-js's.
   const declared = cases.filter((c) => agreesDeclared(c)).length;
   assert.ok(declared >= 16, `${declared} lowered behind the prelude`);
@@ -145,6 +156,8 @@ Deno.test("the lowering agrees with prql-js on random pipelines", () => {
     if (r < 0.45) return pick(["1", "2.5", "'s'", "true", "null"]);
     if (r < 0.55) return `(${term(depth + 1)})`;
     if (r < 0.65) return `${pick(["-", "!"])}${term(depth + 1)}`;
+    if (r < 0.7) return `${term(depth + 1)} ${pick(["==", "!="])} null`;
+    if (r < 0.75) return `(${term(depth + 1)} | in ${pick(["1..5", "2.5..3", "1..", "'a'..'c'"])})`;
     return `${term(depth + 1)} ${
       pick(["+", "-", "*", "/", "//", "%", "==", "!=", ">", "<", ">=", "<=", "&&", "||"])
     } ${term(depth + 1)}`;
@@ -164,7 +177,7 @@ Deno.test("the lowering agrees with prql-js on random pipelines", () => {
         () => `select {${name()}, ${name()} = ${term(0)}}`,
         () => `select ${name()}`,
         () => `sort {${pick(["-", "+", ""])}${name()}, ${name()}}`,
-        () => `take ${pick(["1", "5", "20"])}`,
+        () => `take ${pick(["1", "5", "20", "0", "2..4", "3..", "0..2", "5..2"])}`,
         () => `group {${name()}} (aggregate {${aggregates()}})`,
         () => `group ${name()} (aggregate ${aggregate()})`,
         () =>
