@@ -100,9 +100,25 @@ export function ours(records: Record_[], base: number): Audit[] {
   );
 }
 
-export async function setup() {
+/**
+ * Topics, the LLM server and the overrides for the real services. With `passwordFromEnv`
+ * the PostgreSQL password is not an override (a deploy's plain-text secrets stay in the
+ * control plane's memory, gone after its restart, docs/security.md) but `$PGPASSWORD` in
+ * `env`, which the connector's client reads on the worker.
+ */
+export async function setup(options: { passwordFromEnv?: boolean } = {}) {
   await createTopics(["live_transactions", "fraud_audits", "dlq_alerts"]);
-  await skipToEnd(GROUP, "live_transactions");
+  // A consumer of an earlier run (a worker killed with -9) stays in the group until its
+  // session times out, and the group's offsets move only once nobody is in it.
+  for (let i = 0;; i++) {
+    try {
+      await skipToEnd(GROUP, "live_transactions");
+      break;
+    } catch (e) {
+      if (i === 90) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
   const llm = startLlmServer();
   const dir = await Deno.makeTempDir({ prefix: "heddle-e2e-" });
   const envFile = `${dir}/services.env`;
@@ -113,7 +129,7 @@ export async function setup() {
       `pg_db.host=${pg.host}`,
       `pg_db.port=${pg.port}`,
       `pg_db.user=${pg.user}`,
-      `pg_db.password=${pg.password}`,
+      ...(options.passwordFromEnv ? [] : [`pg_db.password=${pg.password}`]),
       `pg_db.database=${pg.database}`,
       `ch_db.port=${serviceConfig.clickhouse.port}`,
     ].join("\n") + "\n",
@@ -128,7 +144,11 @@ export async function setup() {
     "--batch-rows",
     "200",
   ];
-  const env = { OPENAI_BASE_URL: llm.baseUrl, OPENAI_API_KEY: "test-key" };
+  const env: Record<string, string> = {
+    OPENAI_BASE_URL: llm.baseUrl,
+    OPENAI_API_KEY: "test-key",
+    ...(options.passwordFromEnv ? { PGPASSWORD: pg.password } : {}),
+  };
   const audits = await endOffsets("fraud_audits");
   const dlq = await endOffsets("dlq_alerts");
   return {

@@ -302,15 +302,11 @@ export async function startHeld(client: string[]): Promise<string> {
 }
 
 /**
- * After its control plane restarted or was taken over: the held run is resumed on both
- * workers, staying `running` meanwhile (never failed, never done: a minute at most), and
- * once the gate opens ends `succeeded` with the outputs of a one-host run.
+ * Waits until a control plane that restarted or took over resumed the run (its log says
+ * so), the run staying `running` meanwhile (never failed, never done: a minute at most);
+ * returns the workers it was placed on.
  */
-export async function resumedToEnd(
-  runId: string,
-  client: string[],
-  held: { dir: string; alone: string; gate: string },
-): Promise<void> {
+export async function resumed(runId: string, client: string[]): Promise<string[]> {
   for (let i = 0;; i++) {
     const status = await cli(["workflow", "status", runId, ...client]) as {
       status: string;
@@ -322,8 +318,20 @@ export async function resumedToEnd(
     assert.ok(i < 300, `the run was never resumed:\n${logs.join("\n")}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-  const resumed = await cli(["workflow", "status", runId, ...client]) as { worker: string };
-  assert.equal(resumed.worker.split(",").length, 2, "resumed on both workers");
+  const status = await cli(["workflow", "status", runId, ...client]) as { worker: string };
+  return status.worker.split(",");
+}
+
+/**
+ * After its control plane restarted or was taken over: the held run is resumed on both
+ * workers, and once the gate opens ends `succeeded` with the outputs of a one-host run.
+ */
+export async function resumedToEnd(
+  runId: string,
+  client: string[],
+  held: { dir: string; alone: string; gate: string },
+): Promise<void> {
+  assert.equal((await resumed(runId, client)).length, 2, "resumed on both workers");
   await planOnBoth(`${held.dir}/quickstart.he`, client);
   await Deno.writeTextFile(held.gate, "");
   await succeededAsAlone(await ended(runId, client), held.dir, held.alone);
