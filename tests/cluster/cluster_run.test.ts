@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { clusterTest, NetnsCluster } from "./_netns.ts";
-import { quickstartCopy, quickstartEnv } from "../_quickstart.ts";
+import { quickstartCopy } from "../_quickstart.ts";
 import * as fraud from "../_fraud.ts";
-import { requireService, serviceConfig } from "../services/mod.ts";
 import { produce } from "../connectors/_fixtures.ts";
+import { assertAudit, onFraudCluster, rejectedRows } from "./_fraud_cluster.ts";
 import { cli, ended } from "./_heddle.ts";
 import {
   heldCopies,
@@ -86,30 +86,7 @@ clusterTest(
 );
 
 clusterTest("the fraud pipeline runs over two worker hosts against the real services", async () => {
-  for (const service of ["kafka", "postgres", "clickhouse"] as const) {
-    if (!(await requireService(service))) return;
-  }
-  // The cluster first: making it ends what a killed earlier test left running.
-  await using cluster = await NetnsCluster.create(3);
-  const base = await fraud.seedUsers();
-  const s = await fraud.setup();
-  const dir = await Deno.makeTempDir({ prefix: "heddle-cluster-" });
-  try {
-    const llmPort = Number(new URL(s.llm.baseUrl).port);
-    await cluster.reachHostServices([
-      serviceConfig.kafka.port,
-      serviceConfig.postgres.port,
-      serviceConfig.clickhouse.port,
-      llmPort,
-    ]);
-    const token = `${dir}/token`;
-    await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
-    const env = { ...quickstartEnv, ...s.env };
-    const { control } = await startCluster(cluster, dir, token, { env });
-    const client = ["--server", control, "--token-file", token];
-    const overrides = s.args.slice(0, s.args.indexOf("--batch-rows"));
-    await cli(["workflow", "deploy", fraud.FRAUD_PROGRAM, ...overrides, ...client], env);
-    await planOnBoth(fraud.FRAUD_PROGRAM, client);
+  await onFraudCluster(async ({ client, base, setup: s }) => {
     const txs = fraud.transactions(base, 0, 600);
     const rejected = [1, 2].map((i) => ({ user_id: base + i, amount: "Infinity" }));
     const expected = fraud.suspicious(txs);
@@ -132,16 +109,9 @@ clusterTest("the fraud pipeline runs over two worker hosts against the real serv
     for (const t of expected) {
       const found = audits.filter((a) => a.amount === t.amount);
       assert.equal(found.length, 1, `transaction ${t.amount}`);
-      const i = found[0].user_id - base;
-      assert.equal(found[0].user_id, t.user_id);
-      assert.equal(found[0].country, `C${i}`);
-      assert.equal(found[0].velocity_score, i / 10);
+      assertAudit(found[0], t, base);
     }
-    const errors = alerts.map((r) => JSON.parse(r.value)).filter((r) =>
-      typeof r.user_id === "number" && r.user_id >= base && r.user_id < base + fraud.USERS
-    );
-    assert.equal(errors.length, rejected.length);
-    for (const e of errors) assert.equal(e._error_step, "fraud-score/detect.process");
+    assert.equal(rejectedRows(alerts, base).length, rejected.length);
     const placement = JSON.parse(status.summaryJson).placement;
     const python = placement.groups.find((g: { requires: string[] }) =>
       g.requires.includes("python")
@@ -150,11 +120,7 @@ clusterTest("the fraud pipeline runs over two worker hosts against the real serv
       g.stages.includes("FraudDetection.0")
     );
     assert.notEqual(python.worker, consumer.worker, "the plugin ran on the other host");
-  } finally {
-    for (const node of cluster.nodes) await node.stop();
-    await s.cleanup();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 clusterTest(

@@ -16,43 +16,18 @@
  * twice, for rows read again from the committed offsets after the restart.
  */
 import assert from "node:assert/strict";
-import { clusterTest, NetnsCluster } from "./_netns.ts";
-import { quickstartEnv } from "../_quickstart.ts";
+import { clusterTest } from "./_netns.ts";
 import * as fraud from "../_fraud.ts";
-import { requireService, serviceConfig } from "../services/mod.ts";
 import { produce, readTopic } from "../connectors/_fixtures.ts";
-import { cli, ended, planOnBoth, resumed, startCluster } from "./_heddle_cluster.ts";
+import { cli, ended, resumed } from "./_heddle_cluster.ts";
+import { assertAudit, onFraudCluster, rejectedRows } from "./_fraud_cluster.ts";
 
 clusterTest(
   "the fraud pipeline through a kill -9 of the control plane and its restart loses no transaction",
   async () => {
-    for (const service of ["kafka", "postgres", "clickhouse"] as const) {
-      if (!(await requireService(service))) return;
-    }
-    // The cluster first: making it ends what a killed earlier test left running.
-    await using cluster = await NetnsCluster.create(3);
-    const base = await fraud.seedUsers();
-    // A restarted control plane has lost a deploy's plain-text secrets: the password
-    // comes from the workers' environment instead.
-    const s = await fraud.setup({ passwordFromEnv: true });
-    const dir = await Deno.makeTempDir({ prefix: "heddle-cluster-" });
-    try {
-      const llmPort = Number(new URL(s.llm.baseUrl).port);
-      await cluster.reachHostServices([
-        serviceConfig.kafka.port,
-        serviceConfig.postgres.port,
-        serviceConfig.clickhouse.port,
-        llmPort,
-      ]);
-      const token = `${dir}/token`;
-      await Deno.writeTextFile(token, crypto.randomUUID() + "\n", { mode: 0o600 });
-      const env = { ...quickstartEnv, ...s.env };
-      const started = await startCluster(cluster, dir, token, { env });
-      const client = ["--server", started.control, "--token-file", token];
-      const overrides = s.args.slice(0, s.args.indexOf("--batch-rows"));
-      await cli(["workflow", "deploy", fraud.FRAUD_PROGRAM, ...overrides, ...client], env);
-      await planOnBoth(fraud.FRAUD_PROGRAM, client);
-
+    // A restarted control plane has lost a deploy's plain-text secrets: the password comes
+    // from the workers' environment instead.
+    await onFraudCluster(async ({ started, client, base, setup: s }) => {
       const lots = [[0, 200], [200, 400], [400, 600], [600, 800]].map(([from, to]) =>
         fraud.transactions(base, from, to)
       );
@@ -101,28 +76,17 @@ clusterTest(
       for (const audit of audits) {
         const t = expected.find((e) => e.amount === audit.amount);
         assert.ok(t, `an audit of no suspicious transaction: ${JSON.stringify(audit)}`);
-        const i = audit.user_id - base;
-        assert.equal(audit.user_id, t.user_id);
-        assert.equal(audit.country, `C${i}`);
-        assert.equal(audit.velocity_score, i / 10);
+        assertAudit(audit, t, base);
       }
       console.log(
         `${expected.length} suspicious transactions, ${audits.length} audits ` +
           `(${audits.length - expected.length} read again after the restart)`,
       );
-      const errors = alerts.map((r) => JSON.parse(r.value)).filter((r) =>
-        typeof r.user_id === "number" && r.user_id >= base && r.user_id < base + fraud.USERS
-      );
       assert.deepEqual(
-        [...new Set(errors.map((e) => e.user_id))].sort(),
+        [...new Set(rejectedRows(alerts, base).map((e) => e.user_id))].sort(),
         [base + 1, base + 2],
         "both rejected rows reached dlq_alerts",
       );
-      for (const e of errors) assert.equal(e._error_step, "fraud-score/detect.process");
-    } finally {
-      for (const node of cluster.nodes) await node.stop();
-      await s.cleanup();
-      await Deno.remove(dir, { recursive: true });
-    }
+    }, { passwordFromEnv: true });
   },
 );
