@@ -20,7 +20,10 @@ export const TYPESCRIPT_SDK_DIRS = [
   "runtime/registry",
   "runtime/fs",
   "runtime/plugins/protocol",
+  // gRPC and proto-loader, loaded on first use (runtime/protocol/_lazy_grpc.ts).
+  "runtime/protocol",
   "compiler/modules",
+  "compiler/diagnostics",
 ];
 /** The SDK trees copied, and which of their files are sources (tests and builds are not). */
 const SDK_TREES: { dir: string; keep: RegExp }[] = [

@@ -29,6 +29,11 @@ export interface Outside {
   entries: OutsideEntry[];
   /** Files of the carried copy that differ from the deployer's (absolute path, content). */
   generated: { path: string; content: Uint8Array; from: string }[];
+  /**
+   * The `deno.json` written at the top of the carried tree (the deepest directory holding
+   * the package and all that comes along, given as `top`), or null when none is needed.
+   */
+  denoConfig: ((top: string) => Uint8Array) | null;
 }
 
 /** Where `heddle plugin new` points scaffolded packages: every worker writes its own copy. */
@@ -80,7 +85,7 @@ export async function outsideOf(
   entry: readonly string[],
   bound: string,
 ): Promise<Outside> {
-  const outside: Outside = { entries: [], generated: [] };
+  const outside: Outside = { entries: [], generated: [], denoConfig: null };
   for (const dep of await buildDependencies(dir)) {
     if (inside(dep.path, dir) || dep.path.includes(ASSETS)) continue;
     const stat = await Deno.stat(dep.path).catch(() => null);
@@ -158,8 +163,8 @@ interface DenoInfo {
  * A TypeScript package's modules outside its directory and the assets its modules name,
  * from `deno info` of each module its start command names. A package without a `deno.json`
  * of its own whose imports resolve through a configuration above it (an import map, a
- * workspace) gets one in its carried copy saying exactly how each such import resolved
- * (relative paths inside the carried tree), with the compiler options and `nodeModulesDir`
+ * workspace) gets one at the top of its carried tree saying exactly how each such import
+ * resolved (relative paths inside the tree), with the compiler options and `nodeModulesDir`
  * of that configuration, and no lock file.
  */
 async function typescriptGraph(
@@ -189,11 +194,7 @@ async function typescriptGraph(
       for (const dep of module.dependencies ?? []) {
         const target = dep.code?.specifier ?? dep.type?.specifier;
         if (!BARE.test(dep.specifier) || !target || imports.has(dep.specifier)) continue;
-        const file = target.startsWith("file:") ? fileURLToPath(target) : null;
-        imports.set(
-          dep.specifier,
-          file === null ? target : file.includes(ASSETS) ? file : dotted(relative(dir, file)),
-        );
+        imports.set(dep.specifier, target);
       }
       const text = await readText(path);
       for (const m of text.matchAll(ASSET_URL)) {
@@ -218,17 +219,27 @@ async function typescriptGraph(
       return value === undefined ? [] : [[key, value]];
     }),
   );
-  const generated = {
-    ...kept,
-    imports: Object.fromEntries([...imports].sort()),
-    // A lock file written on the worker would change the carried copy under its hash.
-    lock: false,
+  // At the tree's top, so that it applies to every carried module and the npm packages it
+  // installs (`nodeModulesDir`) are found from all of them, `require` included.
+  outside.denoConfig = (top) => {
+    const map = [...imports].sort().map(([specifier, target]) => {
+      const file = target.startsWith("file:") ? fileURLToPath(target) : null;
+      // Heddle's own SDK copy stays where `heddle plugin new` named it.
+      const to = file === null
+        ? target
+        : file.includes(ASSETS)
+        ? file
+        : dotted(relative(top, file));
+      return [specifier, to];
+    });
+    const json = {
+      ...kept,
+      imports: Object.fromEntries(map),
+      // A lock file written on the worker would change the carried copy under its hash.
+      lock: false,
+    };
+    return new TextEncoder().encode(JSON.stringify(json, null, 2) + "\n");
   };
-  outside.generated.push({
-    path: `${dir}/deno.json`,
-    content: new TextEncoder().encode(JSON.stringify(generated, null, 2) + "\n"),
-    from: above?.path ?? `${dir}/deno.json`,
-  });
 }
 
 function dotted(path: string): string {

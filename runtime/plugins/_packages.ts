@@ -143,6 +143,7 @@ export async function readPackage(dir: string, name: string): Promise<PluginPack
     else for await (const path of sourceFiles(entry.path)) await add(`${entry.path}/${path}`);
   }
   for (const file of outside.generated) await add(resolve(file.path), file.content);
+  if (outside.denoConfig) await add(`${top}/deno.json`, outside.denoConfig(top));
   const place = relative(top, dir);
   const list = [...files.values()];
   return { hash: packageHash(list, place), name, dir: place, files: list };

@@ -34,7 +34,6 @@ import {
 } from "../../runtime/plugins/mod.ts";
 import { PackagedPlugins } from "../../runtime/worker/_packages.ts";
 import { buildCacheRoot } from "../../runtime/plugins/mod.ts";
-import { TYPESCRIPT_SDK_DIRS } from "../../runtime/plugins/_assets.ts";
 
 const PROGRAM = `import "fhub/file" file
 import "py-flags/amounts" flags
@@ -247,12 +246,12 @@ clusterTest(
     try {
       // A repository the control plane's node alone sees: the polyglot example with its four
       // plugins, the SDKs their builds and imports reach (`../../../sdk/go`, `sdk/rust`,
-      // `@heddle/sdk` through the Deno workspace), and what the TypeScript SDK imports.
+      // `@heddle/sdk` through the Deno workspace), and the sources the TypeScript SDK imports.
       const repo = `${base}/repo`;
       const plugins = ["geo", "text-norm", "ts-enrich", "py-flags"].map((p) =>
         `examples/plugins/${p}`
       );
-      const dirs = [...plugins, "sdk/go", "sdk/rust", ...TYPESCRIPT_SDK_DIRS, "proto"];
+      const dirs = [...plugins, "sdk", "runtime", "compiler", "proto"];
       await Deno.mkdir(`${repo}/.git`, { recursive: true });
       for (const dir of dirs) {
         await Deno.mkdir(`${repo}/${dir}`, { recursive: true });
@@ -415,7 +414,7 @@ async function writeTree(dir: string, files: Record<string, string>): Promise<vo
   }
 }
 
-Deno.test("a package carries what its build and imports name outside it, at the same places", async () => {
+Deno.test("a package carries what its build and imports name outside it, at the same places, and runs there", async () => {
   const geo = await readPackage(`${root}examples/plugins/geo`, "geo");
   assert.equal(geo.dir, "examples/plugins/geo");
   const paths = (pkg: PluginPackage) => new Set(pkg.files.map((f) => f.path));
@@ -432,10 +431,10 @@ Deno.test("a package carries what its build and imports name outside it, at the 
     assert.ok(paths(ts).has(path), path);
   }
   assert.ok(!paths(ts).has("sdk/typescript/deno.json"), "only the modules its graph reaches");
-  const config = ts.files.find((f) => f.path === "examples/plugins/ts-enrich/deno.json");
-  assert.ok(config, "an import map written for the copy");
+  const config = ts.files.find((f) => f.path === "deno.json");
+  assert.ok(config, "an import map written at the top of the copy");
   const json = JSON.parse(new TextDecoder().decode(config.content));
-  assert.equal(json.imports["@heddle/sdk"], "../../../sdk/typescript/mod.ts");
+  assert.equal(json.imports["@heddle/sdk"], "./sdk/typescript/mod.ts");
   assert.match(json.imports["apache-arrow"], /^npm:apache-arrow@/);
   assert.equal(json.lock, false);
   assert.equal(
@@ -460,6 +459,21 @@ Deno.test("a package carries what its build and imports name outside it, at the 
     const local = modules.map((m) => m.specifier).filter((s) => s.startsWith("file:"));
     assert.ok(local.includes(`file://${store}/${ts.hash}/sdk/typescript/mod.ts`), local.join("\n"));
     assert.ok(local.every((s) => s.startsWith(`file://${store}/`)), "nothing from the checkout");
+    // And it runs there: a program's step served by the copy (its npm packages, gRPC's too,
+    // installed next to the copy's configuration).
+    await Deno.writeTextFile(`${store}/amounts.csv`, "amount\n1.5\n-2.25\n");
+    await Deno.writeTextFile(
+      `${store}/cents.he`,
+      'import "fhub/file" file\nimport "ts-enrich/enrich" enrich\n\nworkflow Cents {\n' +
+        '  file.read { path: "amounts.csv", format: "csv" }\n  | enrich.cents\n' +
+        '  | file.write { path: "cents.jsonl", format: "jsonl" }\n}\n',
+    );
+    const ran = await heddle(["run", `${store}/cents.he`], { env: { HEDDLE_PATH: moduleRoot } });
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.deepEqual((await Deno.readTextFile(`${store}/cents.jsonl`)).trim().split("\n"), [
+      '{"amount":1.5,"amount_cents":150}',
+      '{"amount":-2.25,"amount_cents":-225}',
+    ]);
   } finally {
     await Deno.remove(store, { recursive: true });
   }
