@@ -8,10 +8,12 @@
  * batch until the test creates the gate file, which it does only once the run was resumed.
  */
 import { clusterTest } from "./_netns.ts";
+import assert from "node:assert/strict";
 import {
   heldCopies,
   leads,
   onQuickstartCluster,
+  resumed,
   resumedToEnd,
   startHeld,
 } from "./_heddle_cluster.ts";
@@ -27,11 +29,15 @@ clusterTest(
     await onQuickstartCluster(held.dir, held.alone, async ({ started, token }) => {
       const [leader, standby] = started.controls;
       const runId = await startHeld(["--server", leader.address, "--token-file", token]);
+      const killed = Date.now();
       leader.process.child.kill("SIGKILL");
       await leader.process.child.status;
       // The standby leads once the 3 s lease expired; the workers follow it by themselves.
       await leads(standby.address, token);
-      await resumedToEnd(runId, ["--server", standby.address, "--token-file", token], held);
+      const next = ["--server", standby.address, "--token-file", token];
+      assert.equal((await resumed(runId, next)).length, 2, "resumed on both workers");
+      console.log(`the run was resumed ${Date.now() - killed} ms after the leader was killed`);
+      await resumedToEnd(runId, next, held);
     }, {
       state: db.url,
       controlPlanes: 2,
