@@ -12,6 +12,8 @@ import { type BenchSection, row } from "./_report.ts";
 
 export interface MemoryOptions {
   rows: number;
+  /** Only the cases with these row prefixes (all when absent). */
+  cases?: string[];
   /** Bytes, passed as `--memory-budget`. */
   budget: number;
   log?: (line: string) => void;
@@ -41,15 +43,19 @@ export function rssCheck(peakMiB: number, budgetMiB: number): string | null {
     `${budgetMiB} MiB budget + ${OVERHEAD_MIB} MiB (${limit} MiB)`;
 }
 
-const PROGRAM = `import "fhub/file" file
-
-handler rejected {
-  *
-  | file.write { path: "rejected.jsonl", format: "jsonl" }
+/** Where the join case's lookup table lives (created and dropped by the benchmark). */
+interface Lookup {
+  table: string;
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
 }
 
-${
-  Object.entries({
+/** The benchmark's program; the join workflow only with a lookup table. */
+function program(lookup: Lookup | null): string {
+  const ops: Record<string, string> = {
     Memory: "sort {-cents}",
     MemoryGroup: "group {merchant} (aggregate {n = count this, total = sum cents, top = max id})",
     MemoryDistinct: "group {merchant} (take 1)",
@@ -57,9 +63,38 @@ ${
       "derive {bucket = id % 100003} | group {bucket} (aggregate {n = count this, total = sum cents})",
     MemoryWindow:
       "group {merchant} (sort {id} | derive {r = row_number this, prev = lag 1 cents}) | filter r > 1",
+    MemoryWhole: "derive {total = sum cents, n = count this} | derive {share = cents / total}",
     MemoryTotal: "aggregate {n = count this, total = sum cents, top = max id, lo = min merchant}",
-  }).map(([name, op]) =>
-    `workflow ${name} {
+  };
+  let head = "";
+  if (lookup) {
+    ops.MemoryJoin = "select {id, merchant, cents} | join side:left merchants (==merchant) | " +
+      "group {region} (aggregate {n = count this, total = sum cents})";
+    head = `import "fhub/postgresql" pg
+
+resource pg_db = pg.connection {
+  host: "${lookup.host}"
+  port: ${lookup.port}
+  user: "${lookup.user}"
+  database: "${lookup.database}"
+  password: secret("PG_PASSWORD")
+}
+
+step merchants = <connection=pg_db> pg.query {
+  query: "SELECT name AS merchant, region FROM ${lookup.table} WHERE name = @merchant"
+}
+`;
+  }
+  return `import "fhub/file" file
+${head}
+handler rejected {
+  *
+  | file.write { path: "rejected.jsonl", format: "jsonl" }
+}
+
+${
+    Object.entries(ops).map(([name, op]) =>
+      `workflow ${name} {
   file.read { path: "in.jsonl", format: "jsonl" }: { id: int64, amount: float64, merchant: utf8 }
   | (from input | filter amount >= 0.0) ? rejected
   | (from input | derive {cents = amount * 100.0}) ? rejected
@@ -67,8 +102,9 @@ ${
   | file.write { path: "out.jsonl", format: "jsonl" }
 }
 `
-  ).join("\n")
-}`;
+    ).join("\n")
+  }`;
+}
 
 /** The blocking operators measured: row name prefix and workflow. */
 const CASES = [
@@ -85,8 +121,68 @@ const CASES = [
     workflow: "MemoryWindow",
     what: "window per text key (row_number, lag), all rows out",
   },
+  {
+    prefix: "memory.whole",
+    workflow: "MemoryWhole",
+    what: "window over the whole input (sum, count), all rows out",
+  },
   { prefix: "memory.total", workflow: "MemoryTotal", what: "aggregate without keys" },
+  {
+    prefix: "memory.join",
+    workflow: "MemoryJoin",
+    what: "left join with a PostgreSQL lookup (fetched per batch), then group by its column",
+  },
 ];
+
+/**
+ * A table of the input's 997 merchants and their regions (some NULL, some missing) in the
+ * PostgreSQL the tests use, for the join case; null (and why) when none answers.
+ */
+async function makeLookup(): Promise<
+  { lookup: Lookup | null; why: string; drop: () => Promise<void> }
+> {
+  const env = (k: string, d: string) => Deno.env.get(k) ?? d;
+  const lookup: Lookup = {
+    table: `heddle_bench_merchants_${crypto.randomUUID().slice(0, 8)}`,
+    host: env("HEDDLE_PG_HOST", "127.0.0.1"),
+    port: Number(env("HEDDLE_PG_PORT", "5432")),
+    user: env("HEDDLE_PG_USER", "heddle"),
+    password: env("HEDDLE_PG_PASSWORD", "heddle"),
+    database: env("HEDDLE_PG_DATABASE", "heddle"),
+  };
+  const { default: pg } = await import("pg");
+  // A connection per use: the server may end idle ones while the runs go on.
+  const sql = async (...statements: string[]) => {
+    const client = new pg.Client({ ...lookup, connectionTimeoutMillis: 3000 });
+    client.on("error", () => {});
+    await client.connect();
+    try {
+      for (const q of statements) await client.query(q);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  };
+  const regions = ["north", "south", "Östra", "東"];
+  const values = Array.from(
+    { length: 990 },
+    (_, k) => `('m-${k}', ${k % 11 === 0 ? "NULL" : `'${regions[k % regions.length]}'`})`,
+  );
+  try {
+    await sql(
+      `CREATE TABLE ${lookup.table} (name text PRIMARY KEY, region text)`,
+      `INSERT INTO ${lookup.table} VALUES ${values.join(", ")}`,
+    );
+  } catch (err) {
+    const why = `no PostgreSQL at ${lookup.host}:${lookup.port} (${(err as Error).message}); ` +
+      "start one with `tests/services/postgres.sh start`";
+    return { lookup: null, why, drop: async () => {} };
+  }
+  return {
+    lookup,
+    why: "",
+    drop: () => sql(`DROP TABLE IF EXISTS ${lookup.table}`).catch(() => {}),
+  };
+}
 
 async function writeInput(path: string, rows: number): Promise<void> {
   using file = await Deno.open(path, { write: true, create: true, truncate: true });
@@ -127,7 +223,7 @@ async function runOnce(dir: string, workflow: string, budget: number | null): Pr
   const child = new Deno.Command(Deno.execPath(), {
     args,
     cwd: dir,
-    env: { TMPDIR: tmp },
+    env: { TMPDIR: tmp, PG_PASSWORD: Deno.env.get("HEDDLE_PG_PASSWORD") ?? "heddle" },
     stdout: "null",
     stderr: "piped",
   }).spawn();
@@ -195,14 +291,24 @@ function leftovers(spill: string): number {
 export async function benchMemory(o: MemoryOptions): Promise<BenchSection> {
   const log = o.log ?? (() => {});
   const dir = await Deno.makeTempDir({ prefix: "heddle-bench-memory-" });
+  let drop = async () => {};
   try {
-    Deno.writeTextFileSync(`${dir}/memory.he`, PROGRAM);
+    const cases = CASES.filter((c) => !o.cases || o.cases.includes(c.prefix));
+    const pg = cases.some((c) => c.workflow === "MemoryJoin") ? await makeLookup() : null;
+    drop = pg?.drop ?? drop;
+    Deno.writeTextFileSync(`${dir}/memory.he`, program(pg?.lookup ?? null));
     await writeInput(`${dir}/in.jsonl`, o.rows);
     const inputMiB = Deno.statSync(`${dir}/in.jsonl`).size / MiB;
     const budgetName = `${o.budget / MiB} MiB budget`;
     const baselineName = "no budget (default 1 GiB)";
     const rows = [];
-    for (const c of CASES) {
+    const notes: string[] = [];
+    for (const c of cases) {
+      if (c.workflow === "MemoryJoin" && !pg?.lookup) {
+        notes.push(`${c.prefix} skipped: ${pg?.why}`);
+        log(`${c.prefix} skipped: ${pg?.why}`);
+        continue;
+      }
       const free = await runOnce(dir, c.workflow, null);
       await Deno.rename(`${dir}/out.jsonl`, `${dir}/out-unbounded.jsonl`);
       const bounded = await runOnce(dir, c.workflow, o.budget);
@@ -246,9 +352,11 @@ export async function benchMemory(o: MemoryOptions): Promise<BenchSection> {
         `input: ${inputMiB.toFixed(0)} MiB of JSONL; a sort, group, distinct, window or ` +
         "aggregate must see every row before its last output row: this is what the budget is for",
         "one run each (a run is long); the time includes process start-up and compiling",
+        ...notes,
       ],
     };
   } finally {
+    await drop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
