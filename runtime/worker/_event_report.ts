@@ -9,10 +9,11 @@
  * per report interval and before the part's `run-finished`, with each source's last
  * committed position, which nothing reads while the run goes on.
  *
- * Whatever is rare and says something on its own goes at once, as it came: failed attempts
- * and every attempt after a first (the history shows each attempt of a batch that failed),
- * quarantined rows, package fetches, the start and the end. A batch whose first attempt
- * fails keeps its failure; its start is only counted.
+ * Whatever is rare and says something on its own goes at once, as it came: failed attempts,
+ * every attempt after a first and every attempt of a batch that failed before (its pieces,
+ * once split: the history shows each attempt of a batch that failed), quarantined rows,
+ * package fetches, the start and the end. A batch whose first attempt fails keeps its
+ * failure; its start is only counted.
  *
  * The report interval starts at `everyMs` and grows with the part's age (as long as it,
  * so reports come after 1, 2, 4, 8, 16 and 32 s) up to `MAX_REPORT_MS`: a run's reports
@@ -49,6 +50,8 @@ const LATEST: Record<string, "progress" | "lag"> = {
 
 export class EventReport {
   #pending = new Map<string, Pending>();
+  /** Batches (`stage\0batch`) that failed an attempt: all their attempts go one by one. */
+  #troubled = new Set<string>();
   /** Each source's last committed position: nobody reads it live, so it goes at the end. */
   #positions = new Map<string, RunEvent>();
   #runId = "";
@@ -73,7 +76,9 @@ export class EventReport {
       this.#stage(event.stage)[latest] = event;
       return this.#schedule();
     }
-    const attempt = Number(event.detail.attempt);
+    const batch = `${event.stage}\0${event.detail.batch}`;
+    if (event.kind === "attempt-failed") this.#troubled.add(batch);
+    const attempt = this.#troubled.has(batch) ? 0 : Number(event.detail.attempt);
     if (attempt === 1 && event.kind === "attempt-started") {
       this.#first(event).started++;
       return this.#schedule();

@@ -15,32 +15,42 @@ import { Metrics } from "../../runtime/metrics/mod.ts";
 import { Journal } from "../../runtime/ui/_journal.ts";
 import { Worker } from "../../runtime/worker/mod.ts";
 import { connectWorker, type RunEvent, serveWorker } from "../../runtime/protocol/mod.ts";
-import { writeCopyProgram, writeNumbers } from "../e2e/_fixtures.ts";
+import { EXAMPLE_PLUGINS, writeCopyProgram, writeNumbers } from "../e2e/_fixtures.ts";
+import { troubledAttempts } from "../../runtime/control/mod.ts";
 import { TEST_CREDENTIALS } from "./_fixtures.ts";
 
 const BATCH_ROWS = 10;
 
-/** Runs the copy program over `batches` batches; returns what crossed the control stream. */
-async function runOver(batches: number) {
+/**
+ * A step that fails the batch holding n = 25, tries it again, and splits it until the row
+ * is alone; that row goes to the program's handler.
+ */
+const FLAKY = "faulty.double { throw_n: [25] } retry { attempts: 2, backoff: 10ms }";
+const DERIVE = "(\n    from input\n    derive { m = n * 2 }\n  )";
+
+/**
+ * Runs the copy program through `step` over `batches` batches on a worker that folds its
+ * reports (none before the part's end) or, with `folded` false, sends every event; returns
+ * what crossed the control stream and what the readers of events made of it.
+ */
+async function runOver(batches: number, step = DERIVE, folded = true) {
+  const handler = step === FLAKY;
   const dir = await Deno.makeTempDir({ prefix: "heddle-events-" });
   await writeNumbers(dir, batches * BATCH_ROWS);
-  const file = await writeCopyProgram(
-    dir,
-    "copy.he",
-    "Copy",
-    "(\n    from input\n    derive { m = n * 2 }\n  )",
-  );
+  const file = await writeCopyProgram(dir, "copy.he", "Copy", step, { handler });
   const worker = new Worker({
     id: "w-events",
     batchRows: BATCH_ROWS,
     allowPaths: [await Deno.realPath(dir)],
-    reportEveryMs: 3_600_000,
+    heddlePath: EXAMPLE_PLUGINS,
+    reportEveryMs: folded ? 3_600_000 : undefined,
   });
   const server = await serveWorker(worker, "127.0.0.1:0", TEST_CREDENTIALS);
   const received: RunEvent[] = [];
   const control = new ControlPlane({
     database: ":memory:",
     readCallerFiles: true,
+    heddlePath: EXAMPLE_PLUGINS,
     // Every message the control stream brings in, as the control plane's client sees it.
     connect: (info) => {
       const client = connectWorker(info.address, TEST_CREDENTIALS);
@@ -62,7 +72,7 @@ async function runOver(batches: number) {
       id: worker.id,
       address: server.address,
       host: "here",
-      runtimes: [],
+      runtimes: ["typescript"],
     });
     const deployed = await control.deploy({
       file,
@@ -74,9 +84,11 @@ async function runOver(batches: number) {
     const done = await control.watch(run.id, () => {});
     assert.equal(done.status, "succeeded", done.error);
     const out = (await Deno.readTextFile(`${dir}/out.csv`)).trim().split("\n");
-    assert.equal(out.length, batches * BATCH_ROWS + 1, "every row was copied");
+    const quarantined = JSON.parse(done.summaryJson).quarantined;
+    assert.equal(out.length - 1 + quarantined, batches * BATCH_ROWS, "every row was copied");
     return {
       received,
+      details: await control.getRunDetails(run.id),
       summary: JSON.parse(done.summaryJson),
       metrics: await metrics.text(),
       journal: journal.run(run.id)!,
@@ -148,4 +160,19 @@ Deno.test("a cluster worker's messages to the control plane do not grow with the
     }
     assert.equal(run.summary.attempts, batches * tried.length);
   }
+});
+
+Deno.test("a cluster worker's folded reports keep every attempt of a batch that failed", async () => {
+  const folded = await runOver(10, FLAKY);
+  const plain = await runOver(10, FLAKY, false);
+  // The batch that failed: its attempts, the pieces it was split into and theirs, alike.
+  const shown = (run: typeof folded) =>
+    troubledAttempts(run.details.attempts).map((a) =>
+      [a.stage, a.batch, a.attempt, a.outcome, a.rows, a.errorKind, a.retryInMs >= 0].join(" ")
+    );
+  assert.ok(shown(plain).some((a) => a.includes(" 1 failed ")), JSON.stringify(shown(plain)));
+  assert.deepEqual(shown(folded), shown(plain));
+  assert.equal(folded.details.attemptsTotal, plain.details.attemptsTotal);
+  assert.deepEqual(folded.summary.tries, plain.summary.tries);
+  assert.ok(folded.received.length < plain.received.length);
 });
