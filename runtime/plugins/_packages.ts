@@ -122,6 +122,8 @@ export async function readPackage(dir: string, name: string): Promise<PluginPack
     while (!inside(path, top)) top = dirname(top);
     entries.push({ ...entry, path });
   }
+  // Files written for the copy (a Cargo workspace root) sit where their originals do.
+  for (const file of outside.generated) while (!inside(file.path, top)) top = dirname(top);
   const files = new Map<string, PackageFile>();
   let bytes = 0;
   const add = async (path: string, content?: Uint8Array) => {

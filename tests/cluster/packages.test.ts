@@ -526,6 +526,22 @@ Deno.test({
     assert.deepEqual(names, ["lib", "p"]);
     const original = await Deno.readTextFile(`${repo}/Cargo.toml`);
     assert.match(original, /"plugins\/\*", "other"/, "the deployer's tree is untouched");
+    // A workspace root above the module root that names nothing else still comes along.
+    await writeTree(repo, {
+      "Cargo.toml": '[workspace]\nmembers = ["plugins/q"]\n',
+      "plugins/q/heddle.manifest.json": '{"entry": ["{binary}"]}',
+      "plugins/q/Cargo.toml": '[package]\nname = "q"\nversion = "0.1.0"\nedition = "2021"\n',
+      "plugins/q/src/main.rs": "fn main() {}\n",
+    });
+    const alone = await readPackage(`${repo}/plugins/q`, "q");
+    assert.equal(alone.dir, "plugins/q");
+    assert.deepEqual(alone.files.map((f) => f.path).sort(), [
+      "Cargo.toml",
+      "plugins/q/Cargo.toml",
+      "plugins/q/heddle.manifest.json",
+      "plugins/q/src/main.rs",
+    ]);
+    checkPackage(alone, alone.hash);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
