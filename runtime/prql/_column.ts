@@ -9,7 +9,7 @@
  */
 import * as arrow from "apache-arrow";
 import { KeyTable } from "./_hash.ts";
-import { decodeUtf8, encodeUtf8, type Utf8 } from "./_utf8.ts";
+import { copyBytes, decodeUtf8, encodeUtf8, type Utf8, viewOf } from "./_utf8.ts";
 
 /** What a column holds, as far as PRQL's SQL semantics care. */
 export type Kind =
@@ -360,13 +360,10 @@ function gatherUtf8(src: Utf8, idx: Int32Array): Utf8 {
     offsets[i + 1] = total;
   }
   const bytes = new Uint8Array(total);
+  const sv = viewOf(sb), dv = viewOf(bytes);
   for (let i = 0; i < n; i++) {
     const j = idx[i];
-    if (j < 0) continue;
-    const s = so[j], e = so[j + 1];
-    let at = offsets[i];
-    if (e - s > 24) bytes.set(sb.subarray(s, e), at);
-    else for (let k = s; k < e; k++) bytes[at++] = sb[k];
+    if (j >= 0) copyBytes(sb, sv, so[j], so[j + 1], bytes, dv, offsets[i]);
   }
   return { offsets, bytes };
 }
@@ -385,12 +382,11 @@ function gatherUtf8Ascending(src: Utf8, idx: Int32Array): Utf8 {
     offsets[i + 1] = total += so[j + 1] - so[j];
   }
   const bytes = new Uint8Array(total);
+  const sv = viewOf(sb), dv = viewOf(bytes);
   for (let i = 0; i < n;) {
     let k = i + 1;
     while (k < n && idx[k] === idx[k - 1] + 1) k++;
-    const s = so[idx[i]], e = so[idx[k - 1] + 1];
-    if (e - s > 24) bytes.set(sb.subarray(s, e), offsets[i]);
-    else for (let at = offsets[i], b = s; b < e; b++) bytes[at++] = sb[b];
+    copyBytes(sb, sv, so[idx[i]], so[idx[k - 1] + 1], bytes, dv, offsets[i]);
     i = k;
   }
   return { offsets, bytes };

@@ -40,6 +40,22 @@ export interface ColType {
 
 export interface CompiledExpr extends ColType {
   eval(frame: Frame): Column;
+  /**
+   * Set when `eval` returns a column nobody else holds (an operator's own output): its
+   * parent may then write its result over it instead of allocating another (a 10M-row
+   * float column is 80 MB whose first touch costs more than the arithmetic).
+   */
+  fresh?: boolean;
+}
+
+/** `c`'s values when its holder may overwrite them with `n` rows of the same class. */
+function reusable<T extends NumArray>(
+  e: CompiledExpr,
+  c: Column,
+  n: number,
+  cls: new (n: number) => T,
+): T | null {
+  return e.fresh && !c.scalar && c.nums instanceof cls && c.nums.length === n ? c.nums : null;
 }
 
 export type TypeEnv = Map<CId, ColType>;
@@ -100,8 +116,17 @@ const enum Arith {
   Mod,
 }
 
-function arith(op: Arith, kind: Kind, a: Column, b: Column, n: number): Column {
-  const out = output(kind, n, false);
+function arith(
+  op: Arith,
+  kind: Kind,
+  a: Column,
+  b: Column,
+  n: number,
+  into: Float64Array | null,
+): Column {
+  const out: Column = into
+    ? { kind, type: defaultType(kind), scalar: false, nums: into, strs: null, valid: null }
+    : output(kind, n, false);
   // DuckDB divides floats as IEEE does (x / 0 is ±inf, 0 / 0 NaN, and `//` is TRUNC of `/`);
   // only an integer `%` by zero is NULL.
   const intMod = op === Arith.Mod && kind === "int";
@@ -268,8 +293,17 @@ function isNull(c: Column, n: number, negate: boolean): Column {
 }
 
 /** SQL AND/OR: false (or true) wins over NULL. */
-function logic(isAnd: boolean, a: Column, b: Column, n: number): Column {
-  const out = output("bool", n, false);
+function logic(isAnd: boolean, a: Column, b: Column, n: number, into: Uint8Array | null): Column {
+  const out: Column = into
+    ? {
+      kind: "bool",
+      type: defaultType("bool"),
+      scalar: false,
+      nums: into,
+      strs: null,
+      valid: null,
+    }
+    : output("bool", n, false);
   const x = a.nums!, y = b.nums!, r = out.nums as Uint8Array;
   const av = a.valid, bv = b.valid, as = a.scalar ? 0 : 1, bs = b.scalar ? 0 : 1;
   const valid = av || bv ? new Uint8Array(n) : null;
@@ -441,7 +475,13 @@ function arithRule(op: Arith, name: string): OperatorRule {
     return {
       kind,
       type: defaultType(kind),
-      eval: (f) => arith(op, kind, ta.eval(f), tb.eval(f), f.n),
+      fresh: true,
+      eval: (f) => {
+        // Row i of the result only reads row i of each side: it may overwrite either.
+        const x = ta.eval(f), y = tb.eval(f);
+        const into = reusable(ta, x, f.n, Float64Array) ?? reusable(tb, y, f.n, Float64Array);
+        return arith(op, kind, x, y, f.n, into);
+      },
     };
   };
 }
@@ -486,7 +526,12 @@ function logicRule(isAnd: boolean): OperatorRule {
     return {
       kind: "bool",
       type: defaultType("bool"),
-      eval: (f) => logic(isAnd, ta.eval(f), tb.eval(f), f.n),
+      fresh: true,
+      eval: (f) => {
+        const x = ta.eval(f), y = tb.eval(f);
+        const into = reusable(ta, x, f.n, Uint8Array) ?? reusable(tb, y, f.n, Uint8Array);
+        return logic(isAnd, x, y, f.n, into);
+      },
     };
   };
 }

@@ -4,6 +4,7 @@
  * is one key, as DuckDB's GROUP BY and join treat them); text hashes its UTF-8 bytes where
  * they lie. This file must never call two values equal that SQL would not.
  */
+import { viewOf } from "./_utf8.ts";
 
 const f64 = new Float64Array(1);
 const u32 = new Uint32Array(f64.buffer);
@@ -24,10 +25,6 @@ function normal(v: number): number {
 function hashNumber(v: number): number {
   f64[0] = v;
   return mix(u32[0] ^ Math.imul(u32[1], 0x9e3779b1));
-}
-
-function viewOf(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** The hash of `b[s, e)`, reading four bytes at a time through `dv` (a view of `b`). */

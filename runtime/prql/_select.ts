@@ -7,7 +7,7 @@
  * every row returns its input's columns as they are. This file must never reorder rows.
  */
 import type { Column, NumArray } from "./_column.ts";
-import type { Utf8 } from "./_utf8.ts";
+import { copyBytes, type Utf8, viewOf } from "./_utf8.ts";
 
 const BLOCK = 4096;
 const blockIdx = new Int32Array(BLOCK);
@@ -67,6 +67,7 @@ function selectUtf8(
     k += keep;
   }
   const bytes = new Uint8Array(total);
+  const sv = viewOf(sb), dv = viewOf(bytes);
   let at = 0;
   for (let r = 0; r < n;) {
     if (!(valid ? mask[r] & valid[r] : mask[r])) {
@@ -76,8 +77,7 @@ function selectUtf8(
     let e = r + 1;
     while (e < n && (valid ? mask[e] & valid[e] : mask[e])) e++;
     const s = so[r], z = so[e];
-    if (z - s > 24) bytes.set(sb.subarray(s, z), at);
-    else for (let b = s, w = at; b < z; b++) bytes[w++] = sb[b];
+    copyBytes(sb, sv, s, z, bytes, dv, at);
     at += z - s;
     r = e;
   }

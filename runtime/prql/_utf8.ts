@@ -71,3 +71,32 @@ export function compareBytes(
   }
   return xe - xs - (ye - ys);
 }
+
+/** A DataView over exactly the bytes of `b`. */
+export function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/**
+ * Copies `src[s, e)` to `dst[at..]` (`sv`, `dv`: views of `src` and `dst`). Short ranges go
+ * four bytes per read; `set` would need a `subarray` object per range, whose allocation
+ * costs more than the copy for the few dozen bytes a row or a run of rows holds.
+ */
+export function copyBytes(
+  src: Uint8Array,
+  sv: DataView,
+  s: number,
+  e: number,
+  dst: Uint8Array,
+  dv: DataView,
+  at: number,
+): void {
+  const len = e - s;
+  if (len > 256) {
+    dst.set(src.subarray(s, e), at);
+    return;
+  }
+  let k = 0;
+  for (; k + 4 <= len; k += 4) dv.setInt32(at + k, sv.getInt32(s + k, true), true);
+  for (; k < len; k++) dst[at + k] = src[s + k];
+}

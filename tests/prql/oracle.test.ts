@@ -42,6 +42,15 @@ const CASES: Case[] = [
   { prql: "from input | derive {q = amount / qty, i = qty // 2, m = qty % 3, z = qty / 0}" },
   { prql: "from input | derive {i = amount // qty, m = amount % qty, z = qty // 0, y = qty % 0}" },
   { prql: "from input | derive {x = user_id / 7, y = user_id // 7, w = (user_id - 20) % 7}" },
+  // Nested operators: each writes its result over its operand's own (fresh) output.
+  {
+    prql: "from input | derive {a = (amount + qty) * 2 - qty, b = qty % 3 + qty % 0," +
+      " c = 1 - (qty * amount) / (user_id - 3)} | select {a, b, c, amount, qty}",
+  },
+  {
+    prql: "from input | filter (amount > 0 && qty > 1) || (flag && !(qty < 0 && user_id > 9))" +
+      " | select {amount, qty, flag, user_id}",
+  },
   { prql: 'from input | derive {k = amount ?? 0, j = qty ?? user_id, l = name ?? "none"}' },
   {
     prql:
