@@ -102,7 +102,25 @@ interface FrameCol {
   name: string | null;
   ref: Ref;
   wildcard?: true;
+  /** Set on the place a joined table's columns and wildcard take in the frame. */
+  join?: Join;
 }
+
+/** A table joined while `input` is whole: its columns in order of first use, then wildcard. */
+interface Join {
+  table: string;
+  cols: FrameCol[];
+  wildcard: Ref;
+  /** The RQ `Join` step, completed once every column read from the table is known. */
+  step: Record<string, unknown>;
+}
+
+const SIDES: Record<string, string> = {
+  inner: "Inner",
+  left: "Left",
+  right: "Right",
+  full: "Full",
+};
 
 const single = (c: FrameCol) => c.wildcard ? "Wildcard" : { Single: c.name };
 
@@ -130,7 +148,10 @@ class Resolver {
   /** The frame as prql-js orders it: `input`'s columns and wildcard first while it is whole. */
   columns(): FrameCol[] {
     if (this.frame) return this.frame;
-    return [...this.inputs, { name: null, ref: this.wildcard, wildcard: true }, ...this.derived];
+    const tail = this.derived.flatMap((c) =>
+      c.join ? [...c.join.cols, { name: null, ref: c.join.wildcard, wildcard: true as const }] : [c]
+    );
+    return [...this.inputs, { name: null, ref: this.wildcard, wildcard: true }, ...tail];
   }
 
   /** Aliases given earlier in the tuple being read: prql-js may resolve a name to one. */
@@ -148,9 +169,48 @@ class Resolver {
    * finds them inside its `aggregate`, so reading them there is left to it.
    */
   private hidden = new Set<Ref>();
+  /** Tables joined so far, in order. */
+  readonly joins: Join[] = [];
+  /** Computed columns and joins in pipeline order: how prql-js numbers what follows `input`. */
+  readonly order: Array<Ref | Join> = [];
+  /** The join whose condition is being read (`that`). */
+  private joining: Join | null = null;
+
+  /**
+   * A qualified name: `input.x`, `<joined table>.x`, and in a join's condition `this.x` (the
+   * stream's `input`, at a first join) and `that.x` (the table joined). Only while `input` is
+   * whole; a name PRQL owns is left to prql-js.
+   */
+  private qualified(e: Pl): { name: string; ref: Ref } {
+    const base = ((e.base as Pl).Ident) as string | undefined;
+    const field = ((e.field as Pl).Name) as string | undefined;
+    if (this.frame || typeof base !== "string" || typeof field !== "string" || reserved(field)) {
+      throw new Outside();
+    }
+    let cols: FrameCol[];
+    if (base === "input" || (base === "this" && this.joining && this.joins.length === 1)) {
+      if (this.derived.some((c) => c.name === field)) throw new Outside();
+      cols = this.inputs;
+    } else if (base === "that" && this.joining) cols = this.joining.cols;
+    else {
+      const join = this.joins.find((j) => j.table === base);
+      if (!join) throw new Outside();
+      cols = join.cols;
+    }
+    let col = cols.find((c) => c.name === field);
+    if (!col) cols.push(col = { name: field, ref: { id: -1 } });
+    return { name: field, ref: col.ref };
+  }
 
   private name(n: string): Ref {
     if (reserved(n) || this.siblings.has(n)) throw new Outside();
+    if (this.joins.length > 0 && !this.frame) {
+      // After a join an unqualified name is ambiguous between the tables' wildcards, unless a
+      // `derive` made it.
+      const derived = this.derived.find((c) => !c.join && c.name === n);
+      if (!derived || this.joining) throw new Outside();
+      return derived.ref;
+    }
     const found = this.columns().find((c) => c.name === n);
     if (found && this.aggregating && this.computes.includes(found.ref)) throw new Outside();
     if (found && this.aggregating && this.hidden.has(found.ref)) throw new Outside();
@@ -175,6 +235,8 @@ class Resolver {
       const ref = this.name(e.Ident);
       kind = { ColumnRef: ref };
       type = this.types.get(ref) ?? null;
+    } else if (e.Indirection) {
+      kind = { ColumnRef: this.qualified(e.Indirection as Pl).ref };
     } else if (e.Literal !== undefined) {
       if (e.Literal === "Null") throw new Outside();
       const literal = Object.keys(e.Literal as Pl)[0];
@@ -267,6 +329,7 @@ class Resolver {
     const ref = { id: -1 };
     if (this.lastType) this.types.set(ref, this.lastType);
     this.computes.push(ref);
+    this.order.push(ref);
     this.pipeline.push({ Compute: { id: ref, expr } });
     return ref;
   }
@@ -296,8 +359,11 @@ class Resolver {
    * the aggregates, and a `sort` before it no longer orders what follows.
    */
   private aggregate(call: Pl, keys: FrameCol[]): void {
-    // prql-js drops a `sort` that a `group` or `aggregate` follows: left to it.
-    if (this.pipeline.some((step) => "Sort" in (step as Pl))) throw new Outside();
+    // prql-js drops a `sort` that a `group` or `aggregate` follows: left to it; so are
+    // groups after a join.
+    if (this.pipeline.some((step) => "Sort" in (step as Pl)) || this.joins.length > 0) {
+      throw new Outside();
+    }
     const computed: FrameCol[] = [];
     const taken = () => [...keys, ...computed];
     for (const item of this.items(call)) {
@@ -321,6 +387,7 @@ class Resolver {
       this.aggregating = false;
       const ref = { id: -1 };
       this.computes.push(ref);
+      this.order.push(ref);
       this.pipeline.push({
         Compute: {
           id: ref,
@@ -342,6 +409,35 @@ class Resolver {
     this.frame = [...keys, ...computed];
     this.derived = [];
     this.sort = [];
+  }
+
+  /**
+   * `join [side:s] t (condition)` while `input` is whole (in a check, where tables have no
+   * declared columns): the table's columns are those the block reads from it.
+   */
+  private join(call: Pl): void {
+    const args = call.args as Pl[];
+    const named = (call.named_args ?? {}) as Pl;
+    const sideName = (named.side as Pl | undefined)?.Ident;
+    const table = args[0]?.Ident;
+    if (
+      this.known || this.frame || args.length !== 2 || typeof table !== "string" ||
+      "alias" in args[0] || reserved(table) || this.joins.some((j) => j.table === table) ||
+      Object.keys(named).some((k) => k !== "side") ||
+      (named.side !== undefined && (typeof sideName !== "string" || !SIDES[sideName])) ||
+      this.pipeline.some((step) => "Sort" in (step as Pl))
+    ) throw new Outside();
+    const step: Record<string, unknown> = {};
+    const join: Join = { table, cols: [], wildcard: { id: -1 }, step };
+    this.joins.push(join);
+    this.joining = join;
+    const filter = this.expr(args[1], BOOL);
+    this.joining = null;
+    this.order.push(join);
+    this.derived.push({ name: null, ref: join.wildcard, join });
+    step.side = SIDES[typeof sideName === "string" ? sideName : "inner"];
+    step.filter = filter;
+    this.pipeline.push({ Join: step });
   }
 
   transform(call: Pl): void {
@@ -366,10 +462,15 @@ class Resolver {
       const chosen: FrameCol[] = [];
       for (const item of this.items(call)) {
         if (item.alias === undefined) {
-          if (typeof item.Ident !== "string") throw new Outside();
-          const ref = this.name(item.Ident);
-          if (chosen.some((c) => c.ref === ref)) throw new Outside();
-          chosen.push({ name: item.Ident, ref });
+          const col = item.Indirection
+            ? this.qualified(item.Indirection as Pl)
+            : typeof item.Ident === "string"
+            ? { name: item.Ident, ref: this.name(item.Ident) }
+            : null;
+          if (!col || chosen.some((c) => c.ref === col.ref || c.name === col.name)) {
+            throw new Outside();
+          }
+          chosen.push(col);
         } else {
           const { alias, ...e } = item;
           const ref = this.compute(e);
@@ -428,6 +529,8 @@ class Resolver {
       this.hidden = new Set();
     } else if (name === "aggregate") {
       this.aggregate(call, []);
+    } else if (name === "join") {
+      this.join(call);
     } else if (name === "take") {
       const [n] = this.items(call);
       if ("alias" in n || (call.args as Pl[])[0].Tuple) throw new Outside();
@@ -487,27 +590,52 @@ export function resolveRq(pl: string, declared?: Declared): Record<string, unkno
     const columns = r.columns();
     r.pipeline.push({ Select: columns.map((c) => c.ref) });
     if (known) return JSON.parse(JSON.stringify(declaredRq(r, start, columns), refsToIds));
-    // prql-js numbers `input`'s named columns first, then its wildcard, then computed ones.
-    r.inputs.forEach((c, k) => (c.ref.id = k));
-    r.wildcard.id = r.inputs.length;
-    r.computes.forEach((ref, k) => (ref.id = r.inputs.length + 1 + k));
-    const inputColumns: FrameCol[] = [...r.inputs, { name: null, ref: r.wildcard, wildcard: true }];
+    // prql-js numbers `input`'s named columns first, then its wildcard, then computed columns
+    // and joined tables' columns (each table's then its wildcard) in pipeline order.
+    let next = 0;
+    r.inputs.forEach((c) => (c.ref.id = next++));
+    r.wildcard.id = next++;
+    for (const item of r.order) {
+      if ("table" in item) {
+        item.cols.forEach((c) => (c.ref.id = next++));
+        item.wildcard.id = next++;
+      } else item.id = next++;
+    }
+    const withWildcard = (cols: FrameCol[], wildcard: Ref): FrameCol[] => [
+      ...cols,
+      { name: null, ref: wildcard, wildcard: true },
+    ];
+    const inputColumns = withWildcard(r.inputs, r.wildcard);
+    // Tables are numbered from the last joined back to `input`.
+    const source = (k: number) => r.joins.length - 1 - k;
+    r.joins.forEach((j, k) => {
+      const cols = withWildcard(j.cols, j.wildcard);
+      j.step.with = {
+        source: source(k),
+        columns: cols.map((c) => [single(c), c.ref]),
+        name: j.table,
+      };
+    });
+    const table = (name: string, cols: FrameCol[]) => ({
+      kind: { ExternRef: { LocalTable: [name] } },
+      columns: cols.map(single),
+    });
     const rq = {
       def: { version: null, other: {} },
-      tables: [{
-        id: 0,
-        name: null,
-        relation: {
-          kind: { ExternRef: { LocalTable: ["input"] } },
-          columns: inputColumns.map(single),
-        },
-      }],
+      tables: [
+        ...[...r.joins].reverse().map((j, id) => ({
+          id,
+          name: null,
+          relation: table(j.table, withWildcard(j.cols, j.wildcard)),
+        })),
+        { id: r.joins.length, name: null, relation: table("input", inputColumns) },
+      ],
       relation: {
         kind: {
           Pipeline: [
             {
               From: {
-                source: 0,
+                source: r.joins.length,
                 columns: inputColumns.map((c) => [single(c), c.ref]),
                 name: "input",
               },

@@ -107,6 +107,11 @@ Deno.test("the lowering agrees with prql-js on frames, shadowing, reserved names
     "from input\ntake 3..",
     "from input\nsort a\ntake 2..4",
     "from input\nfilter (a | in 1..5)",
+    "from input\nderive z = a + 1\njoin side:left users (input.uid == users.uid)\njoin orders (input.oid == orders.oid)\nfilter orders.total > z\nselect {input.b, users.name, orders.total, z}",
+    "from input\njoin users (input.uid == users.uid)\nderive q = users.age + input.c",
+    "from input\njoin users (this.user_id == that.id)",
+    "from input\nfilter a > 1\njoin side:full s (input.k == s.k && s.v > 2)\ntake 5",
+    "from input\njoin side:right s (input.k == s.k)\nderive t = s.v * 2\nfilter t > 1\nselect {t, s.v}",
     "from input\nfilter (a + 1 | in 1.5..)",
     "from input\nderive c = (amount | in 10..20)",
     // Declined: prql-js reports these, or resolves them in ways not done here.
@@ -124,6 +129,11 @@ Deno.test("the lowering agrees with prql-js on frames, shadowing, reserved names
     "from input\nderive x = this.a",
     "from s\nfilter a > 1",
     "from input\njoin s (==id)",
+    "from input\nderive x = 1\njoin users (input.id == users.id)\nfilter name == 'x'",
+    "from input\njoin s (input.k == s.k)\nselect {s.k, input.k}",
+    "from input\njoin s (input.k == s.k)\ngroup {s.k} (aggregate {n = count this})",
+    "from input\nsort a\njoin s (input.k == s.k)",
+    "from input\njoin side:outer s (input.k == s.k)",
     "from input\ngroup {a} (sort b | take 1)",
     "from input\nderive {c = a}\ngroup {c} (aggregate {s = sum c, m = max b})",
     "from input\nsort a\ngroup {b} (aggregate {s = sum a})\ntake 3",
@@ -134,7 +144,7 @@ Deno.test("the lowering agrees with prql-js on frames, shadowing, reserved names
     "from input\nderive {a + 1}",
   ];
   const lowered = cases.filter(agrees).length;
-  assert.ok(lowered >= 38, `${lowered} lowered`);
+  assert.ok(lowered >= 43, `${lowered} lowered`);
   // Behind the engine's prelude, where every name outside `input`'s columns is prql-js's.
   const declared = cases.filter((c) => agreesDeclared(c)).length;
   assert.ok(declared >= 16, `${declared} lowered behind the prelude`);
@@ -192,6 +202,45 @@ Deno.test("the lowering agrees with prql-js on random pipelines", () => {
   assert.ok(lowered >= 50, `only ${lowered} of 300 lowered here`);
   assert.ok(declared >= 35, `only ${declared} of 300 lowered behind the prelude`);
   assert.ok(grouped >= 10, `only ${grouped} grouping pipelines lowered behind the prelude`);
+});
+
+Deno.test("the lowering agrees with prql-js on random pipelines with joins", () => {
+  const random = prng(5);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
+  const col = () => pick(["a", "b", "k", "v", "count"]);
+  const tables = ["s", "t"];
+  const ref = (joined: string[]) =>
+    random() < 0.2 ? col() : `${pick(["input", ...joined, "u"])}.${col()}`;
+  const term = (joined: string[]): string =>
+    random() < 0.5
+      ? ref(joined)
+      : `${ref(joined)} ${pick(["+", "*", ">", "==", "!="])} ${pick([ref(joined), "1", "'x'"])}`;
+  let lowered = 0;
+  for (let k = 0; k < 200; k++) {
+    const joined: string[] = [];
+    const steps: string[] = [];
+    if (random() < 0.4) steps.push(`derive d = ${pick(["a", "b"])} + 1`);
+    for (const t of tables.slice(0, 1 + Math.floor(random() * 2))) {
+      const side = pick(["", "side:left ", "side:right ", "side:full "]);
+      const on = random() < 0.2
+        ? `this.${col()} == that.${col()}`
+        : `input.${col()} == ${t}.${col()}${random() < 0.2 ? ` && ${t}.${col()} > 1` : ""}`;
+      steps.push(`join ${side}${t} (${on})`);
+      joined.push(t);
+    }
+    for (let n = Math.floor(random() * 3); n > 0; n--) {
+      steps.push(
+        pick([
+          () => `filter ${term(joined)}`,
+          () => `derive ${pick(["e", "f"])} = ${term(joined)}`,
+          () => `select {${ref(joined)}, ${pick(["e", "g"])} = ${term(joined)}}`,
+          () => `take ${pick(["3", "1..2"])}`,
+        ])(),
+      );
+    }
+    if (agrees(`from input\n${steps.join("\n")}`)) lowered++;
+  }
+  assert.ok(lowered >= 40, `only ${lowered} of 200 pipelines with joins lowered here`);
 });
 
 Deno.test("a cold check of the benchmark programs makes no prql-js call", () => {
