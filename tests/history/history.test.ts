@@ -189,8 +189,10 @@ Deno.test("retention deletes old runs with their logs and bounds each run's line
 Deno.test("workflow logs --follow prints a live run's lines and ends with the run", async () => {
   const dir = await Deno.makeTempDir();
   const state = `${dir}/state`;
-  // 5 batches of 10 rows, 600 ms each: a run of about 3 s with a line per batch.
-  const program = await writeSlowProgram(dir, 50, 600);
+  // 5 batches of 10 rows, each sending a row to the handler, held at the step until the
+  // gate opens: the follower sees the run live however slowly it starts.
+  const gate = `${dir}/gate`;
+  const program = await writeSlowProgram(dir, 50, 0, gate);
   const run = spawnHeddle(["run", "--state", state, "--batch-rows", "10", program], { env });
   const runErr = new StreamText(run.stderr);
   try {
@@ -206,8 +208,9 @@ Deno.test("workflow logs --follow prints a live run's lines and ends with the ru
       id,
     ]);
     const out = new StreamText(follow.stdout);
-    await out.waitFor(/sent to handler/);
-    assert.equal(statusIn(state, id), "running", "the first lines came while it ran");
+    await out.waitFor(/started/);
+    assert.equal(statusIn(state, id), "running", "the first line came while it ran");
+    await Deno.writeTextFile(gate, "");
     const status = await follow.status;
     await out.done;
     await follow.stderr.cancel();
@@ -218,6 +221,7 @@ Deno.test("workflow logs --follow prints a live run's lines and ends with the ru
     assert.deepEqual(lines, await readLogs(["--state", state, id]), "each line exactly once");
     assert.equal((await run.status).code, 0);
   } finally {
+    await Deno.writeTextFile(gate, "").catch(() => {});
     await runErr.done;
     await run.stdout.cancel();
     await Deno.remove(dir, { recursive: true });
