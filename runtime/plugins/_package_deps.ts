@@ -49,7 +49,8 @@ const readText = (path: string) => Deno.readTextFile(path).catch(() => "");
 
 /**
  * The local directories a Go module or a Rust crate in `dir` builds from: Go `replace`
- * targets that are paths, Cargo `path` dependencies (transitively); absolute paths, sorted.
+ * targets that are paths, Cargo `path` dependencies, its own and its workspace's
+ * (transitively); absolute paths, sorted.
  * Heddle's SDK copies in the plugin-assets cache are included (the build cache keys on them).
  */
 export async function buildDependencies(dir: string): Promise<{ path: string; from: string }[]> {
@@ -60,6 +61,14 @@ export async function buildDependencies(dir: string): Promise<{ path: string; fr
     found.set(resolve(dir, m[1]), `${dir}/go.mod`);
   }
   const crates = [dir];
+  // Dependencies a member takes from its workspace (`lib = { workspace = true }`).
+  const workspace = await workspaceRoot(dir);
+  for (const m of (workspace?.toml ?? "").matchAll(/\bpath\s*=\s*"([^"]+)"/g)) {
+    const path = resolve(workspace!.dir, m[1]);
+    if (path === dir || found.has(path)) continue;
+    found.set(path, `${workspace!.dir}/Cargo.toml`);
+    crates.push(path);
+  }
   for (let crate = crates.shift(); crate !== undefined; crate = crates.shift()) {
     const toml = await readText(`${crate}/Cargo.toml`);
     for (const m of toml.matchAll(/\bpath\s*=\s*"([^"]+)"/g)) {
@@ -105,42 +114,46 @@ export async function outsideOf(
  * members need not come), with its lock file and the path dependencies it declares.
  */
 async function cargoWorkspace(dir: string, bound: string, outside: Outside): Promise<void> {
-  if (!await Deno.stat(`${dir}/Cargo.toml`).catch(() => null)) return;
-  for (let up = dirname(dir); inside(up, bound) && up !== dirname(up); up = dirname(up)) {
-    const toml = await readText(`${up}/Cargo.toml`);
-    if (!/^\s*\[workspace\]/m.test(toml)) continue;
-    const from = `${up}/Cargo.toml`;
-    // Only the workspace's own tables: a root that is also a package would need its sources.
-    const kept: string[] = [];
-    let keep = false;
-    for (const line of toml.split("\n")) {
-      const header = /^\s*\[+\s*([^\]\s]+)/.exec(line)?.[1];
-      if (header !== undefined) {
-        keep = /^(workspace|profile|patch|replace)\b/.test(header);
-        if (header === "workspace") {
-          const resolver = /^\s*resolver\s*=.*$/m.exec(toml)?.[0];
-          kept.push(line, `members = [${JSON.stringify(relative(up, dir))}]`);
-          if (resolver) kept.push(resolver.trim());
-          keep = false;
-          continue;
-        }
+  const workspace = await workspaceRoot(dir);
+  if (!workspace || !inside(workspace.dir, bound)) return;
+  const { dir: up, toml } = workspace;
+  const from = `${up}/Cargo.toml`;
+  // Only the workspace's own tables: a root that is also a package would need its sources.
+  const kept: string[] = [];
+  let keep = false;
+  for (const line of toml.split("\n")) {
+    const header = /^\s*\[+\s*([^\]\s]+)/.exec(line)?.[1];
+    if (header !== undefined) {
+      keep = /^(workspace|profile|patch|replace)\b/.test(header);
+      if (header === "workspace") {
+        const resolver = /^\s*resolver\s*=.*$/m.exec(toml)?.[0];
+        kept.push(line, `members = [${JSON.stringify(relative(up, dir))}]`);
+        if (resolver) kept.push(resolver.trim());
+        keep = false;
+        continue;
       }
-      if (keep) kept.push(line);
     }
-    outside.generated.push({
-      path: from,
-      content: new TextEncoder().encode(kept.join("\n")),
-      from,
-    });
-    if (await Deno.stat(`${up}/Cargo.lock`).catch(() => null)) {
-      outside.entries.push({ path: `${up}/Cargo.lock`, kind: "file", from });
-    }
-    for (const m of toml.matchAll(/\bpath\s*=\s*"([^"]+)"/g)) {
-      const path = resolve(up, m[1]);
-      if (!inside(path, dir)) outside.entries.push({ path, kind: "dir", from });
-    }
-    return;
+    if (keep) kept.push(line);
   }
+  outside.generated.push({
+    path: from,
+    content: new TextEncoder().encode(kept.join("\n")),
+    from,
+  });
+  // Its `path` dependencies come along as the crate's own (`buildDependencies`).
+  if (await Deno.stat(`${up}/Cargo.lock`).catch(() => null)) {
+    outside.entries.push({ path: `${up}/Cargo.lock`, kind: "file", from });
+  }
+}
+
+/** The Cargo workspace root above the crate in `dir` (Cargo looks for one), with its text. */
+async function workspaceRoot(dir: string): Promise<{ dir: string; toml: string } | null> {
+  if (!await Deno.stat(`${dir}/Cargo.toml`).catch(() => null)) return null;
+  for (let up = dirname(dir); up !== dirname(up); up = dirname(up)) {
+    const toml = await readText(`${up}/Cargo.toml`);
+    if (/^\s*\[workspace\]/m.test(toml)) return { dir: up, toml };
+  }
+  return null;
 }
 
 /** A specifier resolved by an import map or a workspace, not by its own form. */

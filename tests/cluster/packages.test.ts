@@ -34,6 +34,7 @@ import {
 } from "../../runtime/plugins/mod.ts";
 import { PackagedPlugins } from "../../runtime/worker/_packages.ts";
 import { buildCacheRoot } from "../../runtime/plugins/mod.ts";
+import { sourceKey } from "../../runtime/plugins/_build.ts";
 
 const PROGRAM = `import "fhub/file" file
 import "py-flags/amounts" flags
@@ -526,6 +527,11 @@ Deno.test({
     assert.deepEqual(names, ["lib", "p"]);
     const original = await Deno.readTextFile(`${repo}/Cargo.toml`);
     assert.match(original, /"plugins\/\*", "other"/, "the deployer's tree is untouched");
+    // The build cache keys on the workspace dependency too: a change there rebuilds.
+    const spec = { dir: `${repo}/plugins/p`, name: "p", build: ["cargo"], entry: ["{binary}"] };
+    const before = await sourceKey(spec);
+    await Deno.writeTextFile(`${repo}/libs/lib/src/lib.rs`, "pub fn one() -> i32 { 2 }\n");
+    assert.notEqual(await sourceKey(spec), before);
     // A workspace root above the module root that names nothing else still comes along.
     await writeTree(repo, {
       "Cargo.toml": '[workspace]\nmembers = ["plugins/q"]\n',
