@@ -277,3 +277,14 @@ Deno.test("the engine compiles and runs a grouping block over `input` without pr
   assert.equal(wrong.value, null);
   assert.match(wrong.diagnostics[0].message, /Unknown name `nope`/);
 });
+
+Deno.test("a cold check of every example (joins and groups included) makes no prql-js call", () => {
+  const dir = new URL("../../examples/", import.meta.url);
+  for (const e of Deno.readDirSync(dir)) {
+    if (!e.name.endsWith(".he")) continue;
+    forgetLowered();
+    const before = prqlc.calls;
+    check(Deno.readTextFileSync(new URL(e.name, dir)), e.name, { snapshot: null });
+    assert.deepEqual(prqlc.calls, before, `${e.name} called prql-js`);
+  }
+});
