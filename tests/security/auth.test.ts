@@ -121,6 +121,9 @@ Deno.test("every control-plane and worker call without the right token is UNAUTH
           () => control.registerWorker({ id: "rogue", address: rogueServer.address, host: "x" }),
           "RegisterWorker",
         );
+        // The daemon's own worker: refused, it stays where runs are placed (see below).
+        const own = `${Deno.hostname()}-${daemon.child.pid}`;
+        await unauthenticated(() => control.leaveWorker(own), "LeaveWorker");
         await unauthenticated(() => worker.health(), "Health");
         await unauthenticated(() => worker.cancel("x"), "Cancel");
         await unauthenticated(
@@ -136,8 +139,8 @@ Deno.test("every control-plane and worker call without the right token is UNAUTH
         worker.close();
       }
     }
-    // Nothing the refused calls asked for happened: no workflow, no rogue worker, so every
-    // run of the owner's deploy lands on the real worker and succeeds.
+    // Nothing the refused calls asked for happened: no workflow, no rogue worker, the real
+    // worker still there, so every run of the owner's deploy lands on it and succeeds.
     const owner = ["--server", daemon.address, "--state", daemon.state];
     assert.equal((await heddle(["workflow", "list", ...owner])).stdout, "");
     const deployed = await heddle(["workflow", "deploy", ...owner, file]);
