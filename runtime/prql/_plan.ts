@@ -74,11 +74,6 @@ export interface Projection {
   fields: number[];
 }
 
-/** A projection sorted once by output columns (`keys` by output position, in sort order). */
-export interface SortedProjection extends Projection {
-  keys: { position: number; desc: boolean }[];
-}
-
 /**
  * A query that can run over its input batch by batch up to a split step, the rest running
  * over what those batches become: what lets group, distinct, windows and keyless aggregates
@@ -124,8 +119,18 @@ export interface Plan {
   /** Per relation, the names of the columns the query reads. */
   reads: Map<string, Set<string>>;
   projection: Projection | null;
-  /** Set when the query is a projection with one sort: it can then be sorted externally. */
-  sortedProjection: SortedProjection | null;
+  /** Set when the query can be sorted externally (see `SortedRun`). */
+  sortedRun: SortedRun | null;
+}
+
+/**
+ * A query that only filters, derives and selects before one sort, and selects after it, by
+ * columns it outputs: run over each run of its input, it gives sorted runs that merge into
+ * its output over the whole input (`keys` by output position, in sort order).
+ */
+export interface SortedRun {
+  relation: string;
+  keys: { position: number; desc: boolean }[];
 }
 
 type Step = (frame: Frame, ctx: RunContext) => Frame;
@@ -288,7 +293,7 @@ class Planner {
       partitioned: split ? this.partitioned(rel, split, steps) : null,
       reads: this.reads,
       projection: this.projection(steps),
-      sortedProjection: this.sortedProjection(steps),
+      sortedRun: this.sortedRun(steps),
     };
   }
 
@@ -909,28 +914,42 @@ class Planner {
     };
   }
 
-  /** A pure projection: only renames and selections of one extern relation's columns. */
-  private projection(steps: Transform[]): Projection | null {
-    return steps.some((t) => tagOf(t) === "Sort") ? null : this.sortedProjection(steps);
+  /** See `SortedRun`. */
+  private sortedRun(steps: Transform[]): SortedRun | null {
+    const from = (steps[0] as { From?: TableRef }).From;
+    const base = from && this.externBase(from.source);
+    const at = steps.findIndex((t) => tagOf(t) === "Sort");
+    const last = (steps[steps.length - 1] as { Select?: CId[] }).Select;
+    if (!base || at < 0 || !last || !steps.slice(1, at).every(rowWise)) return null;
+    if (!steps.slice(at + 1).every((t) => tagOf(t) === "Select")) return null;
+    // A derive that only renames (`derive {b = a}`) makes `b` the same column as `a`.
+    const alias = new Map<CId, CId>();
+    for (const t of steps.slice(1, at)) {
+      // deno-lint-ignore no-explicit-any
+      const c = (t as any).Compute;
+      if (c?.expr.kind.ColumnRef !== undefined) alias.set(c.id, c.expr.kind.ColumnRef);
+    }
+    const resolve = (cid: CId) => {
+      while (alias.has(cid)) cid = alias.get(cid)!;
+      return cid;
+    };
+    const keys = (steps[at] as { Sort: ColumnSort[] }).Sort.map((k) => ({
+      position: last.findIndex((c) => resolve(c) === resolve(k.column)),
+      desc: k.direction === "Desc",
+    }));
+    if (keys.length === 0 || keys.some((k) => k.position < 0)) return null;
+    return { relation: this.externName(base.source)!, keys };
   }
 
-  /**
-   * A projection that may sort once, by columns it outputs: what an external sort can do
-   * run by run and merge (the keys are given by output position).
-   */
-  private sortedProjection(steps: Transform[]): SortedProjection | null {
+  /** A pure projection: only renames and selections of one extern relation's columns. */
+  private projection(steps: Transform[]): Projection | null {
     const alias = new Map<CId, CId>();
     let origin: { source: number; pos: Map<CId, number> } | null = null;
-    let sort: ColumnSort[] | null = null;
     for (const t of steps) {
       const tag = tagOf(t);
       // deno-lint-ignore no-explicit-any
       const b = (t as any)[tag];
       if (tag === "Select") continue;
-      if (tag === "Sort" && !sort) {
-        sort = b as ColumnSort[];
-        continue;
-      }
       if (tag === "Compute" && b.expr.kind.ColumnRef !== undefined && !b.window) {
         alias.set(b.id, b.expr.kind.ColumnRef);
         continue;
@@ -960,12 +979,7 @@ class Planner {
       if (p === undefined) return null;
       fields.push(p);
     }
-    const keys = (sort ?? []).map((k) => ({
-      position: last.Select!.findIndex((c) => resolve(c) === resolve(k.column)),
-      desc: k.direction === "Desc",
-    }));
-    if (keys.some((k) => k.position < 0)) return null;
-    return { relation: this.externName(origin.source)!, fields, keys };
+    return { relation: this.externName(origin.source)!, fields };
   }
 
   /** For a table that only selects columns of an extern relation: that relation's fields. */

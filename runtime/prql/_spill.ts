@@ -1,15 +1,15 @@
 /**
- * External merge sort for a block that only sorts (and selects): input batches are gathered
- * into runs of at most `runBytes` of Arrow data, each run is sorted by the engine and written
- * to the spill directory as Arrow IPC chunks, and the runs are merged chunk by chunk into
- * batches of `batchRows` rows. Memory holds one run being sorted, or one chunk per run while
+ * External merge sort for a block that sorts once after row-by-row steps: input batches are
+ * gathered into runs of at most `runBytes` of Arrow data, each run goes through the block
+ * (filtered, derived, sorted) and is written to the spill directory as Arrow IPC chunks, and
+ * the runs are merged chunk by chunk into batches of `batchRows` rows. Memory holds one run being sorted, or one chunk per run while
  * merging, never the whole input. The output is exactly what sorting everything at once
  * gives: the engine's sort is stable and ties between runs go to the earlier run. Every spill
  * file is removed as soon as it has been read, and all of them on `dispose`.
  */
 import * as arrow from "apache-arrow";
 import { type Column, fromArrow, isValid, kindOf, tableOf, toArrow, utf8Of } from "./_column.ts";
-import type { SortedProjection } from "./_plan.ts";
+import type { SortedRun } from "./_plan.ts";
 import { compareNumbers } from "./_sort.ts";
 import { compareBytes } from "./_utf8.ts";
 
@@ -166,7 +166,7 @@ export function removeAll(files: Set<string>): void {
  */
 export function externalSort(
   run: (input: arrow.Table) => arrow.Table,
-  sorted: SortedProjection,
+  sorted: SortedRun,
   schema: arrow.Schema,
   o: ExternalSortOptions,
 ): ExternalSort {

@@ -250,7 +250,8 @@ function tableOfRows(query: CompiledQuery, rows: { n: number; cols: (Column | un
 }
 
 /**
- * An external (spilling) sort for a query that only sorts and selects its input, so that a
+ * An external (spilling) sort for a query that filters, derives and selects its input around
+ * one sort by columns it outputs (`SortedRun` in _plan.ts), so that a
  * blocking stage can sort more rows than its memory budget; null for any other query. Feed
  * it the input batch by batch, then read the sorted output from `finish()`.
  */
@@ -258,8 +259,8 @@ export function externalSortOf(
   query: CompiledQuery,
   options: ExternalSortOptions,
 ): ExternalSort | null {
-  const sorted = query.plan.sortedProjection;
-  if (!sorted || sorted.keys.length === 0) return null;
+  const sorted = query.plan.sortedRun;
+  if (!sorted) return null;
   const run = (input: arrow.Table) => execute(query, { [sorted.relation]: input });
   return externalSort(run, sorted, query.outputSchema, options);
 }

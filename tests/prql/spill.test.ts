@@ -44,6 +44,9 @@ for (
     "from input | sort {-amount}",
     "from input | sort {name, -ts} | select {name, ts, user_id, amount}",
     "from input | sort {flag, -user_id, d}",
+    // Row-by-row steps before the sort run over each run as well.
+    "from input | filter qty > 0 | sort {amount}",
+    'from input | derive {x = qty + 1, n = name ?? "-"} | filter amount > 0 | sort {-x, n}',
   ]
 ) {
   Deno.test(`externalSortOf() spills runs and merges them into \`${text}\`'s exact output`, () => {
@@ -100,15 +103,15 @@ Deno.test("externalSortOf() sorts in memory when the input fits one run", () => 
   assert.deepEqual(files(dir), []);
 });
 
-Deno.test("externalSortOf() is null for queries that do more than sort and select", () => {
+Deno.test("externalSortOf() is null for queries that do more than filter, derive, sort and select", () => {
   const opts = { runBytes: 1, dir: "/nonexistent", batchRows: 1 };
   for (
     const text of [
       "from input | select {amount}",
       "from input | sort {amount} | take 5",
-      "from input | filter qty > 0 | sort {amount}",
       "from input | sort {amount} | select {qty}",
-      "from input | derive {x = qty + 1} | sort {x}",
+      "from input | sort {amount} | filter qty > 0",
+      "from input | derive {s = sum amount} | sort {s}",
     ]
   ) {
     assert.equal(externalSortOf(compile(text), opts), null, text);
