@@ -39,8 +39,16 @@ function hashView(dv: DataView, b: Uint8Array, s: number, e: number): number {
   return mix(h);
 }
 
+/** `hashView` for one value, byte by byte (a DataView per value would cost more). */
 function hashBytes(b: Uint8Array, s: number, e: number): number {
-  return hashView(viewOf(b), b, s, e);
+  let h = 0x811c9dc5 ^ (e - s);
+  let k = s;
+  for (; k + 4 <= e; k += 4) {
+    h = Math.imul(h ^ (b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)), 0x01000193);
+    h ^= h >>> 15;
+  }
+  for (; k < e; k++) h = Math.imul(h ^ b[k], 0x01000193);
+  return mix(h);
 }
 
 /** Whether two UTF-8 byte ranges hold the same bytes (lengths first: most misses end there). */
