@@ -136,9 +136,12 @@ export function externalPartition(
     }
     const done = [...parts].map((part) => p.local(part));
     const f = concatFrames(done);
-    const idx = sortIndex(f.n, p.order.map((c) => ({ col: f.cols.get(c)!, desc: false })));
+    // One part (nothing spilled) is already in the in-memory order.
+    const idx = done.length > 1
+      ? sortIndex(f.n, p.order.map((c) => ({ col: f.cols.get(c)!, desc: false })))
+      : null;
     f.cols.delete(ROW_ID);
-    yield* slices(output(p.rest(gatherFrame(f, idx))), o.batchRows);
+    yield* slices(output(p.rest(idx ? gatherFrame(f, idx) : f)), o.batchRows);
   }
 
   return {
