@@ -95,10 +95,9 @@ interface Targets {
 }
 
 /** PRQL transforms that need every row at once: over bounded input they run at the end. */
-/** An external operator of a blocking stage; `lazy` when its output is read as it is merged. */
+/** An external operator of a blocking stage. */
 interface Spilling {
   op: ExternalSort;
-  lazy: boolean;
 }
 
 // A window function outside a group (`derive {s = sum x}`) runs over the whole input too; a
@@ -601,9 +600,9 @@ export class Run {
       batchRows: this.settings.batchRows,
     };
     const sort = rt.lookups.length > 0 ? null : externalSortOf(query, options);
-    if (sort) return { op: sort, lazy: true };
+    if (sort) return { op: sort };
     const group = externalGroupOf(query, options);
-    return group ? { op: group, lazy: false } : null;
+    return group ? { op: group } : null;
   }
 
   /**
@@ -655,19 +654,20 @@ export class Run {
 
   /** Sends a spilling operator's output on, batch by batch, with the lineage of all its input. */
   async #runExternally(s: PlannedStage, spilling: Spilling, parts: Origin[][]): Promise<void> {
-    const { op, lazy } = spilling;
+    const { op } = spilling;
     const origins = [this.#lineage.merge(parts.flat())];
     for (const p of parts) this.#lineage.adjust(p, -1);
     try {
-      // A sort's output has the input's rows, in batches of `batchRows` but the last, read
-      // as they are merged; a group's is one table in memory, cut into batches.
-      const out = lazy ? op.finish() : [...op.finish()];
-      const batches = Array.isArray(out)
-        ? out.length
-        : Math.ceil(op.rows / this.settings.batchRows);
-      const rowsOut = Array.isArray(out) ? out.reduce((n, t) => n + t.numRows, 0) : op.rows;
-      this.#lineage.adjust(origins, batches * s.consumers.length - 1);
-      for (const table of out) await this.#send(s, table, origins, []);
+      // The output is read batch by batch as the operator makes it (a sort's as it is merged,
+      // a window's as its parts are): never held whole. Each batch holds the merged origin
+      // once per consumer; the merge's own hold is dropped once every batch is sent.
+      let rowsOut = 0;
+      for (const table of op.finish()) {
+        this.#lineage.adjust(origins, s.consumers.length);
+        rowsOut += table.numRows;
+        await this.#send(s, table, origins, []);
+      }
+      this.#lineage.adjust(origins, -1);
       this.#progress(s, op.rows, rowsOut, 0);
     } finally {
       op.dispose();
