@@ -166,13 +166,17 @@ function lowerHere(text: string): Lowered | null {
 }
 
 /**
- * The RQ of a block behind the PRQL engine's prelude, which declares `input`'s `columns`
- * (`runtime/prql`), when the block is in the subsets parsed and lowered here; null when
+ * The RQ of a block behind the PRQL engine's prelude, which declares `input`'s `columns` and
+ * the other `relations`' (`runtime/prql`), when the block is in the subsets parsed and lowered here; null when
  * prql-js must compile it. A run then never starts prql-js for such a block.
  */
-export function lowerDeclared(text: string, columns: string[]): Rq | null {
+export function lowerDeclared(
+  text: string,
+  columns: string[],
+  relations: Record<string, string[]> = {},
+): Rq | null {
   const pl = parsePl(text);
-  return pl === null ? null : resolveRq(pl, { columns });
+  return pl === null ? null : resolveRq(pl, { columns, relations });
 }
 
 /** A block's PL: parsed here when it is in the common subset, else by prql-js. */

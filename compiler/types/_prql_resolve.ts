@@ -129,9 +129,16 @@ class Resolver {
    * `known`: `input`'s columns when they are declared (the engine's prelude), so the frame
    * starts closed, holding exactly them; null when `input`'s columns are unknown (a check).
    */
-  constructor(readonly known: string[] | null) {
+  constructor(readonly known: string[] | null, readonly relations: Record<string, string[]> = {}) {
     if (known) this.frame = known.map((name) => ({ name, ref: { id: -1 } }));
+    this.declaredInput = this.frame ? [...this.frame] : [];
   }
+  /** With declared columns: `input`'s, as the block's `from` reads them. */
+  readonly declaredInput: FrameCol[];
+  /** Set from a join until a `select` or `group` makes a new frame. */
+  private afterJoin = false;
+  /** Set once a `select` or `group` made a new frame: joins after that are prql-js's. */
+  private reshaped = false;
   /** `input`'s named columns in order of first use, then its wildcard. */
   readonly inputs: FrameCol[] = [];
   readonly wildcard: Ref = { id: -1 };
@@ -184,13 +191,18 @@ class Resolver {
   private qualified(e: Pl): { name: string; ref: Ref } {
     const base = ((e.base as Pl).Ident) as string | undefined;
     const field = ((e.field as Pl).Name) as string | undefined;
-    if (this.frame || typeof base !== "string" || typeof field !== "string" || reserved(field)) {
+    // Qualified names are read while `input` is whole (a check) or right after joins (declared).
+    const open = this.known ? this.afterJoin || this.joining !== null : !this.frame;
+    if (!open || typeof base !== "string" || typeof field !== "string" || reserved(field)) {
       throw new Outside();
     }
     let cols: FrameCol[];
     if (base === "input" || (base === "this" && this.joining && this.joins.length === 1)) {
-      if (this.derived.some((c) => c.name === field)) throw new Outside();
-      cols = this.inputs;
+      const derived = this.known
+        ? this.frame!.filter((c) => this.computes.includes(c.ref))
+        : this.derived;
+      if (derived.some((c) => c.name === field)) throw new Outside();
+      cols = this.known ? this.declaredInput : this.inputs;
     } else if (base === "that" && this.joining) cols = this.joining.cols;
     else {
       const join = this.joins.find((j) => j.table === base);
@@ -198,16 +210,20 @@ class Resolver {
       cols = join.cols;
     }
     let col = cols.find((c) => c.name === field);
+    // Declared tables hold exactly their columns: another name is prql-js's error.
+    if (!col && this.known) throw new Outside();
     if (!col) cols.push(col = { name: field, ref: { id: -1 } });
     return { name: field, ref: col.ref };
   }
 
   private name(n: string): Ref {
     if (reserved(n) || this.siblings.has(n)) throw new Outside();
-    if (this.joins.length > 0 && !this.frame) {
-      // After a join an unqualified name is ambiguous between the tables' wildcards, unless a
+    if (this.afterJoin || this.joining) {
+      // After a join an unqualified name may be ambiguous between the tables, unless a
       // `derive` made it.
-      const derived = this.derived.find((c) => !c.join && c.name === n);
+      const derived = this.columns().find((c) =>
+        !c.join && c.name === n && this.computes.includes(c.ref)
+      );
       if (!derived || this.joining) throw new Outside();
       return derived.ref;
     }
@@ -408,6 +424,7 @@ class Resolver {
     });
     this.frame = [...keys, ...computed];
     this.derived = [];
+    this.reshaped = true;
     this.sort = [];
   }
 
@@ -420,24 +437,52 @@ class Resolver {
     const named = (call.named_args ?? {}) as Pl;
     const sideName = (named.side as Pl | undefined)?.Ident;
     const table = args[0]?.Ident;
+    const declared = this.known ? this.relations[table as string] : null;
     if (
-      this.known || this.frame || args.length !== 2 || typeof table !== "string" ||
+      (this.known ? !declared || table === "input" : this.frame) || this.reshaped ||
+      args.length !== 2 || typeof table !== "string" ||
       "alias" in args[0] || reserved(table) || this.joins.some((j) => j.table === table) ||
       Object.keys(named).some((k) => k !== "side") ||
       (named.side !== undefined && (typeof sideName !== "string" || !SIDES[sideName])) ||
       this.pipeline.some((step) => "Sort" in (step as Pl))
     ) throw new Outside();
     const step: Record<string, unknown> = {};
-    const join: Join = { table, cols: [], wildcard: { id: -1 }, step };
+    const cols = (declared ?? []).map((name) => ({ name, ref: { id: -1 } }));
+    const join: Join = { table, cols, wildcard: { id: -1 }, step };
     this.joins.push(join);
     this.joining = join;
-    const filter = this.expr(args[1], BOOL);
+    const filter = this.selfEquality(args[1]) ?? this.expr(args[1], BOOL);
     this.joining = null;
     this.order.push(join);
-    this.derived.push({ name: null, ref: join.wildcard, join });
+    this.afterJoin = true;
+    if (this.known) this.frame!.push(...cols);
+    else this.derived.push({ name: null, ref: join.wildcard, join });
     step.side = SIDES[typeof sideName === "string" ? sideName : "inner"];
     step.filter = filter;
     this.pipeline.push({ Join: step });
+  }
+
+  /**
+   * `(==k)` at a first join behind the prelude: prql-js reads it as `this.k == that.k`, each
+   * side its own column `k`. Later joins (where Heddle's `_sugar.ts` may rewrite it) and a
+   * check (where the compiler spells it out first) leave it to prql-js.
+   */
+  private selfEquality(e: Pl): unknown {
+    const u = e.Unary as Pl | undefined;
+    if (!u || u.op !== "EqSelf") return null;
+    const k = (u.expr as Pl).Ident;
+    const join = this.joining!;
+    const left = this.frame?.find((c) => c.name === k && !join.cols.includes(c));
+    const right = join.cols.find((c) => c.name === k);
+    if (!this.known || this.joins.length !== 1 || "alias" in (u.expr as Pl) || !left || !right) {
+      throw new Outside();
+    }
+    const column = (c: FrameCol) => ({ kind: { ColumnRef: c.ref }, span: null });
+    this.lastType = BOOL;
+    return {
+      kind: { Operator: { name: "std.eq", args: [column(left), column(right)] } },
+      span: null,
+    };
   }
 
   transform(call: Pl): void {
@@ -481,6 +526,8 @@ class Resolver {
       this.siblings.clear();
       this.frame = chosen;
       this.derived = [];
+      this.afterJoin = false;
+      this.reshaped = true;
       this.pipeline.push({ Select: chosen.map((c) => c.ref) });
     } else if (name === "sort") {
       this.sort = this.items(call).map((item) => {
@@ -555,6 +602,8 @@ class Resolver {
  */
 export interface Declared {
   columns: string[];
+  /** The other relations' columns (joined steps), declared the same way. */
+  relations?: Record<string, string[]>;
 }
 
 /**
@@ -577,11 +626,16 @@ export function resolveRq(pl: string, declared?: Declared): Record<string, unkno
     ) return null;
     const known = declared?.columns ?? null;
     // Names the prelude would quote or that PRQL would read as its own: left to prql-js.
-    if (
-      known && (known.length === 0 || new Set(known).size !== known.length ||
-        known.some((c) => reserved(c) || !/^[A-Za-z_]\w*$/.test(c)))
-    ) return null;
-    const r = new Resolver(known);
+    const plain = (cols: string[]) =>
+      cols.length > 0 && new Set(cols).size === cols.length &&
+      cols.every((c) => !reserved(c) && /^[A-Za-z_]\w*$/.test(c));
+    if (known && !plain(known)) return null;
+    const relations = Object.fromEntries(
+      Object.entries(declared?.relations ?? {}).filter(([name, cols]) =>
+        name !== "input" && !reserved(name) && /^[A-Za-z_]\w*$/.test(name) && plain(cols)
+      ),
+    );
+    const r = new Resolver(known, relations);
     const start = known ? [...r.columns()] : [];
     for (const step of exprs.slice(1)) {
       if (!step.FuncCall || "alias" in step) return null;
@@ -665,49 +719,70 @@ function refsToIds(_key: string, v: unknown): unknown {
  * first), the `input` relation that selects the declared columns, then the block reading it.
  */
 function declaredRq(r: Resolver, start: FrameCol[], columns: FrameCol[]) {
-  const n = start.length;
-  start.forEach((c, k) => (c.ref.id = n + 1 + k));
-  r.computes.forEach((ref, k) => (ref.id = 2 * n + 1 + k));
-  const named = start.map((c) => ({ Single: c.name }));
-  const own = start.map((_c, k) => k);
+  // Each relation read, from the last joined back to `input`: the table the prelude names
+  // (its columns and wildcard numbered first) and the `let` that selects its columns.
+  const tables: unknown[] = [];
+  const letOf = new Map<string, number>();
+  let next = 0;
+  const relations = [
+    ...[...r.joins].reverse().map((j) => ({ name: j.table, cols: j.cols })),
+    { name: "input", cols: start },
+  ];
+  for (const { name, cols } of relations) {
+    const named = cols.map((c) => ({ Single: c.name }));
+    const ids = cols.map(() => next++);
+    const wildcard = next++;
+    tables.push({
+      id: tables.length,
+      name: null,
+      relation: {
+        kind: { ExternRef: { LocalTable: ["default_db", name] } },
+        columns: [...named, "Wildcard"],
+      },
+    });
+    letOf.set(name, tables.length);
+    tables.push({
+      id: tables.length,
+      name,
+      relation: {
+        kind: {
+          Pipeline: [
+            {
+              From: {
+                source: tables.length - 1,
+                columns: [...named.map((c, k) => [c, ids[k]]), ["Wildcard", wildcard]],
+                name,
+              },
+            },
+            { Select: ids },
+            { Select: ids },
+          ],
+        },
+        columns: named,
+      },
+    });
+  }
+  start.forEach((c) => (c.ref.id = next++));
+  for (const item of r.order) {
+    if ("table" in item) item.cols.forEach((c) => (c.ref.id = next++));
+    else item.id = next++;
+  }
+  for (const j of r.joins) {
+    j.step.with = {
+      source: letOf.get(j.table),
+      columns: j.cols.map((c) => [{ Single: c.name }, c.ref]),
+      name: j.table,
+    };
+  }
   return {
     def: { version: null, other: { target: "sql.duckdb" } },
-    tables: [
-      {
-        id: 0,
-        name: null,
-        relation: {
-          kind: { ExternRef: { LocalTable: ["default_db", "input"] } },
-          columns: [...named, "Wildcard"],
-        },
-      },
-      {
-        id: 1,
-        name: "input",
-        relation: {
-          kind: {
-            Pipeline: [
-              {
-                From: {
-                  source: 0,
-                  columns: [...named.map((c, k) => [c, k]), ["Wildcard", n]],
-                  name: "input",
-                },
-              },
-              { Select: own },
-              { Select: own },
-            ],
-          },
-          columns: named,
-        },
-      },
-    ],
+    tables,
     relation: {
       kind: {
         Pipeline: [
           {
             From: {
-              source: 1,
+              source: letOf.get("input"),
               columns: start.map((c) => [{ Single: c.name }, c.ref]),
               name: "input",
             },

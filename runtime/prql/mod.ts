@@ -155,7 +155,11 @@ export function compilePrql(
   // The common blocks over `input` are lowered by the compiler to the very RQ prql-js gives
   // behind the prelude: a run of them never loads prql-js (~0.3 s of CPU on first use).
   const input = relations.input;
-  const own = input ? lowerDeclared(text, input.fields.map((f) => f.name)) : null;
+  const names = (schema: arrow.Schema) => schema.fields.map((f) => f.name);
+  const others = Object.fromEntries(
+    Object.entries(relations).filter(([k]) => k !== "input").map(([k, v]) => [k, names(v)]),
+  );
+  const own = input ? lowerDeclared(text, names(input), others) : null;
   let rq: RelationalQuery;
   if (own) rq = localNames(own as unknown as RelationalQuery);
   else {

@@ -43,11 +43,18 @@ const DECLARED = ["a", "b", "c", "x", "y", "amount", "note"];
  * Asserts the lowering behind the engine's prelude (runtime/prql: `input`'s columns declared)
  * agrees with prql-js compiling the prelude and the block, as the engine did; true when lowered.
  */
-function agreesDeclared(text: string, columns = DECLARED): boolean {
-  const ours = lowerDeclared(text, columns);
+function agreesDeclared(
+  text: string,
+  columns = DECLARED,
+  relations: Record<string, string[]> = {},
+): boolean {
+  const ours = lowerDeclared(text, columns, relations);
   if (ours === null) return false;
-  const head = "prql target:sql.duckdb\nlet input = (from default_db.input | select {" +
-    columns.map((c) => `\`${c}\``).join(", ") + "})\n";
+  let head = "prql target:sql.duckdb\n";
+  for (const [name, cols] of Object.entries({ input: columns, ...relations })) {
+    head += `let ${name} = (from default_db.${name} | select {` +
+      cols.map((c) => `\`${c}\``).join(", ") + "})\n";
+  }
   let theirs: unknown;
   try {
     theirs = reference(prqlc.prqlToPl(head + text));
@@ -209,6 +216,7 @@ Deno.test("the lowering agrees with prql-js on random pipelines with joins", () 
   const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
   const col = () => pick(["a", "b", "k", "v", "count"]);
   const tables = ["s", "t"];
+  let declared = 0;
   const ref = (joined: string[]) =>
     random() < 0.2 ? col() : `${pick(["input", ...joined, "u"])}.${col()}`;
   const term = (joined: string[]): string =>
@@ -224,6 +232,8 @@ Deno.test("the lowering agrees with prql-js on random pipelines with joins", () 
       const side = pick(["", "side:left ", "side:right ", "side:full "]);
       const on = random() < 0.2
         ? `this.${col()} == that.${col()}`
+        : random() < 0.2
+        ? `==${pick(["k", "v", "a"])}`
         : `input.${col()} == ${t}.${col()}${random() < 0.2 ? ` && ${t}.${col()} > 1` : ""}`;
       steps.push(`join ${side}${t} (${on})`);
       joined.push(t);
@@ -238,9 +248,18 @@ Deno.test("the lowering agrees with prql-js on random pipelines with joins", () 
         ])(),
       );
     }
-    if (agrees(`from input\n${steps.join("\n")}`)) lowered++;
+    const text = `from input\n${steps.join("\n")}`;
+    if (agrees(text)) lowered++;
+    // Behind the engine's prelude, as `heddle run` compiles it, with every table's columns.
+    if (agreesDeclared(text, ["a", "b", "k", "v"], { s: ["a", "k", "v"], t: ["b", "k", "v"] })) {
+      declared++;
+    }
   }
   assert.ok(lowered >= 40, `only ${lowered} of 200 pipelines with joins lowered here`);
+  assert.ok(
+    declared >= 20,
+    `only ${declared} of 200 pipelines with joins lowered behind the prelude`,
+  );
 });
 
 Deno.test("a cold check of the benchmark programs makes no prql-js call", () => {
@@ -254,7 +273,7 @@ Deno.test("a cold check of the benchmark programs makes no prql-js call", () => 
   }
 });
 
-Deno.test("the engine compiles and runs a grouping block over `input` without prql-js", () => {
+Deno.test("the engine compiles and runs grouping and lookup-join blocks without prql-js", () => {
   const input = new arrow.Table({
     id: arrow.vectorFromArray([1, 2, 3, 4], new arrow.Int32()),
     amount: arrow.vectorFromArray([1.5, 2, 4, 8], new arrow.Float64()),
@@ -269,6 +288,23 @@ Deno.test("the engine compiles and runs a grouping block over `input` without pr
   assert.deepEqual(out.toArray().map((r) => ({ ...r.toJSON() })), [
     { note: "a", n: 3n, total: 13.5, top: 8 },
     { note: "b", n: 1n, total: 2, top: 2 },
+  ]);
+  // A lookup join as the fraud example writes it, with the joined step's columns declared.
+  const users = new arrow.Table({
+    id: arrow.vectorFromArray([1, 3], new arrow.Int32()),
+    tier: arrow.vectorFromArray(["gold", "new"], new arrow.Utf8()),
+  });
+  const join = compilePrql(
+    "from input\njoin side:left users (==id)\nselect {input.id, users.tier, input.note}",
+    { input: input.schema, users: users.schema },
+  );
+  assert.deepEqual(prqlc.calls, before);
+  const joined = execute(join.value!, { input, users });
+  assert.deepEqual(joined.toArray().map((r) => ({ ...r.toJSON() })), [
+    { id: 1, tier: "gold", note: "a" },
+    { id: 2, tier: null, note: "b" },
+    { id: 3, tier: "new", note: "a" },
+    { id: 4, tier: null, note: "a" },
   ]);
   // What prql-js would report stays prql-js's: a name `input` lacks is its error, located.
   const wrong = compilePrql("from input\ngroup {nope} (aggregate {n = count this})", {
