@@ -28,7 +28,7 @@ import { CompileThread } from "./_compile_thread.ts";
 import { MissingSecrets, unsealSecrets } from "./_secrets.ts";
 import { redact, redactValues } from "../redact/mod.ts";
 import { Store } from "./_store.ts";
-import { type AttemptRecord, History, type RunRecord } from "./_history.ts";
+import { type AttemptRecord, History, resumable, type RunRecord } from "./_history.ts";
 import { type HistoryLimits, RunRecorder } from "./_history_recorder.ts";
 import { HistoryQueries } from "./_history_api.ts";
 import { place, type Placement, PlacementError } from "./_placement.ts";
@@ -36,7 +36,7 @@ import type { Ir } from "../../compiler/ir/mod.ts";
 import { Scheduler } from "./_schedule.ts";
 import { ScheduleStore } from "./_schedule_store.ts";
 import { type PlacedRun, PlacedRunHandle } from "./_placement_run.ts";
-import { resumable, resumeAdopted } from "./_recovery.ts";
+import { resumeAdopted } from "./_recovery.ts";
 import { DEFAULT_WORKER_TIMEOUT_MS, WorkerRoster } from "./_workers.ts";
 import { PackageStore } from "./_packages.ts";
 

@@ -99,6 +99,14 @@ const ADDED_COLUMNS: Record<string, Record<string, string>> = {
   },
 };
 
+/**
+ * Whether a live run whose process died may be resumed by a control plane (cluster or `heddle local`): a run it
+ * placed (not one of `heddle run`, whose worker died with it) that was not being stopped.
+ */
+export function resumable(run: RunRecord): boolean {
+  return run.status === "running" && run.origin !== "heddle run" && run.worker !== "";
+}
+
 /** Histories open in this process, by instance id: their runs are not orphans. */
 const openHere = new Set<string>();
 
@@ -112,10 +120,13 @@ export class History {
 
   /**
    * Opens the history at `path` (see `openDatabase`) and closes the runs of dead owners,
-   * except those `adopt` takes over (a restarted cluster control plane, runtime/control/
-   * _recovery.ts): they become this history's, still live, listed in `adopted`.
+   * except those `adopt` takes over (a restarted control plane, runtime/control/
+   * _recovery.ts): they become this history's, still live, listed in `adopted`. Runs a
+   * control plane would resume (`resumable`) are left live by every other opener (a reader,
+   * `heddle run`): failing them would take them from the control plane that comes back.
    */
   constructor(path: string, adopt?: (run: RunRecord) => boolean) {
+    const spare = resumable;
     this.#db = openDatabase(path);
     this.owner = `${Deno.hostname()}/${Deno.pid}/${this.#instance}`;
     openHere.add(this.#instance);
@@ -124,7 +135,7 @@ export class History {
       // that adopts only once it took the lease (cli/_state.ts): every other owner of a live
       // run is then a former leader, dead or fenced off. A history opened only to read
       // (`heddle workflow runs --state`) has no `adopt` and touches nothing.
-      if (adopt) writeTransaction(this.#db, () => this.#closeOrphans(adopt, () => false));
+      if (adopt) writeTransaction(this.#db, () => this.#closeOrphans(adopt, spare, () => false));
       return;
     }
     writeTransaction(this.#db, () => {
@@ -138,7 +149,7 @@ export class History {
         }
       }
     });
-    this.#closeOrphans(adopt ?? (() => false));
+    this.#closeOrphans(adopt ?? (() => false), spare);
   }
 
   createRun(id: string, workflow: string, origin: string): RunRecord {
@@ -356,22 +367,29 @@ export class History {
    * are left alone; runs written before owners were recorded have none and count as gone.
    * `alive` decides instead on a PostgreSQL database, where the lease does.
    */
-  #closeOrphans(adopt: (run: RunRecord) => boolean, alive = ownerAlive): void {
+  #closeOrphans(
+    adopt: (run: RunRecord) => boolean,
+    spare: (run: RunRecord) => boolean,
+    alive = ownerAlive,
+  ): void {
     const owners = (this.#db.prepare(`select distinct owner from runs where status in ${LIVE}`)
       .all() as Row[]).map((r) => String(r.owner));
     const live = this.#db.prepare(`select * from runs where owner = ? and status in ${LIVE}`);
     const take = this.#db.prepare("update runs set owner = ? where id = ?");
-    const update = this.#db.prepare(
+    const fail = this.#db.prepare(
       "update runs set status = 'failed', error = 'the process running it stopped during the " +
-        `run', ended_at = ? where owner = ? and status in ${LIVE}`,
+        "run', ended_at = ? where id = ?",
     );
     for (const owner of owners) {
       if (alive(owner)) continue;
-      for (const run of (live.all(owner) as Row[]).map(toRun).filter(adopt)) {
-        take.run(this.owner, run.id);
-        this.adopted.push(run);
+      for (const run of (live.all(owner) as Row[]).map(toRun)) {
+        if (adopt(run)) {
+          take.run(this.owner, run.id);
+          this.adopted.push(run);
+        } else if (!spare(run)) {
+          fail.run(new Date().toISOString(), run.id);
+        }
       }
-      update.run(new Date().toISOString(), owner);
     }
   }
 }

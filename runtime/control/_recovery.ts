@@ -42,11 +42,3 @@ export function resumeAdopted(runs: readonly RunRecord[], options: RecoveryOptio
   Deno.unrefTimer(timer);
   return () => clearInterval(timer);
 }
-
-/**
- * Whether a live run whose process died may be resumed by a cluster control plane: a run it
- * placed (not one of `heddle run`, whose worker died with it) that was not being stopped.
- */
-export function resumable(run: RunRecord): boolean {
-  return run.status === "running" && run.origin !== "heddle run" && run.worker !== "";
-}

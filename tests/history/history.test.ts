@@ -319,6 +319,9 @@ Deno.test("heddle local killed mid-run and started again keeps its history and r
     const cut = JSON.parse(started.stdout).runs[0];
     await until(cut.id, server, "rows moved", (s) => s.status === "running" && moving(s));
     await local.stop("SIGKILL");
+    // Reading the history meanwhile must not fail the run its daemon will resume.
+    const read = await listRuns(["--state", local.state]);
+    assert.equal(read.find((r) => r.id === cut.id)?.status, "running");
     await Deno.remove(`${dir}/out.csv`);
     await Deno.remove(`${dir}/rejected.jsonl`);
     await local.start();
