@@ -61,7 +61,7 @@ function utf8Vector(n: number, value: (i: number) => string): arrow.Vector {
 }
 
 /** `input` (rows) with a 1,000-value text key, and `users` (rows / 10) to join with. */
-export function makeTables(rows: number): Record<string, arrow.Table> {
+function makeTables(rows: number): Record<string, arrow.Table> {
   const rnd = prng(1);
   const userCount = Math.max(10, Math.floor(rows / 10));
   const uid = new Int32Array(rows), amount = new Float64Array(rows), qty = new Int32Array(rows);
