@@ -194,6 +194,11 @@ export function topK(n: number, keys: SortKey[], k: number): Int32Array {
     }
     return i - j;
   };
+  // One numeric key without NULLs: most rows are rejected by one comparison with the root's
+  // value (NaN sorts as the greatest number), without the comparator's calls.
+  const one = keys.length === 1 && keys[0].col.kind !== "text" && !keys[0].col.scalar &&
+    !keys[0].col.valid;
+  const x = one ? keys[0].col.nums : null, desc = keys[0]?.desc;
   // A max-heap of the best k so far: its root is the worst of them.
   const heap = new Int32Array(k);
   let size = 0;
@@ -218,9 +223,16 @@ export function topK(n: number, keys: SortKey[], k: number): Int32Array {
         [heap[at], heap[p]] = [heap[p], heap[at]];
         at = p;
       }
-    } else if (k > 0 && cmp(i, heap[0]) < 0) {
-      heap[0] = i;
-      down(0);
+    } else if (k > 0) {
+      if (x) {
+        // Row i comes after every row in the heap, so only a strictly better value enters.
+        const v = x[i], r = x[heap[0]];
+        if (!(desc ? v > r || (v !== v && r === r) : v < r || (r !== r && v === v))) continue;
+      }
+      if (cmp(i, heap[0]) < 0) {
+        heap[0] = i;
+        down(0);
+      }
     }
   }
   return heap.subarray(0, size).sort(cmp);

@@ -310,6 +310,19 @@ const LARGE_CASES: Case[] = [
   },
 ];
 
+/** `sort | take n` over one numeric key without NULLs (its heap's one-comparison path). */
+const TOP_CASES: Case[] = [
+  {
+    prql: "from input | derive {k = amount ?? -1.0} | sort {-k} | take 9 | select {k}",
+    ordered: [0],
+  },
+  {
+    prql: "from input | derive {k = amount ?? 0.0} | sort {k} | take 9 | select {k}",
+    ordered: [0],
+  },
+  { prql: "from input | derive {k = qty ?? 3} | sort {-k} | take 5 | select {k}", ordered: [0] },
+];
+
 const DATASETS: [string, number, number, DatasetOptions, number][] = [
   ["nulls", 11, 300, {}, 24],
   ["NaN, -0 and infinities", 12, 300, { specials: true }, 24],
@@ -346,6 +359,7 @@ for (const [what, seed, n, options, queries] of DATASETS) {
   const data = makeDataset(seed, n, options);
   const db = await loadDuckDb(data);
   const cases = Array.from({ length: queries }, (_, i) => generate(seed * 1000 + i));
+  cases.push(...TOP_CASES);
   if (n >= 32_768) cases.push(...LARGE_CASES);
   for (const c of cases) {
     Deno.test(`execute() agrees with DuckDB over ${what} on \`${c.prql}\``, () =>
