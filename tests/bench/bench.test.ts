@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { BENCHMARK_NAMES, failedChecks, type Report, runSuite } from "../../bench/main.ts";
-import { type BenchRow, ratioOf, row } from "../../bench/_report.ts";
+import { type BenchRow, missingPeer, ratioOf, row } from "../../bench/_report.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -50,12 +50,18 @@ Deno.test("runSuite() at tiny sizes reports every benchmark with ratios computed
     assert.deepEqual(report.sections.flatMap(failedChecks), []);
     assert.equal(failed, false, "the suite reported a failure");
     const handoff = report.sections.find((s) => s.name === "handoff")!;
+    // The Python consumer is also measured against Vineyard where it is installed (CI).
+    const vineyard = await missingPeer("vineyard") === null;
     for (const consumer of ["ts", "py", "go", "rust"]) {
       for (const size of [0.05, 0.2]) {
         const at = `handoff.ts->${consumer}.${size}MB`;
         const baselines = handoff.rows.filter((r) => r.name === `${at}.end_to_end`)
           .map((r) => r.baselineName);
-        assert.deepEqual(baselines, ["JSON over HTTP", "Arrow IPC over Unix socket"]);
+        assert.deepEqual(baselines, [
+          "JSON over HTTP",
+          "Arrow IPC over Unix socket",
+          ...(consumer === "py" && vineyard ? ["Vineyard (Python producer and consumer)"] : []),
+        ]);
       }
     }
     assert.match(await Deno.readTextFile(chart), /^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
