@@ -126,7 +126,6 @@ export class History {
    * `heddle run`): failing them would take them from the control plane that comes back.
    */
   constructor(path: string, adopt?: (run: RunRecord) => boolean) {
-    const spare = resumable;
     this.#db = openDatabase(path);
     this.owner = `${Deno.hostname()}/${Deno.pid}/${this.#instance}`;
     openHere.add(this.#instance);
@@ -135,7 +134,7 @@ export class History {
       // that adopts only once it took the lease (cli/_state.ts): every other owner of a live
       // run is then a former leader, dead or fenced off. A history opened only to read
       // (`heddle workflow runs --state`) has no `adopt` and touches nothing.
-      if (adopt) writeTransaction(this.#db, () => this.#closeOrphans(adopt, spare, () => false));
+      if (adopt) writeTransaction(this.#db, () => this.#closeOrphans(adopt, () => false));
       return;
     }
     writeTransaction(this.#db, () => {
@@ -149,7 +148,7 @@ export class History {
         }
       }
     });
-    this.#closeOrphans(adopt ?? (() => false), spare);
+    this.#closeOrphans(adopt ?? (() => false));
   }
 
   createRun(id: string, workflow: string, origin: string): RunRecord {
@@ -365,11 +364,11 @@ export class History {
    * how its runs ended. An owner is gone when it is this host's and its process no longer
    * exists (or is this process, whose history was not open here). Owners on other hosts
    * are left alone; runs written before owners were recorded have none and count as gone.
-   * `alive` decides instead on a PostgreSQL database, where the lease does.
+   * `alive` decides instead on a PostgreSQL database, where the lease does. Runs a control
+   * plane would resume (`resumable`) are left live unless this history adopts them.
    */
   #closeOrphans(
     adopt: (run: RunRecord) => boolean,
-    spare: (run: RunRecord) => boolean,
     alive = ownerAlive,
   ): void {
     const owners = (this.#db.prepare(`select distinct owner from runs where status in ${LIVE}`)
@@ -386,7 +385,7 @@ export class History {
         if (adopt(run)) {
           take.run(this.owner, run.id);
           this.adopted.push(run);
-        } else if (!spare(run)) {
+        } else if (!resumable(run)) {
           fail.run(new Date().toISOString(), run.id);
         }
       }
