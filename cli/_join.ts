@@ -21,9 +21,17 @@ export interface Joined {
    * that it closes its client to this worker before the worker's servers close (a server's
    * GOAWAY on the control plane's live client can crash it: docs/cluster.md, "Failures").
    * Waits for its answer at most `LEAVE_ANSWER_MS`; a control plane that is gone does not
-   * hold the worker's shutdown.
+   * hold the worker's shutdown. The worker's own clients stay open: closing one sends the
+   * control plane's server a GOAWAY, which can crash it the same way, whereas the worker
+   * process's exit drops the connections without one.
    */
   leave(): Promise<void>;
+  /**
+   * Closes the worker's clients. Only for a worker whose process also serves the control
+   * plane (`heddle local`): there the servers close next, and a server's GOAWAY on a
+   * client of its own process can crash it.
+   */
+  close(): void;
   leader(): ControlApi;
 }
 
@@ -42,7 +50,6 @@ export async function joinControlPlane(
     if (!c) clients.set(address, c = connectControlPlane(address, credentials));
     return c;
   };
-  const closeAll = () => clients.forEach((c) => c.close());
   let current = 0;
   /** Tries the address that took the last heartbeat first, then each other in turn. */
   const register = async () => {
@@ -62,7 +69,6 @@ export async function joinControlPlane(
   try {
     await register();
   } catch (e) {
-    closeAll();
     const which = addresses.length === 1 ? `the control plane at` : "any control plane of";
     throw new CliError(
       `cannot register with ${which} ${
@@ -90,8 +96,8 @@ export async function joinControlPlane(
         new Promise((resolve) => late = setTimeout(resolve, LEAVE_ANSWER_MS)),
       ]);
       clearTimeout(late);
-      closeAll();
     },
+    close: () => clients.forEach((c) => c.close()),
     leader: () => client(addresses[current]),
   };
 }

@@ -356,7 +356,8 @@ async function runNode(term: Terminal, given: NodeOptions): Promise<number> {
     // closes its client to this worker before the worker's servers close.
     await worker?.close();
     await joined?.leave();
-    control?.disconnect(); // clients before servers: see ControlPlane.disconnect
+    if (control) joined?.close(); // clients before servers: see ControlPlane.disconnect
+    control?.disconnect();
     for (const server of servers) await server.close();
     control?.close();
     await leadership?.close();
