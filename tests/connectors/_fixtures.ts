@@ -39,6 +39,10 @@ export async function produce(topic: string, values: (object | string)[]): Promi
   const producer = new Producer({
     clientId: "heddle-tests",
     bootstrapBrokers: brokers,
+    // A send retried while a new topic elects its leaders must not leave duplicates behind
+    // (without idempotence, 6 records once landed as 9 and a test saw rows never produced).
+    acks: -1,
+    idempotent: true,
     serializers: {
       key: stringSerializer,
       value: stringSerializer,
