@@ -377,6 +377,8 @@ class KafkaSink implements Sink {
       // the duplicates a retried send would otherwise leave (a fresh broker electing leaders).
       acks: -1,
       idempotent: true,
+      // As Kafka's own producers do: the broker creates a missing topic if it is set to.
+      autocreateTopics: true,
       serializers: {
         key: stringSerializer,
         value: stringSerializer,
@@ -384,6 +386,26 @@ class KafkaSink implements Sink {
         headerValue: stringSerializer,
       },
     });
+  }
+
+  /**
+   * Makes sure the topic can be written before the first row: a missing topic that the
+   * broker will not create, or an invalid name, otherwise leaves every send waiting for
+   * the topic to appear until the step's timeout.
+   */
+  async open(): Promise<this> {
+    try {
+      await this.#producer.metadata({ topics: [this.#topic], autocreateTopics: true });
+    } catch (error) {
+      await this.#producer.close(true).catch(() => {});
+      throw remoteError(
+        "unavailable",
+        `kafka: cannot produce to \`${this.#topic}\` on ${this.#broker}`,
+        withReasons(error),
+        this.#secrets,
+      );
+    }
+    return this;
   }
 
   write(rows: Table): Promise<void> {
@@ -463,7 +485,20 @@ export const kafkaConsume: ConnectorFactory = {
 /** `kafka.produce <broker> {topic, key?}`: each row becomes one JSON record. */
 export const kafkaProduce: ConnectorFactory = {
   role: "sink",
-  open(ctx) {
-    return Promise.resolve(new KafkaSink(ctx));
+  async open(ctx) {
+    return await new KafkaSink(ctx).open();
   },
 };
+
+/**
+ * The client's error with the broker's reasons in its message: a failed request says only
+ * which API failed, and what went wrong ("an invalid topic") is in its `errors`.
+ */
+function withReasons(error: unknown): unknown {
+  const reasons = (error as { errors?: unknown })?.errors;
+  if (!(error instanceof Error) || !Array.isArray(reasons) || reasons.length === 0) return error;
+  const why = [...new Set(reasons.map((r) => r instanceof Error ? r.message : String(r)))];
+  return Object.assign(new Error(`${error.message.split(" [")[0]}: ${why.join("; ")}`), {
+    code: (error as { code?: unknown }).code,
+  });
+}

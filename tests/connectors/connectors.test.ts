@@ -159,6 +159,36 @@ serviceTest("kafka.produce writes each row as a JSON record with its key", ["kaf
 });
 
 serviceTest(
+  "kafka.produce creates a topic that does not exist yet, and an invalid topic fails at open with the broker's reason",
+  ["kafka"],
+  async () => {
+    // Before: a send to a topic the client did not know waited for it until the step's
+    // 30 s timeout, whether or not the broker would create it.
+    const topic = fresh("produce-new");
+    const sink = await open<Sink>(
+      "fhub/kafka.produce",
+      context({ topic }, { broker: resources.kafka }),
+    );
+    const from = await endOffsets(topic); // the topic exists once the sink opened
+    const schema = new Schema([new Field("id", new Int64(), false)]);
+    await sink.write(tableFromRows(schema, [{ id: 1n }]), new AbortController().signal);
+    await sink.flush();
+    const read = await readTopic(topic, from, (r) => r.length >= 1);
+    assert.deepEqual(read.map((r) => JSON.parse(r.value)), [{ id: 1 }]);
+
+    await assert.rejects(
+      open<Sink>(
+        "fhub/kafka.produce",
+        context({ topic: "bad topic!" }, { broker: resources.kafka }),
+      ),
+      (e: unknown) =>
+        e instanceof ConnectorError && e.code === "unavailable" &&
+        /cannot produce to `bad topic!` on .*invalid topic/.test(e.message),
+    );
+  },
+);
+
+serviceTest(
   "postgresql.query runs one query per batch with the keys bound as one array parameter",
   ["postgres"],
   async () => {
