@@ -10,6 +10,9 @@
  * start-up: consumers start once and are reused. Both processes collect their garbage before
  * each timed part, so that one measurement's 1 GB buffers are never freed inside another's
  * timing (docs/benchmarks.md, "What bounds the handoff", shows what that cost before).
+ * Beside the Python consumer, the same table also goes through the peers a user would
+ * otherwise pick, Vineyard and Ray, each checked against the same checksum; their start-up,
+ * like the consumers', is reported apart and never inside another number.
  */
 import { tableToIPC } from "apache-arrow";
 import { setFlagsFromString } from "node:v8";
@@ -42,8 +45,8 @@ export interface HandoffOptions {
   consumers: ConsumerLanguage[];
   /** JSON is skipped above this size: its text would exceed V8's maximum string length. */
   jsonLimitMB?: number;
-  /** Measure Vineyard beside the Python consumer (skipped with a note when not installed). */
-  vineyard?: boolean;
+  /** Peers measured beside the Python consumer (each skipped with a note when not installed). */
+  peers?: PeerName[];
   log?: (line: string) => void;
 }
 
@@ -75,17 +78,55 @@ export interface HandoffPoint {
   /** Stringify, POST, parse (no read); then the same plus reading. Null when skipped. */
   jsonHandoff: number | null;
   jsonTotal: number | null;
-  /** The Vineyard peer's medians (Python consumers only, when vineyard imports). */
-  vineyard?: VineyardPoint;
+  /** Start-up, in no other number: the registry created and the consumer spawned until ready. */
+  start: number;
+  /** The peers' medians (Python consumers only, for each peer whose package imports). */
+  peers: Partial<Record<PeerName, PeerPoint>>;
 }
 
-/** What bench/_handoff_vineyard.py measures, in milliseconds. */
-export interface VineyardPoint {
+/** The systems the handoff is compared with, each driven by its own Python script. */
+export type PeerName = "vineyard" | "ray";
+
+/** What a peer's script (bench/_handoff_peer.py) measures, in milliseconds. */
+export interface PeerPoint {
+  /** Its store and its consumer process started until ready: in no other number. */
+  start: number;
   put: number;
   putCold: number;
   handoff: number;
   total: number;
 }
+
+interface Peer {
+  /** Its name in notes and errors. */
+  label: string;
+  /** The Python module whose import decides whether the peer runs. */
+  module: string;
+  script: string;
+  baselineName: string;
+  /** What its handoff and start-up consist of, beside Heddle's. */
+  handoff: string;
+  start: string;
+}
+
+const PEERS: Record<PeerName, Peer> = {
+  vineyard: {
+    label: "Vineyard",
+    module: "vineyard",
+    script: "_handoff_vineyard.py",
+    baselineName: "Vineyard (Python producer and consumer)",
+    handoff: "handle delivery + map vs the object id to the consumer + client.get",
+    start: "a private vineyardd and the consumer process until ready",
+  },
+  ray: {
+    label: "Ray",
+    module: "ray",
+    script: "_handoff_ray.py",
+    baselineName: "Ray (Python producer, actor consumer)",
+    handoff: "handle delivery + map vs the ObjectRef to the actor + ray.get (zero-copy)",
+    start: "ray.init (one CPU, no dashboard) and the consumer actor's worker until ready",
+  },
+};
 
 interface Consumer {
   language: ConsumerLanguage;
@@ -93,6 +134,8 @@ interface Consumer {
   socket: Deno.Conn;
   httpPort: number;
   socketPath: string;
+  /** From the spawn to a connected socket: what starting this consumer costs. */
+  startMs: number;
 }
 
 /** Issue 13's goal for a consumer's handle arrival to a mapped batch, whatever the size. */
@@ -137,6 +180,7 @@ async function consumerCommand(language: ConsumerLanguage): Promise<string[]> {
 async function startConsumer(language: ConsumerLanguage, dir: string): Promise<Consumer> {
   const socketPath = `${dir}/${language}.sock`;
   const [program, ...args] = await consumerCommand(language);
+  const t0 = performance.now();
   const command = new Deno.Command(program, {
     args: [...args, socketPath],
     stdout: "piped",
@@ -149,7 +193,8 @@ async function startConsumer(language: ConsumerLanguage, dir: string): Promise<C
   if (!value) throw new Error(`the ${language} consumer exited before it was ready`);
   const { http } = JSON.parse(new TextDecoder().decode(value).split("\n")[0]);
   const socket = await Deno.connect({ transport: "unix", path: socketPath });
-  return { language, process, socket, httpPort: http, socketPath };
+  const startMs = performance.now() - t0;
+  return { language, process, socket, httpPort: http, socketPath, startMs };
 }
 
 async function stopConsumer(c: Consumer): Promise<void> {
@@ -204,35 +249,51 @@ function rowsFor(bytes: number): number {
 }
 
 /**
- * The same table put into a private vineyardd and read by another Python process
- * (bench/_handoff_vineyard.py), checked against the same checksum as Heddle's consumers.
+ * The same table handed over by each peer (bench/_handoff_peer.py): written once as an Arrow
+ * IPC stream, put by the peer's script into its own store and taken there by another
+ * process, whose checksum is checked exactly like those of Heddle's consumers.
  */
-async function vineyardPeer(
+async function measurePeers(
   table: Parameters<typeof tableToIPC>[0],
+  expected: Checksum,
+  names: PeerName[],
+  runs: number,
+  warm: number,
+  dir: string,
+): Promise<Partial<Record<PeerName, PeerPoint>>> {
+  const points: Partial<Record<PeerName, PeerPoint>> = {};
+  if (names.length === 0) return points;
+  const file = `${dir}/peer.arrows`;
+  await Deno.writeFile(file, tableToIPC(table, "stream"));
+  try {
+    for (const name of names) points[name] = await runPeer(name, file, expected, runs, warm, dir);
+    return points;
+  } finally {
+    await Deno.remove(file).catch(() => {});
+  }
+}
+
+async function runPeer(
+  name: PeerName,
+  file: string,
   expected: Checksum,
   runs: number,
   warm: number,
   dir: string,
-): Promise<VineyardPoint> {
-  const file = `${dir}/vineyard.arrows`;
-  await Deno.writeFile(file, tableToIPC(table, "stream"));
-  try {
-    const out = await new Deno.Command("python3", {
-      args: [`${BENCH_DIR}_handoff_vineyard.py`, file, String(runs), String(warm)],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
-    if (!out.success || !text.startsWith("{")) {
-      const why = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
-      throw new Error(`the Vineyard peer failed: ${why}`);
-    }
-    const result = JSON.parse(text);
-    verify("vineyard read", expected, result.checksum);
-    return result;
-  } finally {
-    await Deno.remove(file).catch(() => {});
+): Promise<PeerPoint> {
+  const out = await new Deno.Command("python3", {
+    args: [`${BENCH_DIR}${PEERS[name].script}`, file, String(runs), String(warm), dir],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+  if (!out.success || !text.startsWith("{")) {
+    const why = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
+    throw new Error(`the ${PEERS[name].label} peer failed: ${why}`);
   }
+  const result = JSON.parse(text);
+  verify(`${PEERS[name].label} read`, expected, result.checksum);
+  return result;
 }
 
 async function measure(
@@ -242,7 +303,8 @@ async function measure(
   runs: number,
   withJson: boolean,
   log: (line: string) => void,
-  vineyardDir: string | null,
+  peers: PeerName[],
+  dir: string,
 ): Promise<HandoffPoint> {
   const table = makeTransactions(rowsFor(sizeMB * MB));
   const expected = checksumTable(table);
@@ -251,7 +313,7 @@ async function measure(
   const samples: Record<
     Exclude<
       keyof HandoffPoint,
-      "consumer" | "sizeMB" | "rows" | "shmPutCold" | "consumerMapCold" | "vineyard"
+      "consumer" | "sizeMB" | "rows" | "shmPutCold" | "consumerMapCold" | "start" | "peers"
     >,
     number[]
   > = {
@@ -337,9 +399,8 @@ async function measure(
     arrowTotal: median(samples.arrowTotal),
     jsonHandoff: rows ? median(samples.jsonHandoff) : null,
     jsonTotal: rows ? median(samples.jsonTotal) : null,
-    ...(vineyardDir === null
-      ? {}
-      : { vineyard: await vineyardPeer(table, expected, runs, warm, vineyardDir) }),
+    start: c.startMs,
+    peers: await measurePeers(table, expected, peers, runs, warm, dir),
   };
   log(
     `handoff ${what}: shm ${point.shmHandoff.toFixed(2)} / ${point.shmTotal.toFixed(1)} ms, ` +
@@ -410,29 +471,34 @@ function rowsOf(p: HandoffPoint): BenchRow[] {
     row(`${at}.end_to_end`, p.shmTotal, "ms", p.arrowTotal, arrow),
     row(`${at}.throughput`, mbps(p.shmTotal)!, "MB/s", mbps(p.jsonTotal), json),
     row(`${at}.throughput`, mbps(p.shmTotal)!, "MB/s", mbps(p.arrowTotal), arrow),
-    ...(p.vineyard ? vineyardRows(at, p, p.vineyard) : []),
+    row(`${at}.start`, p.start, "ms", null, {
+      note: "start-up, in no other row: the registry created and the consumer spawned until " +
+        "it serves",
+    }),
+    ...Object.entries(p.peers).flatMap(([name, v]) => peerRows(at, p, PEERS[name as PeerName], v)),
   ];
 }
 
-/** Heddle against Vineyard (issue 11, goal 1: a put never slower than Vineyard's). */
-function vineyardRows(at: string, p: HandoffPoint, v: VineyardPoint): BenchRow[] {
-  const vineyard = { baselineName: "Vineyard (Python producer and consumer)" };
+/** Heddle against a peer (issue 11, goal 1: a put never slower than the peer's). */
+function peerRows(at: string, p: HandoffPoint, peer: Peer, v: PeerPoint): BenchRow[] {
+  const { baselineName } = peer;
   return [
     row(`${at}.put`, p.shmPut, "ms", v.put, {
-      ...vineyard,
-      note: "the producer's put, warm; goal: ratio >= 1 (never slower than Vineyard's put)",
+      baselineName,
+      note: "the producer's put, warm; goal: ratio >= 1 (never slower than the peer's put)",
     }),
     row(`${at}.put_cold`, p.shmPutCold, "ms", v.putCold, {
-      ...vineyard,
+      baselineName,
       note: "the first put of this size in each store",
     }),
-    row(`${at}.handoff`, p.shmHandoff, "ms", v.handoff, {
-      ...vineyard,
-      note: "handle delivery + map vs the object id to the consumer + client.get",
-    }),
+    row(`${at}.handoff`, p.shmHandoff, "ms", v.handoff, { baselineName, note: peer.handoff }),
     row(`${at}.end_to_end`, p.shmTotal, "ms", v.total, {
-      ...vineyard,
+      baselineName,
       note: "put + handoff + the consumer reads every value (the same checksum)",
+    }),
+    row(`${at}.start`, p.start, "ms", v.start, {
+      baselineName,
+      note: `start-up, in no other row: the registry and the consumer process vs ${peer.start}`,
     }),
   ];
 }
@@ -442,16 +508,22 @@ export async function benchHandoff(
 ): Promise<{ section: BenchSection; points: HandoffPoint[] }> {
   const log = options.log ?? (() => {});
   const dir = await Deno.makeTempDir({ prefix: "heddle-bench-handoff-" });
+  const t0 = performance.now();
   const registry = new Registry({ memoryBudget: 8 * 1024 ** 3, pool: true });
+  const registryMs = performance.now() - t0;
   const consumers: Consumer[] = [];
   const points: HandoffPoint[] = [];
   const notes: string[] = [];
   try {
-    for (const language of options.consumers) consumers.push(await startConsumer(language, dir));
-    let vineyard = options.vineyard === true && options.consumers.includes("python");
-    if (vineyard) {
-      const missing = await missingPeer("vineyard");
-      if (missing) notes.push(`Vineyard skipped: ${missing}`), vineyard = false;
+    for (const language of options.consumers) {
+      const c = await startConsumer(language, dir);
+      consumers.push({ ...c, startMs: registryMs + c.startMs });
+    }
+    const peers: PeerName[] = [];
+    for (const name of options.consumers.includes("python") ? options.peers ?? [] : []) {
+      const missing = await missingPeer(PEERS[name].module);
+      if (missing) notes.push(`the ${PEERS[name].label} peer skipped: ${missing}`);
+      else peers.push(name);
     }
     for (const sizeMB of options.sizesMB) {
       // Producer table, shm copy, IPC copy and the consumer's copy, with headroom.
@@ -468,8 +540,8 @@ export async function benchHandoff(
         );
       }
       for (const c of consumers) {
-        const peerDir = vineyard && c.language === "python" ? dir : null;
-        points.push(await measure(c, registry, sizeMB, options.runs, withJson, log, peerDir));
+        const its = c.language === "python" ? peers : [];
+        points.push(await measure(c, registry, sizeMB, options.runs, withJson, log, its, dir));
       }
     }
   } finally {

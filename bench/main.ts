@@ -80,7 +80,7 @@ const BENCHMARKS: Record<string, (ctx: Context) => Promise<BenchSection>> = {
       sizesMB: pick(ctx.scale, [1, 10, 100, 1000], [1, 10], [0.05, 0.2]),
       runs: pick(ctx.scale, 5, 3, 2),
       consumers: ["ts", "python", "go", "rust"],
-      vineyard: true,
+      peers: ["vineyard", "ray"],
       log: ctx.log,
     });
     if (ctx.chart && points.length > 0) {

@@ -9,6 +9,11 @@ import { BENCHMARK_NAMES, failedChecks, type Report, runSuite } from "../../benc
 import { type BenchRow, missingPeer, ratioOf, row } from "../../bench/_report.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
+/** The handoff benchmark's peers: the module that must import, its name, its baseline. */
+const PEERS = [
+  ["vineyard", "Vineyard", "Vineyard (Python producer and consumer)"],
+  ["ray", "Ray", "Ray (Python producer, actor consumer)"],
+];
 
 function assertRowShape(r: BenchRow): void {
   assert.equal(typeof r.name, "string");
@@ -50,18 +55,26 @@ Deno.test("runSuite() at tiny sizes reports every benchmark with ratios computed
     assert.deepEqual(report.sections.flatMap(failedChecks), []);
     assert.equal(failed, false, "the suite reported a failure");
     const handoff = report.sections.find((s) => s.name === "handoff")!;
-    // The Python consumer is also measured against Vineyard where it is installed (CI).
-    const vineyard = await missingPeer("vineyard") === null;
+    // The Python consumer is also measured against Vineyard and Ray where they are installed
+    // (CI installs both); a peer that is not is skipped with one note saying so.
+    const peers: string[] = [];
+    for (const [module, label, baselineName] of PEERS) {
+      if (await missingPeer(module) === null) peers.push(baselineName);
+      else assert.ok(handoff.notes.some((n) => n.startsWith(`the ${label} peer skipped: `)));
+    }
     for (const consumer of ["ts", "py", "go", "rust"]) {
       for (const size of [0.05, 0.2]) {
         const at = `handoff.ts->${consumer}.${size}MB`;
-        const baselines = handoff.rows.filter((r) => r.name === `${at}.end_to_end`)
-          .map((r) => r.baselineName);
-        assert.deepEqual(baselines, [
+        const baselines = (what: string) =>
+          handoff.rows.filter((r) => r.name === `${at}.${what}`).map((r) => r.baselineName);
+        const its = consumer === "py" ? peers : [];
+        assert.deepEqual(baselines("end_to_end"), [
           "JSON over HTTP",
           "Arrow IPC over Unix socket",
-          ...(consumer === "py" && vineyard ? ["Vineyard (Python producer and consumer)"] : []),
+          ...its,
         ]);
+        // Start-up is reported on its own row, Heddle's and each peer's, never hidden.
+        assert.deepEqual(baselines("start"), [undefined, ...its]);
       }
     }
     assert.match(await Deno.readTextFile(chart), /^<svg[^>]*>[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
