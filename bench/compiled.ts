@@ -87,10 +87,11 @@ export async function benchCompiled(
         }),
         row("compiled.polyglot.second_run", second, "ms", first, {
           baselineName: "the first run",
+          // A missed timing goal is a verdict, as in every other section, not a FAILED
+          // check: those are for wrong answers, which the smoke test must catch at any load.
           note: second < first / 2
-            ? "cached binaries; under half the first run (goal)"
-            : "FAILED: " +
-              "the second run is not under half the first (goal)",
+            ? "cached binaries; under half the first run (goal met)"
+            : "cached binaries; goal missed: not under half the first run",
         }),
       ],
       notes: [
