@@ -121,6 +121,11 @@ export interface Plan {
   projection: Projection | null;
   /** Set when the query can be sorted externally (see `SortedRun`). */
   sortedRun: SortedRun | null;
+  /**
+   * The relation a query reads row by row, when it only derives, filters and selects from
+   * one input table: its output over the table is its outputs over slices of it, in order.
+   */
+  rowLocal: string | null;
 }
 
 /**
@@ -294,6 +299,7 @@ class Planner {
       reads: this.reads,
       projection: this.projection(steps),
       sortedRun: this.sortedRun(steps),
+      rowLocal: this.rowLocal(steps),
     };
   }
 
@@ -983,6 +989,20 @@ class Planner {
   }
 
   /** For a table that only selects columns of an extern relation: that relation's fields. */
+  private rowLocal(steps: Transform[]): string | null {
+    const [first, ...rest] = steps;
+    const from = (first as { From?: TableRef }).From;
+    // The input is an extern table, or a table that only selects its columns.
+    const base = from ? this.externBase(from.source) : null;
+    const name = base ? this.externName(base.source) : null;
+    const local = rest.every((t) => {
+      const tag = tagOf(t);
+      const b = (t as { Compute?: { window?: unknown; is_aggregation?: boolean } }).Compute;
+      return tag === "Select" || tag === "Filter" || (!!b && !b.window && !b.is_aggregation);
+    });
+    return local ? name : null;
+  }
+
   private externBase(id: number): { source: number; fields: number[] } | null {
     if (this.externName(id) !== null) {
       return { source: id, fields: this.tableColumnNames(id).map((_, i) => i) };

@@ -235,13 +235,30 @@ export function execute(query: CompiledQuery, relations: Record<string, arrow.Ta
     if (!table) throw new PrqlExecutionError(`relation \`${proj.relation}\` was not supplied`);
     return project(query, table);
   }
-  let rows: { n: number; cols: (Column | undefined)[] };
+  const local = query.plan.rowLocal;
+  const input = local === null ? undefined : relations[local];
+  if (input && input.numRows > SLICE_ROWS) {
+    // Slice by slice, each step's columns stay in the CPU's cache instead of streaming the
+    // whole input through memory once per step (a 10M-row derive took twice as long).
+    const batches: arrow.RecordBatch[] = [];
+    for (let at = 0; at < input.numRows; at += SLICE_ROWS) {
+      const slice = { ...relations, [local!]: input.slice(at, at + SLICE_ROWS) };
+      batches.push(...tableOfRows(query, runPlan(query, slice)).batches);
+    }
+    return new arrow.Table(query.outputSchema, batches);
+  }
+  return tableOfRows(query, runPlan(query, relations));
+}
+
+/** Rows a row-local query (`Plan.rowLocal`) works on at a time in `execute`. */
+const SLICE_ROWS = 65_536;
+
+function runPlan(query: CompiledQuery, relations: Record<string, arrow.Table>): Rows {
   try {
-    rows = query.plan.run(relations);
+    return query.plan.run(relations);
   } catch (err) {
     throw executionError(err);
   }
-  return tableOfRows(query, rows);
 }
 
 function tableOfRows(query: CompiledQuery, rows: { n: number; cols: (Column | undefined)[] }) {
