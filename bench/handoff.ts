@@ -22,6 +22,7 @@ import { provision } from "../runtime/plugins/mod.ts";
 import {
   type BenchRow,
   type BenchSection,
+  cpuMs,
   median,
   memoryAvailable,
   missingPeer,
@@ -136,6 +137,23 @@ interface Consumer {
   socketPath: string;
   /** From the spawn to a connected socket: what starting this consumer costs. */
   startMs: number;
+}
+
+/**
+ * Waits (at most 5 s) until the consumer's process has used no CPU for 30 ms. A consumer
+ * frees what the last frame left after its reply, and in Python a 100 MB JSON payload's
+ * objects take seconds to free: on the other core that slowed the next put it overlapped
+ * (100 MB: 22.5 ms against 12-14 ms with an idle consumer), a cost of the JSON baseline's
+ * garbage charged to Heddle's put.
+ */
+async function idle(c: Consumer): Promise<void> {
+  let last = cpuMs(c.process.pid);
+  for (const end = performance.now() + 5_000; performance.now() < end;) {
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const now = cpuMs(c.process.pid);
+    if (now === last) return;
+    last = now;
+  }
 }
 
 /** Issue 13's goal for a consumer's handle arrival to a mapped batch, whatever the size. */
@@ -340,6 +358,7 @@ async function measure(
     const keep = run >= warm;
     const enc = new TextEncoder();
 
+    await idle(c);
     const [put, handle] = await timed(() => Promise.resolve(registry.put(table, 1)));
     if (run === 0) putCold = put;
     const [copy] = await timed(() => Promise.resolve(touched.set(ipc)));
