@@ -6,6 +6,7 @@
  * for DuckDB (three-valued logic, NULL on division by zero, LIKE for the text predicates);
  * a kernel that cannot match that SQL exactly must not exist.
  */
+import { lower, upper } from "./_case.ts";
 import type * as arrow from "apache-arrow";
 import {
   type Column,
@@ -649,8 +650,8 @@ const OPERATORS: Record<string, OperatorRule> = {
     return { kind, type: defaultType(kind), eval: (f) => coalesce(ta.eval(f), tb.eval(f), f.n) };
   },
   "std.concat": concatRule(),
-  "std.text.lower": textRule("text.lower", "text", (s) => s.toLowerCase()),
-  "std.text.upper": textRule("text.upper", "text", (s) => s.toUpperCase()),
+  "std.text.lower": textRule("text.lower", "text", lower),
+  "std.text.upper": textRule("text.upper", "text", upper),
   "std.text.length": textRule("text.length", "int", codePointLength),
   "std.text.trim": textRule("text.trim", "text", (s) => s.replace(/^ +| +$/g, "")),
   "std.text.ltrim": textRule("text.ltrim", "text", (s) => s.replace(/^ +/, "")),
