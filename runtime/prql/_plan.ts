@@ -988,21 +988,14 @@ class Planner {
     return { relation: this.externName(origin.source)!, fields };
   }
 
-  /** For a table that only selects columns of an extern relation: that relation's fields. */
+  /** `Plan.rowLocal`: the extern relation (or a selection of one) that `steps` read row-wise. */
   private rowLocal(steps: Transform[]): string | null {
-    const [first, ...rest] = steps;
-    const from = (first as { From?: TableRef }).From;
-    // The input is an extern table, or a table that only selects its columns.
-    const base = from ? this.externBase(from.source) : null;
-    const name = base ? this.externName(base.source) : null;
-    const local = rest.every((t) => {
-      const tag = tagOf(t);
-      const b = (t as { Compute?: { window?: unknown; is_aggregation?: boolean } }).Compute;
-      return tag === "Select" || tag === "Filter" || (!!b && !b.window && !b.is_aggregation);
-    });
-    return local ? name : null;
+    const from = (steps[0] as { From?: TableRef }).From;
+    const base = from && this.externBase(from.source);
+    return base && steps.slice(1).every(rowWise) ? this.externName(base.source) : null;
   }
 
+  /** For a table that only selects columns of an extern relation: that relation's fields. */
   private externBase(id: number): { source: number; fields: number[] } | null {
     if (this.externName(id) !== null) {
       return { source: id, fields: this.tableColumnNames(id).map((_, i) => i) };
